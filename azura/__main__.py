@@ -1,0 +1,5 @@
+import sys
+
+from azura.cli import main
+
+sys.exit(main())
