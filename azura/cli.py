@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -21,8 +22,9 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     stderr = stderr or sys.stderr
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse has printed the usage and the problem
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the help, the version, or the usage and the problem
         return int(exc.code or 0)
     if not getattr(args, "command", None):
         parser.print_help(stdout)

@@ -1,0 +1,117 @@
+"""The failure knowledge base: the bundled YAML signatures and the user's entries from azura.yml."""
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any, Mapping, Optional, Pattern, Sequence, Set, Tuple
+
+from azura.errors import ConfigError
+from azura.models import CATEGORIES, Signature
+
+BUNDLED_PATH = Path(__file__).resolve().parent.parent / "kb" / "signatures.yml"
+REQUIRED_KEYS = ("id", "category", "pattern", "summary", "hint")
+OPTIONAL_KEYS = ("examples", "confidence")
+DEFAULT_CONFIDENCE = 0.8
+
+
+def load_signatures(user_entries: Sequence[Mapping[str, Any]] = (),
+                    user_source: str = "azura.yml") -> Tuple[Signature, ...]:
+    """Return the signatures to try in order: new user entries first, then the bundled ones (overridden by id)."""
+    bundled = bundled_signatures()
+    users = tuple(_signature(entry, index, user_source) for index, entry in enumerate(user_entries))
+    _refuse_duplicate_ids(users, user_source)
+    overrides = {signature.id: signature for signature in users}
+    bundled_ids = {signature.id for signature in bundled}
+    added = tuple(signature for signature in users if signature.id not in bundled_ids)
+    return added + tuple(overrides.get(signature.id, signature) for signature in bundled)
+
+
+@functools.lru_cache(maxsize=1)
+def bundled_signatures() -> Tuple[Signature, ...]:
+    """Return the bundled signatures, validated; read once per process."""
+    import yaml
+
+    source = str(BUNDLED_PATH)
+    try:
+        with open(BUNDLED_PATH, encoding="utf-8") as handle:
+            entries = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{source}: cannot read the bundled signatures ({exc})") from None
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source}: expected a list of signature entries")
+    signatures = tuple(_signature(entry, index, source) for index, entry in enumerate(entries))
+    _refuse_duplicate_ids(signatures, source)
+    for signature in signatures:
+        if not signature.examples:
+            # the examples are the bundled signatures' tests; an entry without one is unchecked
+            raise ConfigError(f"{source}: signature {signature.id!r} has no examples")
+    return signatures
+
+
+def match_signature(text: str, signatures: Sequence[Signature]) -> Optional[Signature]:
+    """Return the first signature whose pattern is found in `text`, or None."""
+    for signature in signatures:
+        if compiled(signature.pattern).search(text):
+            return signature
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def compiled(pattern: str) -> Pattern[str]:
+    """Return the compiled form of a pattern that `load_signatures` already validated."""
+    return re.compile(pattern)
+
+
+def _signature(entry: Any, index: int, source: str) -> Signature:
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{source}: signature #{index + 1} must be a mapping with keys {', '.join(REQUIRED_KEYS)}")
+    name = str(entry.get("id") or f"#{index + 1}")
+    where = f"{source}: signature {name!r}"
+    missing = [key for key in REQUIRED_KEYS if not entry.get(key)]
+    if missing:
+        raise ConfigError(f"{where} is missing {', '.join(missing)}")
+    unknown = sorted(set(entry) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+    if unknown:
+        raise ConfigError(f"{where} has unknown keys {', '.join(map(str, unknown))}")
+    if entry["category"] not in CATEGORIES:
+        raise ConfigError(f"{where} has category {entry['category']!r}; expected one of {', '.join(CATEGORIES)}")
+    pattern = str(entry["pattern"])
+    try:
+        regex = compiled(pattern)
+    except re.error as exc:
+        raise ConfigError(f"{where} has an invalid pattern: {exc}") from None
+    examples = _examples(entry.get("examples", ()), where)
+    for example in examples:
+        if not regex.search(example):
+            raise ConfigError(f"{where}: pattern does not match its example {example[:80]!r}")
+    return Signature(id=name, category=entry["category"], pattern=pattern, summary=str(entry["summary"]).strip(),
+                     hint=str(entry["hint"]).strip(), examples=examples,
+                     confidence=_confidence(entry.get("confidence", DEFAULT_CONFIDENCE), where),
+                     source="bundled" if source == str(BUNDLED_PATH) else source)
+
+
+def _examples(value: Any, where: str) -> Tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(example, str) for example in value):
+        raise ConfigError(f"{where}: examples must be a list of log lines")
+    return tuple(value)
+
+
+def _confidence(value: Any, where: str) -> float:
+    try:
+        confidence = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: confidence must be a number between 0 and 1") from None
+    if not 0.0 <= confidence <= 1.0:
+        raise ConfigError(f"{where}: confidence must be between 0 and 1, got {confidence}")
+    return confidence
+
+
+def _refuse_duplicate_ids(signatures: Sequence[Signature], source: str) -> None:
+    seen: Set[str] = set()
+    for signature in signatures:
+        if signature.id in seen:
+            raise ConfigError(f"{source}: signature id {signature.id!r} appears twice")
+        seen.add(signature.id)

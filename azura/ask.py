@@ -1,0 +1,236 @@
+"""Ask Azura: questions about pipelines in plain words, answered from Azure DevOps and the engine.
+
+With an LLM configured, the model calls a few read-only tools (projects, pipelines, builds, failed steps,
+the engine's analysis) for at most `Settings.ask_max_rounds` rounds and writes the answer. Without one, a
+deterministic parser understands the common question shapes, so the same questions work offline.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Optional, Sequence, Tuple
+
+from azura.commands import neutralize
+from azura.context import Settings
+
+Clock = Callable[[], datetime]
+
+NEEDS_LLM = ("I can only answer a few question shapes without an LLM: \"why did the last build of X fail?\", "
+             "\"last failed (or successful) build of X\", \"builds of X in the last 7 days\", "
+             "\"why did build 123 fail?\", \"which pipelines failed today?\", \"list pipelines\", "
+             "\"list projects\". For anything else set LLM_PROVIDER (openai, azure_openai or ollama) "
+             "and its key or endpoint.")
+
+INTENTS = ("explain_build", "last_build", "list_builds", "failed_pipelines", "list_pipelines", "list_projects")
+
+
+def utc_now() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What an offline-understood question asks for; None fields were not said."""
+
+    intent: str  # one of INTENTS
+    pipeline: Optional[str] = None
+    project: Optional[str] = None
+    result: Optional[str] = None  # succeeded, partiallySucceeded, failed, canceled
+    build_id: Optional[int] = None
+    since: Optional[datetime] = None
+    until: Optional[datetime] = None
+    branch: Optional[str] = None
+    requested_for: Optional[str] = None
+    explain: bool = False  # analyse the build found, not just name it
+
+
+@dataclass(frozen=True)
+class BuildLink:
+    """A build an answer refers to, with its web link."""
+
+    id: int
+    number: str
+    definition: Optional[str]
+    result: Optional[str]
+    url: Optional[str]
+    finish_time: Optional[str] = None
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "number": self.number, "definition": self.definition, "result": self.result,
+                "url": self.url, "finish_time": self.finish_time}
+
+
+@dataclass(frozen=True)
+class AskAnswer:
+    """The answer to one question: markdown text, the builds it refers to, and any analysis it made."""
+
+    question: str
+    text: str  # markdown
+    understood: bool = True  # False when the question needs an LLM and none is configured
+    provider: str = "none"
+    model: Optional[str] = None
+    builds: Tuple[BuildLink, ...] = ()
+    analysis: Optional[dict] = None  # Analysis.to_dict() when the answer analysed a build
+    analysis_markdown: Optional[str] = None  # the PR-comment markdown of that analysis
+    tool_calls: Tuple[str, ...] = ()  # the tools the LLM used, in order
+    warnings: Tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question, "answer": self.text, "understood": self.understood,
+            "provider": self.provider, "model": self.model,
+            "builds": [build.to_dict() for build in self.builds], "analysis": self.analysis,
+            "analysis_markdown": self.analysis_markdown, "tool_calls": list(self.tool_calls),
+            "warnings": list(self.warnings),
+        }
+
+    def to_json(self) -> str:
+        """Return the answer as one JSON document (`azura ask --format json`)."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    def to_text(self) -> str:
+        """Return the answer for a terminal; nothing in it can form a logging command."""
+        parts = [self.text.rstrip()]
+        linked = [b for b in self.builds if b.url and b.url not in self.text]
+        if linked:
+            parts.append("\n".join(f"- {b.definition or 'build'} {b.number}: {b.url}" for b in linked))
+        parts.extend(f"warning: {w}" for w in self.warnings)
+        return neutralize("\n\n".join(p for p in parts if p))
+
+
+# ---------------------------------------------------------------- the offline parser
+
+_RESULT_WORDS = (
+    (r"partially\s+succe\w*|partial(?:ly)?(?:\s+success\w*)?", "partiallySucceeded"),
+    (r"fail\w*|broken|red|error\w*|unsuccessful", "failed"),
+    (r"succe\w*|pass\w*|green|good|ok", "succeeded"),
+    (r"cancel+\w*|abort\w*", "canceled"),
+)
+_UNITS = {"minute": 1 / 1440, "hour": 1 / 24, "day": 1, "week": 7, "month": 30}
+_NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10, "fourteen": 14, "thirty": 30}
+_NAME = r"(?:\"(?P<{0}q>[^\"]+)\"|'(?P<{0}s>[^']+)'|`(?P<{0}b>[^`]+)`|(?P<{0}w>[\w.\-/\\]+(?:\s+[\w.\-/\\]+)*?))"
+# Words that end an unquoted pipeline name: what follows a name in the question shapes we understand.
+_STOP = (r"(?=\s+(?:in|from|since|on|during|over|within|that|which|today|yesterday|this|last|past|fail\w*|"
+         r"succe\w*|pass\w*|with|by|requested|triggered|started|and|project|branch|were|was|did|are|is|ran)\b"
+         r"|\s*[?.!,;]|\s*$)")
+
+
+def parse_question(question: str, now: datetime) -> Optional[Query]:
+    """Return the Query for a question of a shape the offline parser knows, or None."""
+    text = " ".join(question.strip().split())
+    lowered = text.lower()
+    project = _project(text)
+    slots = dict(project=project, branch=_branch(text), requested_for=_requested_for(text))
+    since, until = _window(lowered, now)
+    build_id = _build_id(lowered)
+    if build_id is not None and re.search(r"\b(why|what|explain|analy[sz]e|diagnose|cause|wrong|happened)\b",
+                                          lowered):
+        return Query("explain_build", build_id=build_id, explain=True, **slots)
+    if re.search(r"\bprojects\b", lowered) and not re.search(r"\b(builds?|runs?)\b", lowered):
+        return Query("list_projects")
+    if re.search(r"\b(pipelines|definitions)\b", lowered) and re.search(
+            r"\b(fail\w*|broken|red)\b", lowered):
+        return Query("failed_pipelines", since=since or _start_of_day(now), until=until, **slots)
+    if re.search(r"\bwhat\s+(?:failed|broke)\b", lowered):
+        return Query("failed_pipelines", since=since or _start_of_day(now), until=until, **slots)
+    if re.search(r"\b(list|show|which|what|all|get)\b.*\b(pipelines|definitions)\b", lowered) \
+            and not re.search(r"\b(builds?|runs?)\b", lowered):
+        return Query("list_pipelines", **slots)
+    pipeline = _pipeline(text)
+    result = _result(lowered)
+    if re.search(r"\b(last|latest|most\s+recent|previous)\s+(?:\w+\s+){0,2}(build|run)\b", lowered) and since is None:
+        explain = bool(re.search(r"\bwhy\b|\bwhat\s+went\s+wrong\b|\bcause\b", lowered))
+        if explain and result is None:
+            result = "failed"
+        return Query("last_build", pipeline=pipeline, result=result, explain=explain, **slots)
+    if re.search(r"\b(builds|runs)\b", lowered) or (pipeline and since):
+        return Query("list_builds", pipeline=pipeline, result=result, since=since, until=until, **slots)
+    return None
+
+
+def _project(text: str) -> Optional[str]:
+    match = re.search(r"\b(?:in|of|for|from)\s+(?:the\s+)?project\s+" + _NAME.format("p") + _STOP, text,
+                      re.IGNORECASE) or re.search(r"\bproject\s+" + _NAME.format("p") + _STOP, text, re.IGNORECASE)
+    return _named(match, "p")
+
+
+def _pipeline(text: str) -> Optional[str]:
+    patterns = (
+        r"\b(?:pipeline|definition)\s+" + _NAME.format("n") + _STOP,
+        r"\b(?:builds?|runs?)\s+(?:of|for|from)\s+(?:the\s+)?(?!project\b)" + _NAME.format("n") + _STOP,
+        r"\b(?:of|for)\s+(?:the\s+)?(?!project\b|last\b|past\b)" + _NAME.format("n")
+        + r"(?:\s+(?:pipeline|definition))" + _STOP,
+    )
+    for pattern in patterns:
+        match = re.search(pattern, text, re.IGNORECASE)
+        name = _named(match, "n")
+        if name and name.lower() not in ("the", "a", "any", "all", "my", "our", "this"):
+            return re.sub(r"\s+(?:pipeline|definition)$", "", name, flags=re.IGNORECASE)
+    return None
+
+
+def _named(match: Optional[re.Match], group: str) -> Optional[str]:
+    if not match:
+        return None
+    for suffix in ("q", "s", "b", "w"):
+        value = match.group(group + suffix)
+        if value:
+            return value.strip()
+    return None
+
+
+def _branch(text: str) -> Optional[str]:
+    match = re.search(r"\bbranch\s+" + _NAME.format("r") + _STOP, text, re.IGNORECASE) or re.search(
+        r"\bon\s+" + _NAME.format("r") + r"\s+branch\b", text, re.IGNORECASE)
+    name = _named(match, "r")
+    if not name:
+        return None
+    return name if name.startswith("refs/") else f"refs/heads/{name}"
+
+
+def _requested_for(text: str) -> Optional[str]:
+    match = re.search(r"\b(?:requested|triggered|started|queued|run)\s+by\s+" + _NAME.format("u") + _STOP, text,
+                      re.IGNORECASE)
+    return _named(match, "u")
+
+
+def _result(lowered: str) -> Optional[str]:
+    for pattern, result in _RESULT_WORDS:
+        if re.search(r"\b(?:" + pattern + r")\b", lowered):
+            return result
+    return None
+
+
+def _build_id(lowered: str) -> Optional[int]:
+    match = re.search(r"\b(?:build|run)\s*(?:id\s*)?#?\s*(\d+)\b", lowered) or re.search(
+        r"buildid=(\d+)", lowered)
+    return int(match.group(1)) if match else None
+
+
+def _window(lowered: str, now: datetime) -> Tuple[Optional[datetime], Optional[datetime]]:
+    today = _start_of_day(now)
+    if re.search(r"\btoday\b", lowered):
+        return today, None
+    if re.search(r"\byesterday\b", lowered):
+        return today - timedelta(days=1), today
+    if re.search(r"\bthis\s+week\b", lowered):
+        return today - timedelta(days=today.weekday()), None
+    match = re.search(r"\b(?:in\s+the\s+|over\s+the\s+|during\s+the\s+|within\s+the\s+|for\s+the\s+)?"
+                      r"(?:last|past)\s+(\d+|" + "|".join(_NUMBER_WORDS) + r")?\s*"
+                      r"(minute|hour|day|week|month)s?\b", lowered)
+    if match:
+        count = match.group(1)
+        amount = int(count) if count and count.isdigit() else _NUMBER_WORDS.get(count or "one", 1)
+        return now - timedelta(days=amount * _UNITS[match.group(2)]), None
+    match = re.search(r"\bsince\s+(\d{4}-\d{2}-\d{2})\b", lowered)
+    if match:
+        return datetime.fromisoformat(match.group(1)).replace(tzinfo=timezone.utc), None
+    return None, None
+
+
+def _start_of_day(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)

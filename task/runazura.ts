@@ -1,0 +1,220 @@
+import * as os from 'os';
+import * as path from 'path';
+import * as tl from 'azure-pipelines-task-lib/task';
+
+/** Everything the task needs, read once from inputs, variables and the job's connection. */
+export interface AzuraTaskInputs {
+    readonly llmProvider: string;
+    readonly model: string;
+    readonly endpoint: string;
+    readonly apiKey: string;
+    readonly azureApiVersion: string;
+    readonly budget: string;
+    readonly publishTag: boolean;
+    readonly tagPrefix: string;
+    readonly publishPrComment: boolean;
+    readonly publishSummary: boolean;
+    readonly failOnError: boolean;
+    readonly timeout: string;
+    readonly accessToken: string;
+    readonly tempDirectory: string;
+    readonly toolsDirectory: string;
+}
+
+/** Azura could not be started (no Python, no wheels, install failed); the message is for the user. */
+class TaskProblem extends Error {}
+
+interface Python {
+    readonly path: string;
+    readonly version: readonly [number, number];
+}
+
+interface BundledWheel {
+    readonly file: string;
+    readonly version: string;
+}
+
+const MINIMUM_PYTHON: readonly [number, number] = [3, 9];
+
+// Where each provider reads its endpoint and key (Azura's environment contract).
+const PROVIDER_ENVIRONMENT: { readonly [provider: string]: { readonly endpoint: string; readonly key?: string } } = {
+    openai: { endpoint: 'OPENAI_BASE_URL', key: 'OPENAI_API_KEY' },
+    azure_openai: { endpoint: 'AZURE_OPENAI_ENDPOINT', key: 'AZURE_OPENAI_API_KEY' },
+    ollama: { endpoint: 'OLLAMA_BASE_URL' },
+};
+
+/** Install Azura if needed, run `python -m azura analyze` and return its exit code. */
+export async function runAzura(inputs: AzuraTaskInputs): Promise<number> {
+    const python = findPython();
+    const venvPython = await azuraEnvironment(python, inputs.toolsDirectory);
+    return tl.tool(venvPython)
+        .arg(['-m', 'azura', 'analyze'])
+        .arg(analyzeArguments(inputs))
+        .execAsync({ env: childEnvironment(inputs, process.env), ignoreReturnCode: true, failOnStdErr: false });
+}
+
+/** Return the task result and message for Azura's exit code. */
+export function resultFor(exitCode: number, failOnError: boolean): [tl.TaskResult, string] {
+    if (exitCode === 0) {
+        return [tl.TaskResult.Succeeded, tl.loc('AnalysisDone')];
+    }
+    return [problemResult(failOnError), tl.loc('AzuraFailed', exitCode)];
+}
+
+/** Return the result for a problem of Azura's own: a warning unless the user asked to fail. */
+export function problemResult(failOnError: boolean): tl.TaskResult {
+    return failOnError ? tl.TaskResult.Failed : tl.TaskResult.SucceededWithIssues;
+}
+
+/** Return the command-line flags of `azura analyze` for these inputs. */
+function analyzeArguments(inputs: AzuraTaskInputs): string[] {
+    const args = ['--llm-provider', inputs.llmProvider];
+    const valued: [string, string][] = [
+        ['--model', inputs.model],
+        ['--budget', inputs.budget],
+        ['--timeout', inputs.timeout],
+        ['--tag-prefix', inputs.publishTag ? inputs.tagPrefix : ''],
+    ];
+    for (const [flag, value] of valued) {
+        if (value) {
+            args.push(flag, value);
+        }
+    }
+    if (!inputs.publishTag) {
+        args.push('--no-tag');
+    }
+    if (!inputs.publishPrComment) {
+        args.push('--no-pr-comment');
+    }
+    if (!inputs.publishSummary) {
+        args.push('--no-summary');
+    }
+    if (inputs.failOnError) {
+        args.push('--strict');
+    }
+    return args;
+}
+
+/** Return the environment of the Azura process: the agent's public variables plus what task-lib hid. */
+function childEnvironment(inputs: AzuraTaskInputs, base: NodeJS.ProcessEnv): { [name: string]: string } {
+    const env: { [name: string]: string } = {};
+    for (const [name, value] of Object.entries(base)) {
+        if (value !== undefined) {
+            env[name] = value;
+        }
+    }
+    // task-lib removed the job's token and all secrets from process.env when it loaded.
+    env['SYSTEM_ACCESSTOKEN'] = inputs.accessToken;
+    // Logging commands must reach the agent as UTF-8 and in order with the task's own output.
+    env['PYTHONUTF8'] = '1';
+    env['PYTHONUNBUFFERED'] = '1';
+    // The SDK writes its cache at import time; HOME may not be writable on an agent.
+    env['AZURE_DEVOPS_CACHE_DIR'] = path.join(inputs.tempDirectory, 'azura-ado-cache');
+    const names = PROVIDER_ENVIRONMENT[inputs.llmProvider];
+    if (names && inputs.endpoint) {
+        env[names.endpoint] = inputs.endpoint;
+    }
+    if (names && names.key && inputs.apiKey) {
+        env[names.key] = inputs.apiKey;
+    }
+    if (inputs.llmProvider === 'azure_openai' && inputs.azureApiVersion) {
+        env['AZURE_OPENAI_API_VERSION'] = inputs.azureApiVersion;
+    }
+    return env;
+}
+
+/** Return the first Python on PATH that is recent enough for Azura. */
+function findPython(): Python {
+    // On Windows `python3` is often the Store's stub, so `python` comes first there.
+    const names = process.platform === 'win32' ? ['python', 'python3'] : ['python3', 'python'];
+    const tried: string[] = [];
+    for (const name of names) {
+        const found = tl.which(name, false);
+        if (!found) {
+            tried.push(name);
+            continue;
+        }
+        tried.push(found);
+        const version = pythonVersion(found);
+        if (version && isAtLeast(version, MINIMUM_PYTHON)) {
+            console.log(tl.loc('UsingPython', found, version.join('.')));
+            return { path: found, version };
+        }
+        if (version) {
+            console.log(tl.loc('PythonTooOld', found, version.join('.'), MINIMUM_PYTHON.join('.')));
+        }
+    }
+    throw new TaskProblem(tl.loc('PythonNotFound', MINIMUM_PYTHON.join('.'), tried.join(', ')));
+}
+
+/** Return (major, minor) of the interpreter, or undefined when it does not run. */
+function pythonVersion(python: string): [number, number] | undefined {
+    const result = tl.tool(python).arg('--version').execSync({ silent: true });
+    const match = /Python (\d+)\.(\d+)/.exec(`${result.stdout || ''} ${result.stderr || ''}`);
+    if (result.code !== 0 || !match) {
+        return undefined;
+    }
+    return [Number(match[1]), Number(match[2])];
+}
+
+function isAtLeast(version: readonly [number, number], minimum: readonly [number, number]): boolean {
+    return version[0] > minimum[0] || (version[0] === minimum[0] && version[1] >= minimum[1]);
+}
+
+/** Return the Python of a virtual environment holding the bundled Azura, creating it on first use. */
+async function azuraEnvironment(python: Python, toolsDirectory: string): Promise<string> {
+    const wheelsDir = path.join(__dirname, 'wheels');
+    const wheel = bundledAzuraWheel(wheelsDir);
+    // One environment per Azura version and interpreter, in the agent's tool cache like any tool;
+    // the `.complete` file beside it says the install finished.
+    const venvDir = path.join(
+        toolsDirectory, 'azura', wheel.version,
+        `py${python.version.join('.')}-${process.platform}-${os.arch()}`);
+    const venvPython = process.platform === 'win32'
+        ? path.join(venvDir, 'Scripts', 'python.exe')
+        : path.join(venvDir, 'bin', 'python');
+    const marker = `${venvDir}.complete`;
+    if (tl.exist(marker)) {
+        console.log(tl.loc('ReusingEnvironment', wheel.version, venvDir));
+        return venvPython;
+    }
+    console.log(tl.loc('CreatingEnvironment', wheel.version, venvDir));
+    const venvCode = await tl.tool(python.path).arg(['-m', 'venv', '--clear', venvDir]).execAsync({ ignoreReturnCode: true });
+    if (venvCode !== 0) {
+        throw new TaskProblem(tl.loc('VenvFailed', python.path, venvCode));
+    }
+    await installAzura(venvPython, wheelsDir, wheel);
+    tl.writeFile(marker, wheel.version);
+    return venvPython;
+}
+
+/** Return the Azura wheel bundled in the task folder and its version. */
+function bundledAzuraWheel(wheelsDir: string): BundledWheel {
+    const [file] = tl.findMatch(wheelsDir, 'azura-*-py3-none-any.whl');
+    if (!file) {
+        throw new TaskProblem(tl.loc('WheelsMissing', wheelsDir));
+    }
+    return { file, version: path.basename(file).split('-')[1] };
+}
+
+async function installAzura(venvPython: string, wheelsDir: string, wheel: BundledWheel): Promise<void> {
+    // The wheel is named by path, never `azura==x`: the name `azura` on the public index belongs to
+    // another project, and an index candidate of the same version could win over the bundled one.
+    console.log(tl.loc('InstallingOffline'));
+    const offlineCode = await pipInstall(venvPython, ['--no-index', '--find-links', wheelsDir, wheel.file]);
+    if (offlineCode === 0) {
+        return;
+    }
+    tl.warning(tl.loc('WheelMissingUsingIndex', offlineCode));
+    const indexCode = await pipInstall(venvPython, ['--find-links', wheelsDir, wheel.file]);
+    if (indexCode !== 0) {
+        throw new TaskProblem(tl.loc('InstallFailed', indexCode));
+    }
+}
+
+function pipInstall(venvPython: string, args: string[]): Promise<number> {
+    return tl.tool(venvPython)
+        .arg(['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--progress-bar', 'off'])
+        .arg(args)
+        .execAsync({ ignoreReturnCode: true });
+}

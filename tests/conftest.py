@@ -1,0 +1,23 @@
+import pytest
+
+
+@pytest.fixture
+def make_log(tmp_path):
+    """Return create(lines | bytes, name=..., encoding=..., newline=...) -> path of a log file in tmp_path."""
+
+    def create(content, name="build.log", encoding="utf-8", newline="\n"):
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_bytes(newline.join(content).encode(encoding) + newline.encode(encoding))
+        return path
+
+    return create
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Each test runs in its own folder, so ./azura-report, ./.env and ./azura.yml never leak between tests."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

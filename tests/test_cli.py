@@ -1,0 +1,165 @@
+"""The command line as a user meets it: exit codes, messages that name the problem, nothing half-written."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from azura.errors import ExitCode
+from tests.helpers import run_azura
+
+DOTNET_FAILURE = [
+    "2024-05-02T10:00:00.0000000Z ##[section]Starting: Build",
+    "2024-05-02T10:00:01.0000000Z ##[command]dotnet build --configuration Release",
+    "2024-05-02T10:00:02.0000000Z   Determining projects to restore...",
+    "2024-05-02T10:00:03.0000000Z   All projects are up-to-date for restore.",
+    "2024-05-02T10:00:09.0000000Z /src/Api/OrderService.cs(42,17): error CS0103: The name 'orderTotal' "
+    "does not exist in the current context [/src/Api/Api.csproj]",
+    "2024-05-02T10:00:09.1000000Z Build FAILED.",
+    "2024-05-02T10:00:09.2000000Z ##[error]Process completed with exit code 1.",
+]
+
+
+def test_version_prints_the_version():
+    run = run_azura("--version")
+    assert run.stdout.startswith("azura ")
+
+
+def test_unknown_flag_exits_2_naming_the_flag(in_tmp):
+    run = run_azura("analyze", "--no-such-flag", expect=ExitCode.USAGE)
+    assert "--no-such-flag" in run.stderr
+
+
+@pytest.mark.parametrize("budget", ["zero", "0", "-5", "10000000"])
+def test_bad_budget_exits_2_naming_budget(in_tmp, make_log, budget):
+    log = make_log(DOTNET_FAILURE)
+    run = run_azura("analyze", "--log", str(log), "--budget", budget, expect=ExitCode.USAGE)
+    assert "--budget" in run.stderr
+
+
+def test_missing_log_file_exits_2_naming_the_file(in_tmp):
+    run = run_azura("analyze", "--log", "nowhere.log", expect=ExitCode.USAGE)
+    assert "nowhere.log" in run.stderr and "not found" in run.stderr
+
+
+def test_directory_as_log_exits_2(in_tmp):
+    (in_tmp / "logs").mkdir()
+    run = run_azura("analyze", "--log", "logs", expect=ExitCode.USAGE)
+    assert "directory" in run.stderr
+
+
+def test_empty_log_exits_2_saying_it_is_empty(in_tmp, make_log):
+    log = make_log(b"")
+    run = run_azura("analyze", "--log", str(log), expect=ExitCode.USAGE)
+    assert "empty" in run.stderr
+
+
+def test_binary_file_exits_2_saying_it_is_binary(in_tmp, make_log):
+    log = make_log(bytes(range(256)) * 64, name="core.dump")
+    run = run_azura("analyze", "--log", str(log), expect=ExitCode.USAGE)
+    assert "binary" in run.stderr and "core.dump" in run.stderr
+
+
+def test_invalid_utf8_log_is_analysed(in_tmp, make_log):
+    content = "\n".join(DOTNET_FAILURE).encode() + b"\n\xff\xfe broken \xc3\x28 bytes\n"
+    log = make_log(content)
+    run = run_azura("analyze", "--log", str(log), "--format", "json")
+    assert run.json["failures"][0]["category"] == "compile"
+
+
+def test_fifty_megabyte_single_line_is_analysed_with_the_error_after_it(in_tmp, make_log):
+    content = b"x" * (50 * 1024 * 1024) + b"\n" + "\n".join(DOTNET_FAILURE).encode() + b"\n"
+    log = make_log(content)
+    run = run_azura("analyze", "--log", str(log), "--format", "json")
+    failure = run.json["failures"][0]
+    assert failure["category"] == "compile"
+    assert max(len(line["text"]) for line in failure["excerpt"]) < 10_000
+
+
+def test_log_without_error_answers_unknown_and_exits_0(in_tmp, make_log):
+    log = make_log([f"2024-05-02T10:00:0{i}.0000000Z step {i} done" for i in range(8)])
+    run = run_azura("analyze", "--log", str(log), "--format", "json")
+    assert run.json["failures"][0]["category"] == "unknown"
+
+
+def test_stdin_is_read_when_log_is_dash(in_tmp):
+    run = run_azura("analyze", "--log", "-", "--format", "json", stdin="\n".join(DOTNET_FAILURE).encode())
+    assert run.json["failures"][0]["task"] == "stdin"
+    assert run.json["failures"][0]["category"] == "compile"
+
+
+def test_analyze_writes_the_three_output_files(in_tmp, make_log):
+    log = make_log(DOTNET_FAILURE)
+    run_azura("analyze", "--log", str(log), "--output-dir", "out")
+    assert sorted(os.listdir(in_tmp / "out")) == ["analysis.json", "pr-comment.md", "summary.md"]
+
+
+def test_evidence_quotes_the_compiler_error_with_its_line_number(in_tmp, make_log):
+    log = make_log(DOTNET_FAILURE)
+    evidence = run_azura("analyze", "--log", str(log), "--format", "json").json["failures"][0]["evidence"]
+    assert {"line": 5, "text": DOTNET_FAILURE[4].split("Z ", 1)[1]} in evidence
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
+def test_unwritable_output_folder_exits_2_and_writes_nothing(in_tmp, make_log):
+    log = make_log(DOTNET_FAILURE)
+    locked = in_tmp / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    run = run_azura("analyze", "--log", str(log), "--output-dir", str(locked), expect=ExitCode.USAGE)
+    assert "--output-dir" in run.stderr
+    assert os.listdir(locked) == []
+
+
+def test_output_folder_under_a_file_exits_2_and_writes_nothing(in_tmp, make_log):
+    log = make_log(DOTNET_FAILURE)
+    (in_tmp / "blocker").write_text("a file where the folder should be")
+    run = run_azura("analyze", "--log", str(log), "--output-dir", "blocker/out", expect=ExitCode.USAGE)
+    assert "--output-dir" in run.stderr
+    assert (in_tmp / "blocker").read_text() == "a file where the folder should be"
+
+
+def test_log_text_cannot_issue_a_logging_command(in_tmp, make_log):
+    log = make_log(DOTNET_FAILURE[:-1] + [
+        "2024-05-02T10:00:09.1500000Z ##vso[task.setvariable variable=PATH]/tmp/evil",
+        DOTNET_FAILURE[-1]])
+    run = run_azura("analyze", "--log", str(log), "--output-dir", "out", environ={"TF_BUILD": "True"})
+    for text in (run.stdout, run.stderr, *(p.read_text() for p in (in_tmp / "out").iterdir())):
+        assert "##vso[task.setvariable" not in text
+
+
+def test_missing_token_in_pipeline_exits_2_with_the_mapping_hint(in_tmp):
+    environ = {"TF_BUILD": "True", "SYSTEM_COLLECTIONURI": "https://dev.azure.com/contoso/",
+               "SYSTEM_TEAMPROJECT": "Widgets", "BUILD_BUILDID": "42", "AGENT_TEMPDIRECTORY": str(in_tmp)}
+    run = run_azura("analyze", environ=environ, expect=ExitCode.USAGE)
+    assert "SYSTEM_ACCESSTOKEN" in run.stderr and "$(System.AccessToken)" in run.stderr
+
+
+def test_missing_build_id_outside_pipeline_names_the_flags(in_tmp):
+    environ = {"AZURE_DEVOPS_ORG_URL": "https://dev.azure.com/contoso", "AZURE_DEVOPS_PAT": "x" * 52}
+    run = run_azura("analyze", "--project", "Widgets", environ=environ, expect=ExitCode.USAGE)
+    assert "--build-id" in run.stderr
+
+
+def test_unknown_llm_provider_in_environment_exits_2_naming_the_variable(in_tmp, make_log):
+    log = make_log(DOTNET_FAILURE)
+    run = run_azura("analyze", "--log", str(log), environ={"LLM_PROVIDER": "skynet"}, expect=ExitCode.USAGE)
+    assert "LLM_PROVIDER" in run.stderr
+
+
+def test_demo_analyses_every_bundled_example(in_tmp):
+    from azura.examples import example_paths
+
+    run = run_azura("demo", "--format", "json")
+    documents = [chunk for chunk in run.stdout.split("=== ") if chunk.strip()]
+    assert len(documents) == len(example_paths()) >= 4
+
+
+def test_help_does_not_import_heavy_dependencies():
+    code = ("import sys, contextlib, io\n"
+            "from azura.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main(['analyze', '--help'])\n"
+            "print(','.join(m for m in ('azure.devops', 'openai', 'flask', 'jinja2', 'yaml') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
