@@ -249,12 +249,19 @@ def _cmd_demo(args, settings, stdout: TextIO, stderr: TextIO, stdin) -> int:
     from azura import engine, report
     from azura.examples import example_paths
 
+    documents = []
     for path in example_paths():
         analysis = engine.analyze_local(replace(settings, mode="local", log_paths=(str(path),),
                                                 llm_provider="none"))
-        rendered = report.render(analysis, settings.templates_dir)
+        if settings.format == "json":
+            documents.append(analysis.to_dict())
+            continue
         stdout.write(f"=== {path.name} ===\n")
-        _print_report(rendered, settings.format, stdout)
+        _print_report(report.render(analysis, settings.templates_dir), settings.format, stdout)
+    if settings.format == "json":
+        import json
+
+        stdout.write(json.dumps(documents, indent=2, ensure_ascii=False) + "\n")
     return ExitCode.OK
 
 

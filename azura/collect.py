@@ -5,12 +5,24 @@ Local files (`--log`) are read here too, so every later step sees the same StepL
 from __future__ import annotations
 
 import os
+import re
 import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Iterator, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from azura.errors import InputError
-from azura.models import FailedStep, StepLog
+from azura.context import Settings
+from azura.errors import AzuraError, CollectError, InputError
+from azura.models import Build, Change, Deadline, Definition, FailedStep, Issue, Run, StepLog
+
+if TYPE_CHECKING:
+    from azura.devops import AzureDevOps
+
+Clock = Callable[[], float]
+DevOpsSource = Union["AzureDevOps", Settings]  # the query functions take a client, or Settings to make one
 
 CHUNK_BYTES = 1 << 20
 
@@ -52,3 +64,329 @@ def _read_stream(stream: BinaryIO) -> Iterator[bytes]:
         if not chunk:
             return
         yield chunk
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Azure DevOps runs, through the SDK only (azura.devops sends every request).
+
+TAIL_LINES = 5_000  # read large logs from the end: the cause is usually in the last few thousand lines
+ISSUE_CONTEXT = 100  # lines kept before a timeline issue that lies before the tail
+ISSUE_WINDOW_LINES = 400  # at most this many lines are read around such early issues
+MAX_PARALLEL_LOGS = 4
+SPOOL_BYTES = 4 << 20  # a downloaded window stays in memory up to this size, then moves to a temp file
+CONTAINER_TYPES = ("Job", "Phase", "Stage")
+CONTAINER_FAILURES = ("failed", "canceled", "abandoned")
+DEFAULT_STAGE = "__default"  # the implicit stage of a pipeline without stages
+
+
+def collect_run(settings: Settings, deadline: Deadline, clock: Clock = time.monotonic,
+                ado: Optional["AzureDevOps"] = None) -> Run:
+    """Return the build in settings, the failed steps of its latest attempt and their logs (tail-first)."""
+    from azura.devops import AzureDevOps
+
+    ado = ado or AzureDevOps(settings, deadline, clock)
+    project, build_id = settings.project, settings.build_id
+    build = get_build(ado, project, build_id)
+    steps = failed_steps(ado, project, build_id, exclude_record=settings.task_instance_id)
+    if not steps:
+        return Run(build=build, logs=(), attempt=settings.job_attempt)
+    attempt = max(step.attempt for step in steps)
+    logs, warnings = _read_logs(ado, project, build_id, steps, settings.temp_dir)
+    return Run(build=build, logs=logs, attempt=attempt, warnings=warnings)
+
+
+def get_build(ado: "DevOpsSource", project: str, build_id: int) -> Build:
+    """Return one build of a project."""
+    ado = _devops(ado)
+    found = ado.call("build", f"read build {build_id} of project {project}",
+                     lambda client: client.get_build(project, build_id))
+    return _build(found)
+
+
+def failed_steps(ado: "DevOpsSource", project: str, build_id: int,
+                 exclude_record: Optional[str] = None) -> Tuple[FailedStep, ...]:
+    """Return the failed steps of a build's latest attempt, in timeline order, with their log line counts.
+
+    Failed tasks, and the deepest Job/Phase/Stage that failed or was canceled with no failed task below it
+    (job timeouts, lost agents, canceled runs). Tasks that only "succeeded with issues" (continueOnError)
+    are not causes. `exclude_record` is the analysing step's own timeline record (SYSTEM_TASKINSTANCEID).
+    """
+    ado = _devops(ado)
+    timeline = ado.call("build", f"read the timeline of build {build_id} of project {project}",
+                        lambda client: client.get_build_timeline(project, build_id))
+    records = _latest_attempt(timeline.records or [] if timeline else [])
+    by_id = {record.id: record for record in records}
+    steps = [_failed_step(record, by_id) for record in _failed_records(records, exclude_record)]
+    if any(step.log_id is not None for step in steps):
+        counts = _line_counts(ado, project, build_id)
+        steps = [replace(step, line_count=counts.get(step.log_id)) for step in steps]
+    return tuple(steps)
+
+
+def read_step_log(ado: "DevOpsSource", project: str, build_id: int, step_name: Optional[str] = None,
+                  log_id: Optional[int] = None, tail_lines: int = TAIL_LINES) -> StepLog:
+    """Return the last `tail_lines` of one step's log, found by timeline record name or by log id.
+
+    For comparing a failed step with the same step of another build (the last green one).
+    """
+    ado = _devops(ado)
+    if log_id is None:
+        log_id = _log_id_of(ado, project, build_id, step_name)
+    counts = _line_counts(ado, project, build_id)
+    line_count = counts.get(log_id)
+    step = FailedStep(name=step_name or f"log {log_id}", log_id=log_id, line_count=line_count)
+    first = max(1, line_count - tail_lines + 1) if line_count else 1
+    spool = _spooled(ado, project, build_id, log_id, (first, None), None)
+    return StepLog(step=step, chunks=_drain(spool), first_line=first)
+
+
+def list_projects(ado: "DevOpsSource") -> Tuple[str, ...]:
+    """Return the names of the projects the token can see."""
+    ado = _devops(ado)
+    projects = ado.call("core", "list the projects of the organisation", lambda client: client.get_projects())
+    return tuple(project.name for project in projects or ())
+
+
+def list_definitions(ado: "DevOpsSource", project: str, name_filter: Optional[str] = None) -> Tuple[Definition, ...]:
+    """Return the pipelines of a project; `name_filter` may use `*` wildcards."""
+    ado = _devops(ado)
+    found = ado.call("build", f"list the pipelines of project {project}",
+                     lambda client: client.get_definitions(project, name=name_filter))
+    return tuple(Definition(id=d.id, name=d.name, path=d.path or "\\", url=_web_url(d)) for d in found or ())
+
+
+def list_builds(ado: "DevOpsSource", project: str, definition_ids: Optional[Sequence[int]] = None,
+                branch: Optional[str] = None, result: Optional[str] = None, status: Optional[str] = None,
+                min_time: Optional[datetime] = None, max_time: Optional[datetime] = None,
+                requested_for: Optional[str] = None, reason: Optional[str] = None, top: int = 50,
+                query_order: Optional[str] = None) -> Tuple[Build, ...]:
+    """Return builds of a project, newest first unless `query_order` says otherwise.
+
+    `result` is succeeded, partiallySucceeded, failed or canceled; `status` completed, inProgress, ...;
+    `query_order` finishTimeDescending, queueTimeDescending, ...; `branch` a full ref (refs/heads/main).
+    The SDK cannot page (it drops the continuation token), so narrow with `top` and `min_time`/`max_time`.
+    """
+    ado = _devops(ado)
+    found = ado.call("build", f"list the builds of project {project}", lambda client: client.get_builds(
+        project, definitions=list(definition_ids) if definition_ids else None, branch_name=branch,
+        result_filter=result, status_filter=status, min_time=min_time, max_time=max_time,
+        requested_for=requested_for, reason_filter=reason, top=top, query_order=query_order))
+    return tuple(_build(build) for build in found or ())
+
+
+def changes_between_builds(ado: "DevOpsSource", project: str, from_id: int, to_id: int,
+                           top: int = 50) -> Tuple[Change, ...]:
+    """Return the commits that went into the builds after `from_id` up to and including `to_id`."""
+    ado = _devops(ado)
+    found = ado.call("build", f"list the changes between builds {from_id} and {to_id} of project {project}",
+                     lambda client: client.get_changes_between_builds(project, from_id, to_id, top=top))
+    return tuple(_change(change) for change in found or ())
+
+
+def build_changes(ado: "DevOpsSource", project: str, build_id: int, top: int = 50) -> Tuple[Change, ...]:
+    """Return the commits associated with one build."""
+    ado = _devops(ado)
+    found = ado.call("build", f"list the changes of build {build_id} of project {project}",
+                     lambda client: client.get_build_changes(project, build_id, top=top))
+    return tuple(_change(change) for change in found or ())
+
+
+def _devops(source: DevOpsSource) -> "AzureDevOps":
+    from azura.devops import AzureDevOps
+
+    return AzureDevOps(source) if isinstance(source, Settings) else source
+
+
+def _latest_attempt(records: Sequence[Any]) -> List[Any]:
+    """Return the records in timeline order, without any that a later attempt replaced but is still listed."""
+    replaced = {(attempt.record_id or "").lower()
+                for record in records for attempt in (record.previous_attempts or ())
+                if (attempt.record_id or "").lower() != (record.id or "").lower()}
+    current = [record for record in records if (record.id or "").lower() not in replaced]
+    return sorted(current, key=_timeline_order(current))
+
+
+def _timeline_order(records: Sequence[Any]) -> Callable[[Any], Tuple[int, ...]]:
+    by_id = {record.id: record for record in records}
+    return lambda record: tuple(reversed([node.order or 0 for node in _ancestors(record, by_id)]))
+
+
+def _failed_records(records: Sequence[Any], exclude_record: Optional[str]) -> List[Any]:
+    """Return failed tasks, and failed or canceled containers with nothing failing below them.
+
+    The analysing step's own record and the containers above it are still running, never causes.
+    """
+    by_id = {r.id: r for r in records}
+    own = next((r for r in records if (r.id or "").lower() == (exclude_record or "").lower()), None)
+    running = {r.id for r in _ancestors(own, by_id)}
+    failing = [r for r in records if r.id not in running and _is_failing(r)]
+    has_failing_child = set()
+    for record in failing:
+        has_failing_child.update(r.id for r in _ancestors(by_id.get(record.parent_id), by_id))
+    return [r for r in failing if r.type == "Task" or r.id not in has_failing_child]
+
+
+def _ancestors(record: Any, by_id: Mapping[str, Any]) -> List[Any]:
+    """Return the record and the records above it, nearest first."""
+    chain = []
+    while record is not None and len(chain) < 16:  # the bound guards against a parent cycle in bad data
+        chain.append(record)
+        record = by_id.get(record.parent_id)
+    return chain
+
+
+def _is_failing(record: Any) -> bool:
+    if record.type == "Task":
+        return record.result == "failed"
+    return record.type in CONTAINER_TYPES and record.result in CONTAINER_FAILURES
+
+
+def _failed_step(record: Any, by_id: Mapping[str, Any]) -> FailedStep:
+    ancestors: Dict[str, Any] = {}
+    for node in _ancestors(record, by_id):
+        ancestors.setdefault(node.type, node)
+    stage, job = ancestors.get("Stage"), ancestors.get("Job")
+    return FailedStep(
+        name=record.name or record.type,
+        stage=stage.name if stage is not None and stage.name != DEFAULT_STAGE else None,
+        job=job.name if job is not None else None,
+        log_id=record.log.id if record.log is not None else None,
+        record_id=record.id,
+        record_type=record.type,
+        result=record.result,
+        attempt=(job or record).attempt or 1,
+        issues=tuple(_issue(i) for i in record.issues or ()),
+    )
+
+
+def _issue(issue: Any) -> Issue:
+    data = issue.data or {}
+    line = str(data.get("logFileLineNumber") or "").strip()
+    return Issue(message=issue.message or "", type=str(issue.type or "error"),
+                 line=int(line) if line.isdigit() else None)
+
+
+def _line_counts(ado: "AzureDevOps", project: str, build_id: int) -> Dict[int, Optional[int]]:
+    logs = ado.call("build", f"list the logs of build {build_id} of project {project}",
+                    lambda client: client.get_build_logs(project, build_id))
+    return {log.id: log.line_count for log in logs or ()}
+
+
+def _log_id_of(ado: "AzureDevOps", project: str, build_id: int, step_name: Optional[str]) -> int:
+    timeline = ado.call("build", f"read the timeline of build {build_id} of project {project}",
+                        lambda client: client.get_build_timeline(project, build_id))
+    for record in _latest_attempt(timeline.records or [] if timeline else []):
+        if record.name == step_name and record.log is not None:
+            return record.log.id
+    raise CollectError(f"build {build_id} has no step named {step_name!r} with a log")
+
+
+def _windows(step: FailedStep) -> List[Tuple[int, Optional[int]]]:
+    """Return the line ranges to read, first..last (None: to the end): the tail, and early issues if any."""
+    count = step.line_count
+    if not count or count <= TAIL_LINES + ISSUE_WINDOW_LINES:
+        return [(1, None)]
+    tail_start = count - TAIL_LINES + 1
+    early = [issue.line for issue in step.issues if issue.line and issue.line < tail_start]
+    if not early:
+        return [(tail_start, None)]
+    first = max(1, min(early) - ISSUE_CONTEXT)
+    last = first + ISSUE_WINDOW_LINES - 1
+    if last + 1 >= tail_start:
+        return [(first, None)]
+    return [(first, last), (tail_start, None)]
+
+
+def _read_logs(ado: "AzureDevOps", project: str, build_id: int, steps: Sequence[FailedStep],
+               temp_dir: Optional[str]) -> Tuple[Tuple[StepLog, ...], Tuple[str, ...]]:
+    """Return one StepLog per window of every failed step, downloading the windows concurrently.
+
+    A log that cannot be read leaves its step with no lines and a warning; the timeline issues still count.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(step, window) for step in steps for window in (_windows(step) if step.log_id is not None else [None])]
+    with ThreadPoolExecutor(max_workers=MAX_PARALLEL_LOGS, thread_name_prefix="azura-log") as pool:
+        futures = [pool.submit(_spooled, ado, project, build_id, step.log_id, window, temp_dir) if window else None
+                   for step, window in jobs]
+        logs, warnings = [], []
+        for (step, window), future in zip(jobs, futures):
+            if future is None:
+                logs.append(StepLog(step=step))
+                continue
+            try:
+                logs.append(StepLog(step=step, chunks=_drain(future.result()), first_line=window[0]))
+            except AzuraError as exc:
+                warnings.append(f"the log of {step.name!r} was not read: {exc}")
+                logs.append(StepLog(step=step))
+    return tuple(logs), tuple(warnings)
+
+
+def _spooled(ado: "AzureDevOps", project: str, build_id: int, log_id: int, window: Tuple[int, Optional[int]],
+             temp_dir: Optional[str]) -> BinaryIO:
+    """Return a rewound temp file holding lines first..last of a log, streamed there chunk by chunk."""
+    first, last = window
+    action = f"read log {log_id} of build {build_id} from line {first}"
+
+    def download(client: Any) -> BinaryIO:
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, dir=temp_dir)
+        try:
+            for chunk in client.get_build_log(project, build_id, log_id, start_line=first, end_line=last):
+                spool.write(chunk)
+                ado.check_deadline(action)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool
+
+    return ado.call("build", action, download)
+
+
+def _drain(spool: BinaryIO) -> Iterator[bytes]:
+    with spool:
+        yield from _read_stream(spool)
+
+
+def _build(build: Any) -> Build:
+    trigger = build.trigger_info or {}
+    repository = build.repository
+    return Build(
+        id=build.id,
+        number=build.build_number or str(build.id),
+        url=_web_url(build),
+        definition=build.definition.name if build.definition else None,
+        result=build.result,
+        status=build.status,
+        project=build.project.name if build.project else None,
+        definition_id=build.definition.id if build.definition else None,
+        source_branch=build.source_branch,
+        source_version=build.source_version,
+        reason=build.reason,
+        repository_id=repository.id if repository else None,
+        repository_type=repository.type if repository else None,
+        pr_id=_pr_id(build.source_branch, trigger),
+        pr_target_branch=trigger.get("pr.targetBranch"),
+        finish_time=build.finish_time.isoformat() if build.finish_time else None,
+    )
+
+
+def _pr_id(source_branch: Optional[str], trigger: Mapping[str, str]) -> Optional[int]:
+    number = str(trigger.get("pr.number") or "")
+    if number.isdigit():
+        return int(number)
+    match = re.fullmatch(r"refs/pull/(\d+)/merge", source_branch or "")
+    return int(match.group(1)) if match else None
+
+
+def _web_url(item: Any) -> Optional[str]:
+    links = getattr(item, "_links", None)
+    web = links.additional_properties.get("web") if hasattr(links, "additional_properties") else (
+        links.get("web") if isinstance(links, dict) else None)
+    return web.get("href") if isinstance(web, dict) else None
+
+
+def _change(change: Any) -> Change:
+    author = change.author.display_name if change.author else None
+    return Change(id=change.id, author=author, message=change.message or "", url=change.display_uri,
+                  timestamp=change.timestamp.isoformat() if change.timestamp else None)

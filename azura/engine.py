@@ -38,3 +38,18 @@ def analyze_logs(logs: Iterable[StepLog], settings: Settings, build: Optional[Bu
     excerpts = build_excerpts(logs, settings.budget, anchor_patterns=[s.pattern for s in signatures],
                               secrets=settings.secrets)
     return analyze(excerpts, signatures, settings, build=build, history=history, deadline=deadline)
+
+
+def analyze_run(settings: Settings, clock: Clock = time.monotonic) -> Analysis:
+    """Return the analysis of the Azure DevOps run in settings (pipeline or remote mode)."""
+    from azura import collect
+    from azura.context import require_build
+
+    require_build(settings)
+    deadline = Deadline.after(settings.timeout, clock())
+    run = collect.collect_run(settings, deadline, clock)
+    history = None  # the history step plugs in here: last green build, first failure, changes, flakiness
+    analysis = analyze_logs(run.logs, settings, build=run.build, history=history, deadline=deadline)
+    for warning in run.warnings:
+        analysis = analysis.with_warning(warning)
+    return analysis

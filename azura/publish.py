@@ -6,15 +6,21 @@ becomes a warning, never a skipped next sink.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, TextIO, Tuple
+from typing import Any, Callable, List, Optional, TextIO, Tuple
 
+from azura.commands import vso
 from azura.context import Settings
 from azura.errors import AzuraError, ConfigError, PublishError
-from azura.models import Analysis, Rendered, SinkOutcome
+from azura.models import Analysis, Deadline, Rendered, SinkOutcome
 
 OUTPUT_FILES = ("summary.md", "pr-comment.md", "analysis.json")
+TAG_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,100}")  # build tags travel in the URL path; no colon allowed
+Clock = Callable[[], float]
 
 
 def check_output_dir(path: str) -> Path:
@@ -49,22 +55,243 @@ def write_files(rendered: Rendered, folder: Path) -> Tuple[Path, ...]:
     return tuple(folder / name for name in OUTPUT_FILES)
 
 
-def publish(analysis: Analysis, rendered: Rendered, settings: Settings, stdout: TextIO) -> Tuple[SinkOutcome, ...]:
-    """Run every enabled sink in order, each isolated; return what each did."""
+def publish(analysis: Analysis, rendered: Rendered, settings: Settings, stdout: TextIO,
+            deadline: Optional[Deadline] = None, clock: Clock = time.monotonic,
+            sleep: Callable[[float], None] = time.sleep) -> Tuple[SinkOutcome, ...]:
+    """Run every enabled sink in order, each isolated; return what each did.
+
+    Logging commands go to `stdout`, where the agent reads them. The files come first, because the summary
+    command points at summary.md.
+    """
     folder = Path(settings.output_dir)
-    sinks: List[Tuple[str, Callable[[], str]]] = [("files", lambda: _files_sink(rendered, folder))]
+    devops = _LazyDevOps(settings, deadline, clock, sleep)
+    sinks: List[Tuple[str, Callable[[], str]]] = [
+        ("files", lambda: _files_sink(rendered, folder)),
+        ("summary", lambda: _summary_sink(analysis, rendered, settings, folder, stdout)),
+        ("tag", lambda: _tag_sink(analysis, settings, devops, stdout)),
+        ("pr-thread", lambda: _pr_thread_sink(analysis, rendered, settings, devops)),
+    ]
     outcomes = []
     for name, sink in sinks:
         if name not in settings.sinks:
             outcomes.append(SinkOutcome(name, "skipped", "disabled"))
-            continue
-        try:
-            outcomes.append(SinkOutcome(name, "ok", sink()))
-        except AzuraError as exc:
-            outcomes.append(SinkOutcome(name, "failed", str(exc)))
+        elif name != "files" and not settings.publish:
+            outcomes.append(SinkOutcome(name, "skipped", "publishing is off (pass --publish)"))
+        else:
+            outcomes.append(_run_sink(name, sink))
     return tuple(outcomes)
 
 
+class Skipped(Exception):
+    """A sink has nothing to do here; the message says why."""
+
+
+def _run_sink(name: str, sink: Callable[[], str]) -> SinkOutcome:
+    try:
+        return SinkOutcome(name, "ok", sink())
+    except Skipped as reason:
+        return SinkOutcome(name, "skipped", str(reason))
+    except AzuraError as exc:
+        return SinkOutcome(name, "failed", str(exc))
+
+
+class _LazyDevOps:
+    """The Azure DevOps client, made only when a sink needs it, once for all sinks."""
+
+    def __init__(self, settings: Settings, deadline: Optional[Deadline], clock: Clock,
+                 sleep: Callable[[float], None]):
+        self._args = (settings, deadline, clock, sleep)
+        self._client = None
+
+    def __call__(self):
+        if self._client is None:
+            from azura.devops import AzureDevOps
+
+            settings, deadline, clock, sleep = self._args
+            if not (settings.org_url and settings.token and settings.project):
+                raise PublishError("no Azure DevOps organisation, project or token to publish with")
+            self._client = AzureDevOps(settings, deadline, clock=clock, sleep=sleep)
+        return self._client
+
+
 def _files_sink(rendered: Rendered, folder: Path) -> str:
-    paths = write_files(rendered, folder)
+    paths = write_files(rendered, check_output_dir(str(folder)))
     return f"wrote {', '.join(str(p) for p in paths)}"
+
+
+def _in_pipeline(settings: Settings) -> bool:
+    return settings.in_pipeline and settings.mode == "pipeline"
+
+
+def _summary_sink(analysis: Analysis, rendered: Rendered, settings: Settings, folder: Path, stdout: TextIO) -> str:
+    if not _in_pipeline(settings):
+        raise Skipped("not running as a step of the analysed build (the summary tab belongs to it)")
+    if not analysis.failures:
+        raise Skipped("nothing failed, so no summary")
+    path = (folder / "summary.md").resolve()
+    # The agent uploads the file after the command, from its own queue: it must exist before and stay after.
+    if not path.is_file() or path.read_text(encoding="utf-8") != rendered.summary_md:
+        _write_text(path, rendered.summary_md)
+    _emit(stdout, vso("task.uploadsummary", str(path)))
+    return f"summary tab: {path}"
+
+
+def _tag_sink(analysis: Analysis, settings: Settings, devops: "_LazyDevOps", stdout: TextIO) -> str:
+    tag = analysis.tag
+    if not tag or not analysis.failures:
+        raise Skipped("nothing failed, so no tag")
+    if not TAG_PATTERN.fullmatch(tag):
+        # a tag the agent rejects would turn this step red after Azura exits
+        raise PublishError(f"tag {tag!r} may only hold letters, digits, '.', '_' and '-'")
+    if _in_pipeline(settings):
+        _emit(stdout, vso("build.addbuildtag", tag))
+        return f"tagged the build {tag}"
+    project, build_id = settings.project, settings.build_id
+    devops().call("build", f"tag build {build_id} of project {project} with {tag}",
+                  lambda client: client.add_build_tag(project, build_id, tag), error=PublishError)
+    return f"tagged build {build_id} {tag}"
+
+
+def _emit(stdout: TextIO, line: str) -> None:
+    stdout.write(line + "\n")
+    stdout.flush()
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="\n", dir=path.parent,
+                                         prefix=f".{path.name}.", delete=False) as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
+    except OSError as exc:
+        raise PublishError(f"could not write {path}: {exc.strerror or exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The pull-request thread: one per PR, found again on every run and edited in place.
+
+THREAD_PROPERTY = "Azura.Thread"
+THREAD_KIND = "pr-comment/v1"
+MARKER = "<!-- azura:pr-comment v1 -->"
+MAX_COMMENT_CHARS = 150_000  # the service's limit for one comment
+
+
+@dataclass(frozen=True)
+class _PullRequest:
+    project: str
+    repository_id: str
+    pr_id: int
+
+    @property
+    def label(self) -> str:
+        return f"pull request {self.pr_id}"
+
+
+@dataclass(frozen=True)
+class _Thread:
+    id: int
+    comment_id: int
+    content: str
+    status: str
+
+
+def _pr_thread_sink(analysis: Analysis, rendered: Rendered, settings: Settings, devops: "_LazyDevOps") -> str:
+    pull_request = _pull_request(analysis, settings)
+    ado = devops()
+    thread = _find_thread(ado, pull_request)
+    if not analysis.failures:
+        return _resolve_thread(ado, pull_request, thread, _comment_content(rendered))
+    content = _comment_content(rendered)
+    if thread is None:
+        thread = _create_thread(ado, pull_request, content)
+        return f"commented on {pull_request.label} (thread {thread.id})"
+    _update_thread(ado, pull_request, thread, content, "active")
+    return f"updated the comment on {pull_request.label} (thread {thread.id})"
+
+
+def _pull_request(analysis: Analysis, settings: Settings) -> _PullRequest:
+    build = analysis.build
+    pr_id = settings.pr_id or (build.pr_id if build else None)
+    provider = settings.repository_provider or (build.repository_type if build else None) or ""
+    repository_id = settings.repository_id or (build.repository_id if build else None)
+    if provider.lower() == "github":
+        raise Skipped("GitHub repository: pull-request comments are not posted there (tag and summary still are)")
+    if not pr_id:
+        raise Skipped("not a pull-request build")
+    if provider.lower() != "tfsgit" or not repository_id:
+        raise Skipped(f"the repository ({provider or 'unknown type'}) is not an Azure Repos Git repository")
+    if not settings.project:
+        raise PublishError("no project to comment in")
+    return _PullRequest(settings.project, repository_id, pr_id)
+
+
+def _comment_content(rendered: Rendered) -> str:
+    body = rendered.pr_comment_md
+    if not body.startswith(MARKER):  # a user template may leave the marker out; finding the thread needs it
+        body = f"{MARKER}\n{body}"
+    return body[:MAX_COMMENT_CHARS]
+
+
+def _find_thread(ado: Any, pull_request: _PullRequest) -> Optional[_Thread]:
+    """Return our thread on the PR, or None.
+
+    Ours carries our property AND its first comment starts with the marker: a reply quoting the marker has no
+    property, and text search alone would find any comment that mentions Azura.
+    """
+    threads = ado.call("git", f"list the threads of {pull_request.label}", lambda git: git.get_threads(
+        pull_request.repository_id, pull_request.pr_id, project=pull_request.project), error=PublishError)
+    for thread in threads or ():
+        if thread.is_deleted or _property(thread.properties, THREAD_PROPERTY) != THREAD_KIND:
+            continue
+        comments = sorted((c for c in thread.comments or () if not c.is_deleted), key=lambda c: c.id or 0)
+        if comments and (comments[0].content or "").startswith(MARKER):
+            return _Thread(thread.id, comments[0].id, comments[0].content, str(thread.status or "active"))
+    return None
+
+
+def _property(properties: Any, key: str) -> Optional[str]:
+    value = (properties or {}).get(key) if isinstance(properties, dict) else None
+    if isinstance(value, dict):  # the service answers {"$type": "System.String", "$value": "..."}
+        value = value.get("$value")
+    return value if isinstance(value, str) else None
+
+
+def _create_thread(ado: Any, pull_request: _PullRequest, content: str) -> _Thread:
+    from azure.devops.v7_1.git.models import Comment, GitPullRequestCommentThread
+
+    thread = GitPullRequestCommentThread(
+        comments=[Comment(content=content, comment_type="text", parent_comment_id=0)], status="active",
+        properties={THREAD_PROPERTY: {"$type": "System.String", "$value": THREAD_KIND}})
+
+    def create(git: Any) -> _Thread:
+        created = git.create_thread(thread, pull_request.repository_id, pull_request.pr_id,
+                                    project=pull_request.project)
+        return _Thread(created.id, created.comments[0].id if created.comments else 1, content, "active")
+
+    # POST is not idempotent: when an answer is lost the thread may exist, so look before posting again.
+    return ado.call("git", f"create the PR thread on {pull_request.label}", create, error=PublishError,
+                    recheck=lambda: _find_thread(ado, pull_request))
+
+
+def _update_thread(ado: Any, pull_request: _PullRequest, thread: _Thread, content: str, status: str) -> None:
+    from azure.devops.v7_1.git.models import Comment, GitPullRequestCommentThread
+
+    # Editing the first comment sends no notification e-mails, unlike a new comment on every run.
+    if thread.content != content:
+        ado.call("git", f"update the PR comment on {pull_request.label}", lambda git: git.update_comment(
+            Comment(content=content), pull_request.repository_id, pull_request.pr_id, thread.id,
+            thread.comment_id, project=pull_request.project), error=PublishError)
+    if thread.status != status:
+        ado.call("git", f"set the PR thread on {pull_request.label} to {status}", lambda git: git.update_thread(
+            GitPullRequestCommentThread(status=status), pull_request.repository_id, pull_request.pr_id,
+            thread.id, project=pull_request.project), error=PublishError)
+
+
+def _resolve_thread(ado: Any, pull_request: _PullRequest, thread: Optional[_Thread], content: str) -> str:
+    if thread is None:
+        raise Skipped(f"nothing failed and {pull_request.label} has no Azura thread to resolve")
+    if thread.status == "fixed" and thread.content == content:
+        return f"the thread on {pull_request.label} is already resolved"
+    _update_thread(ado, pull_request, thread, content, "fixed")
+    return f"resolved the thread on {pull_request.label} (thread {thread.id})"

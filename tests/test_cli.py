@@ -150,9 +150,9 @@ def test_unknown_llm_provider_in_environment_exits_2_naming_the_variable(in_tmp,
 def test_demo_analyses_every_bundled_example(in_tmp):
     from azura.examples import example_paths
 
-    run = run_azura("demo", "--format", "json")
-    documents = [chunk for chunk in run.stdout.split("=== ") if chunk.strip()]
+    documents = run_azura("demo", "--format", "json").json
     assert len(documents) == len(example_paths()) >= 4
+    assert all(document["failures"][0]["category"] != "unknown" for document in documents)
 
 
 def test_help_does_not_import_heavy_dependencies():

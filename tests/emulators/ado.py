@@ -39,14 +39,21 @@ Faults (first matching fault with times left applies; ``times=None`` means forev
               sign_in=False, times=1) -> Fault
     emu.clear_faults()
 
-``method`` is an HTTP method or ``"*"``; ``route`` a route name (``ROUTE_NAMES``), ``"*"``, or
-otherwise a regular expression searched in the request path. ``status`` answers with that status
+``method`` is an HTTP method or ``"*"``; ``route`` a route name, ``"*"``, or otherwise a regular
+expression searched in the request path. Route names (``ROUTE_NAMES``): options, resource_areas,
+projects, builds, build, latest_build, definitions, timeline, build_logs, build_log, build_tags,
+build_changes, changes_between_builds, repository, pull_request, pull_requests, pr_threads,
+pr_comments, task_attachments. ``status`` answers with that status
 (429 and 503 carry ``Retry-After`` when ``retry_after`` is given; 401 is the real "access denied"
 answer); ``sign_in`` answers 203 with an HTML sign-in page; ``delay`` waits before answering
 normally; ``cut`` sends the real headers and only part of the body, then closes the connection.
 
 Request log: ``requests(route=None, method=None) -> [RecordedRequest]``, ``bytes_sent(route=None,
 method=None) -> int`` (response body bytes written), ``clear_requests()``.
+
+Control endpoints for a hand-run emulator (no auth, not recorded): ``GET|POST|DELETE /_emulator/faults``
+(POST a JSON object with ``fault()``'s arguments, e.g. ``{"method": "GET", "route": "build_log",
+"status": 503, "times": 2}``) and ``GET /_emulator/requests``.
 
 Helpers that build the real service's JSON shapes: ``timeline_record``, ``issue``, ``commit``.
 Log lines are stored without the agent's timestamp; every served line gets ``LOG_TIMESTAMP``.
@@ -302,6 +309,8 @@ class AdoEmulator:
         self.pr_contribute = True
         self._port = port
         self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
+        self._in_flight = 0
         self._projects: Dict[str, Project] = {}
         self._repositories: Dict[str, Repository] = {}
         self._builds: Dict[int, Build] = {}
@@ -323,7 +332,8 @@ class AdoEmulator:
         """Bind 127.0.0.1 and serve on a daemon thread; return self."""
         self._server = _Server(("127.0.0.1", self._port), _Handler)
         self._server.emulator = self
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ado-emulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="ado-emulator", daemon=True)
         self._thread.start()
         return self
 
@@ -422,7 +432,7 @@ class AdoEmulator:
     def add_timeline(self, build_id: int, records: Sequence[dict], timeline_id: Optional[str] = None,
                      latest: bool = True) -> str:
         """Store a timeline of a build; ``latest=False`` keeps it only for ``Timeline/{id}``."""
-        timeline_id = timeline_id or str(uuid.uuid4())
+        timeline_id = (timeline_id or str(uuid.uuid4())).lower()
         with self._lock:
             self._timelines.setdefault(build_id, {})[timeline_id] = [dict(record) for record in records]
             if latest:
@@ -518,8 +528,13 @@ class AdoEmulator:
             self._faults.clear()
 
     def requests(self, route: Optional[str] = None, method: Optional[str] = None) -> List[RecordedRequest]:
-        """Return recorded requests, optionally only one route and/or method."""
-        with self._lock:
+        """Return recorded requests, optionally only one route and/or method.
+
+        Waits (up to 5 s) for requests still being answered: a client may have read the last byte
+        before the server thread has recorded the request.
+        """
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=5)
             return [request for request in self._requests
                     if (route is None or request.route == route)
                     and (method is None or request.method == method.upper())]
@@ -534,6 +549,10 @@ class AdoEmulator:
             self._requests.clear()
 
     # -- internals used by the handler ------------------------------------------------------------
+
+    @property
+    def _build_service(self) -> str:
+        return f"Project Collection Build Service ({self.org})"
 
     def _require_project(self, name_or_id: str) -> Project:
         found = self.project(name_or_id)
@@ -557,14 +576,22 @@ class AdoEmulator:
                     return candidate
         return None
 
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
+    def _begin(self) -> None:
+        with self._idle:
+            self._in_flight += 1
+
+    def _end(self, request: Optional[RecordedRequest]) -> None:
+        with self._idle:
+            if request is not None:
+                self._requests.append(request)
+            self._in_flight -= 1
+            self._idle.notify_all()
 
     def _new_thread(self, body: dict, author: Optional[str]) -> dict:
         self._next_thread_id += 1
         now = _iso(_now())
-        comments = [_new_comment(comment, index + 1, author) for index, comment in enumerate(body.get("comments") or [])]
+        comments = [_new_comment(comment, index + 1, author or self._build_service)
+                     for index, comment in enumerate(body.get("comments") or [])]
         return {
             "pullRequestThreadContext": body.get("pullRequestThreadContext"),
             "id": self._next_thread_id,
@@ -702,7 +729,7 @@ def _build_not_found(build_id) -> _ServiceError:
                          "Microsoft.TeamFoundation.Build2.WebApi")
 
 
-def _needs_permission(repository: Repository) -> _ServiceError:
+def _needs_permission() -> _ServiceError:
     return _ServiceError(403, "TF401027: You need the Git 'PullRequestContribute' permission to perform this "
                               f"action. Details: identity 'Build\\{BUILD_SERVICE_ID}', scope 'repository'.",
                          "GitNeedsPermissionException",
@@ -710,9 +737,7 @@ def _needs_permission(repository: Repository) -> _ServiceError:
                          "Microsoft.TeamFoundation.Git.Server")
 
 
-_SIGN_IN_PAGE = (FIXTURES / "sign-in.html").read_bytes() if (FIXTURES / "sign-in.html").exists() else (
-    b"<!DOCTYPE html><html><head><title>Azure DevOps Services | Sign In</title></head>"
-    b"<body>Sign in to your account</body></html>")
+_SIGN_IN_PAGE = (FIXTURES / "sign-in.html").read_bytes()
 
 _ACCESS_DENIED = (b"<!DOCTYPE html><html><head><title>Access Denied</title></head><body>"
                   b"<h1>Access Denied: The Personal Access Token used has expired or is invalid.</h1></body></html>")
@@ -755,6 +780,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         emulator = self.server.emulator
+        if self.path.startswith("/_emulator/"):
+            self._send(_control(emulator, self.command, urlsplit(self.path).path, self._read_body()), cut=False)
+            return
+        emulator._begin()
+        recorded = None
+        try:
+            recorded = self._answer_and_describe(emulator)
+        finally:
+            emulator._end(recorded)
+
+    def _answer_and_describe(self, emulator: AdoEmulator) -> RecordedRequest:
         url = urlsplit(self.path)
         query = {key: values[-1] for key, values in parse_qs(url.query, keep_blank_values=True).items()}
         body = self._read_body()
@@ -769,13 +805,13 @@ class _Handler(BaseHTTPRequestHandler):
             reply = _fault_reply(fault)
         else:
             request = _Request(emulator, self.command, base or "", query, body, params, self.headers.get("Accept", ""))
-            reply = self._answer(emulator, route, request, scheme, version)
+            reply = self._answer(emulator, route, request, version)
         sent = self._send(reply, cut=fault is not None and fault.cut)
-        emulator._record(RecordedRequest(self.command, url.path, query, route.name if route else None,
-                                         reply.status, sent, scheme.split()[0] if scheme else None,
-                                         version, body))
+        return RecordedRequest(self.command, url.path, query, route.name if route else None, reply.status, sent,
+                               scheme, version, body)
 
-    def _answer(self, emulator, route, request, scheme, version) -> _Reply:
+    def _answer(self, emulator: AdoEmulator, route: Optional[_Route], request: "_Request",
+                version: Optional[str]) -> _Reply:
         if not self._authorised(emulator.token):
             return _fault_reply(Fault("*", "*", status=401))
         if route is None:
@@ -786,6 +822,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = route.handler(request, **request.params)
         except _ServiceError as error:
             return _json_reply(error.body, error.status)
+        except Exception as error:  # an emulator bug must fail the test with its reason, not a dropped socket
+            return _json_reply(_ServiceError(500, f"emulator error: {error!r}", "EmulatorException").body, 500)
         if route.location and "api-version" not in reply.content_type:
             reply.content_type += f"; api-version={version}"
         return reply
@@ -830,9 +868,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return 0
         payload = body[: len(body) // 2] if cut else body
-        self.wfile.write(payload)
-        if cut:
-            self._hang_up()
+        try:
+            self.wfile.write(payload)
+            if cut:
+                self._hang_up()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
         return len(payload)
 
     def _send_chunked(self, blocks: Iterable[bytes], cut: bool) -> int:
@@ -938,6 +979,29 @@ class _Request:
 
 
 # ---------------------------------------------------------------------------------------------
+# Control endpoints for a hand-run emulator (no auth, not recorded, loopback only)
+
+
+def _control(emulator: AdoEmulator, method: str, path: str, body: bytes) -> _Reply:
+    """Answer ``/_emulator/faults`` (GET, POST a Fault as JSON, DELETE all) and ``/_emulator/requests``."""
+    if path.rstrip("/") == "/_emulator/faults":
+        if method == "POST":
+            try:
+                spec = json.loads(body)
+                emulator.fault(spec.pop("method", "*"), spec.pop("route", "*"), **spec)
+            except (ValueError, TypeError) as error:
+                return _json_reply({"message": f"bad fault: {error}"}, 400)
+        elif method == "DELETE":
+            emulator.clear_faults()
+        with emulator._lock:
+            return _collection([vars(item) for item in emulator._faults])
+    if path.rstrip("/") == "/_emulator/requests" and method == "GET":
+        return _collection([{key: value for key, value in vars(item).items() if key != "body"}
+                            for item in emulator.requests()])
+    return _json_reply({"message": "unknown control endpoint"}, 404)
+
+
+# ---------------------------------------------------------------------------------------------
 # Location service
 
 
@@ -1030,7 +1094,7 @@ def _build_json(request: _Request, build: Build) -> dict:
         "orchestrationPlan": {"planId": build.plan_id},
         "logs": {"id": 0, "type": "Container", "url": request.url(f"{api}/logs")},
         "repository": repository, "retainedByRelease": False, "triggeredByBuild": None,
-        "appendCommitMessageToRunName": True,
+        "appendCommitMessageToRunName": True, "keepForever": False,
     }
 
 
@@ -1332,6 +1396,7 @@ def _repository_json(request: _Request, repository: Repository) -> dict:
 def _pull_request_json(request: _Request, pull_request: PullRequest) -> dict:
     repository = pull_request.repository
     commits = f"_apis/git/repositories/{repository.id}/commits"
+    url = request.url(f"{repository.project.id}/_apis/git/repositories/{repository.id}/pullRequests/{pull_request.id}")
     return {
         "repository": _repository_json(request, repository), "pullRequestId": pull_request.id,
         "codeReviewId": pull_request.id, "status": pull_request.status,
@@ -1344,10 +1409,15 @@ def _pull_request_json(request: _Request, pull_request: PullRequest) -> dict:
                                   "url": request.url(f"{commits}/{pull_request.source_commit}")},
         "lastMergeTargetCommit": {"commitId": pull_request.target_commit,
                                   "url": request.url(f"{commits}/{pull_request.target_commit}")},
-        "reviewers": [], "labels": [],
-        "url": request.url(f"{repository.project.id}/_apis/git/repositories/{repository.id}"
-                           f"/pullRequests/{pull_request.id}"),
-        "supportsIterations": True,
+        "lastMergeCommit": {"commitId": uuid.uuid5(uuid.NAMESPACE_URL, f"merge{pull_request.id}").hex + "0" * 8,
+                            "author": {"name": pull_request.created_by, "date": _iso(_BASE_TIME)},
+                            "comment": f"Merge pull request {pull_request.id} from {pull_request.source_ref} into "
+                                       f"{pull_request.target_ref}"},
+        "reviewers": [], "labels": [], "url": url, "supportsIterations": True,
+        "artifactId": f"vstfs:///Git/PullRequestId/{repository.project.id}%2f{repository.id}%2f{pull_request.id}",
+        "_links": {"self": {"href": url}, "repository": {"href": request.url(f"_apis/git/repositories/{repository.id}")},
+                   "sourceCommit": {"href": request.url(f"{commits}/{pull_request.source_commit}")},
+                   "threads": {"href": f"{url}/threads"}},
     }
 
 
@@ -1405,7 +1475,7 @@ def _writable_pull_request(request: _Request, repository: str, pr_id: str, proje
     found = _find_repository(request, repository, project)
     pull_request = _find_pull_request(request, pr_id, found)
     if request.method in ("POST", "PATCH") and not request.emulator.pr_contribute:
-        raise _needs_permission(found)
+        raise _needs_permission()
     return pull_request
 
 
@@ -1450,7 +1520,8 @@ def _comments(request: _Request, repository: str, pr_id: str, thread_id: str, pr
         if request.method == "GET" and comment_id is None:
             return _collection(copy.deepcopy(thread["comments"]))
         if request.method == "POST":
-            comment = _new_comment(request.json_body("comment"), len(thread["comments"]) + 1, None)
+            comment = _new_comment(request.json_body("comment"), len(thread["comments"]) + 1,
+                                   request.emulator._build_service)
             thread["comments"].append(comment)
             thread["lastUpdatedDate"] = comment["lastUpdatedDate"]
             return _json_reply(copy.deepcopy(comment))
@@ -1465,11 +1536,12 @@ def _comments(request: _Request, repository: str, pr_id: str, thread_id: str, pr
     raise _ServiceError(404, f"TF401182: The comment {comment_id} was not found.", "GitCommentNotFoundException")
 
 
-def _new_comment(body, comment_id: int, author: Optional[str]) -> dict:
+def _new_comment(body, comment_id: int, author: str) -> dict:
     body = body if isinstance(body, dict) else {}
     now = _iso(_now())
-    name = author or "Project Collection Build Service (contoso)"
-    identity_id = BUILD_SERVICE_ID if author is None else str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
+    name = author
+    identity_id = BUILD_SERVICE_ID if author.startswith("Project Collection Build Service") else str(
+        uuid.uuid5(uuid.NAMESPACE_DNS, name))
     return {"id": comment_id, "parentCommentId": body.get("parentCommentId", 0),
             "author": {"displayName": name, "id": identity_id, "uniqueName": f"Build\\{identity_id}",
                        "url": None, "imageUrl": None},
@@ -1521,7 +1593,9 @@ def _now() -> dt.datetime:
 
 
 def _parse_time(text: str) -> dt.datetime:
-    cleaned = re.sub(r"(\.\d{6})\d+", r"\1", text.strip().replace("Z", "+00:00"))
+    # Python 3.9 and 3.10 read only 3 or 6 fraction digits; the service sends up to 7.
+    cleaned = re.sub(r"\.(\d+)", lambda found: "." + found.group(1)[:6].ljust(6, "0"),
+                     text.strip().replace("Z", "+00:00"))
     moment = dt.datetime.fromisoformat(cleaned)
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 

@@ -1,27 +1,10 @@
-"""Ask Azura: questions about pipelines in plain words, answered from Azure DevOps and the engine.
-
-With an LLM configured, the model calls a few read-only tools (projects, pipelines, builds, failed steps,
-the engine's analysis) for at most `Settings.ask_max_rounds` rounds and writes the answer. Without one, a
-deterministic parser understands the common question shapes, so the same questions work offline.
-"""
+"""The offline question parser: the common question shapes, read into a Query without any model."""
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Optional, Sequence, Tuple
-
-from azura.commands import neutralize
-from azura.context import Settings
-
-Clock = Callable[[], datetime]
-
-NEEDS_LLM = ("I can only answer a few question shapes without an LLM: \"why did the last build of X fail?\", "
-             "\"last failed (or successful) build of X\", \"builds of X in the last 7 days\", "
-             "\"why did build 123 fail?\", \"which pipelines failed today?\", \"list pipelines\", "
-             "\"list projects\". For anything else set LLM_PROVIDER (openai, azure_openai or ollama) "
-             "and its key or endpoint.")
+from typing import Optional, Tuple
 
 INTENTS = ("explain_build", "last_build", "list_builds", "failed_pipelines", "list_pipelines", "list_projects")
 
@@ -45,60 +28,6 @@ class Query:
     branch: Optional[str] = None
     requested_for: Optional[str] = None
     explain: bool = False  # analyse the build found, not just name it
-
-
-@dataclass(frozen=True)
-class BuildLink:
-    """A build an answer refers to, with its web link."""
-
-    id: int
-    number: str
-    definition: Optional[str]
-    result: Optional[str]
-    url: Optional[str]
-    finish_time: Optional[str] = None
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "number": self.number, "definition": self.definition, "result": self.result,
-                "url": self.url, "finish_time": self.finish_time}
-
-
-@dataclass(frozen=True)
-class AskAnswer:
-    """The answer to one question: markdown text, the builds it refers to, and any analysis it made."""
-
-    question: str
-    text: str  # markdown
-    understood: bool = True  # False when the question needs an LLM and none is configured
-    provider: str = "none"
-    model: Optional[str] = None
-    builds: Tuple[BuildLink, ...] = ()
-    analysis: Optional[dict] = None  # Analysis.to_dict() when the answer analysed a build
-    analysis_markdown: Optional[str] = None  # the PR-comment markdown of that analysis
-    tool_calls: Tuple[str, ...] = ()  # the tools the LLM used, in order
-    warnings: Tuple[str, ...] = field(default=())
-
-    def to_dict(self) -> dict:
-        return {
-            "question": self.question, "answer": self.text, "understood": self.understood,
-            "provider": self.provider, "model": self.model,
-            "builds": [build.to_dict() for build in self.builds], "analysis": self.analysis,
-            "analysis_markdown": self.analysis_markdown, "tool_calls": list(self.tool_calls),
-            "warnings": list(self.warnings),
-        }
-
-    def to_json(self) -> str:
-        """Return the answer as one JSON document (`azura ask --format json`)."""
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
-
-    def to_text(self) -> str:
-        """Return the answer for a terminal; nothing in it can form a logging command."""
-        parts = [self.text.rstrip()]
-        linked = [b for b in self.builds if b.url and b.url not in self.text]
-        if linked:
-            parts.append("\n".join(f"- {b.definition or 'build'} {b.number}: {b.url}" for b in linked))
-        parts.extend(f"warning: {w}" for w in self.warnings)
-        return neutralize("\n\n".join(p for p in parts if p))
 
 
 # ---------------------------------------------------------------- the offline parser

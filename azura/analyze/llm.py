@@ -1,0 +1,424 @@
+"""The LLM half of analyze: one request per run through the `openai` package, validated, cached, never trusted.
+
+Every provider (OpenAI, Azure OpenAI, Ollama, any OpenAI-compatible server) is an `openai` client; only
+its construction differs. The answer must match ANSWER_SCHEMA and cite lines that exist in the excerpts
+the model was shown; anything else raises LLMError, and the caller keeps the offline analysis.
+"""
+from __future__ import annotations
+
+import email.utils
+import functools
+import hashlib
+import importlib.util
+import json
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from azura.context import Settings
+from azura.errors import ConfigError, LLMError
+from azura.models import CATEGORIES, Analysis, Deadline, Failure, Line, Usage
+
+PROMPT_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPT_VERSION = "1"  # bump when the meaning of the answer changes; template edits change the cache key anyway
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "ollama": "llama3.1"}
+DEFAULT_OLLAMA_URL = "http://localhost:11434"
+DEFAULT_AZURE_API_VERSION = "2024-10-21"  # the first GA version with structured outputs
+ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
+MAX_RETRIES = 2
+BACKOFF_SECONDS = (1.0, 2.0)
+MIN_REQUEST_SECONDS = 1.0
+# What the prompt may add to the excerpts' own tokens: the system prompt and one header and hint per
+# failure (measured with tokens.count_tokens: see scripts/prompt_tokens.py), and "NNNN | " per line.
+FIXED_OVERHEAD_TOKENS = 900
+FAILURE_OVERHEAD_TOKENS = 200
+LINE_OVERHEAD_TOKENS = 4
+MAX_EVIDENCE = 5
+ANSWER_TOKENS = 400  # a cap, not a target: it stops a small local model that loops from running to its context end
+ANSWER_TOKENS_PER_FAILURE = 400
+TEXT_LIMITS = {"headline": 300, "summary": 300, "root_cause": 1500, "suggested_fix": 1500}
+
+ANSWER_SCHEMA: Dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["headline", "failures"],
+    "properties": {
+        "headline": {"type": "string"},
+        "failures": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["index", "category", "summary", "root_cause", "suggested_fix", "confidence",
+                             "evidence_lines"],
+                "properties": {
+                    "index": {"type": "integer"},
+                    "category": {"type": "string", "enum": list(CATEGORIES)},
+                    "summary": {"type": "string"},
+                    "root_cause": {"type": "string"},
+                    "suggested_fix": {"type": "string"},
+                    "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                    "evidence_lines": {"type": "array", "items": {"type": "integer"}},
+                },
+            },
+        },
+    },
+}
+# Tried in this order within one run: servers that reject a response_format (llama.cpp's server answers
+# json_schema with 400/422) get the next one; the prompt itself always describes the JSON too.
+RESPONSE_FORMATS = ("json_schema", "json_object", "instructions")
+
+
+def check_llm_settings(settings: Settings) -> None:
+    """Raise ConfigError naming the variable when the configured provider cannot be used."""
+    provider = settings.llm_provider
+    if provider == "openai" and not (settings.openai_api_key or settings.openai_base_url):
+        raise ConfigError("LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)")
+    if provider == "azure_openai":
+        if not settings.azure_openai_endpoint:
+            raise ConfigError("LLM_PROVIDER=azure_openai needs AZURE_OPENAI_ENDPOINT (or --endpoint)")
+        if not settings.model:
+            raise ConfigError("LLM_PROVIDER=azure_openai needs the deployment name in LLM_MODEL_NAME (or --model)")
+        if not settings.azure_openai_api_key and importlib.util.find_spec("azure.identity") is None:
+            raise ConfigError("LLM_PROVIDER=azure_openai needs AZURE_OPENAI_API_KEY, or azure-identity installed "
+                              "for keyless Entra ID sign-in")
+
+
+def resolved_model(settings: Settings) -> str:
+    """Return the model (the deployment for Azure OpenAI) a request will name."""
+    return settings.model or DEFAULT_MODELS.get(settings.llm_provider, "")
+
+
+def endpoint(settings: Settings) -> str:
+    """Return the base URL requests go to ('' for the public OpenAI API)."""
+    if settings.llm_provider == "azure_openai":
+        return settings.azure_openai_endpoint or ""
+    if settings.llm_provider == "ollama":
+        base = (settings.ollama_base_url or DEFAULT_OLLAMA_URL).rstrip("/")
+        return base if base.endswith("/v1") else base + "/v1"
+    return settings.openai_base_url or ""
+
+
+def make_client(settings: Settings) -> Any:
+    """Return an `openai` client for the configured provider, with its own retries off (ours honour the deadline)."""
+    import openai
+
+    common = {"max_retries": 0, "timeout": settings.llm_timeout}
+    if settings.llm_provider == "azure_openai":
+        auth: Dict[str, Any] = {"api_key": settings.azure_openai_api_key}
+        if not settings.azure_openai_api_key:
+            from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+
+            auth = {"azure_ad_token_provider": get_bearer_token_provider(DefaultAzureCredential(), ENTRA_SCOPE)}
+        return openai.AzureOpenAI(azure_endpoint=endpoint(settings), **auth, **common,
+                                  api_version=settings.azure_openai_api_version or DEFAULT_AZURE_API_VERSION)
+    if settings.llm_provider == "ollama":
+        return openai.OpenAI(base_url=endpoint(settings), api_key="ollama", **common)
+    # A compatible server without auth still needs some key: the client refuses to start without one.
+    return openai.OpenAI(base_url=endpoint(settings) or None, api_key=settings.openai_api_key or "unused",
+                         **common)
+
+
+def ask_llm(offline: Analysis, settings: Settings, deadline: Optional[Deadline] = None,
+            client_factory: Optional[Callable[[Settings], Any]] = None, clock: Callable[[], float] = time.monotonic,
+            sleep: Callable[[float], None] = time.sleep) -> Analysis:
+    """Return `offline` with failures, headline and tag from the LLM's validated answer; raise LLMError if unusable."""
+    from azura.analyze.cache import AnswerCache, fingerprint
+
+    check_llm_settings(settings)
+    model = resolved_model(settings)
+    messages = prompt_messages(offline, settings)
+    prompt_tokens = _prompt_tokens_within_limit(messages, offline, settings.budget)
+    cache = AnswerCache(settings.cache_path)
+    key = fingerprint((PROMPT_VERSION, settings.llm_provider, model, endpoint(settings)),
+                      [m["content"] for m in messages])
+    cached = cache.get(key)
+    if cached is not None and _fits(cached, offline):
+        return _merged(offline, cached, settings, model, Usage(excerpt_tokens=offline.usage.excerpt_tokens))
+    client = (client_factory or make_client)(settings)
+    completion = _complete(client, model, messages, len(offline.failures), settings, deadline, clock, sleep)
+    text = _answer_text(completion)
+    answer, dropped = _positioned(_validated(_parsed(text), len(offline.failures)), offline)
+    cache.put(key, answer)
+    merged = _merged(offline, answer, settings, model, _usage(completion, offline, prompt_tokens, text))
+    if dropped:
+        merged = merged.with_warning(f"the LLM cited {dropped} line number(s) that are not in the excerpts; "
+                                     "they were dropped from the evidence")
+    return merged
+
+
+def build_messages(offline: Analysis) -> List[Dict[str, str]]:
+    """Return the chat messages for `offline`'s failures: the system prompt and one user message with every excerpt."""
+    failures = [_prompt_failure(failure) for failure in offline.failures]
+    marker = hashlib.sha256(json.dumps(failures, ensure_ascii=False).encode("utf-8")).hexdigest()[:12]
+    environment = _prompt_environment()
+    system = environment.get_template("system_prompt.j2").render(marker=marker, categories=CATEGORIES)
+    user = environment.get_template("user_prompt.j2").render(marker=marker, failures=failures, build=offline.build)
+    return [{"role": "system", "content": system.strip()}, {"role": "user", "content": user.strip()}]
+
+
+def prompt_messages(offline: Analysis, settings: Settings) -> List[Dict[str, str]]:
+    """Return the messages exactly as they would be sent: built, then redacted once more."""
+    from azura.redact import redact
+
+    # The excerpts were redacted already; this second pass also covers hints and names, and any miss.
+    return [{"role": m["role"], "content": redact(m["content"], settings.secrets)} for m in build_messages(offline)]
+
+
+def prompt_limit(offline: Analysis, budget: int) -> int:
+    """Return the most tokens a prompt for `offline` may have: the excerpt budget plus the fixed overhead."""
+    lines = sum(len(failure.excerpt.lines) for failure in offline.failures)
+    return (budget + FIXED_OVERHEAD_TOKENS + FAILURE_OVERHEAD_TOKENS * len(offline.failures)
+            + LINE_OVERHEAD_TOKENS * lines)
+
+
+@functools.lru_cache(maxsize=1)
+def _prompt_environment() -> Any:
+    import jinja2
+
+    # Plain text prompts: no HTML escaping, and a missing variable is a bug, not an empty string.
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(PROMPT_DIR)), autoescape=False,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def _prompt_failure(failure: Failure) -> Dict[str, Any]:
+    step = failure.step
+    name = " › ".join(part for part in (step.stage, step.job, step.name) if part)
+    hint = f"category {failure.category}, confidence {failure.confidence:.2f}: {failure.summary.rstrip('.')}."
+    if failure.suggested_fix:
+        hint += f" Fix hint: {failure.suggested_fix}"
+    # Timeline issues repeat an excerpt's error lines; they matter when the step has no log of its own.
+    issues = [] if failure.excerpt.lines else [_one_line(i.message) for i in step.issues if i.type == "error"]
+    return {"name": name, "kind": step.record_type, "result": step.result, "hint": _one_line(hint), "issues": issues,
+            "lines": [{"number": line.number, "text": _one_line(line.text)} for line in failure.excerpt.lines]}
+
+
+def _one_line(text: str) -> str:
+    # A line break inside a log line would let it forge "END LOG" or a line number of its own.
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def _prompt_tokens_within_limit(messages: Sequence[Dict[str, str]], offline: Analysis, budget: int) -> int:
+    from azura.tokens import count_tokens
+
+    tokens = sum(count_tokens(m["content"]) for m in messages)
+    limit = prompt_limit(offline, budget)
+    if tokens > limit:
+        raise LLMError(f"the prompt would be {tokens} tokens, over the limit of {limit} (budget {budget} "
+                       "plus overhead); not sent")
+    return tokens
+
+
+def _complete(client: Any, model: str, messages: List[Dict[str, str]], failure_count: int, settings: Settings,
+              deadline: Optional[Deadline], clock: Callable[[], float], sleep: Callable[[float], None]) -> Any:
+    import openai
+
+    rejection = None
+    answer_tokens = ANSWER_TOKENS + ANSWER_TOKENS_PER_FAILURE * failure_count
+    # temperature 0: a rerun of the same failure should get the same answer, not a new guess.
+    for style in RESPONSE_FORMATS:
+        try:
+            return _with_retries(lambda timeout: client.chat.completions.create(
+                model=model, messages=messages, temperature=0, max_tokens=answer_tokens,
+                timeout=timeout, **_response_format(style)), settings, deadline, clock, sleep)
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            rejection = exc  # most likely this response_format: the next, plainer request may pass
+    raise LLMError(f"the server refused the request ({rejection.status_code}): {_server_message(rejection)}")
+
+
+def _response_format(style: str) -> Dict[str, Any]:
+    if style == "json_schema":
+        return {"response_format": {"type": "json_schema", "json_schema": {
+            "name": "azura_analysis", "strict": True, "schema": ANSWER_SCHEMA}}}
+    if style == "json_object":
+        # `schema` is an extension some servers (llama.cpp's) use to constrain the output; others ignore it.
+        return {"response_format": {"type": "json_object", "schema": ANSWER_SCHEMA}}
+    return {}
+
+
+def _with_retries(send: Callable[[float], Any], settings: Settings, deadline: Optional[Deadline],
+                  clock: Callable[[], float], sleep: Callable[[float], None]) -> Any:
+    import openai
+
+    attempt = 0
+    while True:
+        timeout = _request_timeout(settings, deadline, clock)
+        try:
+            return send(timeout)
+        except openai.APITimeoutError:
+            reason, wait = f"no answer within {timeout:.0f} s", 0.0
+        except openai.RateLimitError as exc:
+            reason, wait = "rate limited (429)", _retry_after(exc.response, BACKOFF_SECONDS[min(attempt, 1)])
+        except openai.InternalServerError as exc:
+            reason = f"server error ({exc.status_code})"
+            wait = _retry_after(exc.response, BACKOFF_SECONDS[min(attempt, 1)])
+        except openai.APIConnectionError:
+            reason, wait = f"cannot connect to {endpoint(settings) or 'the OpenAI API'}", BACKOFF_SECONDS[min(attempt, 1)]
+        except (openai.BadRequestError, openai.UnprocessableEntityError):
+            raise
+        except openai.APIStatusError as exc:
+            raise LLMError(f"the server answered {exc.status_code}: {_server_message(exc)}") from None
+        if attempt == MAX_RETRIES:
+            raise LLMError(f"{reason}, after {MAX_RETRIES} retries")
+        left = min(settings.llm_timeout, deadline.remaining(clock())) if deadline else settings.llm_timeout
+        if wait > left:
+            raise LLMError(f"{reason}; the server asked to wait {wait:.0f} s, more than the time left")
+        sleep(wait)
+        attempt += 1
+
+
+def _request_timeout(settings: Settings, deadline: Optional[Deadline], clock: Callable[[], float]) -> float:
+    timeout = settings.llm_timeout
+    if deadline is not None:
+        timeout = min(timeout, deadline.remaining(clock()))
+    if timeout < MIN_REQUEST_SECONDS:
+        raise LLMError("no time left before the run's deadline")
+    return timeout
+
+
+def _retry_after(response: Any, default: float) -> float:
+    headers = getattr(response, "headers", None) or {}
+    try:
+        if headers.get("retry-after-ms"):
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if not value:
+            return default
+        if value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        moment = email.utils.parsedate_to_datetime(value)
+        return max(0.0, moment.timestamp() - time.time())
+    except (TypeError, ValueError):
+        return default
+
+
+def _server_message(exc: Any) -> str:
+    from azura.commands import neutralize
+
+    body = getattr(exc, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    return neutralize(_one_line(str(message or getattr(exc, "message", "") or "no detail")))[:160]
+
+
+def _answer_text(completion: Any) -> str:
+    choices = getattr(completion, "choices", None) or []
+    if not choices:
+        raise LLMError("the answer had no choices")
+    choice = choices[0]
+    if getattr(choice.message, "refusal", None):
+        raise LLMError("the model refused to answer")
+    if choice.finish_reason == "content_filter":
+        raise LLMError("the answer was blocked by a content filter")
+    if choice.finish_reason == "length":
+        raise LLMError("the answer was cut off at the token limit")
+    if not (choice.message.content or "").strip():
+        raise LLMError("the answer was empty")
+    return choice.message.content
+
+
+_FENCED = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)
+
+
+def _parsed(text: str) -> Any:
+    # Servers that ignore response_format often wrap the JSON in prose or a ```json fence.
+    candidates = [text.strip()]
+    fenced = _FENCED.search(text)
+    if fenced:
+        candidates.append(fenced.group(1))
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start:end + 1])
+    for candidate in candidates:
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
+    raise LLMError("the answer is not valid JSON")
+
+
+def _validated(answer: Any, failure_count: int) -> Dict[str, Any]:
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(ANSWER_SCHEMA).iter_errors(answer))
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path) or "the top level"
+        raise LLMError(f"the answer does not match the schema (at {where}: {error.validator} check failed)")
+    indexes = sorted(entry["index"] for entry in answer["failures"])
+    if indexes != list(range(1, failure_count + 1)):
+        raise LLMError(f"the answer covers failures {indexes}, expected 1..{failure_count}, each once")
+    if not answer["headline"].strip():
+        raise LLMError("the answer has an empty headline")
+    return answer
+
+
+def _positioned(answer: Dict[str, Any], offline: Analysis) -> Tuple[Dict[str, Any], int]:
+    """Return the answer with evidence as positions in each excerpt, and how many cited lines were not there."""
+    entries, dropped = [], 0
+    for entry in sorted(answer["failures"], key=lambda e: e["index"]):
+        numbers = [line.number for line in offline.failures[entry["index"] - 1].excerpt.lines]
+        cited = list(dict.fromkeys(entry["evidence_lines"]))
+        positions = [numbers.index(n) for n in cited if n in numbers][:MAX_EVIDENCE]
+        dropped += sum(1 for n in cited if n not in numbers)
+        entries.append({key: entry[key] for key in ("category", "summary", "root_cause", "suggested_fix",
+                                                    "confidence")} | {"evidence": positions})
+    return {"headline": answer["headline"], "failures": entries}, dropped
+
+
+def _fits(answer: Dict[str, Any], offline: Analysis) -> bool:
+    failures = answer.get("failures") if isinstance(answer, dict) else None
+    if not isinstance(failures, list) or len(failures) != len(offline.failures):
+        return False
+    if any(not isinstance(entry, dict) or entry.get("category") not in CATEGORIES for entry in failures):
+        return False
+    return all(isinstance(p, int) and 0 <= p < len(failure.excerpt.lines)
+               for entry, failure in zip(failures, offline.failures) for p in entry.get("evidence", [None]))
+
+
+def _merged(offline: Analysis, answer: Dict[str, Any], settings: Settings, model: str, usage: Usage) -> Analysis:
+    from azura.analyze.offline import build_tag
+
+    failures = tuple(_merged_failure(failure, entry) for failure, entry in zip(offline.failures, answer["failures"]))
+    return replace(offline, headline=untrusted(answer["headline"], TEXT_LIMITS["headline"]), failures=failures,
+                   tag=build_tag(failures, settings.tag_prefix), provider=settings.llm_provider, model=model,
+                   usage=usage)
+
+
+def _merged_failure(failure: Failure, entry: Dict[str, Any]) -> Failure:
+    lines = failure.excerpt.lines
+    evidence = tuple(lines[position] for position in entry["evidence"])
+    return replace(
+        failure, category=entry["category"], confidence=float(entry["confidence"]),
+        summary=untrusted(entry["summary"], TEXT_LIMITS["summary"]),
+        root_cause=untrusted(entry["root_cause"], TEXT_LIMITS["root_cause"]),
+        suggested_fix=untrusted(entry["suggested_fix"], TEXT_LIMITS["suggested_fix"]),
+        # With no checkable line of its own, the answer still points at what the offline analysis found.
+        evidence=evidence or failure.evidence,
+    )
+
+
+def _usage(completion: Any, offline: Analysis, prompt_tokens: int, text: str) -> Usage:
+    from azura.tokens import count_tokens
+
+    reported = getattr(completion, "usage", None)
+    # Some compatible servers send no usage; then our own count stands in.
+    return Usage(excerpt_tokens=offline.usage.excerpt_tokens,
+                 prompt_tokens=getattr(reported, "prompt_tokens", None) or prompt_tokens,
+                 completion_tokens=getattr(reported, "completion_tokens", None) or count_tokens(text))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_TAG = re.compile(r"<(/?[A-Za-z!][^<>]*)>")
+_MENTION = re.compile(r"(?<![\w.])@(?=[\w<{\[])")  # not the @ inside an e-mail address
+
+
+def untrusted(text: str, limit: int) -> str:
+    """Return model-written `text` unable to issue logging commands, render HTML or mention anyone."""
+    from azura.commands import neutralize
+
+    text = _CONTROL.sub(" ", text).strip()
+    text = _TAG.sub(lambda m: f"‹{m.group(1)}›", text)
+    text = _MENTION.sub("@\u200b", text)
+    text = neutralize(text)
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"

@@ -1,0 +1,89 @@
+"""The excerpt step: cut each failed step's log down to the lines that explain the failure.
+
+read (`reading`) -> find anchors and keep their context and the tail (`scan`, `anchors`) -> fold, score,
+redact and fit the token budget (`select`). Each log is read once, in bounded memory.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+
+from azura.errors import ConfigError
+from azura.excerpt.reading import read_lines
+from azura.excerpt.scan import Scan, normalise_for_diff, scan_log
+from azura.excerpt.select import candidate_entries, entry_cost, fold_span, score_entries, select_lines
+from azura.models import Excerpt, FailedStep, StepLog
+
+__all__ = ["build_excerpts", "covered_lines", "fold_span", "normalise_for_diff", "read_lines"]
+
+DEFAULT_BUDGET = 2048
+FIRST_STEP_SHARE = 2  # the first failed step gets this many shares of the budget, the others one each
+
+Novel = Callable[[FailedStep, str], bool]  # (step, normalise_for_diff(line text)) -> new since the last green run?
+
+
+def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor_patterns: Sequence[str] = (),
+                   secrets: Sequence[str] = (), novel: Optional[Novel] = None) -> Tuple[Excerpt, ...]:
+    """Return one redacted excerpt per step log, all together within `budget` tokens.
+
+    Args:
+        anchor_patterns: extra regular expressions (the knowledge base's signature patterns); a line
+            matching one is the strongest kind of anchor.
+        secrets: literal values to redact (the access token, secret pipeline variables).
+        novel: optional; lines for which it returns True (e.g. lines absent from the last green run's
+            log) are preferred. It sees lines near anchors and at the end of the log only.
+    """
+    signatures = [_compile(pattern) for pattern in anchor_patterns]
+    scanned: List[Tuple[StepLog, Scan]] = [(log, scan_log(log, signatures)) for log in logs]
+    prepared = []
+    for log, scan in scanned:
+        entries = candidate_entries(scan, secrets)
+        step_novel = (lambda text, step=log.step: novel(step, text)) if novel else None
+        scores = score_entries(entries, scan.anchors, step_novel)
+        costs = [entry_cost(entry) for entry in entries]
+        prepared.append((log, scan, entries, scores, costs))
+    shares = split_budget(budget, [sum(p[4]) for p in prepared])
+    excerpts = []
+    for (log, scan, entries, scores, costs), share in zip(prepared, shares):
+        lines, tokens = select_lines(entries, scores, costs, share)
+        kept = {line.number for line in lines}
+        anchors = tuple(sorted({a.line for a in scan.anchors if a.line in kept}))
+        excerpts.append(Excerpt(step=log.step, lines=lines, tokens=tokens, anchors=anchors,
+                                total_lines=scan.total_lines))
+    return tuple(excerpts)
+
+
+def split_budget(budget: int, demands: Sequence[int]) -> List[int]:
+    """Return each step's share of `budget`: the first step weighs double, unused shares flow to the rest."""
+    weights = [FIRST_STEP_SHARE if i == 0 else 1 for i in range(len(demands))]
+    shares = [0] * len(demands)
+    open_steps = [i for i, demand in enumerate(demands) if demand > 0]
+    left = budget
+    while open_steps and left > 0:
+        total = sum(weights[i] for i in open_steps)
+        offers = {i: left * weights[i] // total for i in open_steps}
+        satisfied = [i for i in open_steps if demands[i] - shares[i] <= offers[i]]
+        if not satisfied:
+            for i in open_steps:
+                shares[i] += offers[i]
+            break
+        for i in satisfied:
+            left -= demands[i] - shares[i]
+            shares[i] = demands[i]
+        open_steps = [i for i in open_steps if i not in satisfied]
+    return shares
+
+
+def covered_lines(excerpt: Excerpt) -> List[int]:
+    """Return the log line numbers an excerpt shows, a fold entry counting for all the lines it stands for."""
+    numbers: List[int] = []
+    for line in excerpt.lines:
+        numbers.extend(range(line.number, line.number + fold_span(line)))
+    return numbers
+
+
+def _compile(pattern: str) -> "re.Pattern[str]":
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"anchor pattern {pattern!r} is not a valid regular expression: {exc}") from exc

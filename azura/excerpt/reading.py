@@ -1,0 +1,190 @@
+"""Reading a log: bytes in chunks -> segments of whole lines -> clean, numbered `Line`s.
+
+Line breaks follow one rule everywhere: `\\r\\n` is one break, a bare `\\r` or `\\n` is one break, so
+`x\\r\\r\\n` is the two lines "x" and "". Numbers are 1-based in the original log.
+
+Bytes are cut into segments that end right after a line break. Break bytes are ASCII and never part of
+a multi-byte UTF-8 character, so each segment decodes on its own with `errors="replace"`. A line longer
+than `MAX_LINE_BYTES` is never held whole: its first bytes are kept and the rest only counted.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Iterator, List
+
+from azura.errors import InputError
+from azura.models import Line
+
+SEGMENT_BYTES = 1 << 20  # scan unit: large enough for C-speed scanning, small enough for bounded memory
+MAX_LINE_BYTES = 4 << 20  # a line past this is cut while streaming, before it is held in memory
+LINE_CAP = 2000  # characters kept of a long line
+_HEAD_BYTES = 4 * LINE_CAP + 64  # enough bytes for LINE_CAP characters of any UTF-8 text
+_SNIFF_BYTES = 8192
+_UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
+
+# Timestamps prefixed by Azure Pipelines and GitHub Actions, optionally after the "job<TAB>step<TAB>"
+# columns of a downloaded GitHub Actions log.
+_TIMESTAMP = re.compile(r"^\ufeff?(?:[^\t\n]*\t[^\t\n]*\t)?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?")
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Azure Pipelines / GitHub Actions line markers, rewritten so they read plainly and can never act as a
+# logging command again: "##[error]x" -> "[error] x"; "##[endgroup]" carries nothing.
+_MARKER = re.compile(r"^##\[(error|warning|section|group|endgroup|command|debug|notice|info)\]")
+# Travis CI fold and timing markers carry nothing for a reader.
+_TRAVIS_MARKER = re.compile(r"travis_(?:fold|time):[a-z]+:\S*")
+_COMMAND_PREFIX = re.compile(r"##(?=vso\[|\[)")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Whole lines of a log: `data` ends after a line break (except at the end of the log).
+
+    When `cut` > 0 the segment is one overlong line: `data` is its head and `cut` the characters dropped.
+    """
+
+    data: bytes
+    first_line: int
+    cut: int = 0
+
+    @property
+    def line_count(self) -> int:
+        if self.cut:
+            return 1
+        return count_breaks(self.data) + (0 if ends_with_break(self.data) else 1 if self.data else 0)
+
+
+def count_breaks(data: bytes, start: int = 0, end: int = -1) -> int:
+    """Return the number of line breaks in data[start:end]; the slice must not split a CRLF pair."""
+    if end < 0:
+        end = len(data)
+    return data.count(b"\n", start, end) + data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
+
+
+def ends_with_break(data: bytes) -> bool:
+    """Return whether `data` ends right after a line break."""
+    return data[-1:] in (b"\n", b"\r")
+
+
+def segments(chunks: Iterable[bytes], first_line: int = 1, source: str = "the log") -> Iterator[Segment]:
+    """Yield the log as segments of whole lines, in order, holding at most a few MB at a time."""
+    parts: List[bytes] = []
+    size = 0
+    line = first_line
+    long_head = b""  # head of an overlong line in progress
+    long_cut = 0
+    sniffed = False
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if not sniffed:
+            _refuse_binary(chunk[:_SNIFF_BYTES], source)
+            sniffed = True
+        parts.append(bytes(chunk))
+        size += len(chunk)
+        if size < SEGMENT_BYTES:
+            continue
+        data = b"".join(parts)
+        if long_head:
+            end = _first_break_end(data)
+            if end < 0:
+                keep = 1 if data.endswith(b"\r") else 0  # a CR here may pair with an LF in the next chunk
+                long_cut += _char_count(data[:len(data) - keep])
+                parts, size = ([data[-keep:]], keep) if keep else ([], 0)
+                continue
+            long_cut += _char_count(data[:end])
+            yield Segment(long_head, line, long_cut)
+            line += 1
+            long_head, long_cut = b"", 0
+            data = data[end:]
+        cut = _last_break_end(data)
+        if cut > 0:
+            segment = Segment(data[:cut], line)
+            line += count_breaks(segment.data)
+            yield segment
+            data = data[cut:]
+        if len(data) > MAX_LINE_BYTES:
+            long_head, long_cut = data[:_HEAD_BYTES], _char_count(data[_HEAD_BYTES:])
+            data = b""
+        parts, size = ([data], len(data)) if data else ([], 0)
+    data = b"".join(parts)
+    if long_head:
+        end = _first_break_end(data)
+        end = len(data) if end < 0 else end
+        yield Segment(long_head, line, long_cut + _char_count(data[:end]))
+        line += 1
+        data = data[end:]
+    if data:
+        yield Segment(data, line)
+
+
+def _refuse_binary(head: bytes, source: str) -> None:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{source} is UTF-16 text; convert it to UTF-8 first")
+    if head.count(0) > max(1, len(head) // 100):
+        raise InputError(f"{source} looks binary (NUL bytes near its start), not a text log")
+
+
+def _first_break_end(data: bytes) -> int:
+    """Return the index just past the first complete line break, or -1 if it may still be incomplete."""
+    lf, cr = data.find(b"\n"), data.find(b"\r")
+    if cr < 0 or (0 <= lf < cr):
+        return lf + 1 if lf >= 0 else -1
+    if cr + 1 < len(data):
+        return cr + 2 if data[cr + 1:cr + 2] == b"\n" else cr + 1
+    return -1
+
+
+def _last_break_end(data: bytes) -> int:
+    """Return the index just past the last line break that is surely complete, or 0."""
+    lf = data.rfind(b"\n")
+    cr = data.rfind(b"\r", 0, len(data) - 1)  # a final CR may be the first half of CRLF
+    return max(lf, cr) + 1
+
+
+def _char_count(data: bytes) -> int:
+    return len(data.translate(None, _UTF8_CONTINUATION))
+
+
+def segment_lines(segment: Segment, start: int = 0, end: int = -1) -> List[Line]:
+    """Return the clean lines of segment.data[start:end], which must begin at a line start."""
+    if segment.cut:
+        return [Line(segment.first_line, clean_line(_decode(segment.data), segment.cut))]
+    data = segment.data if (start, end) == (0, -1) else segment.data[start:end if end >= 0 else None]
+    first = segment.first_line + (count_breaks(segment.data, 0, start) if start else 0)
+    return numbered_lines(data, first)
+
+
+def numbered_lines(data: bytes, first_line: int) -> List[Line]:
+    """Return the clean lines of `data` (whole lines), numbered from `first_line`."""
+    text = _decode(data).replace("\r\n", "\n").replace("\r", "\n")
+    texts = text.split("\n")
+    if texts and texts[-1] == "":
+        texts.pop()
+    return [Line(first_line + offset, clean_line(raw)) for offset, raw in enumerate(texts)]
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def clean_line(raw: str, cut: int = 0) -> str:
+    """Return one raw log line as a reader should see it: no timestamp, colour, control or marker codes."""
+    text = _ANSI.sub("", _TIMESTAMP.sub("", raw, count=1))
+    text = _CONTROL.sub("", text)
+    text = _TIMESTAMP.sub("", text, count=1)  # some agents colour the line before the timestamp
+    marker = _MARKER.match(text)
+    if marker:
+        name = marker.group(1)
+        text = "" if name == "endgroup" else f"[{name}] {text[marker.end():]}"
+    text = _COMMAND_PREFIX.sub("# #", _TRAVIS_MARKER.sub("", text)).rstrip()
+    cut += max(0, len(text) - LINE_CAP)
+    if cut:
+        text = f"{text[:LINE_CAP]} … ({cut:,} chars cut)"
+    return text
+
+
+def read_lines(chunks: Iterable[bytes], first_line: int = 1) -> Iterator[Line]:
+    """Yield the clean, numbered lines of a log streamed as byte chunks; raise InputError if it is binary."""
+    for segment in segments(chunks, first_line):
+        yield from segment_lines(segment)

@@ -1,0 +1,316 @@
+"""The history step: what earlier builds of the same pipeline and branch say about this failure.
+
+It runs between collect and analyze and answers three questions: since when (the last green build and
+the first failed build of the current red streak), what changed (the commits in between), and is it real
+(the same failure passed without a code change: flaky). It also reads the tail of each failed step's log in
+the last green build, so the excerpt can prefer the lines the green run never printed.
+
+Requests, not counting retries (the SDK cannot page `get_builds`, so the streak is found with `top` and
+time windows):
+- streak: 1 list of the newest WINDOW_BUILDS completed builds; only when all of them are red, 2 more
+  (the last green before the window, the first red after it); a pull-request branch with no green build
+  adds 1 for the target branch's last green (and 1 to read the target branch off an Azure Repos PR);
+- changes: 1;
+- flaky: at most MAX_TIMELINE_READS timelines;
+- log diff: 1 timeline of the green build, then 2 per failed step (log list, log tail), MAX_DIFF_STEPS steps.
+At most 3 + 2 + 1 + MAX_TIMELINE_READS + 1 + 2 * MAX_DIFF_STEPS = 17 requests.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from azura.context import Settings
+from azura.errors import AzuraError
+from azura.models import Build, Change, Deadline, FailedStep, History, Run
+
+if TYPE_CHECKING:
+    from azura.devops import AzureDevOps
+
+Clock = Callable[[], float]
+
+GREEN = "succeeded"
+RED = "failed"
+WINDOW_BUILDS = 50  # builds read in one list request: a streak longer than this costs two more requests
+MAX_CHANGES = 20
+FLAKY_DAYS = 14
+MAX_TIMELINE_READS = 4  # timelines read to decide whether the failure is flaky
+MAX_DIFF_STEPS = 3  # failed steps compared with the green run
+GREEN_TAIL_LINES = 2_000  # lines read from the end of the green run's log of a step
+MIN_SECONDS_LEFT = 10.0  # below this, history is skipped: the analysis itself needs the time
+HISTORY_SHARE = 0.3  # of the time left, what history may use; analysis and the LLM get the rest
+
+def known_lines(lines: Iterable[str]) -> FrozenSet[str]:
+    """Return the shapes of clean log lines (the excerpt's `normalise_for_diff`): what a green run printed."""
+    from azura.excerpt import normalise_for_diff
+
+    return frozenset(filter(None, (normalise_for_diff(line) for line in lines)))
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the history step hands on: the History, the green run's lines per failed step, and warnings."""
+
+    history: Optional[History] = None
+    known_lines: Mapping[FailedStep, FrozenSet[str]] = field(default_factory=dict)
+    warnings: Tuple[str, ...] = ()
+
+    def novel(self, step: FailedStep, shape: str) -> bool:
+        """Return whether a line shape of a failed step is new: its green run was read and never printed it."""
+        known = self.known_lines.get(step)
+        return known is not None and shape not in known
+
+
+@dataclass(frozen=True)
+class Streak:
+    """The red streak that ends in the failed build, as far as the builds read show it."""
+
+    last_success: Optional[Build]
+    first_failure: Build
+    reached_start: bool  # False: no green build among those read; the streak may go back further
+
+
+def current_streak(current: Build, earlier: Sequence[Build]) -> Streak:
+    """Return the streak ending in `current`, from completed builds of its definition and branch.
+
+    Canceled and partially succeeded builds neither end a streak nor start one.
+    """
+    first_failure = current
+    for build in sorted((b for b in earlier if b.id < current.id), key=lambda b: b.id, reverse=True):
+        if build.result == GREEN:
+            return Streak(build, first_failure, True)
+        if build.result == RED:
+            first_failure = build
+    return Streak(None, first_failure, False)
+
+
+def read_history(settings: Settings, run: Run, deadline: Deadline, clock: Clock = time.monotonic,
+                 ado: Optional["AzureDevOps"] = None) -> Findings:
+    """Return what the build history says about a failed run; what could not be read becomes a warning.
+
+    Skipped (with a warning) when less than MIN_SECONDS_LEFT of the run's deadline is left; otherwise history
+    stops asking once it has used HISTORY_SHARE of the time left, keeping what it established.
+    """
+    build = run.build
+    if not settings.history or build.definition_id is None or not build.source_branch:
+        return Findings()
+    left = deadline.remaining(clock())
+    if left < MIN_SECONDS_LEFT:
+        return Findings(warnings=(f"build history skipped: only {left:.0f} s of the --timeout were left",))
+    from azura.devops import AzureDevOps
+
+    reader = _Reader(ado or AzureDevOps(settings, deadline, clock), build, clock, clock() + left * HISTORY_SHARE)
+    try:
+        streak = reader.streak()
+    except AzuraError as exc:
+        return Findings(warnings=(f"build history not read: {exc}",))
+    history = History(
+        last_success_build_id=streak.last_success.id if streak.last_success else None,
+        last_success_url=streak.last_success.url if streak.last_success else None,
+        first_failure_build_id=streak.first_failure.id, first_failure_url=streak.first_failure.url)
+    steps = [log.step for log in run.logs]
+    warnings: List[str] = []
+    baseline: Dict[FailedStep, FrozenSet[str]] = {}
+    for part in ("changes", "flaky", "baseline"):
+        if reader.out_of_time():
+            warnings.append(f"build history cut short before the {part}: its share of the --timeout was used")
+            break
+        try:
+            if part == "changes":
+                history = _with_changes(history, reader.changes(streak))
+            elif part == "flaky":
+                evidence = reader.flaky_evidence(steps)
+                history = replace(history, flaky=bool(evidence), flaky_evidence=evidence)
+            elif streak.last_success is not None:
+                baseline = reader.baseline(streak.last_success, steps)
+        except AzuraError as exc:
+            warnings.append(f"build history: the {part} were not read: {exc}")
+    return Findings(history=history, known_lines=baseline, warnings=tuple(warnings))
+
+
+def _with_changes(history: History, changes: Sequence[Change]) -> History:
+    return replace(history, changes=tuple(changes[:MAX_CHANGES]), changes_truncated=len(changes) > MAX_CHANGES)
+
+
+class _Reader:
+    """The history requests for one failed build, each through collect's queries and the SDK layer."""
+
+    def __init__(self, ado: "AzureDevOps", build: Build, clock: Clock, stop_at: float):
+        self.ado, self.build, self.clock, self.stop_at = ado, build, clock, stop_at
+        self.project = build.project or ado.settings.project
+        self.window: Tuple[Build, ...] = ()  # the newest builds of the branch, read for the streak
+        self.timeline_reads = 0
+
+    def out_of_time(self) -> bool:
+        return self.clock() >= self.stop_at
+
+    # -- since when
+
+    def streak(self) -> Streak:
+        """Return the streak on the build's branch; a PR branch with no green build falls back to its target."""
+        streak = self._branch_streak(self.build.source_branch)
+        if streak.last_success is None and self.build.pr_id is not None:
+            target = self._target_branch()
+            if target:
+                green = self._builds(branch=target, result=GREEN, top=1, query_order="finishTimeDescending")
+                if green:
+                    return Streak(green[0], streak.first_failure, streak.reached_start)
+        return streak
+
+    def _branch_streak(self, branch: str) -> Streak:
+        finished = _moment(self.build.finish_time)
+        self.window = self._builds(branch=branch, top=WINDOW_BUILDS, query_order="finishTimeDescending",
+                                   max_time=finished)
+        earlier = [b for b in self.window if b.id < self.build.id]
+        streak = current_streak(self.build, earlier)
+        if streak.reached_start or len(self.window) < WINDOW_BUILDS:
+            return streak
+        # Every build in the window was red: look past it with two narrow requests instead of paging.
+        oldest = _moment(min(earlier, key=lambda b: b.id).finish_time) if earlier else None
+        greens = self._builds(branch=branch, result=GREEN, top=1, query_order="finishTimeDescending",
+                              max_time=oldest)
+        green = greens[0] if greens else None
+        reds = self._builds(branch=branch, result=RED, top=3, query_order="finishTimeAscending",
+                            min_time=_moment(green.finish_time) if green else None)
+        reds = [b for b in reds if green is None or b.id > green.id]
+        first = min(reds, key=lambda b: b.id) if reds else streak.first_failure
+        return Streak(green, first if first.id < streak.first_failure.id else streak.first_failure, True)
+
+    def _builds(self, **filters: Any) -> Tuple[Build, ...]:
+        from azura.collect import list_builds
+
+        return list_builds(self.ado, self.project, [self.build.definition_id], status="completed", **filters)
+
+    def _target_branch(self) -> Optional[str]:
+        if self.build.pr_target_branch:
+            return self.build.pr_target_branch
+        if self.build.repository_type != "TfsGit" or not self.build.repository_id:
+            return None  # a GitHub PR's target is not in the build; the GitHub API is not ours to call here
+        found = self.ado.call("git", f"read pull request {self.build.pr_id} of project {self.project}",
+                              lambda client: client.get_pull_request_by_id(self.build.pr_id, self.project))
+        return found.target_ref_name if found else None
+
+    # -- what changed
+
+    def changes(self, streak: Streak) -> Tuple[Change, ...]:
+        """Return the commits that came with the first failed build: since the last green one when known."""
+        from azura.collect import build_changes, changes_between_builds
+
+        green, first = streak.last_success, streak.first_failure
+        if green is not None and green.source_branch == first.source_branch:
+            return changes_between_builds(self.ado, self.project, green.id, first.id, top=MAX_CHANGES + 1)
+        return build_changes(self.ado, self.project, first.id, top=MAX_CHANGES + 1)
+
+    # -- is it real
+
+    def flaky_evidence(self, steps: Sequence[FailedStep]) -> Tuple[str, ...]:
+        """Return sentences showing the same failure passed without a code change; empty when none was found."""
+        names = {step.name for step in steps if step.record_type == "Task"}
+        if not names:
+            return ()
+        evidence = list(self._same_commit_passed())
+        if any(step.attempt > 1 for step in steps):
+            evidence += self._retry_evidence(self.build, names, "this run")
+        since = self._flaky_since()
+        for other in sorted(self.window, key=lambda b: b.id, reverse=True):
+            if self.timeline_reads >= MAX_TIMELINE_READS or self.out_of_time():
+                break
+            if other.id >= self.build.id or (since and (_moment(other.finish_time) or since) < since):
+                continue
+            if other.result == GREEN:
+                evidence += self._retry_evidence(other, names, f"#{other.number}")
+            elif other.result == RED and self._passed_later_on_same_commit(other):
+                evidence += self._same_commit_evidence(other, names)
+        return tuple(evidence)
+
+    def _flaky_since(self) -> Optional[datetime]:
+        newest = _moment(self.build.finish_time) or max(
+            (m for m in (_moment(b.finish_time) for b in self.window) if m), default=None)
+        return newest - timedelta(days=FLAKY_DAYS) if newest else None
+
+    def _same_commit_passed(self) -> List[str]:
+        """Return one sentence per recent green build of the same commit as the failed build."""
+        commit = self.build.source_version
+        since = self._flaky_since()
+        return [f"#{b.number} passed on the same commit {commit[:8]}"
+                for b in self.window if commit and b.source_version == commit and b.result == GREEN
+                and b.id != self.build.id and (since is None or (_moment(b.finish_time) or since) >= since)]
+
+    def _passed_later_on_same_commit(self, failed: Build) -> bool:
+        return any(b.source_version == failed.source_version and b.result == GREEN and b.id > failed.id
+                   for b in self.window if failed.source_version)
+
+    def _same_commit_evidence(self, failed: Build, names: Iterable[str]) -> List[str]:
+        later = min((b for b in self.window if b.source_version == failed.source_version and b.result == GREEN
+                     and b.id > failed.id), key=lambda b: b.id)
+        failed_names = {r.name for r in self._timeline(failed.id) if r.type == "Task" and r.result == RED}
+        return [f"#{failed.number} failed in {name!r} and #{later.number} passed on the same commit "
+                f"{(failed.source_version or '')[:8]}" for name in sorted(failed_names & set(names))]
+
+    def _retry_evidence(self, build: Build, names: Iterable[str], label: str) -> List[str]:
+        """Return sentences for steps of `names` whose result differs between attempts of one build."""
+        records = self._timeline(build.id)
+        evidence = []
+        for record in records:
+            if record.type != "Task" or record.name not in names:
+                continue
+            job = _job_of(record, records)
+            for earlier in (job.previous_attempts if job is not None else None) or ():
+                if self.timeline_reads >= MAX_TIMELINE_READS:
+                    break
+                before = _task_named(self._timeline(build.id, earlier.timeline_id), record.name, job.name)
+                if before is not None and before.result in (GREEN, RED) and before.result != record.result:
+                    evidence.append(f"{label}: {record.name!r} {_verb(before.result)} in attempt {earlier.attempt} "
+                                    f"and {_verb(record.result)} in attempt {job.attempt}")
+        return evidence
+
+    def _timeline(self, build_id: int, timeline_id: Optional[str] = None) -> List[Any]:
+        self.timeline_reads += 1
+        found = self.ado.call("build", f"read the timeline of build {build_id} of project {self.project}",
+                              lambda client: client.get_build_timeline(self.project, build_id, timeline_id))
+        return list(found.records or []) if found else []
+
+    # -- the green run's lines
+
+    def baseline(self, green: Build, steps: Sequence[FailedStep]) -> Dict[FailedStep, FrozenSet[str]]:
+        """Return, per failed step with a log, the normalised lines of the same step's tail in `green`."""
+        from azura.collect import read_step_log
+        from azura.excerpt import read_lines
+
+        wanted = [step for step in steps if step.record_type == "Task" and step.log_id is not None][:MAX_DIFF_STEPS]
+        if not wanted:
+            return {}
+        records = self._timeline(green.id)
+        found: Dict[FailedStep, FrozenSet[str]] = {}
+        for step in wanted:
+            record = _task_named(records, step.name, step.job)
+            if record is None or record.log is None or self.out_of_time():
+                continue
+            log = read_step_log(self.ado, self.project, green.id, log_id=record.log.id, tail_lines=GREEN_TAIL_LINES)
+            found[step] = known_lines(line.text for line in read_lines(log.chunks, log.first_line))
+        return found
+
+
+def _job_of(record: Any, records: Sequence[Any]) -> Optional[Any]:
+    by_id = {r.id: r for r in records}
+    node = by_id.get(record.parent_id)
+    while node is not None and node.type != "Job":
+        node = by_id.get(node.parent_id)
+    return node
+
+
+def _task_named(records: Sequence[Any], name: str, job_name: Optional[str]) -> Optional[Any]:
+    """Return the task record called `name`, preferring the one in the job called `job_name`."""
+    tasks = [r for r in records if r.type == "Task" and r.name == name]
+    in_job = [r for r in tasks if job_name is not None and getattr(_job_of(r, records), "name", None) == job_name]
+    return (in_job or tasks or [None])[0]
+
+
+def _verb(result: str) -> str:
+    return "passed" if result == GREEN else "failed"
+
+
+def _moment(iso: Optional[str]) -> Optional[datetime]:
+    return datetime.fromisoformat(iso) if iso else None

@@ -1,0 +1,211 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
+import {
+    ANALYZE, API_KEY, CREATE_VENV, PIP_OFFLINE, PIP_WITH_INDEX, TEMP, TOKEN,
+} from './scenario';
+
+const TASK_JSON = path.join(__dirname, '..', 'task.json');
+
+/** Run one mock-run script with the Node that runs the tests (the runner would download one). */
+async function runScenario(name: string): Promise<MockTestRunner> {
+    const tr = new MockTestRunner(path.join(__dirname, `${name}.js`), TASK_JSON);
+    tr.nodePath = process.execPath;
+    await tr.runAsync();
+    return tr;
+}
+
+/** Run the assertions; on failure show what the task printed. */
+function runValidations(tr: MockTestRunner, validator: () => void): void {
+    try {
+        validator();
+    } catch (error) {
+        console.log('STDOUT', tr.stdout);
+        console.error('STDERR', tr.stderr);
+        throw error;
+    }
+}
+
+function commandLines(tr: MockTestRunner): string[] {
+    return tr.stdout.split(/\r?\n/).filter((line) => line.startsWith('[command]'));
+}
+
+describe('Azura task', function () {
+    this.timeout(20000);
+
+    describe('first run with an OpenAI-compatible model', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0Analyses');
+        });
+
+        it('creates the environment and installs the bundled wheels with no index', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.ran(CREATE_VENV), 'venv created');
+                assert.ok(tr.ran(PIP_OFFLINE), 'offline install');
+                assert.ok(!tr.ran(PIP_WITH_INDEX), 'the index must not be used');
+            });
+        });
+
+        it('passes every input as a flag of azura analyze', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.ran(`${ANALYZE} --llm-provider openai --model gpt-4o-mini --budget 3000 --timeout 120 --tag-prefix ci --no-pr-comment`));
+            });
+        });
+
+        it('hands the job token to Azura as SYSTEM_ACCESSTOKEN', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.stdOutContained('child env SYSTEM_ACCESSTOKEN=<job token>'));
+            });
+        });
+
+        it('hands the key from the named secret variable and the endpoint to Azura', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.stdOutContained('child env OPENAI_API_KEY=<api key>'));
+                assert.ok(tr.stdOutContained('child env OPENAI_BASE_URL=http://127.0.0.1:8000/v1'));
+                assert.ok(tr.stdOutContained('child env AZURE_OPENAI_API_KEY=<unset>'));
+            });
+        });
+
+        it('keeps the token and the key out of every command line', () => {
+            runValidations(tr, () => {
+                const lines = commandLines(tr);
+                assert.ok(lines.length >= 3, 'commands were printed');
+                for (const line of lines) {
+                    assert.ok(!line.includes(TOKEN) && !line.includes(API_KEY), line);
+                }
+            });
+        });
+
+        it('runs Python in UTF-8, unbuffered, with the SDK cache under the agent temp folder', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.stdOutContained('child env PYTHONUTF8=1'));
+                assert.ok(tr.stdOutContained('child env PYTHONUNBUFFERED=1'));
+                assert.ok(tr.stdOutContained(`child env AZURE_DEVOPS_CACHE_DIR=${path.join(TEMP, 'azura-ado-cache')}`));
+            });
+        });
+
+        it('keeps the public pipeline variables Azura reads', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.stdOutContained('child env SYSTEM_COLLECTIONURI=https://dev.azure.com/contoso/'));
+            });
+        });
+
+        it('succeeds without issues when Azura exits 0', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.succeeded);
+                assert.deepStrictEqual(tr.warningIssues, []);
+                assert.ok(tr.stdOutContained('result=Succeeded;]loc_mock_AnalysisDone'));
+            });
+        });
+    });
+
+    describe('later run on the same agent', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0ReusesEnvironment');
+        });
+
+        it('reuses the cached environment and installs nothing', () => {
+            runValidations(tr, () => {
+                assert.ok(!tr.ran(CREATE_VENV));
+                assert.ok(!tr.stdOutContained('-m pip install'));
+                assert.ok(tr.ran(`${ANALYZE} --llm-provider none --no-tag --no-pr-comment --no-summary`));
+                assert.ok(tr.succeeded);
+            });
+        });
+    });
+
+    describe('agent without a recent Python', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0NoPython');
+        });
+
+        it('warns with a message naming what was tried and what to add', () => {
+            runValidations(tr, () => {
+                assert.deepStrictEqual(tr.warningIssues, [
+                    'loc_mock_TaskProblem loc_mock_PythonNotFound 3.9 python3, /usr/bin/python',
+                ]);
+                assert.ok(tr.stdOutContained('loc_mock_PythonTooOld /usr/bin/python 3.8 3.9'));
+            });
+        });
+
+        it('ends SucceededWithIssues and starts nothing', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.succeeded);
+                assert.ok(tr.stdOutContained('result=SucceededWithIssues;'));
+                assert.strictEqual(tr.invokedToolCount, 0);
+            });
+        });
+    });
+
+    describe('Azura fails', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0AnalyzerCrashes');
+        });
+
+        it('ends SucceededWithIssues with a warning, not Failed', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.ran(`${ANALYZE} --llm-provider none`));
+                assert.ok(tr.succeeded);
+                assert.ok(tr.stdOutContained('result=SucceededWithIssues;'));
+                assert.deepStrictEqual(tr.warningIssues, ['loc_mock_AzuraFailed 1']);
+                assert.deepStrictEqual(tr.errorIssues, []);
+            });
+        });
+    });
+
+    describe('Azura fails with failOnError', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0StrictFails');
+        });
+
+        it('runs Azura with --strict and fails the step', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.ran(`${ANALYZE} --llm-provider none --strict`));
+                assert.ok(tr.failed);
+                assert.deepStrictEqual(tr.errorIssues, ['loc_mock_AzuraFailed 1']);
+            });
+        });
+    });
+
+    describe('no bundled wheel fits the agent', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0WheelMissing');
+        });
+
+        it('falls back to the package index with a warning and still runs Azura', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.ran(PIP_OFFLINE));
+                assert.ok(tr.ran(PIP_WITH_INDEX));
+                assert.deepStrictEqual(tr.warningIssues, ['loc_mock_WheelMissingUsingIndex 1']);
+                assert.ok(tr.ran(`${ANALYZE} --llm-provider azure_openai --model gpt-4o`));
+                assert.ok(tr.succeeded);
+            });
+        });
+
+        it('hands the Azure OpenAI endpoint to Azura under its own name', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.stdOutContained('child env AZURE_OPENAI_ENDPOINT=https://contoso.openai.azure.com'));
+                assert.ok(tr.stdOutContained('child env OPENAI_BASE_URL=<unset>'));
+            });
+        });
+    });
+
+    describe('task.json', () => {
+        it('has a message for every tl.loc key the task uses', () => {
+            const messages = JSON.parse(fs.readFileSync(TASK_JSON, 'utf-8')).messages as { [key: string]: string };
+            for (const source of ['main.ts', 'runazura.ts']) {
+                const text = fs.readFileSync(path.join(__dirname, '..', source), 'utf-8');
+                for (const match of text.matchAll(/tl\.loc\('([A-Za-z]+)'/g)) {
+                    assert.ok(match[1] in messages, `${source}: ${match[1]} has no message`);
+                }
+            }
+        });
+    });
+});

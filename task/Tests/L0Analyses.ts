@@ -1,0 +1,21 @@
+// First run with an OpenAI-compatible model: installs offline, maps every input, Azura exits 0.
+import { ANALYZE, API_KEY, firstRunAnswers, newRunner } from './scenario';
+
+const tmr = newRunner();
+tmr.setInput('llmProvider', 'openai');
+tmr.setInput('model', 'gpt-4o-mini');
+tmr.setInput('endpoint', 'http://127.0.0.1:8000/v1');
+tmr.setInput('apiKeyVariable', 'OpenAIKey');
+tmr.setVariableName('OpenAIKey', API_KEY, true);
+tmr.setInput('budget', '3000');
+tmr.setInput('publishTag', 'true');
+tmr.setInput('tagPrefix', 'ci');
+tmr.setInput('publishPrComment', 'false');
+tmr.setInput('publishSummary', 'true');
+tmr.setInput('timeout', '120');
+tmr.setInput('failOnError', 'false');
+tmr.setAnswers(firstRunAnswers({
+    [`${ANALYZE} --llm-provider openai --model gpt-4o-mini --budget 3000 --timeout 120 --tag-prefix ci --no-pr-comment`]:
+        { code: 0, stdout: 'azura: 1 failed step analysed' },
+}));
+tmr.run();

@@ -1,0 +1,129 @@
+"""Helpers for the server tests: the Flask app in a real HTTP server on 127.0.0.1:0, settings aimed at the
+Azure DevOps emulator, and polling with deadlines."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from azura.context import Settings, load_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEADLINE = 60.0  # seconds any wait in these tests may take
+
+
+def settings_for(tmp_path: Path, environ: Optional[Mapping[str, str]] = None, **flags: Any) -> Settings:
+    """Return Settings as the CLI would build them from `environ`, with the jobs database in tmp_path."""
+    env = {"AZURA_NO_CACHE": "1", "AZURA_JOBS_DB": str(tmp_path / "jobs.sqlite3"), **(environ or {})}
+    return load_settings(flags, env, {}, {})
+
+
+def devops_env(emu, token: str, **extra: str) -> Dict[str, str]:
+    """Return the environment of a server that reads the emulator's organisation with `token`."""
+    return {"AZURE_DEVOPS_ORG_URL": emu.org_url, "AZURE_DEVOPS_PAT": token, **extra}
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def request(url: str, method: str = "GET", body: Optional[bytes] = None, json_body: Any = None,
+            headers: Optional[Mapping[str, str]] = None, timeout: float = DEADLINE) -> Response:
+    """Send one HTTP request and return the response, error statuses included."""
+    sent = dict(headers or {})
+    if json_body is not None:
+        body = json.dumps(json_body).encode()
+        sent.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=body, method=method, headers=sent)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as answer:
+            return Response(answer.status, dict(answer.headers), answer.read())
+    except urllib.error.HTTPError as error:
+        return Response(error.code, dict(error.headers), error.read())
+
+
+class ServerThread:
+    """`create_app(settings)` served by werkzeug on 127.0.0.1:0 in a thread."""
+
+    def __init__(self, settings: Settings):
+        from werkzeug.serving import make_server
+
+        from azura.server import create_app
+
+        self.app = create_app(settings)
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "ServerThread":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+        self.app.extensions["azura"]["runner"].shutdown()
+
+    def get(self, path: str, **kwargs: Any) -> Response:
+        return request(self.url + path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Response:
+        return request(self.url + path, method="POST", **kwargs)
+
+
+def wait_for_job(base_url: str, job_id: str, headers: Optional[Mapping[str, str]] = None,
+                 deadline: float = DEADLINE) -> Dict[str, Any]:
+    """Poll a job until it is done or failed; fail the test when the deadline passes first."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        job = request(f"{base_url}/api/jobs/{job_id}", headers=headers).json
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish within {deadline} s")
+
+
+def free_port() -> int:
+    """Return a port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server_process(environ: Mapping[str, str], port: int, cwd: Path) -> subprocess.Popen:
+    """Start `python -m azura serve` on 127.0.0.1:port and return once /health answers."""
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT), "HOME": str(cwd), **environ}
+    process = subprocess.Popen([sys.executable, "-m", "azura", "serve", "--port", str(port)], env=env, cwd=cwd,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(f"azura serve exited: {process.stderr.read().decode(errors='replace')}")
+        try:
+            if request(f"http://127.0.0.1:{port}/health", timeout=2).status == 200:
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"azura serve did not answer on port {port} within {DEADLINE} s")

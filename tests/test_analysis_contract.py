@@ -1,0 +1,135 @@
+"""Pin analysis.json (schema_version 1) and the build tag: users' scripts and dashboards read them."""
+import json
+import re
+import sys
+from typing import List, Optional
+
+import pytest
+
+from azura.analyze.offline import analyze_offline, build_tag, headline
+from azura.analyze.signatures import bundled_signatures
+from azura.models import CATEGORIES, Analysis, Build, Excerpt, FailedStep, History, Line, Usage
+from azura.report import analysis_json
+
+if sys.version_info >= (3, 11):
+    from typing import TypedDict
+else:  # pragma: no cover - typing_extensions is not a dependency; a plain dict type is enough for the keys
+    TypedDict = dict
+
+
+class BuildDocument(TypedDict):
+    id: int
+    number: str
+    url: Optional[str]
+    definition: Optional[str]
+    result: Optional[str]
+
+
+class LineDocument(TypedDict):
+    line: int
+    text: str
+
+
+class FailureDocument(TypedDict):
+    stage: Optional[str]
+    job: Optional[str]
+    task: str
+    log_id: Optional[int]
+    category: str
+    summary: str
+    root_cause: str
+    suggested_fix: str
+    confidence: float
+    evidence: List[LineDocument]
+    excerpt: List[LineDocument]
+
+
+class HistoryDocument(TypedDict):
+    last_success_build_id: Optional[int]
+    first_failure_build_id: Optional[int]
+    changes: list
+    flaky: bool
+    flaky_evidence: List[str]
+
+
+class UsageDocument(TypedDict):
+    excerpt_tokens: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class AnalysisDocument(TypedDict):
+    schema_version: int
+    headline: str
+    provider: str
+    model: Optional[str]
+    degraded: bool
+    warnings: List[str]
+    build: Optional[BuildDocument]
+    tag: str
+    failures: List[FailureDocument]
+    history: Optional[HistoryDocument]
+    usage: UsageDocument
+
+
+CONTRACT_CATEGORIES = ("compile", "test", "dependency", "network", "auth", "timeout", "resource",
+                       "configuration", "infrastructure", "lint", "deploy", "script", "unknown")
+
+
+def keys(document_type) -> set:
+    return set(document_type.__annotations__)
+
+
+def offline_document(**fields) -> dict:
+    step = FailedStep(name="dotnet build", stage="CI", job="Linux", log_id=7)
+    lines = (Line(41, "src/A.cs(3,5): error CS0246: The type 'OrderDto' could not be found"),
+             Line(90, "##[error]Bash exited with code '1'."))
+    failures = analyze_offline([Excerpt(step=step, lines=lines, tokens=30)], bundled_signatures())
+    analysis = Analysis(headline=headline(failures), failures=failures, tag=build_tag(failures, "azura"),
+                        usage=Usage(excerpt_tokens=30), **fields)
+    return json.loads(analysis_json(analysis))
+
+
+def test_document_has_exactly_the_contract_keys_and_version_1():
+    document = offline_document()
+    assert set(document) == keys(AnalysisDocument)
+    assert document["schema_version"] == 1
+    assert (document["provider"], document["model"], document["degraded"]) == ("none", None, False)
+    assert document["build"] is None and document["history"] is None
+
+
+def test_failure_entries_have_exactly_the_contract_keys():
+    (failure,) = offline_document()["failures"]
+    assert set(failure) == keys(FailureDocument)
+    assert failure["category"] == "compile" and 0.0 <= failure["confidence"] <= 1.0
+    assert all(set(line) == keys(LineDocument) for line in failure["evidence"] + failure["excerpt"])
+    assert [line["line"] for line in failure["excerpt"]] == [41, 90]
+
+
+def test_build_history_and_usage_have_exactly_the_contract_keys():
+    document = offline_document(
+        build=Build(id=812, number="20261121.3", url=None, definition="web", result="failed"),
+        history=History(last_success_build_id=800, first_failure_build_id=805))
+    assert set(document["build"]) == keys(BuildDocument)
+    assert set(document["history"]) == keys(HistoryDocument)
+    assert set(document["usage"]) == keys(UsageDocument)
+
+
+def test_category_enum_is_the_contract():
+    assert CATEGORIES == CONTRACT_CATEGORIES
+
+
+@pytest.mark.parametrize("category", CONTRACT_CATEGORIES)
+def test_build_tag_is_prefix_dash_category_without_a_colon(category):
+    failure = offline_document_failure_with(category)
+    tag = build_tag((failure,), "azura")
+    assert tag == f"azura-{category}"
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", tag)
+
+
+def offline_document_failure_with(category):
+    from dataclasses import replace
+
+    step = FailedStep(name="x")
+    (failure,) = analyze_offline([Excerpt(step=step, lines=(), tokens=0)], bundled_signatures())
+    return replace(failure, category=category)

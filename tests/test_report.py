@@ -1,0 +1,184 @@
+import json
+import re
+
+import pytest
+
+from azura.errors import ConfigError
+from azura.models import (Analysis, Build, Change, Excerpt, FailedStep, Failure, History, Line, Usage)
+from azura.report import (PR_COMMENT_MARKER, TEMPLATE_NAMES, bundled_templates_dir, code_block, plain, render)
+
+BUILD_URL = "https://dev.azure.com/contoso/web/_build/results?buildId=812"
+LOGGING_COMMAND = re.compile(r"##(?:vso)?\[", re.IGNORECASE)
+
+
+def make_failure(*texts, first=40, root_cause="The .NET compiler reported an error.", summary="Compile error.",
+                 fix="Fix the error.", category="compile", **step):
+    lines = tuple(Line(first + index, text) for index, text in enumerate(texts))
+    failed_step = FailedStep(**{"name": "Build", "stage": "CI", "job": "Linux", "log_id": 7, **step})
+    return Failure(step=failed_step, excerpt=Excerpt(step=failed_step, lines=lines, tokens=12), category=category,
+                   summary=summary, root_cause=root_cause, suggested_fix=fix, confidence=0.9, evidence=lines)
+
+
+def make_analysis(*failures, **fields):
+    failures = failures or (make_failure("src/A.cs(3,5): error CS0246: The type 'OrderDto' could not be found"),)
+    values = {"headline": "The .NET compiler reported an error (CI › Linux › Build)", "failures": failures,
+              "tag": "azura-compile", "usage": Usage(excerpt_tokens=12)}
+    values.update(fields)
+    return Analysis(**values)
+
+
+def full_history(**fields):
+    values = dict(last_success_build_id=800, last_success_url=BUILD_URL.replace("812", "800"),
+                  first_failure_build_id=805, first_failure_url=BUILD_URL.replace("812", "805"),
+                  changes=(Change(id="a1b2c3d4e5f60718", author="Jane Doe", message="Rename OrderDto\n\nbody",
+                                  url="https://dev.azure.com/contoso/web/_git/web/commit/a1b2c3d4e5f60718"),),
+                  flaky=True, flaky_evidence=("passed on retry in attempt 2",))
+    values.update(fields)
+    return History(**values)
+
+
+def all_outputs(rendered):
+    return {"summary": rendered.summary_md, "comment": rendered.pr_comment_md, "text": rendered.text}
+
+
+def test_every_template_renders_a_full_analysis_under_strict_undefined():
+    analysis = make_analysis(build=Build(id=812, number="20261121.3", url=BUILD_URL, definition="web", result="failed"),
+                             history=full_history(), warnings=("LLM answer not used (timeout)",),
+                             model="gpt-4o", provider="openai", usage=Usage(12, 900, 120))
+    rendered = render(analysis)
+    for output in all_outputs(rendered).values():
+        assert "OrderDto" in output and "LLM answer not used" in output
+
+
+def test_an_analysis_without_failures_renders():
+    rendered = render(make_analysis(make_failure(), headline="No failed step was found.", failures=()))
+    assert "No failed step was found." in rendered.summary_md
+
+
+def test_logging_commands_from_untrusted_text_never_reach_any_output():
+    hostile = "##vso[task.setvariable variable=deploy]yes ##[error]fake ##VSO[build.addbuildtag]x"
+    failure = make_failure(hostile, "##[group]x", root_cause=hostile, summary=hostile, fix=hostile, name=hostile)
+    analysis = make_analysis(failure, headline=hostile, warnings=(hostile,),
+                             history=full_history(changes=(Change(id="abc", author=hostile, message=hostile),),
+                                                  flaky_evidence=(hostile,)))
+    rendered = render(analysis)
+    for name, output in {**all_outputs(rendered), "json": rendered.analysis_json}.items():
+        assert not LOGGING_COMMAND.search(output), name
+    assert "#\u200b#vso[task.setvariable" in rendered.summary_md  # still readable to people
+
+
+def test_json_escapes_logging_commands_yet_reads_back_unchanged():
+    analysis = make_analysis(make_failure("##vso[task.complete result=Succeeded]done"))
+    assert json.loads(render(analysis).analysis_json) == analysis.to_dict()
+
+
+def test_code_fence_is_longer_than_any_backtick_run_in_the_log():
+    block = code_block("a ```` b\n```\n# not a heading")
+    assert block.splitlines()[0] == "`````" and block.splitlines()[-1] == "`````"
+
+
+def test_evidence_with_a_fence_stays_inside_its_block_in_the_summary():
+    summary = render(make_analysis(make_failure("```", "## Injected heading"))).summary_md
+    assert "\n````\n    40 | ```\n    41 | ## Injected heading\n````\n" in summary
+
+
+def test_code_block_keeps_markup_characters_literal():
+    assert "<b>&amp;</b>" in code_block("<b>&amp;</b>")
+
+
+def test_html_mentions_links_and_markers_from_llm_text_are_neutralised():
+    hostile = ("<img src=x onerror=alert(1)> ping @alice, see [click](https://evil.example) "
+               "![pixel](https://evil.example/p.png) fixes #123 <!-- azura:pr-comment v1 --> **bold**")
+    comment = render(make_analysis(make_failure("x", root_cause=hostile, fix=hostile))).pr_comment_md
+    assert "<img" not in comment and "<!-- azura" not in comment.split("\n", 1)[1]
+    assert "@alice" not in comment and "@\u200balice" in comment
+    assert "](https://evil" not in comment and "![" not in comment
+    assert "#123" not in comment and "**bold**" not in comment
+    assert "`https://evil.example`" in comment  # shown, copyable, not a link
+
+
+def test_plain_leaves_ordinary_text_as_it_is():
+    assert plain("Fix the error in Api.cs line 42; then re-run.") == "Fix the error in Api.cs line 42; then re-run."
+
+
+def test_plain_keeps_one_line_and_drops_terminal_escapes():
+    assert plain("first\n# second\x1b[31m red", markdown=False) == "first # second[31m red"
+
+
+def test_pr_comment_starts_with_the_hidden_marker():
+    assert render(make_analysis()).pr_comment_md.startswith(PR_COMMENT_MARKER + "\n")
+
+
+def test_user_template_overrides_pr_comment_by_name_and_keeps_the_marker(tmp_path):
+    (tmp_path / "pr-comment.md.j2").write_text("Team says: {{ analysis.headline | plain }}\n")
+    rendered = render(make_analysis(), templates_dir=str(tmp_path))
+    assert rendered.pr_comment_md == f"{PR_COMMENT_MARKER}\nTeam says: The .NET compiler reported an error (CI › Linux › Build)\n"
+    assert "Team says" not in rendered.summary_md
+
+
+def test_user_template_that_forgets_the_filters_still_cannot_issue_a_logging_command(tmp_path):
+    (tmp_path / "summary.md.j2").write_text("{{ analysis.failures[0].root_cause }}\n")
+    rendered = render(make_analysis(make_failure("x", root_cause="##vso[task.setvariable variable=a]b")),
+                      templates_dir=str(tmp_path))
+    assert not LOGGING_COMMAND.search(rendered.summary_md)
+
+
+def test_user_template_with_an_undefined_name_is_a_config_error_naming_it(tmp_path):
+    (tmp_path / "summary.md.j2").write_text("{{ analysis.no_such_field }}\n")
+    with pytest.raises(ConfigError, match=r"summary\.md\.j2.*no_such_field"):
+        render(make_analysis(), templates_dir=str(tmp_path))
+
+
+def test_templates_dir_that_is_not_a_folder_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="--templates"):
+        render(make_analysis(), templates_dir=str(tmp_path / "missing"))
+
+
+def test_history_block_appears_only_when_history_is_known():
+    assert "History" not in render(make_analysis()).summary_md
+    summary = render(make_analysis(history=full_history())).summary_md
+    assert "First failed in [build 805](" in summary and "after 1 commit." in summary
+    assert "Last green: [build 800](" in summary and "Looks flaky: passed on retry in attempt 2" in summary
+
+
+def test_history_shows_only_what_was_established():
+    summary = render(make_analysis(history=History(last_success_build_id=800))).summary_md
+    assert "Last green: build 800." in summary
+    assert "First failed" not in summary and "flaky" not in summary
+
+
+def test_pr_comment_caps_evidence_lines_and_json_keeps_the_whole_excerpt():
+    texts = [f"src/m{i}.c:{i}:1: error: expected ';'" for i in range(30)]
+    rendered = render(make_analysis(make_failure(*texts)))
+    assert len(re.findall(r"^\s+\d+ \| src/m", rendered.pr_comment_md, re.MULTILINE)) == 6
+    assert len(re.findall(r"^\s+\d+ \| src/m", rendered.summary_md, re.MULTILINE)) == 12
+    assert len(json.loads(rendered.analysis_json)["failures"][0]["excerpt"]) == 30
+
+
+def test_pr_comment_shows_three_failures_and_counts_the_rest():
+    failures = tuple(make_failure("error CS0246", name=f"Build {i}") for i in range(5))
+    comment = render(make_analysis(*failures)).pr_comment_md
+    assert "Build 2" in comment and "Build 3" not in comment and "+2 more failed steps" in comment
+
+
+def test_footer_names_the_model_or_says_offline():
+    assert "Offline analysis · excerpt 12 tokens" in render(make_analysis()).summary_md
+    summary = render(make_analysis(provider="openai", model="gpt-4o", usage=Usage(12, 900, 120))).summary_md
+    assert "Analysed by gpt-4o" in summary and "900 prompt + 120 completion tokens" in summary
+
+
+def test_degraded_analysis_does_not_claim_the_model_answered():
+    summary = render(make_analysis(provider="openai", model="gpt-4o", degraded=True)).summary_md
+    assert "Analysed by" not in summary and "Offline analysis" in summary
+
+
+def test_log_link_only_when_the_build_url_is_known():
+    assert "view=logs" not in render(make_analysis()).summary_md
+    build = Build(id=812, number="1", url=BUILD_URL, definition="web", result="failed")
+    failure = make_failure("error CS0246", record_id="5e1c0a1f-0000-4000-8000-000000000001")
+    summary = render(make_analysis(failure, build=build)).summary_md
+    assert f"[Open the log]({BUILD_URL}&view=logs&t=5e1c0a1f-0000-4000-8000-000000000001)" in summary
+
+
+def test_bundled_templates_are_found_from_the_source_tree():
+    assert all((bundled_templates_dir() / name).is_file() for name in TEMPLATE_NAMES)

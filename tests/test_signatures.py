@@ -1,0 +1,122 @@
+import re
+
+import pytest
+
+from azura.analyze.signatures import bundled_signatures, load_signatures, match_signature
+from azura.errors import ConfigError
+from azura.models import CATEGORIES
+
+BUNDLED = bundled_signatures()
+
+
+def user_entry(**overrides):
+    entry = {"id": "team-flaky-db", "category": "infrastructure", "pattern": r"ContosoDb is warming up",
+             "summary": "The shared test database was still starting.", "hint": "Re-run the job."}
+    entry.update(overrides)
+    return entry
+
+
+@pytest.mark.parametrize("signature", BUNDLED, ids=lambda s: s.id)
+def test_bundled_signature_matches_each_of_its_examples(signature):
+    assert signature.examples
+    for example in signature.examples:
+        assert re.search(signature.pattern, example), f"{signature.id} does not match {example!r}"
+
+
+@pytest.mark.parametrize("signature", BUNDLED, ids=lambda s: s.id)
+def test_bundled_signature_category_is_in_the_contract(signature):
+    assert signature.category in CATEGORIES
+
+
+def test_bundled_knowledge_base_is_large_and_ids_are_unique_slugs():
+    ids = [signature.id for signature in BUNDLED]
+    assert len(ids) >= 40
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", name) for name in ids)
+
+
+def test_bundled_patterns_keep_to_the_re2_subset():
+    # the excerpt step scans whole logs with these patterns and uses RE2 when installed
+    look_around_or_backreference = re.compile(r"\(\?<?[=!]|\\[1-9]")
+    offenders = [s.id for s in BUNDLED if look_around_or_backreference.search(s.pattern)]
+    assert offenders == []
+
+
+def test_bundled_load_is_cached():
+    assert bundled_signatures() is bundled_signatures()
+
+
+def test_specific_signature_wins_over_the_generic_exit_code_line():
+    assert match_signature("##[error]Bash exited with code '137'.", BUNDLED).id == "exit-137-oom-killed"
+    assert match_signature("##[error]Bash exited with code '2'.", BUNDLED).id == "process-exit-code"
+
+
+def test_match_signature_returns_none_for_an_ordinary_line():
+    assert match_signature("Restored /home/vsts/work/1/s/src/Api/Api.csproj (in 1.2 sec).", BUNDLED) is None
+
+
+@pytest.mark.parametrize("signature_id, must_match, must_not_match", [
+    ("csharp-compile-error", "Api.cs(42,17): error CS0246: The type or namespace name 'X' could not be found",
+     "Order.cs(14,23): warning CS8618: Non-nullable property 'CustomerId' must contain a non-null value"),
+    ("exit-137-oom-killed", 'process "/bin/sh -c make" did not complete successfully: exit code: 137',
+     "Restored 137 packages in 4.2 s"),
+    ("npm-eresolve", "npm ERR! code ERESOLVE", "npm WARN ERESOLVE overriding peer dependency"),
+    ("pytest-failed", "FAILED tests/test_orders.py::test_total - assert 1 == 2", "tests/test_orders.py::test_total PASSED"),
+    ("go-test-failed", "--- FAIL: TestParseConfig (0.00s)", "--- PASS: TestParseConfig (0.00s)"),
+    ("junit-failed", "Tests run: 42, Failures: 1, Errors: 0, Skipped: 0", "Tests run: 42, Failures: 0, Errors: 0, Skipped: 1"),
+    ("typescript-compile-error", "src/a.ts(3,1): error TS2322: Type 'string' is not assignable to type 'number'.",
+     "Found 0 errors. Watching for file changes."),
+    ("black-check", "would reformat /home/vsts/work/1/s/src/api.py", "All done! ✨ 🍰 ✨ 12 files would be left unchanged."),
+    ("disk-full", "write /var/lib/docker/tmp/x: no space left on device", "Filesystem /dev/sda1 has 14G space left"),
+    ("shell-command-not-found", "/home/vsts/work/_temp/5f1c.sh: line 4: yarn: command not found",
+     "sbt.ResolveException: unresolved dependency: org.scala-lang#scala-compiler;2.12.9: not found"),
+    ("network-timeout", "Read timed out. (read timeout=15)", "if isinstance(e.reason, ConnectTimeoutError):"),
+    ("azp-job-max-time", "The job running on agent Hosted Agent ran longer than the maximum time of 60 minutes.",
+     "The job running on agent Hosted Agent completed in 12 minutes."),
+    ("http-401-403", "Response status code does not indicate success: 401 (Unauthorized).", "GET https://api.nuget.org/v3/index.json 200 OK"),
+    ("process-exit-code", "##[error]Bash exited with code '1'.", "Bash exited with code '0'."),
+])
+def test_signature_matches_its_failure_and_not_its_look_alike(signature_id, must_match, must_not_match):
+    assert match_signature(must_match, BUNDLED).id == signature_id
+    hit = match_signature(must_not_match, BUNDLED)
+    assert hit is None or hit.id != signature_id
+
+
+def test_bad_user_regex_names_the_entry_and_the_file():
+    with pytest.raises(ConfigError, match=r"team/azura\.yml.*'team-broken'.*invalid pattern"):
+        load_signatures([user_entry(id="team-broken", pattern="error (unclosed")], "team/azura.yml")
+
+
+def test_unknown_user_category_names_the_entry_and_the_file():
+    with pytest.raises(ConfigError, match=r"azura\.yml.*'team-flaky-db'.*category 'flaky'"):
+        load_signatures([user_entry(category="flaky")], "azura.yml")
+
+
+def test_missing_user_key_names_the_entry_and_the_key():
+    entry = user_entry()
+    del entry["hint"]
+    with pytest.raises(ConfigError, match=r"azura\.yml.*'team-flaky-db' is missing hint"):
+        load_signatures([entry], "azura.yml")
+
+
+def test_user_example_that_its_pattern_does_not_match_is_refused():
+    with pytest.raises(ConfigError, match=r"'team-flaky-db'.*does not match its example"):
+        load_signatures([user_entry(examples=["ContosoDb is ready"])], "azura.yml")
+
+
+def test_user_entry_with_a_bundled_id_overrides_it_in_place():
+    signatures = load_signatures([user_entry(id="npm-eresolve", pattern="npm ERR! code ERESOLVE",
+                                             category="configuration")], "azura.yml")
+    assert len(signatures) == len(BUNDLED)
+    overridden = match_signature("npm ERR! code ERESOLVE", signatures)
+    assert (overridden.id, overridden.category, overridden.source) == ("npm-eresolve", "configuration", "azura.yml")
+    assert [s.id for s in signatures] == [s.id for s in BUNDLED]
+
+
+def test_new_user_entry_is_tried_before_every_bundled_signature():
+    signatures = load_signatures([user_entry(pattern=r"error CS0246: .*'LegacyDto'", category="dependency")],
+                                 "azura.yml")
+    assert signatures[0].id == "team-flaky-db"
+    line = "Api.cs(3,5): error CS0246: The type or namespace name 'LegacyDto' could not be found"
+    assert match_signature(line, signatures).category == "dependency"
+    assert match_signature(line, BUNDLED).category == "compile"
