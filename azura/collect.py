@@ -12,7 +12,8 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Iterator, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 from azura.context import Settings
 from azura.errors import AzuraError, CollectError, InputError
@@ -71,8 +72,8 @@ def _read_stream(stream: BinaryIO) -> Iterator[bytes]:
 
 TAIL_LINES = 5_000  # read large logs from the end: the cause is usually in the last few thousand lines
 ISSUE_CONTEXT = 100  # lines kept before a timeline issue that lies before the tail
-ISSUE_WINDOW_LINES = 400  # at most this many lines are read around such early issues
-MAX_PARALLEL_LOGS = 4
+MAX_READ_LINES = 50_000  # the tail may grow back to an earlier timeline issue, up to this many lines
+MAX_PARALLEL_LOGS = 6
 SPOOL_BYTES = 4 << 20  # a downloaded window stays in memory up to this size, then moves to a temp file
 CONTAINER_TYPES = ("Job", "Phase", "Stage")
 CONTAINER_FAILURES = ("failed", "canceled", "abandoned")
@@ -136,7 +137,7 @@ def read_step_log(ado: "DevOpsSource", project: str, build_id: int, step_name: O
     line_count = counts.get(log_id)
     step = FailedStep(name=step_name or f"log {log_id}", log_id=log_id, line_count=line_count)
     first = max(1, line_count - tail_lines + 1) if line_count else 1
-    spool = _spooled(ado, project, build_id, log_id, (first, None), None)
+    spool = _spooled(ado, project, build_id, log_id, first, None)
     return StepLog(step=step, chunks=_drain(spool), first_line=first)
 
 
@@ -281,57 +282,54 @@ def _log_id_of(ado: "AzureDevOps", project: str, build_id: int, step_name: Optio
     raise CollectError(f"build {build_id} has no step named {step_name!r} with a log")
 
 
-def _windows(step: FailedStep) -> List[Tuple[int, Optional[int]]]:
-    """Return the line ranges to read, first..last (None: to the end): the tail, and early issues if any."""
+def _first_line_to_read(step: FailedStep) -> int:
+    """Return where reading starts: the tail, grown back to an earlier timeline issue when that stays small.
+
+    One window per step keeps one excerpt per step; an issue further back is still known by its message.
+    """
     count = step.line_count
-    if not count or count <= TAIL_LINES + ISSUE_WINDOW_LINES:
-        return [(1, None)]
-    tail_start = count - TAIL_LINES + 1
-    early = [issue.line for issue in step.issues if issue.line and issue.line < tail_start]
-    if not early:
-        return [(tail_start, None)]
-    first = max(1, min(early) - ISSUE_CONTEXT)
-    last = first + ISSUE_WINDOW_LINES - 1
-    if last + 1 >= tail_start:
-        return [(first, None)]
-    return [(first, last), (tail_start, None)]
+    if not count or count <= TAIL_LINES:
+        return 1
+    first = count - TAIL_LINES + 1
+    early = [issue.line for issue in step.issues if issue.line and issue.line < first]
+    if early and count - (min(early) - ISSUE_CONTEXT) < MAX_READ_LINES:
+        first = max(1, min(early) - ISSUE_CONTEXT)
+    return first
 
 
 def _read_logs(ado: "AzureDevOps", project: str, build_id: int, steps: Sequence[FailedStep],
                temp_dir: Optional[str]) -> Tuple[Tuple[StepLog, ...], Tuple[str, ...]]:
-    """Return one StepLog per window of every failed step, downloading the windows concurrently.
+    """Return one StepLog per failed step, downloading the logs concurrently.
 
     A log that cannot be read leaves its step with no lines and a warning; the timeline issues still count.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    jobs = [(step, window) for step in steps for window in (_windows(step) if step.log_id is not None else [None])]
     with ThreadPoolExecutor(max_workers=MAX_PARALLEL_LOGS, thread_name_prefix="azura-log") as pool:
-        futures = [pool.submit(_spooled, ado, project, build_id, step.log_id, window, temp_dir) if window else None
-                   for step, window in jobs]
+        futures = [pool.submit(_spooled, ado, project, build_id, step.log_id, _first_line_to_read(step), temp_dir)
+                   if step.log_id is not None else None for step in steps]
         logs, warnings = [], []
-        for (step, window), future in zip(jobs, futures):
+        for step, future in zip(steps, futures):
             if future is None:
                 logs.append(StepLog(step=step))
                 continue
             try:
-                logs.append(StepLog(step=step, chunks=_drain(future.result()), first_line=window[0]))
+                logs.append(StepLog(step=step, chunks=_drain(future.result()), first_line=_first_line_to_read(step)))
             except AzuraError as exc:
                 warnings.append(f"the log of {step.name!r} was not read: {exc}")
                 logs.append(StepLog(step=step))
     return tuple(logs), tuple(warnings)
 
 
-def _spooled(ado: "AzureDevOps", project: str, build_id: int, log_id: int, window: Tuple[int, Optional[int]],
+def _spooled(ado: "AzureDevOps", project: str, build_id: int, log_id: int, first: int,
              temp_dir: Optional[str]) -> BinaryIO:
-    """Return a rewound temp file holding lines first..last of a log, streamed there chunk by chunk."""
-    first, last = window
+    """Return a rewound temp file holding a log from line `first` to its end, streamed there chunk by chunk."""
     action = f"read log {log_id} of build {build_id} from line {first}"
 
     def download(client: Any) -> BinaryIO:
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, dir=temp_dir)
         try:
-            for chunk in client.get_build_log(project, build_id, log_id, start_line=first, end_line=last):
+            for chunk in client.get_build_log(project, build_id, log_id, start_line=first):
                 spool.write(chunk)
                 ado.check_deadline(action)
         except BaseException:

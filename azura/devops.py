@@ -67,6 +67,7 @@ class AzureDevOps:
                  sleep: Callable[[float], None] = time.sleep):
         if not settings.org_url or not settings.token:
             raise CollectError("no Azure DevOps organisation URL or token in the settings")
+        prepare_sdk_import(settings)
         self.settings = settings
         self.clock = clock
         self.sleep = sleep
@@ -124,7 +125,6 @@ class AzureDevOps:
             return self._clients[area]
 
     def _make_client(self, area: str) -> Any:
-        prepare_sdk_import(self.settings)
         from msrest.authentication import BasicAuthentication
 
         creds = BasicAuthentication("", self.settings.token)
@@ -273,7 +273,8 @@ def _token_refused(action: str, settings: Settings, how: str) -> str:
 def _access_hint(action: str, settings: Settings) -> str:
     if "pull request" in action or "PR thread" in action:
         return PR_PERMISSION_HINT
-    return f"the identity behind {settings.token_variable or 'the token'} needs Build: Read on project {settings.project}"
+    identity = settings.token_variable or "the token"
+    return f"the identity behind {identity} needs Build: Read on project {settings.project}"
 
 
 def _target_hint(settings: Settings) -> str:

@@ -48,7 +48,8 @@ def analyze_run(settings: Settings, clock: Clock = time.monotonic) -> Analysis:
     require_build(settings)
     deadline = Deadline.after(settings.timeout, clock())
     run = collect.collect_run(settings, deadline, clock)
-    history = None  # the history step plugs in here: last green build, first failure, changes, flakiness
+    from azura.history import read_history  # the history step: last green build, first failure, changes, flakiness
+    history = read_history(settings, run, deadline, clock).history
     analysis = analyze_logs(run.logs, settings, build=run.build, history=history, deadline=deadline)
     for warning in run.warnings:
         analysis = analysis.with_warning(warning)

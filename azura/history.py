@@ -2,8 +2,8 @@
 
 It runs between collect and analyze and answers three questions: since when (the last green build and
 the first failed build of the current red streak), what changed (the commits in between), and is it real
-(the same failure passed without a code change: flaky). It also reads the tail of each failed step's log in
-the last green build, so the excerpt can prefer the lines the green run never printed.
+(the same failure passed without a code change: flaky). It also reads each failed step's log in the last
+green build, so the excerpt can prefer the lines the green run never printed.
 
 Requests, not counting retries (the SDK cannot page `get_builds`, so the streak is found with `top` and
 time windows):
@@ -12,15 +12,15 @@ time windows):
   adds 1 for the target branch's last green (and 1 to read the target branch off an Azure Repos PR);
 - changes: 1;
 - flaky: at most MAX_TIMELINE_READS timelines;
-- log diff: 1 timeline of the green build, then 2 per failed step (log list, log tail), MAX_DIFF_STEPS steps.
-At most 3 + 2 + 1 + MAX_TIMELINE_READS + 1 + 2 * MAX_DIFF_STEPS = 17 requests.
+- log diff: 1 timeline of the green build, then 1 log window per failed step, MAX_DIFF_STEPS steps.
+At most 3 + 2 + 1 + MAX_TIMELINE_READS + 1 + MAX_DIFF_STEPS = 14 requests.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from azura.context import Settings
 from azura.errors import AzuraError
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from azura.devops import AzureDevOps
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 GREEN = "succeeded"
 RED = "failed"
@@ -38,9 +39,21 @@ MAX_CHANGES = 20
 FLAKY_DAYS = 14
 MAX_TIMELINE_READS = 4  # timelines read to decide whether the failure is flaky
 MAX_DIFF_STEPS = 3  # failed steps compared with the green run
-GREEN_TAIL_LINES = 2_000  # lines read from the end of the green run's log of a step
+GREEN_WINDOW_LINES = 5_000  # lines of the green run's log of a step that are read for the diff
+GREEN_OVERRUN_LINES = 500  # read this far past the failed log's length: green runs of a step print more
 MIN_SECONDS_LEFT = 10.0  # below this, history is skipped: the analysis itself needs the time
 HISTORY_SHARE = 0.3  # of the time left, what history may use; analysis and the LLM get the rest
+
+
+def green_window(failed_line_count: Optional[int]) -> Tuple[int, int]:
+    """Return the lines (first, last) of the green run's log to compare with a failed log of this length.
+
+    A failed step stops where it broke, while its green run goes on (a compile error stops the log before
+    the tests a green run prints), so the window ends near the failed log's end, not the green log's.
+    """
+    end = failed_line_count or GREEN_WINDOW_LINES
+    return max(1, end - GREEN_WINDOW_LINES + 1), end + GREEN_OVERRUN_LINES
+
 
 def known_lines(lines: Iterable[str]) -> FrozenSet[str]:
     """Return the shapes of clean log lines (the excerpt's `normalise_for_diff`): what a green run printed."""
@@ -91,47 +104,50 @@ def read_history(settings: Settings, run: Run, deadline: Deadline, clock: Clock 
     """Return what the build history says about a failed run; what could not be read becomes a warning.
 
     Skipped (with a warning) when less than MIN_SECONDS_LEFT of the run's deadline is left; otherwise history
-    stops asking once it has used HISTORY_SHARE of the time left, keeping what it established.
+    stops asking once it has used HISTORY_SHARE of the time left, keeping what it established. `ado` is for
+    sharing collect's client; without it, history makes its own.
     """
     build = run.build
-    if not settings.history or build.definition_id is None or not build.source_branch:
+    if not settings.history or not run.logs or build.result == GREEN or build.definition_id is None \
+            or not build.source_branch:
         return Findings()
     left = deadline.remaining(clock())
     if left < MIN_SECONDS_LEFT:
         return Findings(warnings=(f"build history skipped: only {left:.0f} s of the --timeout were left",))
     from azura.devops import AzureDevOps
 
-    reader = _Reader(ado or AzureDevOps(settings, deadline, clock), build, clock, clock() + left * HISTORY_SHARE)
+    stop_at = clock() + left * HISTORY_SHARE
+    # Its own client cuts every request at history's share of the time; a shared one is checked between parts.
+    reader = _Reader(ado or AzureDevOps(settings, Deadline(stop_at), clock), build, clock, stop_at)
     try:
         streak = reader.streak()
     except AzuraError as exc:
         return Findings(warnings=(f"build history not read: {exc}",))
-    history = History(
-        last_success_build_id=streak.last_success.id if streak.last_success else None,
-        last_success_url=streak.last_success.url if streak.last_success else None,
-        first_failure_build_id=streak.first_failure.id, first_failure_url=streak.first_failure.url)
     steps = [log.step for log in run.logs]
     warnings: List[str] = []
-    baseline: Dict[FailedStep, FrozenSet[str]] = {}
-    for part in ("changes", "flaky", "baseline"):
-        if reader.out_of_time():
-            warnings.append(f"build history cut short before the {part}: its share of the --timeout was used")
-            break
-        try:
-            if part == "changes":
-                history = _with_changes(history, reader.changes(streak))
-            elif part == "flaky":
-                evidence = reader.flaky_evidence(steps)
-                history = replace(history, flaky=bool(evidence), flaky_evidence=evidence)
-            elif streak.last_success is not None:
-                baseline = reader.baseline(streak.last_success, steps)
-        except AzuraError as exc:
-            warnings.append(f"build history: the {part} were not read: {exc}")
+    changes = _gathered("changes", lambda: reader.changes(streak), (), reader, warnings)
+    evidence = _gathered("flaky checks", lambda: reader.flaky_evidence(steps), (), reader, warnings)
+    green = streak.last_success
+    baseline = _gathered("green run's log", lambda: reader.baseline(green, steps), {}, reader, warnings) \
+        if green is not None else {}
+    history = History(
+        last_success_build_id=green.id if green else None, last_success_url=green.url if green else None,
+        first_failure_build_id=streak.first_failure.id, first_failure_url=streak.first_failure.url,
+        changes=tuple(changes[:MAX_CHANGES]), changes_truncated=len(changes) > MAX_CHANGES,
+        flaky=bool(evidence), flaky_evidence=tuple(evidence))
     return Findings(history=history, known_lines=baseline, warnings=tuple(warnings))
 
 
-def _with_changes(history: History, changes: Sequence[Change]) -> History:
-    return replace(history, changes=tuple(changes[:MAX_CHANGES]), changes_truncated=len(changes) > MAX_CHANGES)
+def _gathered(part: str, gather: Callable[[], T], fallback: T, reader: "_Reader", warnings: List[str]) -> T:
+    """Return gather(), or `fallback` with a warning when it fails or history's share of time is used up."""
+    if reader.out_of_time():
+        warnings.append(f"build history: the {part} were skipped; history had used its share of the --timeout")
+        return fallback
+    try:
+        return gather()
+    except AzuraError as exc:
+        warnings.append(f"build history: the {part} could not be read: {exc}")
+        return fallback
 
 
 class _Reader:
@@ -213,30 +229,30 @@ class _Reader:
         evidence = list(self._same_commit_passed())
         if any(step.attempt > 1 for step in steps):
             evidence += self._retry_evidence(self.build, names, "this run")
-        since = self._flaky_since()
         for other in sorted(self.window, key=lambda b: b.id, reverse=True):
             if self.timeline_reads >= MAX_TIMELINE_READS or self.out_of_time():
                 break
-            if other.id >= self.build.id or (since and (_moment(other.finish_time) or since) < since):
+            if other.id >= self.build.id or not self._recent(other):
                 continue
             if other.result == GREEN:
-                evidence += self._retry_evidence(other, names, f"#{other.number}")
+                evidence += self._retry_evidence(other, names, f"build {other.id}")
             elif other.result == RED and self._passed_later_on_same_commit(other):
                 evidence += self._same_commit_evidence(other, names)
         return tuple(evidence)
 
-    def _flaky_since(self) -> Optional[datetime]:
+    def _recent(self, other: Build) -> bool:
+        """Return whether `other` finished within FLAKY_DAYS before the failed build (or the newest one read)."""
         newest = _moment(self.build.finish_time) or max(
             (m for m in (_moment(b.finish_time) for b in self.window) if m), default=None)
-        return newest - timedelta(days=FLAKY_DAYS) if newest else None
+        finished = _moment(other.finish_time)
+        return newest is None or finished is None or finished >= newest - timedelta(days=FLAKY_DAYS)
 
     def _same_commit_passed(self) -> List[str]:
         """Return one sentence per recent green build of the same commit as the failed build."""
         commit = self.build.source_version
-        since = self._flaky_since()
-        return [f"#{b.number} passed on the same commit {commit[:8]}"
+        return [f"build {b.id} passed on the same commit {commit[:8]}"
                 for b in self.window if commit and b.source_version == commit and b.result == GREEN
-                and b.id != self.build.id and (since is None or (_moment(b.finish_time) or since) >= since)]
+                and b.id != self.build.id and self._recent(b)]
 
     def _passed_later_on_same_commit(self, failed: Build) -> bool:
         return any(b.source_version == failed.source_version and b.result == GREEN and b.id > failed.id
@@ -246,7 +262,7 @@ class _Reader:
         later = min((b for b in self.window if b.source_version == failed.source_version and b.result == GREEN
                      and b.id > failed.id), key=lambda b: b.id)
         failed_names = {r.name for r in self._timeline(failed.id) if r.type == "Task" and r.result == RED}
-        return [f"#{failed.number} failed in {name!r} and #{later.number} passed on the same commit "
+        return [f"build {failed.id} failed in {name!r} and build {later.id} passed on the same commit "
                 f"{(failed.source_version or '')[:8]}" for name in sorted(failed_names & set(names))]
 
     def _retry_evidence(self, build: Build, names: Iterable[str], label: str) -> List[str]:
@@ -275,10 +291,7 @@ class _Reader:
     # -- the green run's lines
 
     def baseline(self, green: Build, steps: Sequence[FailedStep]) -> Dict[FailedStep, FrozenSet[str]]:
-        """Return, per failed step with a log, the normalised lines of the same step's tail in `green`."""
-        from azura.collect import read_step_log
-        from azura.excerpt import read_lines
-
+        """Return, per failed step with a log, the line shapes of the same step in `green`, read in a window."""
         wanted = [step for step in steps if step.record_type == "Task" and step.log_id is not None][:MAX_DIFF_STEPS]
         if not wanted:
             return {}
@@ -288,9 +301,20 @@ class _Reader:
             record = _task_named(records, step.name, step.job)
             if record is None or record.log is None or self.out_of_time():
                 continue
-            log = read_step_log(self.ado, self.project, green.id, log_id=record.log.id, tail_lines=GREEN_TAIL_LINES)
-            found[step] = known_lines(line.text for line in read_lines(log.chunks, log.first_line))
+            found[step] = self._green_lines(green.id, record.log.id, green_window(step.line_count))
         return found
+
+    def _green_lines(self, build_id: int, log_id: int, window: Tuple[int, int]) -> FrozenSet[str]:
+        from azura.excerpt import read_lines
+
+        first, last = window
+
+        def read(client: Any) -> FrozenSet[str]:
+            chunks = client.get_build_log(self.project, build_id, log_id, start_line=first, end_line=last)
+            return known_lines(line.text for line in read_lines(chunks, first))
+
+        # The log is read whole inside the request, so a cut-off stream is retried like any failed request.
+        return self.ado.call("build", f"read log {log_id} of build {build_id} from line {first} to {last}", read)
 
 
 def _job_of(record: Any, records: Sequence[Any]) -> Optional[Any]:

@@ -200,9 +200,9 @@ def _pr_thread_sink(analysis: Analysis, rendered: Rendered, settings: Settings, 
     pull_request = _pull_request(analysis, settings)
     ado = devops()
     thread = _find_thread(ado, pull_request)
-    if not analysis.failures:
-        return _resolve_thread(ado, pull_request, thread, _comment_content(rendered))
     content = _comment_content(rendered)
+    if not analysis.failures:
+        return _resolve_thread(ado, pull_request, thread, content)
     if thread is None:
         thread = _create_thread(ado, pull_request, content)
         return f"commented on {pull_request.label} (thread {thread.id})"

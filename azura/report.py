@@ -26,6 +26,8 @@ _URL = re.compile(r"(?:(?:https?|ftp|file)://|www\.)[^\s<>`\"'()\[\]]*[^\s<>`\"'
 # Characters that carry meaning in markdown inline text (emphasis, code, links, tables, strikethrough).
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# At the start of a line these open a heading, quote, list or rule; a template may place text there.
+_BLOCK_START = re.compile(r"^(?:[#+=-]|\d+[.)])")
 # @name mentions a person; #123 links a work item and !123 a pull request in Azure DevOps comments.
 _MENTION = re.compile(r"([@]|[#!](?=\d))")
 _JSON_COMMAND = re.compile(r"##(vso)?\[", re.IGNORECASE)
@@ -55,9 +57,9 @@ def template_environment(user_dir: Optional[str] = None):
 
 def bundled_templates_dir() -> Path:
     """Return the folder of the bundled templates: `azura/templates` when installed, `<repo>/templates` in a checkout."""
-    from importlib import resources
-
-    package_dir = Path(str(resources.files("azura")))
+    # next to this module, not importlib.resources.files("azura"): a stray ./azura folder in the working
+    # directory turns that into a namespace lookup that points at the wrong place
+    package_dir = Path(__file__).resolve().parent
     for candidate in (package_dir / "templates", package_dir.parent / "templates"):
         if (candidate / "summary.md.j2").is_file():
             return candidate
@@ -125,7 +127,8 @@ def plain(value: object, markdown: bool = True) -> str:
         pieces.append(f"`{match.group(0)}`")
         position = match.end()
     pieces.append(_escape_markdown(text[position:]))
-    return "".join(pieces)
+    # a backslash before the marker's last character: `\#`, `\-`, `12\.`
+    return _BLOCK_START.sub(lambda match: match.group(0)[:-1] + "\\" + match.group(0)[-1], "".join(pieces))
 
 
 def _escape_markdown(text: str) -> str:

@@ -4,6 +4,10 @@ Development: `azura serve` (werkzeug's threaded server on 127.0.0.1:8080). Produ
 
     AZURA_API_KEY=... AZURA_HOST=0.0.0.0 gunicorn -w 2 -b 0.0.0.0:8080 'azura.server:app_from_env()'
 
+Without AZURA_API_KEY the app answers only clients on this machine; behind a reverse proxy on the same
+machine every client looks local, so set the key there too. Jobs and chat conversations live in the SQLite
+file AZURA_JOBS_DB, shared by all workers; a job a stopped worker left unfinished is run again on start.
+
 Every analysis is the engine's: the same Analysis.to_dict() (the analysis.json contract) and the same
 PR-comment markdown as the pipeline step. Pasted logs are untrusted and may hold secrets: no error message
 quotes a request value, and the Azure DevOps token and LLM keys never leave the server.
@@ -15,6 +19,7 @@ import ipaddress
 import logging
 import os
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TextIO
@@ -57,7 +62,8 @@ def create_app(settings: Settings, start_jobs: bool = True):
     app = Flask(__name__, static_folder=str(WEB_DIR), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    store = JobStore(settings.jobs_db or ":memory:", ttl=settings.job_ttl, stale_after=settings.timeout * 2 + 60)
+    jobs_db = settings.jobs_db or os.path.join(tempfile.gettempdir(), "azura-jobs.sqlite3")
+    store = JobStore(jobs_db, ttl=settings.job_ttl, stale_after=settings.timeout * 2 + 60)
     runner = JobRunner(store, lambda request, progress: run_analysis(request, settings, progress))
     app.extensions["azura"] = {"settings": settings, "store": store, "runner": runner}
     _register_guards(app, settings)
@@ -134,7 +140,7 @@ def _build_settings(request: Dict[str, Any], settings: Settings) -> Settings:
 
 
 def parse_analyze_request(content_type: str, body: bytes, json_body: Any) -> Dict[str, Any]:
-    """Return the analyse request as {log, name} or {build_url} or {project, build_id}; raise InputError naming the field."""
+    """Return the request as {log, name}, {build_url} or {project, build_id}; raise InputError naming the field."""
     if content_type.startswith("text/plain") or not content_type:
         text = body.decode("utf-8", "replace")
         if not text.strip():

@@ -50,8 +50,8 @@ def run_azura(emu, scenario, temp_dir):
     """Return (seconds, log bytes served, exit code) of one `azura analyze` pipeline step."""
     emu.clear_requests()
     started = time.monotonic()
-    completed = subprocess.run([sys.executable, "-m", "azura", "analyze"], env=agent_environment(emu, scenario, temp_dir),
-                               capture_output=True, text=True, timeout=300, cwd=temp_dir)
+    completed = subprocess.run([sys.executable, "-m", "azura", "analyze"], capture_output=True, text=True,
+                               env=agent_environment(emu, scenario, temp_dir), timeout=300, cwd=temp_dir)
     seconds = time.monotonic() - started
     if completed.returncode != 0 or "##vso[build.addbuildtag]" not in completed.stdout:
         sys.stderr.write(completed.stdout + completed.stderr)

@@ -8,16 +8,15 @@ CORPUS_DIR is `corpus/other-ci-corpora/cidiff-breakages` (or its `data/` folder)
 RAW_GITHUB / FULL_GITHUB for GitHub Actions) followed by `E a-b` / `E n` error line ranges in fail.log
 (1-based; `C` context lines are optional and not counted).
 
-For every case the excerpt of fail.log is built twice at the same budget: as is, and with the lines of the
-last GREEN_TAIL_LINES lines of pass.log as the green run's known lines (what `azura.history` reads from
-the last successful build). The table gives the mean recall of labelled lines, how many cases keep all of
+For every case the excerpt of fail.log is built twice at the same budget: as is, and with the lines of
+pass.log that `azura.history` would read from the last successful build (`green_window`: at most
+GREEN_WINDOW_LINES lines, ending a little past fail.log's length) as the green run's known lines. The table gives the mean recall of labelled lines, how many cases keep all of
 them, and in how many cases the diff raised or lowered recall.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
@@ -26,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from azura.analyze.signatures import load_signatures  # noqa: E402 - after the path is set
 from azura.excerpt import build_excerpts, covered_lines, read_lines  # noqa: E402
-from azura.history import GREEN_TAIL_LINES, Findings, known_lines  # noqa: E402
+from azura.history import GREEN_WINDOW_LINES, Findings, green_window, known_lines  # noqa: E402
 from azura.models import FailedStep, StepLog  # noqa: E402
 
 SUBSETS = {"DEFAULT": "Jenkins", "RAW_GITHUB": "GitHub Actions", "FULL_GITHUB": "GitHub Actions",
@@ -76,10 +75,11 @@ def parse_groundtruth(text: str) -> Tuple[str, Set[int]]:
     return (lines[0].strip() if lines else ""), labelled
 
 
-def green_tail(path: Path, lines: int = GREEN_TAIL_LINES) -> FrozenSet[str]:
-    """Return the known lines of the last `lines` lines of a passing log, as history reads them."""
-    tail = deque((line.text for line in read_lines([path.read_bytes()])), maxlen=lines)
-    return known_lines(tail)
+def green_lines(case: Case) -> FrozenSet[str]:
+    """Return the known lines of the passing log, read in the window history reads from a green build."""
+    failed_length = sum(1 for _ in read_lines([case.fail_log.read_bytes()]))
+    first, last = green_window(failed_length)
+    return known_lines(line.text for line in read_lines([case.pass_log.read_bytes()]) if first <= line.number <= last)
 
 
 def recall(case: Case, budget: int, patterns: Sequence[str], known: Optional[FrozenSet[str]]) -> float:
@@ -94,8 +94,8 @@ def recall(case: Case, budget: int, patterns: Sequence[str], known: Optional[Fro
 
 def table(outcomes: Sequence[Outcome], budget: int) -> str:
     """Return the results as a markdown table: all cases, then each kind of CI."""
-    rows = [f"Recall of labelled error lines at {budget:,} tokens, without and with the diff against the "
-            f"last {GREEN_TAIL_LINES:,} lines of the passing log",
+    rows = [f"Recall of labelled error lines at {budget:,} tokens, without and with the diff against at most "
+            f"{GREEN_WINDOW_LINES:,} lines of the passing log",
             "",
             "| cases | n | mean recall, no diff | mean recall, diff | all lines kept, no diff | all lines kept, "
             "diff | diff raised / lowered recall |",
@@ -121,7 +121,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("corpus", type=Path, help="the cidiff-breakages folder (or its data/ folder)")
     parser.add_argument("--budget", type=int, default=1024, help="excerpt token budget (default 1024)")
     parser.add_argument("--details", action="store_true", help="print one line per case too")
+    parser.add_argument("--novel-bonus", type=float, help="what-if: score added to a new line "
+                        "(default: the excerpt's NOVEL_BONUS)")
     args = parser.parse_args(argv)
+    if args.novel_bonus is not None:
+        from azura.excerpt import select
+
+        select.NOVEL_BONUS = args.novel_bonus
     cases = find_cases(args.corpus)
     if not cases:
         print(f"no CiDiff cases (pass.log, fail.log, groundtruth) under {args.corpus}", file=sys.stderr)
@@ -130,7 +136,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     outcomes = []
     for case in cases:
         outcome = Outcome(case, recall(case, args.budget, patterns, None),
-                          recall(case, args.budget, patterns, green_tail(case.pass_log)))
+                          recall(case, args.budget, patterns, green_lines(case)))
         outcomes.append(outcome)
         if args.details:
             print(f"{outcome.plain:6.1%} {outcome.diffed:6.1%}  {case.kind:14} {case.name}")

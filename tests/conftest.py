@@ -1,4 +1,12 @@
+import os
+import tempfile
+
 import pytest
+
+
+def pytest_configure(config):
+    # The SDK fixes its file cache folder when azure.devops is first imported; keep it out of HOME.
+    os.environ.setdefault("AZURE_DEVOPS_CACHE_DIR", tempfile.mkdtemp(prefix="azura-sdk-cache-"))
 
 
 @pytest.fixture

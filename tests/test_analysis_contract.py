@@ -1,8 +1,8 @@
 """Pin analysis.json (schema_version 1) and the build tag: users' scripts and dashboards read them."""
 import json
 import re
-import sys
-from typing import List, Optional
+from dataclasses import replace
+from typing import List, Optional, TypedDict
 
 import pytest
 
@@ -10,12 +10,6 @@ from azura.analyze.offline import analyze_offline, build_tag, headline
 from azura.analyze.signatures import bundled_signatures
 from azura.models import CATEGORIES, Analysis, Build, Excerpt, FailedStep, History, Line, Usage
 from azura.report import analysis_json
-
-if sys.version_info >= (3, 11):
-    from typing import TypedDict
-else:  # pragma: no cover - typing_extensions is not a dependency; a plain dict type is enough for the keys
-    TypedDict = dict
-
 
 class BuildDocument(TypedDict):
     id: int
@@ -121,15 +115,7 @@ def test_category_enum_is_the_contract():
 
 @pytest.mark.parametrize("category", CONTRACT_CATEGORIES)
 def test_build_tag_is_prefix_dash_category_without_a_colon(category):
-    failure = offline_document_failure_with(category)
-    tag = build_tag((failure,), "azura")
+    (unknown,) = analyze_offline([Excerpt(step=FailedStep(name="x"), lines=(), tokens=0)], bundled_signatures())
+    tag = build_tag((replace(unknown, category=category),), "azura")
     assert tag == f"azura-{category}"
     assert re.fullmatch(r"[A-Za-z0-9._-]+", tag)
-
-
-def offline_document_failure_with(category):
-    from dataclasses import replace
-
-    step = FailedStep(name="x")
-    (failure,) = analyze_offline([Excerpt(step=step, lines=(), tokens=0)], bundled_signatures())
-    return replace(failure, category=category)

@@ -20,6 +20,7 @@ TODAY = datetime(2026, 11, 21, tzinfo=timezone.utc)
     ("show the most recent run of the api-ci pipeline", Query("last_build", pipeline="api-ci")),
     ("last green build of web-app on branch release/2.0",
      Query("last_build", pipeline="web-app", result="succeeded", branch="refs/heads/release/2.0")),
+    ("Why did pipeline nightly fail?", Query("last_build", pipeline="nightly", result="failed", explain=True)),
 ], ids=lambda value: value if isinstance(value, str) else "")
 def test_parser_reads_last_build_questions(question, expected):
     assert parse_question(question, NOW) == expected
@@ -40,6 +41,14 @@ def test_parser_reads_last_build_questions(question, expected):
      Query("list_builds", pipeline="deploy", result="canceled",
            since=datetime(2026, 11, 1, tzinfo=timezone.utc))),
     ("list builds", Query("list_builds")),
+    ("show me failed builds on main this week",
+     Query("list_builds", result="failed", branch="refs/heads/main", since=TODAY - timedelta(days=5))),
+    ("did the nightly pipeline fail yesterday?",
+     Query("list_builds", pipeline="nightly", result="failed", since=TODAY - timedelta(days=1), until=TODAY)),
+    ("failed runs of the web-app pipeline last week",
+     Query("list_builds", pipeline="web-app", result="failed", since=NOW - timedelta(days=7))),
+    ("builds of web-app in the last 2 years",
+     Query("list_builds", pipeline="web-app", since=NOW - timedelta(days=730))),
 ], ids=lambda value: value if isinstance(value, str) else "")
 def test_parser_reads_build_list_questions(question, expected):
     assert parse_question(question, NOW) == expected
@@ -78,6 +87,12 @@ def test_parser_does_not_take_a_time_word_for_a_pipeline_name():
 
     assert query.pipeline == "web-app"
     assert query.since == NOW - timedelta(days=3)
+
+
+def test_parser_does_not_take_a_verb_after_pipeline_for_its_name():
+    query = parse_question("did the nightly pipeline fail yesterday?", NOW)
+
+    assert query.pipeline == "nightly"
 
 
 def test_parser_keeps_a_build_number_out_of_the_pipeline_name():

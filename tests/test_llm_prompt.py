@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from azura.analyze.llm import (
-    ANSWER_SCHEMA, build_messages, check_llm_settings, endpoint, prompt_limit, prompt_messages, resolved_model,
+    answer_schema, build_messages, check_llm_settings, endpoint, prompt_limit, prompt_messages, resolved_model,
     untrusted,
 )
 from azura.context import Settings
@@ -76,10 +76,17 @@ def test_prompt_limit_grows_with_budget_failures_and_lines():
 
 
 def test_schema_is_strict_and_names_the_contract_categories():
-    item = ANSWER_SCHEMA["properties"]["failures"]["items"]
-    assert ANSWER_SCHEMA["additionalProperties"] is False and item["additionalProperties"] is False
+    schema = answer_schema(2)
+    item = schema["properties"]["failures"]["items"]
+    assert schema["additionalProperties"] is False and item["additionalProperties"] is False
     assert set(item["required"]) == set(item["properties"])
     assert item["properties"]["category"]["enum"] == list(CATEGORIES)
+
+
+def test_schema_asks_for_exactly_one_entry_per_failure():
+    failures = answer_schema(3)["properties"]["failures"]
+    assert (failures["minItems"], failures["maxItems"]) == (3, 3)
+    assert failures["items"]["properties"]["index"]["enum"] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("provider, model", [("openai", "gpt-4o-mini"), ("ollama", "llama3.1")])

@@ -8,9 +8,10 @@ import pytest
 
 from azura.analyze.offline import MAX_EVIDENCE, analyze_offline, build_tag, headline
 from azura.analyze.signatures import bundled_signatures
-from azura.models import Excerpt, FailedStep, Failure, Issue, Line
+from azura.models import Excerpt, FailedStep, Issue, Line, StepLog
 
 SIGNATURES = bundled_signatures()
+EXAMPLES = Path(__file__).resolve().parents[1] / "azura" / "examples"
 CORPUS = Path(os.environ.get("AZURA_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
 LOGCHUNKS = CORPUS / "logchunks"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -89,6 +90,14 @@ def test_job_record_without_log_is_analysed_from_its_issue_messages():
     assert failure.root_cause.startswith("The job hit its time limit") and "The agent reported" in failure.root_cause
 
 
+def test_unknown_issue_message_of_a_record_without_log_is_quoted():
+    step = FailedStep(name="Deploy", record_type="Stage", issues=(Issue("Approval of the stage was rejected."),))
+    failure = analyse_one(Excerpt(step=step, lines=(), tokens=0))
+    assert failure.category == "unknown"
+    assert "The agent reported: Approval of the stage was rejected." in failure.root_cause
+    assert failure.evidence == (Line(0, "Approval of the stage was rejected."),)
+
+
 def test_issue_messages_given_as_line_zero_are_analysed():
     failure = analyse_one(excerpt("We stopped hearing from agent Azure Pipelines 3. Verify the agent machine is running.",
                                   first=0, record_type="Job"))
@@ -123,6 +132,29 @@ def test_build_tag_never_holds_characters_outside_the_allowed_set(prefix):
 
 def test_build_tag_without_failures_is_unknown():
     assert build_tag((), "azura") == "azura-unknown"
+
+
+@pytest.mark.parametrize("name, category, signature_id", [
+    ("dotnet-build-cs-error.log", "compile", "csharp-compile-error"),
+    ("pytest-failure.log", "test", "pytest-failed"),
+    ("npm-eresolve.log", "dependency", "npm-eresolve"),
+    ("docker-oom-exit-137.log", "resource", "exit-137-oom-killed"),
+    ("terraform-403-authorization.log", "auth", "azure-authorization-failed"),
+])
+def test_bundled_example_is_recognised_through_the_excerpt_step(name, category, signature_id):
+    from azura.excerpt import build_excerpts
+
+    log = StepLog(step=FailedStep(name=name, record_type="File"), chunks=((EXAMPLES / name).read_bytes(),))
+    excerpts = build_excerpts([log], 2048, anchor_patterns=[s.pattern for s in SIGNATURES])
+    failure = analyse_one(excerpts[0])
+    assert (failure.category, failure.signature_id) == (category, signature_id)
+    assert failure.evidence[0] in excerpts[0].lines
+
+
+def test_bundled_examples_are_the_ones_tested():
+    assert sorted(path.name for path in EXAMPLES.glob("*.log")) == sorted(
+        ["dotnet-build-cs-error.log", "pytest-failure.log", "npm-eresolve.log", "docker-oom-exit-137.log",
+         "terraform-403-authorization.log"])
 
 
 # --- real logs: LogChunks (Travis CI logs with a labelled cause chunk) ----------------------------------
@@ -168,6 +200,7 @@ TOOLCHAIN_LANGUAGES = {
 }
 
 
+@pytest.mark.slow
 def test_corpus_toolchain_signatures_fire_only_on_their_languages():
     wrong = []
     for row in excerpt_sized_rows():
@@ -178,6 +211,7 @@ def test_corpus_toolchain_signatures_fire_only_on_their_languages():
     assert wrong == []
 
 
+@pytest.mark.slow
 def test_corpus_recognised_chunk_keeps_its_category_among_the_real_lines_before_it():
     kept = changed = 0
     for row in excerpt_sized_rows()[::2]:  # every other log keeps the test quick and still ~100 cases
@@ -194,6 +228,23 @@ def test_corpus_recognised_chunk_keeps_its_category_among_the_real_lines_before_
     assert kept / (kept + changed) >= 0.9
 
 
+def test_corpus_real_timeline_records_without_log_are_analysed_from_their_issues():
+    records = CORPUS / "ado-api-examples" / "real-recorded" / "runfo-dnceng-public" / "derived-failed-records.jsonl"
+    if not records.is_file():
+        pytest.skip(f"dnceng timeline records not found at {records} (set AZURA_CORPUS to the corpus folder)")
+    categories = {}
+    for row in map(json.loads, records.read_text(encoding="utf-8").splitlines()):
+        issues = tuple(Issue(issue["message"], issue["type"]) for issue in row.get("issues") or ())
+        if row["type"] == "Job" and issues:
+            step = FailedStep(name=row["name"], record_type="Job", result=row["result"], issues=issues)
+            categories[issues[0].message] = analyse_one(Excerpt(step=step, lines=(), tokens=0)).category
+    assert categories == {
+        "Received request to deprovision: The request was cancelled by the remote provider.": "infrastructure",
+        "An error occurred while provisioning resources (Error Type: Disconnect).": "infrastructure",
+    }
+
+
+@pytest.mark.slow
 def test_corpus_setup_sections_without_errors_are_unknown():
     """Travis's `system_info` section (tool versions, no failure) of every labelled log must match nothing."""
     matched = []

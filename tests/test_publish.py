@@ -5,8 +5,6 @@ Logging commands are asserted as exact lines; REST sinks go to the Azure DevOps 
 from __future__ import annotations
 
 import io
-from dataclasses import replace
-
 import pytest
 
 from azura.context import Settings

@@ -182,3 +182,10 @@ def test_log_link_only_when_the_build_url_is_known():
 
 def test_bundled_templates_are_found_from_the_source_tree():
     assert all((bundled_templates_dir() / name).is_file() for name in TEMPLATE_NAMES)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("# Heading", "\\# Heading"), ("- item", "\\- item"), ("12. step", "12\\. step"), ("> quote", "&gt; quote"),
+])
+def test_plain_text_cannot_open_a_markdown_block_at_line_start(text, expected):
+    assert plain(text) == expected

@@ -75,6 +75,11 @@ def test_match_signature_returns_none_for_an_ordinary_line():
      "The job running on agent Hosted Agent completed in 12 minutes."),
     ("http-401-403", "Response status code does not indicate success: 401 (Unauthorized).", "GET https://api.nuget.org/v3/index.json 200 OK"),
     ("process-exit-code", "##[error]Bash exited with code '1'.", "Bash exited with code '0'."),
+    ("java-compile-error", "[ERROR] /w/src/main/java/App.java:[23,9] cannot find symbol",
+     "[WARNING] /w/src/main/java/App.java:[23,9] [deprecation] run() in Task has been deprecated"),
+    ("cmake-error", "  Could NOT find OpenSSL, try to set the path to OpenSSL root folder",
+     "-- Could NOT find Doxygen (missing: DOXYGEN_EXECUTABLE)"),
+    ("assertion-error", "E       assert 107.0 == 108.0", "        assert order.total() == expected"),
 ])
 def test_signature_matches_its_failure_and_not_its_look_alike(signature_id, must_match, must_not_match):
     assert match_signature(must_match, BUNDLED).id == signature_id

@@ -1,7 +1,7 @@
 """The LLM half of analyze: one request per run through the `openai` package, validated, cached, never trusted.
 
 Every provider (OpenAI, Azure OpenAI, Ollama, any OpenAI-compatible server) is an `openai` client; only
-its construction differs. The answer must match ANSWER_SCHEMA and cite lines that exist in the excerpts
+its construction differs. The answer must match `answer_schema` and cite lines that exist in the excerpts
 the model was shown; anything else raises LLMError, and the caller keeps the offline analysis.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from azura.context import Settings
 from azura.errors import ConfigError, LLMError
-from azura.models import CATEGORIES, Analysis, Deadline, Failure, Line, Usage
+from azura.models import CATEGORIES, Analysis, Deadline, Failure, Usage
 
 PROMPT_DIR = Path(__file__).resolve().parent.parent / "prompts"
 PROMPT_VERSION = "1"  # bump when the meaning of the answer changes; template edits change the cache key anyway
@@ -30,9 +30,11 @@ ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 MAX_RETRIES = 2
 BACKOFF_SECONDS = (1.0, 2.0)
 MIN_REQUEST_SECONDS = 1.0
-# What the prompt may add to the excerpts' own tokens: the system prompt and one header and hint per
-# failure (measured with tokens.count_tokens: see scripts/prompt_tokens.py), and "NNNN | " per line.
-FIXED_OVERHEAD_TOKENS = 900
+MAX_RETRY_WAIT_SECONDS = 60.0  # without a run deadline, a longer Retry-After means "not today"
+# What the prompt may add to the excerpts' own tokens, measured with tokens.count_tokens: the system prompt
+# is ~445 tokens, a failure's header and hint 60-150, "NNNN | " 3 per line (scripts/prompt_tokens.py: the
+# whole overhead is 514-564 tokens on the LogChunks logs at the default budget). The limits leave headroom.
+FIXED_OVERHEAD_TOKENS = 600
 FAILURE_OVERHEAD_TOKENS = 200
 LINE_OVERHEAD_TOKENS = 4
 MAX_EVIDENCE = 5
@@ -40,32 +42,35 @@ ANSWER_TOKENS = 400  # a cap, not a target: it stops a small local model that lo
 ANSWER_TOKENS_PER_FAILURE = 400
 TEXT_LIMITS = {"headline": 300, "summary": 300, "root_cause": 1500, "suggested_fix": 1500}
 
-ANSWER_SCHEMA: Dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["headline", "failures"],
-    "properties": {
-        "headline": {"type": "string"},
-        "failures": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["index", "category", "summary", "root_cause", "suggested_fix", "confidence",
-                             "evidence_lines"],
-                "properties": {
-                    "index": {"type": "integer"},
-                    "category": {"type": "string", "enum": list(CATEGORIES)},
-                    "summary": {"type": "string"},
-                    "root_cause": {"type": "string"},
-                    "suggested_fix": {"type": "string"},
-                    "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                    "evidence_lines": {"type": "array", "items": {"type": "integer"}},
-                },
-            },
+
+def answer_schema(failure_count: int) -> Dict[str, Any]:
+    """Return the JSON schema of an answer for `failure_count` failures, strict enough to constrain small models."""
+    indexes = list(range(1, failure_count + 1))
+    entry = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["index", "category", "summary", "root_cause", "suggested_fix", "confidence", "evidence_lines"],
+        "properties": {
+            "index": {"type": "integer", "enum": indexes},
+            "category": {"type": "string", "enum": list(CATEGORIES)},
+            "summary": {"type": "string"},
+            "root_cause": {"type": "string"},
+            "suggested_fix": {"type": "string"},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "evidence_lines": {"type": "array", "items": {"type": "integer"}},
         },
-    },
-}
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["headline", "failures"],
+        "properties": {
+            "headline": {"type": "string"},
+            "failures": {"type": "array", "items": entry, "minItems": failure_count, "maxItems": failure_count},
+        },
+    }
+
+
 # Tried in this order within one run: servers that reject a response_format (llama.cpp's server answers
 # json_schema with 400/422) get the next one; the prompt itself always describes the JSON too.
 RESPONSE_FORMATS = ("json_schema", "json_object", "instructions")
@@ -217,24 +222,33 @@ def _complete(client: Any, model: str, messages: List[Dict[str, str]], failure_c
 
     rejection = None
     answer_tokens = ANSWER_TOKENS + ANSWER_TOKENS_PER_FAILURE * failure_count
+    schema = answer_schema(failure_count)
     # temperature 0: a rerun of the same failure should get the same answer, not a new guess.
     for style in RESPONSE_FORMATS:
         try:
             return _with_retries(lambda timeout: client.chat.completions.create(
                 model=model, messages=messages, temperature=0, max_tokens=answer_tokens,
-                timeout=timeout, **_response_format(style)), settings, deadline, clock, sleep)
-        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-            rejection = exc  # most likely this response_format: the next, plainer request may pass
+                timeout=timeout, **_response_format(style, schema)), settings, deadline, clock, sleep)
+        except openai.APIStatusError as exc:
+            rejection = exc  # this response_format was refused: the next, plainer request may pass
     raise LLMError(f"the server refused the request ({rejection.status_code}): {_server_message(rejection)}")
 
 
-def _response_format(style: str) -> Dict[str, Any]:
+def _refuses_request(exc: Any) -> bool:
+    """Return whether an error answer refuses the request itself, so resending it unchanged cannot help."""
+    if exc.status_code in (400, 422):
+        return True
+    # llama-cpp-python's server answers an unsupported response_format with 500 and a validation message.
+    return exc.status_code >= 500 and "response_format" in _raw_message(exc)
+
+
+def _response_format(style: str, schema: Dict[str, Any]) -> Dict[str, Any]:
     if style == "json_schema":
         return {"response_format": {"type": "json_schema", "json_schema": {
-            "name": "azura_analysis", "strict": True, "schema": ANSWER_SCHEMA}}}
+            "name": "azura_analysis", "strict": True, "schema": schema}}}
     if style == "json_object":
         # `schema` is an extension some servers (llama.cpp's) use to constrain the output; others ignore it.
-        return {"response_format": {"type": "json_object", "schema": ANSWER_SCHEMA}}
+        return {"response_format": {"type": "json_object", "schema": schema}}
     return {}
 
 
@@ -252,21 +266,29 @@ def _with_retries(send: Callable[[float], Any], settings: Settings, deadline: Op
         except openai.RateLimitError as exc:
             reason, wait = "rate limited (429)", _retry_after(exc.response, BACKOFF_SECONDS[min(attempt, 1)])
         except openai.InternalServerError as exc:
+            if _refuses_request(exc):
+                raise
             reason = f"server error ({exc.status_code})"
             wait = _retry_after(exc.response, BACKOFF_SECONDS[min(attempt, 1)])
         except openai.APIConnectionError:
-            reason, wait = f"cannot connect to {endpoint(settings) or 'the OpenAI API'}", BACKOFF_SECONDS[min(attempt, 1)]
-        except (openai.BadRequestError, openai.UnprocessableEntityError):
-            raise
+            reason = f"cannot connect to {endpoint(settings) or 'the OpenAI API'}"
+            wait = BACKOFF_SECONDS[min(attempt, 1)]
         except openai.APIStatusError as exc:
+            if _refuses_request(exc):
+                raise
             raise LLMError(f"the server answered {exc.status_code}: {_server_message(exc)}") from None
         if attempt == MAX_RETRIES:
             raise LLMError(f"{reason}, after {MAX_RETRIES} retries")
-        left = min(settings.llm_timeout, deadline.remaining(clock())) if deadline else settings.llm_timeout
-        if wait > left:
-            raise LLMError(f"{reason}; the server asked to wait {wait:.0f} s, more than the time left")
+        if wait > _longest_wait(deadline, clock):
+            raise LLMError(f"{reason}; a retry in {wait:.0f} s would not fit in the time left")
         sleep(wait)
         attempt += 1
+
+
+def _longest_wait(deadline: Optional[Deadline], clock: Callable[[], float]) -> float:
+    if deadline is None:
+        return MAX_RETRY_WAIT_SECONDS
+    return deadline.remaining(clock()) - MIN_REQUEST_SECONDS
 
 
 def _request_timeout(settings: Settings, deadline: Optional[Deadline], clock: Callable[[], float]) -> float:
@@ -294,12 +316,16 @@ def _retry_after(response: Any, default: float) -> float:
         return default
 
 
+def _raw_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message or getattr(exc, "message", "") or "no detail")
+
+
 def _server_message(exc: Any) -> str:
     from azura.commands import neutralize
 
-    body = getattr(exc, "body", None)
-    message = body.get("message") if isinstance(body, dict) else None
-    return neutralize(_one_line(str(message or getattr(exc, "message", "") or "no detail")))[:160]
+    return neutralize(_one_line(_raw_message(exc)))[:160]
 
 
 def _answer_text(completion: Any) -> str:
@@ -341,7 +367,8 @@ def _parsed(text: str) -> Any:
 def _validated(answer: Any, failure_count: int) -> Dict[str, Any]:
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(ANSWER_SCHEMA).iter_errors(answer))
+    validator = jsonschema.Draft202012Validator(answer_schema(failure_count))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(answer))
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path) or "the top level"
         raise LLMError(f"the answer does not match the schema (at {where}: {error.validator} check failed)")

@@ -8,7 +8,7 @@ from azura.analyze.signatures import match_signature
 from azura.models import Excerpt, FailedStep, Failure, Line, Signature
 
 MAX_EVIDENCE = 6
-MAX_QUOTE = 200
+MAX_QUOTE = 160
 UNKNOWN_CONFIDENCE_WITH_ERROR = 0.2
 UNKNOWN_CONFIDENCE_BLIND = 0.05
 # A line that looks like an error even though no signature knows it: the unknown answer quotes it.
@@ -61,7 +61,9 @@ def _lines_to_read(excerpt: Excerpt) -> List[Line]:
     """Return the excerpt's lines; for a record without a log (timeout, lost agent), its timeline issues."""
     if excerpt.lines:
         return list(excerpt.lines)
-    return [Line(0, issue.message) for issue in excerpt.step.issues if issue.type == "error"]
+    # errors first; a job taken away from its agent may carry nothing but a warning
+    issues = sorted(excerpt.step.issues, key=lambda issue: issue.type != "error")
+    return [Line(0, issue.message) for issue in issues]
 
 
 def _hits(lines: Sequence[Line], signatures: Sequence[Signature]) -> List[Tuple[Line, Signature]]:
@@ -106,7 +108,8 @@ def _unknown(excerpt: Excerpt, lines: Sequence[Line]) -> Failure:
 def _error_lines(excerpt: Excerpt, lines: Sequence[Line]) -> List[Line]:
     """Return the excerpt's anchor lines, or else the lines that look like errors, in log order."""
     anchors = set(excerpt.anchors)
-    anchored = [line for line in lines if line.number in anchors]
+    # line 0 is a message the agent recorded as an issue: an error by definition
+    anchored = [line for line in lines if line.number in anchors or line.number == 0]
     return anchored or [line for line in lines if ERROR_WORDS.search(line.text)]
 
 

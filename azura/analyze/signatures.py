@@ -59,7 +59,7 @@ def match_signature(text: str, signatures: Sequence[Signature]) -> Optional[Sign
 
 @functools.lru_cache(maxsize=1024)
 def compiled(pattern: str) -> Pattern[str]:
-    """Return the compiled form of a pattern that `load_signatures` already validated."""
+    """Return the compiled pattern; cached, because every pattern is tried on every line of every step."""
     return re.compile(pattern)
 
 

@@ -7,6 +7,7 @@ deterministic parser understands the common question shapes, so the same questio
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable, Dict, Optional, Sequence, Tuple
@@ -15,6 +16,8 @@ from azura.ask.parser import Query, parse_question, utc_now
 from azura.commands import neutralize
 from azura.context import Settings
 from azura.errors import LLMError
+
+_MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_\[\]<>|])")  # a terminal shows the character, not its escape
 
 __all__ = ["AskAnswer", "BuildLink", "Query", "ask", "parse_question"]
 
@@ -76,7 +79,7 @@ class AskAnswer:
         if linked:
             parts.append("\n".join(f"- {b.definition or 'build'} {b.number}: {b.url}" for b in linked))
         parts.extend(f"warning: {w}" for w in self.warnings)
-        return neutralize("\n\n".join(p for p in parts if p))
+        return neutralize(_MARKDOWN_ESCAPE.sub(r"\1", "\n\n".join(p for p in parts if p)))
 
 
 

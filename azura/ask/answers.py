@@ -10,6 +10,7 @@ from azura.ask.tools import MAX_PROJECTS_SCANNED, DevOpsTools, failed_by_pipelin
 from azura.context import Settings
 from azura.models import Build
 
+MARKDOWN_SPECIALS = "\\[]*_`<>|"
 _RESULT_WORDS = {"failed": "failed", "succeeded": "successful", "partiallySucceeded": "partially successful",
                  "canceled": "canceled"}
 
@@ -38,8 +39,8 @@ def build_line(build: Build) -> str:
 
 
 def _md(text: str) -> str:
-    """Return text with the characters that would start markdown links or emphasis escaped."""
-    return "".join("\\" + c if c in "[]()*_`<>|" else c for c in text)
+    """Return a name from Azure DevOps with the characters that would start markdown links or emphasis escaped."""
+    return "".join("\\" + c if c in MARKDOWN_SPECIALS else c for c in text)
 
 
 def _projects(query: Query, question: str, tools: DevOpsTools) -> AskAnswer:
@@ -110,10 +111,11 @@ def _with_analysis(question: str, text: str, build: Build, project: str, tools: 
 
     analysis = tools.analysis(project, build.id)
     rendered = report.render(analysis, tools.settings.templates_dir)
-    lines = [text, "", f"**{_md(analysis.headline)}**"]
+    # The headline, summaries and fixes are the report's own markdown (bundled hints, or validated LLM text).
+    lines = [text, "", f"**{analysis.headline}**"]
     for failure in analysis.failures:
-        lines.append(f"- {_md(failure.step.name)} ({failure.category}): {_md(failure.summary)}"
-                     + (f" Fix: {_md(failure.suggested_fix)}" if failure.suggested_fix else ""))
+        lines.append(f"- {_md(failure.step.name)} ({failure.category}): {failure.summary}"
+                     + (f" Fix: {failure.suggested_fix}" if failure.suggested_fix else ""))
     return AskAnswer(question=question, text="\n".join(lines), builds=(link(analysis.build or build),),
                      provider=analysis.provider, model=analysis.model, analysis=analysis.to_dict(),
                      analysis_markdown=rendered.pr_comment_md, warnings=analysis.warnings)

@@ -38,14 +38,17 @@ _RESULT_WORDS = (
     (r"succe\w*|pass\w*|green|good|ok", "succeeded"),
     (r"cancel+\w*|abort\w*", "canceled"),
 )
-_UNITS = {"minute": 1 / 1440, "hour": 1 / 24, "day": 1, "week": 7, "month": 30}
+_UNITS = {"minute": 1 / 1440, "hour": 1 / 24, "day": 1, "week": 7, "month": 30, "year": 365}
 _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
                  "eight": 8, "nine": 9, "ten": 10, "fourteen": 14, "thirty": 30}
 _NAME = r"(?:\"(?P<{0}q>[^\"]+)\"|'(?P<{0}s>[^']+)'|`(?P<{0}b>[^`]+)`|(?P<{0}w>[\w.\-/\\]+(?:\s+[\w.\-/\\]+)*?))"
 # Words that end an unquoted pipeline name: what follows a name in the question shapes we understand.
-_STOP = (r"(?=\s+(?:in|from|since|on|during|over|within|that|which|today|yesterday|this|last|past|fail\w*|"
-         r"succe\w*|pass\w*|with|by|requested|triggered|started|and|project|branch|were|was|did|are|is|ran)\b"
-         r"|\s*[?.!,;]|\s*$)")
+_STOP_WORDS = (r"in|from|since|on|during|over|within|that|which|today|yesterday|this|last|past|fail\w*|succe\w*|"
+               r"pass\w*|with|by|requested|triggered|started|and|project|branch|were|was|did|are|is|ran|run|runs|"
+               r"builds?|has|have|do|does|broke|break\w*")
+_STOP = r"(?=\s+(?:" + _STOP_WORDS + r")\b|\s*[?.!,;]|\s*$)"
+_NOT_A_NAME = r"(?!(?:" + _STOP_WORDS + r"|the|a|an|any|all)\b)"
+_USUAL_BRANCHES = r"main|master|develop|development|trunk|(?:release|feature|hotfix|bugfix)/[\w.\-/]+"
 
 
 def parse_question(question: str, now: datetime) -> Optional[Query]:
@@ -76,6 +79,8 @@ def parse_question(question: str, now: datetime) -> Optional[Query]:
         if explain and result is None:
             result = "failed"
         return Query("last_build", pipeline=pipeline, result=result, explain=explain, **slots)
+    if pipeline and since is None and re.search(r"\bwhy\b.*\bfail", lowered):
+        return Query("last_build", pipeline=pipeline, result="failed", explain=True, **slots)
     if re.search(r"\b(builds|runs)\b", lowered) or (pipeline and since):
         return Query("list_builds", pipeline=pipeline, result=result, since=since, until=until, **slots)
     return None
@@ -89,15 +94,14 @@ def _project(text: str) -> Optional[str]:
 
 def _pipeline(text: str) -> Optional[str]:
     patterns = (
-        r"\b(?:pipeline|definition)\s+" + _NAME.format("n") + _STOP,
-        r"\b(?:builds?|runs?)\s+(?:of|for|from)\s+(?:the\s+)?(?!project\b)" + _NAME.format("n") + _STOP,
-        r"\b(?:of|for)\s+(?:the\s+)?(?!project\b|last\b|past\b)" + _NAME.format("n")
-        + r"(?:\s+(?:pipeline|definition))" + _STOP,
+        r"\b(?:pipeline|definition)\s+" + _NOT_A_NAME + _NAME.format("n") + _STOP,
+        r"\b(?:builds?|runs?)\s+(?:of|for|from)\s+(?:the\s+)?(?!project\b)" + _NOT_A_NAME + _NAME.format("n") + _STOP,
+        r"\b(?:of|for|the)\s+(?:the\s+)?(?!project\b)" + _NOT_A_NAME + _NAME.format("n")
+        + r"(?:\s+(?:pipeline|definition))\b",
     )
     for pattern in patterns:
-        match = re.search(pattern, text, re.IGNORECASE)
-        name = _named(match, "n")
-        if name and name.lower() not in ("the", "a", "any", "all", "my", "our", "this"):
+        name = _named(re.search(pattern, text, re.IGNORECASE), "n")
+        if name:
             return re.sub(r"\s+(?:pipeline|definition)$", "", name, flags=re.IGNORECASE)
     return None
 
@@ -105,16 +109,18 @@ def _pipeline(text: str) -> Optional[str]:
 def _named(match: Optional[re.Match], group: str) -> Optional[str]:
     if not match:
         return None
+    groups = match.groupdict()
     for suffix in ("q", "s", "b", "w"):
-        value = match.group(group + suffix)
+        value = groups.get(group + suffix)
         if value:
             return value.strip()
     return None
 
 
 def _branch(text: str) -> Optional[str]:
-    match = re.search(r"\bbranch\s+" + _NAME.format("r") + _STOP, text, re.IGNORECASE) or re.search(
-        r"\bon\s+" + _NAME.format("r") + r"\s+branch\b", text, re.IGNORECASE)
+    match = (re.search(r"\bbranch\s+" + _NAME.format("r") + _STOP, text, re.IGNORECASE)
+             or re.search(r"\bon\s+" + _NAME.format("r") + r"\s+branch\b", text, re.IGNORECASE)
+             or re.search(r"\bon\s+(?P<rw>" + _USUAL_BRANCHES + r")\b", text))
     name = _named(match, "r")
     if not name:
         return None
@@ -150,7 +156,7 @@ def _window(lowered: str, now: datetime) -> Tuple[Optional[datetime], Optional[d
         return today - timedelta(days=today.weekday()), None
     match = re.search(r"\b(?:in\s+the\s+|over\s+the\s+|during\s+the\s+|within\s+the\s+|for\s+the\s+)?"
                       r"(?:last|past)\s+(\d+|" + "|".join(_NUMBER_WORDS) + r")?\s*"
-                      r"(minute|hour|day|week|month)s?\b", lowered)
+                      r"(minute|hour|day|week|month|year)s?\b", lowered)
     if match:
         count = match.group(1)
         amount = int(count) if count and count.isdigit() else _NUMBER_WORDS.get(count or "one", 1)

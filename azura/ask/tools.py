@@ -111,8 +111,7 @@ def summary_analysis(analysis: Analysis) -> Dict[str, Any]:
         "build": summary_build(analysis.build) if analysis.build else None,
         "failures": [{"task": f.step.name, "stage": f.step.stage, "job": f.step.job, "category": f.category,
                       "summary": f.summary, "root_cause": f.root_cause, "suggested_fix": f.suggested_fix,
-                      "confidence": round(f.confidence, 2),
-                      "evidence": [line.text[:MAX_ISSUE_CHARS] for line in f.evidence[:3]]}
+                      "confidence": round(f.confidence, 2)}
                      for f in analysis.failures],
         "warnings": list(analysis.warnings),
     }

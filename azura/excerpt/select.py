@@ -7,7 +7,7 @@ the budget is spent, then are shown in log order. Only `select_lines` knows abou
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from azura.excerpt.scan import Anchor, Scan, normalise_for_diff
@@ -18,19 +18,23 @@ from azura.tokens import count_tokens
 MIN_FOLD = 3  # a run this long of same-shape lines becomes its first line plus one fold entry
 FOLD_TEXT = "… {count:,} similar lines"
 _FOLD = re.compile(r"^… ([\d,]+) similar lines$")
-TAIL_WEIGHT = 6.0
+TAIL_WEIGHT = 7.0
+TAIL_FADE = 0.1  # per entry from the end
 TAIL_REACH = 40  # entries from the end over which the tail's weight fades
 TAIL_FLOOR = 1.0  # the rest of the tail still beats nothing when budget is left
 REPEAT_PENALTY = 2.0  # an anchor shaped like an earlier one is usually an echo of it
+CLUSTER_GAP = 6  # entries between anchors of one cluster
+CLUSTER_FADE = 0.05  # per entry from the cluster's nearest anchor
+VARIETY_BONUS = 0.5  # per extra kind of anchor in a cluster: an error with its stack and exit code
+POSITION_BONUS = 3.0  # times (position in the log)²: builds stop soon after their cause
 NOVEL_BONUS = 2.0
-WINDOW_FLOOR = 2.0  # context past an anchor's reach still beats the far tail
-_FADE = 0.6  # share of an anchor's weight lost at the edge of its window
 
 
 @dataclass(frozen=True)
 class Entry:
     line: Line  # a log line, or a fold standing for `span` lines from line.number
     span: int = 1
+    after_gap: bool = False  # lines before this one were not kept: it starts a new stretch
 
 
 def fold_span(line: Line) -> int:
@@ -61,7 +65,9 @@ def fold_runs(lines: Sequence[Line], blank: frozenset = frozenset()) -> List[Ent
         entries.extend(_fold(run))
         run = [line]
     entries.extend(_fold(run))
-    return entries
+    return [replace(entry, after_gap=True) if i and not _adjacent(
+        entries[i - 1].line.number + entries[i - 1].span - 1, entry.line.number, blank) else entry
+        for i, entry in enumerate(entries)]
 
 
 def _shape(line: Line) -> str:
@@ -79,32 +85,64 @@ def _fold(run: List[Line]) -> List[Entry]:
     return [Entry(run[0]), Entry(Line(run[1].number, FOLD_TEXT.format(count=span)), span)]
 
 
-def score_entries(entries: Sequence[Entry], anchors: Sequence[Anchor],
+def score_entries(entries: Sequence[Entry], anchors: Sequence[Anchor], total_lines: int,
                   novel: Optional[Callable[[str], bool]] = None) -> List[float]:
-    """Return a score per entry: the best of its anchors' fading weights and the tail's."""
-    scores = [0.0] * len(entries)
+    """Return a score per entry: the best of the tail's fading weight and its anchor cluster's value.
+
+    Anchors a few entries apart form one cluster (an error and its echoes, a stack trace); every entry
+    within the cluster's reach scores the cluster's value, fading slowly with distance, so the best
+    cluster goes in whole before the next one starts.
+    """
     last = len(entries) - 1
-    for index in range(len(entries)):
-        distance = last - index
-        scores[index] = TAIL_WEIGHT * (1 - _FADE * distance / TAIL_REACH) if distance < TAIL_REACH else TAIL_FLOOR
-    index_of = {entry.line.number: i for i, entry in enumerate(entries)}
-    for anchor in anchors:
-        at = _entry_index(anchor.line, entries, index_of)
-        if at is None:
-            continue
-        weight = anchor.rule.weight - (REPEAT_PENALTY if anchor.repeat else 0.0)
-        low, high = anchor.window[0].number, anchor.window[-1].number
-        for step, reach in ((-1, anchor.rule.before), (1, anchor.rule.after)):
-            index, distance = at, 0
-            while 0 <= index < len(entries) and low <= entries[index].line.number <= high:
-                fade = _FADE * distance / (reach + 1)
-                scores[index] = max(scores[index], weight * (1 - fade) if fade < _FADE else WINDOW_FLOOR)
-                index, distance = index + step, distance + 1
+    scores = [TAIL_WEIGHT - TAIL_FADE * (last - i) if last - i < TAIL_REACH else TAIL_FLOOR
+              for i in range(len(entries))]
+    for cluster in _clusters(entries, anchors):
+        value = _cluster_value(cluster, total_lines)
+        at = [index for index, _ in cluster]
+        low = _reach(entries, min(index - anchor.rule.before for index, anchor in cluster), at[0])
+        high = _reach(entries, max(index + anchor.rule.after for index, anchor in cluster), at[-1])
+        for index in range(low, high + 1):
+            distance = min(abs(index - a) for a in at)
+            scores[index] = max(scores[index], value - CLUSTER_FADE * distance)
     if novel is not None:
         for index, entry in enumerate(entries):
             if entry.span == 1 and novel(normalise_for_diff(entry.line.text)):
                 scores[index] += NOVEL_BONUS
     return scores
+
+
+def _clusters(entries: Sequence[Entry], anchors: Sequence[Anchor]) -> List[List[Tuple[int, Anchor]]]:
+    index_of = {entry.line.number: i for i, entry in enumerate(entries)}
+    placed = sorted(((i, a) for a in anchors for i in [_entry_index(a.line, entries, index_of)] if i is not None),
+                    key=lambda pair: pair[0])
+    clusters: List[List[Tuple[int, Anchor]]] = []
+    for index, anchor in placed:
+        if clusters and index - clusters[-1][-1][0] <= CLUSTER_GAP and not _gap_between(entries, clusters[-1][-1][0], index):
+            clusters[-1].append((index, anchor))
+        else:
+            clusters.append([(index, anchor)])
+    return clusters
+
+
+def _cluster_value(cluster: Sequence[Tuple[int, Anchor]], total_lines: int) -> float:
+    best = max(a.rule.weight - (REPEAT_PENALTY if a.repeat else 0.0) for _, a in cluster)
+    variety = len({a.rule.name for _, a in cluster}) - 1
+    position = cluster[-1][1].line / max(1, total_lines)
+    return best + VARIETY_BONUS * min(variety, 3) + POSITION_BONUS * position ** 2
+
+
+def _reach(entries: Sequence[Entry], target: int, start: int) -> int:
+    """Return the entry index nearest `target` reachable from `start` without crossing a gap."""
+    step = 1 if target > start else -1
+    index = start
+    while index != target and 0 <= index + step < len(entries) and not _gap_between(entries, index, index + step):
+        index += step
+    return index
+
+
+def _gap_between(entries: Sequence[Entry], a: int, b: int) -> bool:
+    low, high = min(a, b), max(a, b)
+    return any(entries[i].after_gap for i in range(low + 1, high + 1))
 
 
 def _entry_index(number: int, entries: Sequence[Entry], index_of: Dict[int, int]) -> Optional[int]:

@@ -18,12 +18,18 @@ function renderInline(text) {
   return out.join("");
 }
 
+// Backslash escapes (\[, \*, ...) stand for the plain character; they are set aside so emphasis and links skip them.
+const ESCAPED = /\\([\\`*_{}\[\]()#+\-.!|<>~])/g;
+
 function formatText(raw) {
-  return escapeHtml(raw)
+  const kept = [];
+  const marked = raw.replace(/\u0000/g, "").replace(ESCAPED, (_, c) => `\u0000${kept.push(c) - 1}\u0000`);
+  return escapeHtml(marked)
     .replace(/\[([^\]]+)\]\((https?:\/\/[^\s)]+)\)/g, '<a href="$2" rel="noopener noreferrer" target="_blank">$1</a>')
     .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
     .replace(/(^|[\s(])\*([^*\s][^*]*)\*/g, "$1<em>$2</em>")
-    .replace(/(^|[\s(])_([^_\s][^_]*)_(?=[\s).,;:!?]|$)/g, "$1<em>$2</em>");
+    .replace(/(^|[\s(])_([^_\s][^_]*)_(?=[\s).,;:!?]|$)/g, "$1<em>$2</em>")
+    .replace(/\u0000(\d+)\u0000/g, (_, i) => escapeHtml(kept[Number(i)]));
 }
 
 const BLOCK_START = /^\s*(`{3,}|~{3,}|#{1,6}\s|>|[-*+]\s|\d+[.)]\s|\|)|^\s*<\/?(details|summary)>/i;
@@ -88,7 +94,8 @@ function renderMarkdown(markdown) {
         paragraph.push(lines[i]);
         i += 1;
       }
-      html.push(`<p>${paragraph.map(renderInline).join("<br>")}</p>`);
+      // A line ending in a backslash is a hard break in markdown; every line break is kept as one here.
+      html.push(`<p>${paragraph.map((l) => renderInline(l.replace(/\\$/, ""))).join("<br>")}</p>`);
     }
   }
   return html.join("\n");
@@ -127,7 +134,7 @@ function addMessage(role, build) {
   item.className = `message ${role}`;
   build(item);
   $("conversation").appendChild(item);
-  item.scrollIntoView({ block: "end" });
+  item.scrollIntoView({ block: "start" });  // an answer is read from its first line
   return item;
 }
 
@@ -146,10 +153,11 @@ function showAnswer(answer) {
     text.className = "markdown answer";
     text.innerHTML = renderMarkdown(answer.answer || "");
     item.appendChild(text);
-    if (answer.builds && answer.builds.length) {
+    const unlinked = (answer.builds || []).filter((build) => !(answer.answer || "").includes(build.url));
+    if (unlinked.length) {
       const list = document.createElement("ul");
       list.className = "builds";
-      for (const build of answer.builds) {
+      for (const build of unlinked) {
         const entry = document.createElement("li");
         entry.appendChild(safeLink(build.url, `${build.definition || "build"} ${build.number}`));
         entry.append(` — ${build.result || "running"}`);

@@ -243,6 +243,7 @@ def timeline_record(type: str, name: str, *, id: Optional[str] = None, parent_id
     """Return a timeline record (Stage, Phase, Job, Task, Checkpoint) shaped like the service's."""
     start = start_time or _BASE_TIME + dt.timedelta(minutes=order)
     finish = finish_time or (start + dt.timedelta(seconds=37) if state == "completed" else None)
+    ran = state != "pending" and result != "skipped"
     task_ref = None
     if task is not None:
         task_id, version = TASKS.get(task, (str(uuid.uuid5(uuid.NAMESPACE_URL, task)), "1.0.0"))
@@ -253,8 +254,8 @@ def timeline_record(type: str, name: str, *, id: Optional[str] = None, parent_id
         "parentId": parent_id,
         "type": type,
         "name": name,
-        "startTime": _iso(start) if state != "pending" else None,
-        "finishTime": _iso(finish) if finish else None,
+        "startTime": _iso(start) if ran else None,
+        "finishTime": _iso(finish) if finish and ran else None,
         "currentOperation": None,
         "percentComplete": 100 if state == "completed" else None,
         "state": state,
@@ -1027,7 +1028,8 @@ def _resource_areas(request: _Request, area_id: Optional[str] = None) -> _Reply:
 
 
 def _project_json(request: _Request, project: Project) -> dict:
-    return {"id": project.id, "name": project.name, "description": "", "url": request.url(f"_apis/projects/{project.id}"),
+    return {"id": project.id, "name": project.name, "description": "",
+            "url": request.url(f"_apis/projects/{project.id}"),
             "state": "wellFormed", "revision": 11, "visibility": "private",
             "lastUpdateTime": _iso(_BASE_TIME)}
 
@@ -1065,6 +1067,7 @@ def _identity(request: _Request, name: str) -> dict:
 def _build_json(request: _Request, build: Build) -> dict:
     project_ref = _project_json(request, build.project)
     api = f"{build.project.id}/_apis/build/Builds/{build.id}"
+    definition_url = request.url(f"{build.project.id}/_apis/build/Definitions/{build.definition_id}?revision=4")
     repository = {"id": build.repository.id, "type": build.repository.type, "name": build.repository.name,
                   "url": (request.url(f"_git/{build.repository.name}") if build.repository.type == "TfsGit"
                           else f"https://github.com/{build.repository.name}.git"),
@@ -1081,7 +1084,7 @@ def _build_json(request: _Request, build: Build) -> dict:
         "queueTime": _iso(build.queue_time), "startTime": _iso(build.start_time), "finishTime": _iso(build.finish_time),
         "url": request.url(api),
         "definition": {"drafts": [], "id": build.definition_id, "name": build.definition_name,
-                       "url": request.url(f"{build.project.id}/_apis/build/Definitions/{build.definition_id}?revision=4"),
+                       "url": definition_url,
                        "uri": f"vstfs:///Build/Definition/{build.definition_id}", "path": "\\", "type": "build",
                        "queueStatus": "enabled", "revision": 4, "project": project_ref},
         "buildNumberRevision": 1, "project": project_ref, "uri": f"vstfs:///Build/Build/{build.id}",
@@ -1369,7 +1372,8 @@ def _find_repository(request: _Request, repository: str, project: Optional[str])
     owner = _find_project(request, project) if project else None
     with request.emulator._lock:
         for candidate in request.emulator._repositories.values():
-            if repository.lower() in (candidate.id.lower(), candidate.name.lower()) and owner in (None, candidate.project):
+            named = repository.lower() in (candidate.id.lower(), candidate.name.lower())
+            if named and owner in (None, candidate.project):
                 return candidate
     raise _ServiceError(404, f"TF401019: The Git repository with name or identifier {repository} does not exist "
                              "or you do not have permissions for the operation you are attempting.",
@@ -1415,7 +1419,8 @@ def _pull_request_json(request: _Request, pull_request: PullRequest) -> dict:
                                        f"{pull_request.target_ref}"},
         "reviewers": [], "labels": [], "url": url, "supportsIterations": True,
         "artifactId": f"vstfs:///Git/PullRequestId/{repository.project.id}%2f{repository.id}%2f{pull_request.id}",
-        "_links": {"self": {"href": url}, "repository": {"href": request.url(f"_apis/git/repositories/{repository.id}")},
+        "_links": {"self": {"href": url},
+                   "repository": {"href": request.url(f"_apis/git/repositories/{repository.id}")},
                    "sourceCommit": {"href": request.url(f"{commits}/{pull_request.source_commit}")},
                    "threads": {"href": f"{url}/threads"}},
     }

@@ -37,7 +37,7 @@ class FailedStep:
     log_id: Optional[int]
     cause_line: Optional[int]   # 1-based line of the cause in the log; None when only an issue says it
     cause_text: str             # a substring of that line (or of the record's issue message)
-    attempt: int = 1
+    attempt: int = 1            # the job's attempt (task records themselves keep attempt 1)
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,11 @@ BANNERS = {
     "CmdLine": ("Command line", "Run a command line script using Bash on Linux and macOS and cmd.exe on Windows",
                 "2.231.1", "https://docs.microsoft.com/azure/devops/pipelines/tasks/utility/command-line"),
     "DotNetCoreCLI": (".NET Core", "Build, test, package, or publish a dotnet application, or run a custom dotnet "
-                      "command", "2.231.0", "https://docs.microsoft.com/azure/devops/pipelines/tasks/build/dotnet-core-cli"),
+                      "command", "2.231.0",
+                      "https://docs.microsoft.com/azure/devops/pipelines/tasks/build/dotnet-core-cli"),
     "Npm": ("npm", "Install and publish npm packages, or run an npm command. Supports npmjs.com and authenticated "
-            "registries like Azure Artifacts.", "1.231.0", "https://docs.microsoft.com/azure/devops/pipelines/tasks/package/npm"),
+            "registries like Azure Artifacts.", "1.231.0",
+            "https://docs.microsoft.com/azure/devops/pipelines/tasks/package/npm"),
 }
 
 
@@ -116,7 +118,8 @@ def task_log(display_name: str, task: str, body: Sequence[str], *, command: Opti
         "==============================================================================",
     ]
     if task in ("Bash", "CmdLine"):
-        lines += ["Generating script.", "========================== Starting Command Output ==========================="]
+        lines += ["Generating script.",
+                  "========================== Starting Command Output ==========================="]
     lines.append(f"##[command]{script}")
     return lines + list(body) + [f"##[error]{error}" for error in errors] + [f"##[section]Finishing: {display_name}"]
 
@@ -251,8 +254,9 @@ class _Run:
              cause: Optional[str] = None, issues: Sequence[dict] = (), stage: str = "") -> dict:
         self._order += 1
         log_id = self._log(lines)
+        # Tasks keep attempt 1 under a re-run job (real dnceng timelines); only Stage/Phase/Job count up.
         record = timeline_record("Task", name, parent_id=job["id"], result=result, order=self._order,
-                                 attempt=self.attempt, log_id=log_id, task=task, issues=issues)
+                                 attempt=1, log_id=log_id, task=task, issues=issues)
         self.records.append(record)
         if result == "failed":
             self.log_bytes += _served_bytes(lines)
@@ -268,7 +272,9 @@ class _Run:
                    "##[section]Finishing: Checkout widgets@main to s"])
 
     def store(self, latest: bool = True) -> str:
-        return self.emu.add_timeline(self.build.id, self.records, latest=latest)
+        """Store the records; an earlier attempt's timeline id is its Stage record's id, as the service does."""
+        timeline_id = None if latest else self.records[0]["id"]
+        return self.emu.add_timeline(self.build.id, self.records, timeline_id=timeline_id, latest=latest)
 
 
 def _failing_task(run: _Run, job: dict, stage: str, name: str, task: str, body: Sequence[str], cause: str,
@@ -322,7 +328,7 @@ def multi_stage_two_failed_jobs(emu: AdoEmulator) -> Scenario:
 
 
 def retried_run_attempt_2(emu: AdoEmulator) -> Scenario:
-    """A run whose failed Test job was re-run: attempt 1 timed out talking to Redis, attempt 2 fails a test."""
+    """A run whose failed Test job was re-run: attempt 1 could not reach Redis, attempt 2 fails a test."""
     _ensure_project(emu)
     build = emu.add_build(PROJECT, DEFINITION, result="failed")
     first = _Run(emu, build, attempt=1, first_log_id=1)
@@ -336,7 +342,7 @@ def retried_run_attempt_2(emu: AdoEmulator) -> Scenario:
     previous_timeline = first.store(latest=False)
     second = _Run(emu, build, attempt=2, first_log_id=first.next_log)
     stage_again = second.stage("Test", "failed", previous_attempts=[
-        {"attempt": 1, "timelineId": previous_timeline, "recordId": stage["id"]}])
+        {"attempt": 1, "timelineId": previous_timeline, "recordId": previous_timeline}])
     job_again = second.job(stage_again, "Integration tests", "failed", previous_attempts=[
         {"attempt": 1, "timelineId": previous_timeline, "recordId": job["id"]}])
     _failing_task(second, job_again, "Test", "Run integration tests", "Bash", PYTEST_FAILURE,
@@ -598,7 +604,7 @@ def _history_timeline(emu: AdoEmulator, build: Build, result: str, retried: bool
         _failing_task(first, job, "Test", "Run unit tests", "Bash", PYTEST_FAILURE,
                       "AssertionError", ["Bash exited with code '1'."])
         timeline_id = first.store(latest=False)
-        previous = {"Stage": first.records[0]["id"], "Job": job["id"], "timeline": timeline_id}
+        previous = {"Stage": timeline_id, "Job": job["id"], "timeline": timeline_id}
         first_log = first.next_log
     run = _Run(emu, build, attempt=2 if retried else 1, first_log_id=first_log)
 

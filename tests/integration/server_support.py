@@ -127,3 +127,59 @@ def start_server_process(environ: Mapping[str, str], port: int, cwd: Path) -> su
             time.sleep(0.1)
     process.kill()
     raise AssertionError(f"azura serve did not answer on port {port} within {DEADLINE} s")
+
+
+class ScriptedLLM:
+    """An OpenAI-compatible /v1/chat/completions on 127.0.0.1:0 that plays back scripted assistant messages.
+
+    Each reply is {"tool_calls": [(name, arguments), ...]} or {"content": "..."}; after the script runs out,
+    the last reply repeats. Every request body is kept in `requests`.
+    """
+
+    def __init__(self, replies, status: int = 200):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.replies, self.status, self.requests = list(replies), status, []
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server naming
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                scripted.requests.append(body)
+                answer = scripted._answer(len(scripted.requests) - 1)
+                data = json.dumps(answer).encode()
+                self.send_response(scripted.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _answer(self, index: int) -> dict:
+        if self.status != 200:
+            return {"error": {"message": "scripted failure", "type": "server_error"}}
+        reply = self.replies[min(index, len(self.replies) - 1)]
+        message = {"role": "assistant", "content": reply.get("content")}
+        if reply.get("tool_calls"):
+            message["tool_calls"] = [{"id": f"call_{index}_{n}", "type": "function",
+                                      "function": {"name": name, "arguments": json.dumps(arguments)}}
+                                     for n, (name, arguments) in enumerate(reply["tool_calls"])]
+        return {"id": f"chatcmpl-{index}", "object": "chat.completion", "created": 0, "model": "scripted",
+                "choices": [{"index": 0, "message": message,
+                             "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+    def __enter__(self) -> "ScriptedLLM":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)

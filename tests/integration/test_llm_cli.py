@@ -50,12 +50,12 @@ def openai_emulator():
 
 @pytest.fixture
 def analyze_log(tmp_path, make_log):
-    """Return run(environ, lines=BUILD_LOG, *flags) -> AnalyzeRun of `azura analyze --log` in a fresh folder."""
+    """Return run(environ, *flags, lines=BUILD_LOG) -> AnalyzeRun of `azura analyze --log build.log` in tmp_path."""
     runs = iter(range(1000))
 
-    def run(environ: Dict[str, str], lines=BUILD_LOG, *flags: str) -> AnalyzeRun:
+    def run(environ: Dict[str, str], *flags: str, lines=BUILD_LOG) -> AnalyzeRun:
         number = next(runs)
-        log = make_log(list(lines), name=f"build-{number}.log")
+        log = make_log(list(lines), name="build.log")
         output_dir = tmp_path / f"report-{number}"
         completed = subprocess.run(
             azura_command("analyze", "--log", str(log), "--format", "json", "--output-dir", str(output_dir), *flags),
@@ -179,9 +179,9 @@ def test_second_run_of_the_same_failure_makes_no_request(openai_emulator, analyz
 
 def test_no_cache_flag_asks_the_llm_again(openai_emulator, analyze_log, home):
     environ = provider_environ("openai", openai_emulator, home)
-    analyze_log(environ, BUILD_LOG, "--no-cache")
+    analyze_log(environ, "--no-cache")
 
-    analyze_log(environ, BUILD_LOG, "--no-cache")
+    analyze_log(environ, "--no-cache")
 
     assert len(openai_emulator.chat_requests()) == 2
 
@@ -194,7 +194,7 @@ def test_planted_secrets_never_reach_the_llm(openai_emulator, analyze_log, home)
         f"echo using {API_KEY}",
     ]
 
-    analyze_log(provider_environ("openai", openai_emulator, home), planted + BUILD_LOG)
+    analyze_log(provider_environ("openai", openai_emulator, home), lines=planted + BUILD_LOG)
 
     bodies = [r.raw.decode("utf-8") for r in openai_emulator.chat_requests()]
     assert len(bodies) == 1 and "error CS1002" in bodies[0]

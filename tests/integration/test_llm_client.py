@@ -106,7 +106,7 @@ def test_invented_evidence_lines_are_dropped_with_a_warning(openai_emulator):
     assert not analysis.degraded
 
 
-@pytest.mark.parametrize("status", [400, 422])
+@pytest.mark.parametrize("status", [400, 422, 500])  # 500: llama-cpp-python's server, with a validation message
 def test_server_rejecting_json_schema_gets_json_object_with_the_schema(openai_emulator, status):
     openai_emulator.reject_status = status
     openai_emulator.set_mode("reject_json_schema")
@@ -168,7 +168,7 @@ def answer(**changes):
 @pytest.mark.parametrize("content, reason", [
     (answer(category="cosmic-rays"), "schema"),
     (answer(confidence=1.5), "schema"),
-    (answer(index=2), "expected 1..1"),
+    (answer(index=2), "schema"),
     (answer(extra="field"), "schema"),
     (json.dumps({"headline": " ", "failures": json.loads(answer())["failures"]}), "empty headline"),
 ])
@@ -178,6 +178,15 @@ def test_schema_invalid_answer_is_an_llm_error(openai_emulator, content, reason)
 
     with pytest.raises(LLMError, match=reason):
         ask_llm(make_offline(), settings_for("openai", openai_emulator))
+
+
+def test_answer_naming_one_failure_twice_is_an_llm_error(openai_emulator):
+    entry = json.loads(answer())["failures"][0]
+    openai_emulator.custom_content = json.dumps({"headline": "h", "failures": [entry, entry]})
+    openai_emulator.set_mode("custom")
+
+    with pytest.raises(LLMError, match=r"covers failures \[1, 1\], expected 1..2"):
+        ask_llm(two_failures(), settings_for("openai", openai_emulator))
 
 
 def test_answer_text_cannot_issue_logging_commands_html_or_mentions(openai_emulator):
@@ -222,7 +231,7 @@ def test_retry_after_beyond_the_time_left_gives_up_without_waiting(openai_emulat
     openai_emulator.set_mode("rate_limited")
     sleeps = Sleeps()
 
-    with pytest.raises(LLMError, match="asked to wait 600 s"):
+    with pytest.raises(LLMError, match="a retry in 600 s would not fit"):
         ask_llm(make_offline(), settings_for("openai", openai_emulator), sleep=sleeps)
     assert sleeps == [] and len(openai_emulator.chat_requests()) == 1
 

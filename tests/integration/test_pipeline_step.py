@@ -2,8 +2,6 @@
 reading the run from the Azure DevOps emulator with the real SDK, and publishing back to it."""
 from __future__ import annotations
 
-import pytest
-
 from tests.emulators import ado_scenarios as scenarios
 from tests.emulators.ado import issue, timeline_record
 from tests.integration.conftest import assert_token_never_leaks
@@ -127,6 +125,41 @@ def test_300_mb_log_is_read_from_the_tail(emulator, agent_env, run_step):
     assert scenario.failed[0].cause_text in str(step.analysis["failures"][0]["evidence"])
 
 
+def one_failed_task(emulator, line_count, cause_line):
+    """Return a Scenario: one failed task whose log has `line_count` lines and its error at `cause_line`."""
+    project = emulator.add_project("Widgets")
+    build = emulator.add_build("Widgets", ("widgets-ci", 12), result="failed")
+    stage = timeline_record("Stage", "Build", result="failed", order=1)
+    job = timeline_record("Job", "Compile", parent_id=stage["id"], result="failed", order=1)
+    error = "src/Orders.cs(3,4): error CS1002: ; expected"
+    task = timeline_record("Task", "Build solution", parent_id=job["id"], result="failed", order=2, log_id=9,
+                           issues=[issue(error, line=cause_line)])
+    emulator.add_log(build.id, 9, line_count=line_count,
+                     line_at=lambda n: f"##[error]{error}" if n == cause_line else f"  Compiling module {n} ... ok")
+    emulator.set_timeline(build.id, [stage, job, task])
+    return scenarios.Scenario(name="one_failed_task", project="Widgets", project_id=project.id, build_id=build.id,
+                              definition_id=12, result="failed", failed=())
+
+
+def test_timeline_issue_shortly_before_the_tail_is_read_with_it(emulator, agent_env, run_step):
+    scenario = one_failed_task(emulator, line_count=40_000, cause_line=100)
+
+    step = run_step(agent_env(emulator, scenario))
+
+    (failure,) = step.analysis["failures"]
+    assert 100 in [line["line"] for line in failure["evidence"]]
+    assert [int(r.query.get("startLine", 1)) for r in log_requests(emulator)] == [1]
+
+
+def test_timeline_issue_far_before_the_tail_does_not_pull_in_the_whole_log(emulator, agent_env, run_step):
+    scenario = one_failed_task(emulator, line_count=400_000, cause_line=100)
+
+    step = run_step(agent_env(emulator, scenario))
+
+    assert len(step.analysis["failures"]) == 1
+    assert [int(r.query["startLine"]) for r in log_requests(emulator)] == [400_000 - 5_000 + 1]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The pull-request thread
 
@@ -198,3 +231,21 @@ def test_github_repository_skips_the_thread_but_tags_and_summarises(emulator, ag
     assert "pr-thread skipped: GitHub repository" in step.stderr
     assert [line.split("]")[0] for line in step.commands()] == ["##vso[task.uploadsummary", "##vso[build.addbuildtag"]
     assert emulator.requests(route="pr_threads") == []
+
+
+def test_build_url_from_a_laptop_prints_and_publishes_only_with_publish(emulator, agent_env, run_step):
+    scenario = scenarios.multi_stage_two_failed_jobs(emulator)
+    url = f"{emulator.org_url}/{scenario.project}/_build/results?buildId={scenario.build_id}"
+    laptop = {"PATH": "", "AGENT_TEMPDIRECTORY": agent_env(emulator, scenario)["AGENT_TEMPDIRECTORY"],
+              "AZURE_DEVOPS_PAT": agent_env(emulator, scenario)["SYSTEM_ACCESSTOKEN"],
+              "PYTHONPATH": agent_env(emulator, scenario)["PYTHONPATH"]}
+
+    quiet = run_step(laptop, "--build-url", url, "--output-dir", laptop["AGENT_TEMPDIRECTORY"] + "/azura")
+    assert emulator.tags(scenario.build_id) == []
+    published = run_step(laptop, "--build-url", url, "--publish", "--output-dir",
+                         laptop["AGENT_TEMPDIRECTORY"] + "/azura")
+
+    assert quiet.returncode == published.returncode == 0
+    assert quiet.commands() == published.commands() == []
+    assert emulator.tags(scenario.build_id) == ["azura-test"]
+    assert reported(published) == expected(scenario)

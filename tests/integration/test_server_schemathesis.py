@@ -5,7 +5,7 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed (pip install schemathesis)")
 from hypothesis import HealthCheck, settings  # noqa: E402  (schemathesis brings hypothesis)
-from schemathesis.checks import not_a_server_error, positive_data_acceptance  # noqa: E402
+from schemathesis.checks import negative_data_rejection, not_a_server_error, positive_data_acceptance  # noqa: E402
 
 from tests.emulators import ado_scenarios  # noqa: E402
 from tests.integration.conftest import TOKEN  # noqa: E402
@@ -27,8 +27,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
 def test_api_answers_as_its_openapi_document_says(case):
     response = case.call(headers={"Authorization": f"Bearer {API_KEY}"})
     # 502/504 are Azure DevOps' answers passed on (a random build id does not exist there), documented in the
@@ -37,5 +37,8 @@ def test_api_answers_as_its_openapi_document_says(case):
     if isinstance(case.body, dict) and "build_url" in case.body:
         # The schema cannot say "a URL of the organisation this server reads"; others are refused with a 400.
         excluded.append(positive_data_acceptance)
+    if case.media_type == "text/plain":
+        # Any text is a log: a body schemathesis means as the integer -5 arrives as the text "-5".
+        excluded.append(negative_data_rejection)
     case.validate_response(response, excluded_checks=excluded)
     assert response.status_code != 500

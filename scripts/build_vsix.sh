@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Build the marketplace extension, dist/azura-<version>.vsix: the compiled task, its Node modules,
+# and Azura's wheel with the wheels of all its dependencies for every agent platform.
+# Usage: scripts/build_vsix.sh          PYTHON=python3.12 picks the interpreter that builds the wheel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+build=build/vsix
+stage=$build/stage
+venv=$build/packaging-venv
+version=$("$python" -c 'import re, pathlib; print(re.search(r"__version__ = \"(.+?)\"", pathlib.Path("azura/__init__.py").read_text()).group(1))')
+vsix=dist/azura-$version.vsix
+
+echo "== packaging tools"
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -r scripts/packaging/requirements.txt
+
+echo "== Azura $version wheel"
+rm -rf "$build/azura-wheel"
+"$python" -m pip wheel -q --disable-pip-version-check --no-deps -w "$build/azura-wheel" .
+wheel=$build/azura-wheel/azura-$version-py3-none-any.whl
+
+echo "== dependency wheels for every agent platform"
+rm -rf task/wheels
+"$venv/bin/python" scripts/packaging/bundle_wheels.py "$wheel" task/wheels | tee "$build/wheels.json"
+
+echo "== task"
+(cd task && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npx tsc -p .)
+
+echo "== stage"
+rm -rf "$stage"
+mkdir -p "$stage/task"
+cp vss-extension.json overview.md "$stage/"
+cp -r images "$stage/images"
+cp task/task.json task/main.js task/runazura.js task/icon.png task/package.json task/package-lock.json "$stage/task/"
+cp -r task/wheels "$stage/task/wheels"
+# The agent runs no npm install: the task ships its runtime modules, and only those.
+(cd "$stage/task" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
+
+echo "== validate"
+"$venv/bin/python" scripts/packaging/validate_task.py "$stage/task/task.json" "$stage/vss-extension.json" "$version"
+
+echo "== package"
+mkdir -p dist
+rm -f "$vsix"
+task/node_modules/.bin/tfx extension create --no-prompt --root "$stage" \
+    --manifest-globs vss-extension.json --output-path "$vsix"
+bytes=$(wc -c < "$vsix")
+echo "$vsix: $bytes bytes ($(( bytes / 1024 / 1024 )) MiB), $(ls task/wheels/*.whl | wc -l) wheels"
