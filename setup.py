@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 
@@ -21,7 +21,7 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     # The report templates live at the repository root (templates/) and install as azura/templates.
-    packages=["azura", "azura.analyze", "azura.examples", "azura.templates"],
+    packages=find_packages(include=["azura", "azura.*"]) + ["azura.templates"],
     package_dir={"azura.templates": "templates"},
     package_data={
         "azura": ["kb/*.yml", "prompts/*.j2", "web/*", "openapi.json"],

@@ -34,9 +34,14 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     try:
         settings = _settings(args, environ)
         return args.program(args, settings, stdout, stderr, stdin)
-    except (ConfigError, InputError) as exc:
+    except ConfigError as exc:
         _report_problem(str(exc), stderr, in_pipeline)
         return exc.exit_code
+    except InputError as exc:
+        _report_problem(str(exc), stderr, in_pipeline)
+        if getattr(args, "log", None) or args.command != "analyze":  # the user's own input was refused
+            return exc.exit_code
+        return ExitCode.ANALYSIS_IMPOSSIBLE if strict else ExitCode.OK
     except AzuraError as exc:
         _report_problem(str(exc), stderr, in_pipeline)
         return ExitCode.ANALYSIS_IMPOSSIBLE if strict else ExitCode.OK
@@ -193,20 +198,24 @@ def _add_demo(subparsers, common) -> None:
 # ---------------------------------------------------------------- programs (no error handling below)
 
 def _cmd_analyze(args, settings, stdout: TextIO, stderr: TextIO, stdin) -> int:
-    from azura import engine, publish, report
+    import time
 
+    from azura import engine, publish, report
+    from azura.models import Deadline
+
+    deadline = Deadline.after(settings.timeout, time.monotonic())
     publish.check_output_dir(settings.output_dir)
     if settings.llm_provider != "none":
         from azura.analyze.llm import check_llm_settings
 
         check_llm_settings(settings)
     if settings.mode == "local":
-        analysis = engine.analyze_local(settings, stdin=stdin)
+        analysis = engine.analyze_local(settings, stdin=stdin, deadline=deadline)
     else:
-        analysis = engine.analyze_run(settings)
+        analysis = engine.analyze_run(settings, deadline=deadline)
     rendered = report.render(analysis, settings.templates_dir)
     commands = stderr if settings.format == "json" else stdout
-    outcomes = publish.publish(analysis, rendered, settings, commands)
+    outcomes = publish.publish(analysis, rendered, settings, commands, deadline=deadline)
     _print_report(rendered, settings.format, stdout)
     for outcome in outcomes:
         _report_outcome(outcome, stderr, settings.in_pipeline)

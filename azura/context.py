@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from azura.errors import ConfigError
 
@@ -97,21 +97,15 @@ def parse_build_url(url: str) -> BuildReference:
     build_ids = parse_qs(parts.query).get("buildId")
     if parts.scheme not in ("http", "https") or "_build" not in segments or not build_ids:
         raise ConfigError(
-            f"--build-url is not a build results URL: expected "
-            f"https://dev.azure.com/ORG/PROJECT/_build/results?buildId=N")
+            "--build-url is not a build results URL: expected "
+            "https://dev.azure.com/ORG/PROJECT/_build/results?buildId=N")
     project_index = segments.index("_build") - 1
     if project_index < 0:
         raise ConfigError("--build-url has no project before /_build/")
     collection = "/".join(segments[:project_index])
     org_url = f"{parts.scheme}://{parts.netloc}" + (f"/{collection}" if collection else "")
-    return BuildReference(org_url=org_url, project=_unquote(segments[project_index]),
+    return BuildReference(org_url=org_url, project=unquote(segments[project_index]),
                           build_id=_positive_int(build_ids[0], "buildId in --build-url"))
-
-
-def _unquote(text: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(text)
 
 
 def _positive_int(value: Any, name: str) -> int:

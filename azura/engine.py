@@ -13,11 +13,12 @@ from azura.models import Analysis, Build, Deadline, FailedStep, History, StepLog
 Clock = Callable[[], float]
 
 
-def analyze_local(settings: Settings, stdin: Optional[BinaryIO] = None, clock: Clock = time.monotonic) -> Analysis:
+def analyze_local(settings: Settings, stdin: Optional[BinaryIO] = None, clock: Clock = time.monotonic,
+                  deadline: Optional[Deadline] = None) -> Analysis:
     """Return the analysis of the log files in settings.log_paths ('-' reads stdin)."""
     from azura import collect
 
-    deadline = Deadline.after(settings.timeout, clock())
+    deadline = deadline or Deadline.after(settings.timeout, clock())
     return analyze_logs(collect.local_logs(settings.log_paths, stdin), settings, deadline=deadline)
 
 
@@ -40,13 +41,13 @@ def analyze_logs(logs: Iterable[StepLog], settings: Settings, build: Optional[Bu
     return analyze(excerpts, signatures, settings, build=build, history=history, deadline=deadline)
 
 
-def analyze_run(settings: Settings, clock: Clock = time.monotonic) -> Analysis:
-    """Return the analysis of the Azure DevOps run in settings (pipeline or remote mode)."""
+def analyze_run(settings: Settings, clock: Clock = time.monotonic, deadline: Optional[Deadline] = None) -> Analysis:
+    """Return the analysis of the Azure DevOps run in settings (pipeline or remote mode), within `deadline`."""
     from azura import collect
     from azura.context import require_build
 
     require_build(settings)
-    deadline = Deadline.after(settings.timeout, clock())
+    deadline = deadline or Deadline.after(settings.timeout, clock())
     run = collect.collect_run(settings, deadline, clock)
     from azura.history import read_history  # the history step: last green build, first failure, changes, flakiness
     history = read_history(settings, run, deadline, clock).history

@@ -73,7 +73,7 @@ class Findings:
     def novel(self, step: FailedStep, shape: str) -> bool:
         """Return whether a line shape of a failed step is new: its green run was read and never printed it."""
         known = self.known_lines.get(step)
-        return known is not None and shape not in known
+        return known is not None and bool(shape) and shape not in known
 
 
 @dataclass(frozen=True)
@@ -125,10 +125,10 @@ def read_history(settings: Settings, run: Run, deadline: Deadline, clock: Clock 
         return Findings(warnings=(f"build history not read: {exc}",))
     steps = [log.step for log in run.logs]
     warnings: List[str] = []
-    changes = _gathered("changes", lambda: reader.changes(streak), (), reader, warnings)
-    evidence = _gathered("flaky checks", lambda: reader.flaky_evidence(steps), (), reader, warnings)
+    changes = _gathered("the changes", lambda: reader.changes(streak), (), reader, warnings)
+    evidence = _gathered("the flaky checks", lambda: reader.flaky_evidence(steps), (), reader, warnings)
     green = streak.last_success
-    baseline = _gathered("green run's log", lambda: reader.baseline(green, steps), {}, reader, warnings) \
+    baseline = _gathered("the green run's log", lambda: reader.baseline(green, steps), {}, reader, warnings) \
         if green is not None else {}
     history = History(
         last_success_build_id=green.id if green else None, last_success_url=green.url if green else None,
@@ -141,12 +141,12 @@ def read_history(settings: Settings, run: Run, deadline: Deadline, clock: Clock 
 def _gathered(part: str, gather: Callable[[], T], fallback: T, reader: "_Reader", warnings: List[str]) -> T:
     """Return gather(), or `fallback` with a warning when it fails or history's share of time is used up."""
     if reader.out_of_time():
-        warnings.append(f"build history: the {part} were skipped; history had used its share of the --timeout")
+        warnings.append(f"build history: {part} skipped (history had used its share of the --timeout)")
         return fallback
     try:
         return gather()
     except AzuraError as exc:
-        warnings.append(f"build history: the {part} could not be read: {exc}")
+        warnings.append(f"build history: {part} not read: {exc}")
         return fallback
 
 

@@ -7,6 +7,7 @@ is taken up again by the next process that opens the store.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -20,6 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 from azura.errors import AzuraError, ConfigError
 
 Clock = Callable[[], float]
+log = logging.getLogger("azura.server")
 Work = Callable[[Dict[str, Any], Callable[[float, str], None]], Dict[str, Any]]
 
 _SCHEMA = """
@@ -216,9 +218,7 @@ class JobRunner:
         except AzuraError as exc:
             self.store.finish(job_id, None, str(exc))
         except Exception:  # noqa: BLE001 - a bug must fail the job, not leave it running forever
-            import logging
-
-            logging.getLogger("azura.server").exception("job %s failed", job_id)
+            log.exception("job %s failed", job_id)
             self.store.finish(job_id, None, "internal error while analysing; see the server log")
         else:
             self.store.finish(job_id, result, None)

@@ -49,6 +49,11 @@ class FailedStep:
     issues: Tuple[Issue, ...] = ()
     line_count: Optional[int] = None
 
+    @property
+    def path(self) -> str:
+        """Return where the step ran: stage › job › task, skipping what is unknown."""
+        return " › ".join(part for part in (self.stage, self.job, self.name) if part)
+
 
 @dataclass(frozen=True)
 class StepLog:

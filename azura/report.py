@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from azura.commands import neutralize
 from azura.errors import ConfigError
-from azura.models import Analysis, Change, Failure, FailedStep, Line, Rendered
+from azura.models import Analysis, Change, Failure, Line, Rendered
 
 TEMPLATE_NAMES = ("summary.md.j2", "pr-comment.md.j2", "text.j2")
 PR_COMMENT_MARKER = "<!-- azura:pr-comment v1 -->"
@@ -50,7 +50,7 @@ def template_environment(user_dir: Optional[str] = None):
         autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
     )
     environment.filters.update(code_block=code_block, plain=plain, percent=percent, first_line=first_line)
-    environment.globals.update(step_path=step_path, log_url=log_url, build_link=build_link,
+    environment.globals.update(log_url=log_url, build_link=build_link,
                                commit_link=commit_link, pr_comment_marker=PR_COMMENT_MARKER)
     return environment
 
@@ -145,11 +145,6 @@ def percent(confidence: float) -> str:
 def first_line(text: str) -> str:
     """Return the first line of a (commit) message."""
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-
-
-def step_path(step: FailedStep) -> str:
-    """Return where a step ran: stage › job › task, skipping what is unknown."""
-    return " › ".join(part for part in (step.stage, step.job, step.name) if part)
 
 
 def log_url(analysis: Analysis, failure: Failure) -> Optional[str]:

@@ -49,10 +49,11 @@ def estimate_tokens(text: str) -> int:
     """Return a tokenizer-free estimate of the number of cl100k tokens in `text`."""
     if not text:
         return 0
-    letters = sum(1 + (len(run) - 1) // 4 for run in _LETTERS.findall(text))
-    digits = sum(1 + (len(run) - 1) // 3 for run in _DIGITS.findall(text))
-    symbols = len(_SYMBOLS.findall(text))
-    non_ascii = len(_NON_ASCII.findall(text))  # counted again: most take 1-2 tokens beyond the symbol count
-    spaces = len(_SPACE_RUNS.findall(text))
-    newlines = text.count("\n")
-    return letters + digits + symbols + non_ascii + spaces + newlines
+    letters = _LETTERS.findall(text)
+    digits = _DIGITS.findall(text)
+    # Least-squares weights fitted on 24,000 corpus log lines against cl100k_base.
+    estimate = (1.01 * len(letters) + 0.67 * sum((len(run) - 1) // 4 for run in letters)
+                + 1.54 * len(digits) + 1.08 * sum((len(run) - 1) // 3 for run in digits)
+                + 0.33 * len(_SYMBOLS.findall(text)) + 1.57 * len(_NON_ASCII.findall(text))
+                + 1.97 * len(_SPACE_RUNS.findall(text)) - 0.38 + text.count("\n"))
+    return max(1, round(estimate))

@@ -2,7 +2,7 @@
 # End-to-end smoke test with a real local model (not run in CI): llama.cpp's OpenAI-compatible server
 # serving Gemma 3 270M on 127.0.0.1, and `azura analyze --log` on a bundled example pointed at it.
 #
-# Usage: scripts/smoke_local_llm.sh [LOG]     (default: azura/examples/dotnet-build-cs-error.log)
+# Usage: scripts/smoke_local_llm.sh [LOG ...]     (default: every azura/examples/*.log)
 # Env:   SMOKE_DIR (default /tmp/azura-smoke: venv, model, server log, report), PYTHON (runs azura),
 #        SMOKE_BUDGET (excerpt budget, default 512: the model reads ~5-10 tokens/s on 2 cores).
 # The first run builds llama-cpp-python from source (about 5 minutes); later runs reuse the venv.
@@ -12,7 +12,9 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 SMOKE_DIR=${SMOKE_DIR:-/tmp/azura-smoke}
 PYTHON=${PYTHON:-python3}
 BUDGET=${SMOKE_BUDGET:-512}
-LOG=${1:-$REPO/azura/examples/dotnet-build-cs-error.log}
+if [ "$#" -eq 0 ]; then
+  set -- "$REPO"/azura/examples/*.log
+fi
 VENV=$SMOKE_DIR/venv
 mkdir -p "$SMOKE_DIR"
 
@@ -50,30 +52,36 @@ while time.monotonic() < deadline:
 sys.exit("the server was not ready within 180 s")
 PY
 
-echo "== azura analyze --log $(basename "$LOG") --budget $BUDGET (LLM_PROVIDER=openai, OPENAI_BASE_URL=127.0.0.1:$PORT)"
-started=$SECONDS
-status=0
-env -i PATH="$PATH" HOME="$SMOKE_DIR" PYTHONPATH="$REPO" LLM_PROVIDER=openai LLM_MODEL_NAME=gemma3-270m \
-  OPENAI_BASE_URL="http://127.0.0.1:$PORT/v1" AZURA_LLM_TIMEOUT=600 AZURA_TIMEOUT=900 \
-  "$PYTHON" -m azura analyze --log "$LOG" --no-cache --budget "$BUDGET" --format json \
-  --output-dir "$SMOKE_DIR/report" > "$SMOKE_DIR/analysis.stdout" 2> "$SMOKE_DIR/analysis.stderr" || status=$?
-echo "exit code $status after $((SECONDS - started)) s"
-cat "$SMOKE_DIR/analysis.stderr"
-
-echo "== requests the server answered"
-grep -E '"POST /v1/chat/completions' "$SMOKE_DIR/server.log" || true
-
-echo "== the analysis"
-"$PYTHON" - "$SMOKE_DIR/report/analysis.json" <<'PY'
+failed=0
+for LOG in "$@"; do
+  name=$(basename "$LOG" .log)
+  report=$SMOKE_DIR/report-$name
+  echo
+  echo "== azura analyze --log $name.log --budget $BUDGET (LLM_PROVIDER=openai, OPENAI_BASE_URL=127.0.0.1:$PORT)"
+  requests_before=$(grep -c '"POST /v1/chat/completions' "$SMOKE_DIR/server.log" || true)
+  started=$SECONDS
+  status=0
+  env -i PATH="$PATH" HOME="$SMOKE_DIR" PYTHONPATH="$REPO" LLM_PROVIDER=openai LLM_MODEL_NAME=gemma3-270m \
+    OPENAI_BASE_URL="http://127.0.0.1:$PORT/v1" AZURA_LLM_TIMEOUT=600 AZURA_TIMEOUT=900 \
+    "$PYTHON" -m azura analyze --log "$LOG" --no-cache --budget "$BUDGET" --format json \
+    --output-dir "$report" > "$report.stdout" 2> "$report.stderr" || status=$?
+  echo "exit code $status after $((SECONDS - started)) s"
+  grep -v "skipped: publishing is off" "$report.stderr" || true
+  echo "-- requests the server answered for this run"
+  grep '"POST /v1/chat/completions' "$SMOKE_DIR/server.log" | tail -n +"$((requests_before + 1))" || true
+  echo "-- the analysis"
+  "$PYTHON" - "$report/analysis.json" <<'PY' || status=$?
 import json, sys
 analysis = json.load(open(sys.argv[1], encoding="utf-8"))
 for key in ("provider", "model", "degraded", "warnings", "usage", "tag", "headline"):
     print(f"{key}: {analysis[key]}")
 for failure in analysis["failures"]:
     print(f"- {failure['task']}: {failure['category']} ({failure['confidence']}) {failure['summary']}")
-    print(f"  root cause: {failure['root_cause']}")
-    print(f"  fix: {failure['suggested_fix']}")
+    print(f"  root cause: {failure['root_cause'][:300]}")
+    print(f"  fix: {failure['suggested_fix'][:300]}")
     print(f"  evidence: {[item['line'] for item in failure['evidence']]} "
           f"of excerpt lines {[item['line'] for item in failure['excerpt']]}")
 PY
-exit "$status"
+  [ "$status" -eq 0 ] || failed=1
+done
+exit "$failed"

@@ -114,6 +114,13 @@ def test_no_line_is_novel_for_a_step_whose_green_run_was_not_read():
     assert not findings.novel(step, _shape("E       AssertionError: boom"))
 
 
+def test_blank_line_is_never_novel():
+    step = FailedStep(name="Run unit tests")
+    findings = Findings(known_lines={step: green_known_lines()})
+
+    assert not findings.novel(step, _shape("   "))
+
+
 def green_known_lines():
     """Return the known lines of GREEN_LINES read the way history reads a green run's log."""
     from azura.excerpt import read_lines
@@ -156,3 +163,4 @@ def test_history_is_not_read_for_a_green_build():
     findings = read_history(Settings(mode="remote"), failed_run("succeeded"), Deadline.after(100, 0.0), lambda: 0.0)
 
     assert findings == Findings()
+

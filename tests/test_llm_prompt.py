@@ -89,6 +89,11 @@ def test_schema_asks_for_exactly_one_entry_per_failure():
     assert failures["items"]["properties"]["index"]["enum"] == [1, 2, 3]
 
 
+def test_schema_caps_evidence_so_a_looping_model_must_stop():
+    evidence = answer_schema(1)["properties"]["failures"]["items"]["properties"]["evidence_lines"]
+    assert evidence["maxItems"] == 5
+
+
 @pytest.mark.parametrize("provider, model", [("openai", "gpt-4o-mini"), ("ollama", "llama3.1")])
 def test_default_model_per_provider(provider, model):
     assert resolved_model(Settings(llm_provider=provider)) == model

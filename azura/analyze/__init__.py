@@ -17,7 +17,8 @@ def analyze(excerpts: Sequence[Excerpt], signatures: Sequence[Signature], settin
 
     failures = analyze_offline(excerpts, signatures)
     offline = Analysis(
-        headline=headline(failures), failures=failures, tag=build_tag(failures, settings.tag_prefix),
+        headline=headline(failures), failures=failures,
+        tag=build_tag(failures, settings.tag_prefix) if failures else "",
         provider="none", model=None, build=build, history=history,
         usage=Usage(excerpt_tokens=sum(e.tokens for e in excerpts)),
     )

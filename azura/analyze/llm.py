@@ -43,9 +43,16 @@ ANSWER_TOKENS_PER_FAILURE = 400
 TEXT_LIMITS = {"headline": 300, "summary": 300, "root_cause": 1500, "suggested_fix": 1500}
 
 
-def answer_schema(failure_count: int) -> Dict[str, Any]:
-    """Return the JSON schema of an answer for `failure_count` failures, strict enough to constrain small models."""
+def answer_schema(failure_count: int, max_evidence: Optional[int] = MAX_EVIDENCE) -> Dict[str, Any]:
+    """Return the JSON schema of an answer for `failure_count` failures, strict enough to constrain small models.
+
+    The schema sent caps evidence_lines, so a server that decodes by grammar stops a model that counts on
+    forever; answers are validated without the cap, and extra lines are dropped rather than the answer.
+    """
     indexes = list(range(1, failure_count + 1))
+    evidence: Dict[str, Any] = {"type": "array", "items": {"type": "integer"}}
+    if max_evidence is not None:
+        evidence["maxItems"] = max_evidence
     entry = {
         "type": "object",
         "additionalProperties": False,
@@ -57,7 +64,7 @@ def answer_schema(failure_count: int) -> Dict[str, Any]:
             "root_cause": {"type": "string"},
             "suggested_fix": {"type": "string"},
             "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-            "evidence_lines": {"type": "array", "items": {"type": "integer"}},
+            "evidence_lines": evidence,
         },
     }
     return {
@@ -358,16 +365,20 @@ def _parsed(text: str) -> Any:
         candidates.append(text[start:end + 1])
     for candidate in candidates:
         try:
-            return json.loads(candidate)
+            return json.loads(candidate, parse_constant=_not_a_number)
         except ValueError:
             continue
     raise LLMError("the answer is not valid JSON")
 
 
+def _not_a_number(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity would pass a range check and break analysis.json
+
+
 def _validated(answer: Any, failure_count: int) -> Dict[str, Any]:
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(answer_schema(failure_count))
+    validator = jsonschema.Draft202012Validator(answer_schema(failure_count, max_evidence=None))
     error = jsonschema.exceptions.best_match(validator.iter_errors(answer))
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path) or "the top level"
@@ -381,26 +392,40 @@ def _validated(answer: Any, failure_count: int) -> Dict[str, Any]:
 
 
 def _positioned(answer: Dict[str, Any], offline: Analysis) -> Tuple[Dict[str, Any], int]:
-    """Return the answer with evidence as positions in each excerpt, and how many cited lines were not there."""
+    """Return the answer with evidence as positions in each excerpt, and how many cited lines were not there.
+
+    An answer that cites lines for a failure but none of them exist is not grounded in the log: LLMError.
+    """
     entries, dropped = [], 0
     for entry in sorted(answer["failures"], key=lambda e: e["index"]):
         numbers = [line.number for line in offline.failures[entry["index"] - 1].excerpt.lines]
         cited = list(dict.fromkeys(entry["evidence_lines"]))
         positions = [numbers.index(n) for n in cited if n in numbers][:MAX_EVIDENCE]
+        if cited and not positions:
+            raise LLMError(f"the answer for failure {entry['index']} cites only line numbers that are not in "
+                           "its excerpt")
         dropped += sum(1 for n in cited if n not in numbers)
         entries.append({key: entry[key] for key in ("category", "summary", "root_cause", "suggested_fix",
                                                     "confidence")} | {"evidence": positions})
     return {"headline": answer["headline"], "failures": entries}, dropped
 
 
-def _fits(answer: Dict[str, Any], offline: Analysis) -> bool:
-    failures = answer.get("failures") if isinstance(answer, dict) else None
+def _fits(answer: Any, offline: Analysis) -> bool:
+    """Return whether a cached answer has the stored shape and its evidence positions exist in these excerpts."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("headline"), str):
+        return False
+    failures = answer.get("failures")
     if not isinstance(failures, list) or len(failures) != len(offline.failures):
         return False
-    if any(not isinstance(entry, dict) or entry.get("category") not in CATEGORIES for entry in failures):
-        return False
-    return all(isinstance(p, int) and 0 <= p < len(failure.excerpt.lines)
-               for entry, failure in zip(failures, offline.failures) for p in entry.get("evidence", [None]))
+    return all(_fits_entry(entry, len(failure.excerpt.lines)) for entry, failure in zip(failures, offline.failures))
+
+
+def _fits_entry(entry: Any, line_count: int) -> bool:
+    return (isinstance(entry, dict) and entry.get("category") in CATEGORIES
+            and all(isinstance(entry.get(key), str) for key in ("summary", "root_cause", "suggested_fix"))
+            and isinstance(entry.get("confidence"), (int, float)) and 0 <= entry["confidence"] <= 1
+            and isinstance(entry.get("evidence"), list)
+            and all(isinstance(p, int) and 0 <= p < line_count for p in entry["evidence"]))
 
 
 def _merged(offline: Analysis, answer: Dict[str, Any], settings: Settings, model: str, usage: Usage) -> Analysis:

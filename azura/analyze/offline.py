@@ -5,7 +5,7 @@ import re
 from typing import Dict, List, Sequence, Tuple
 
 from azura.analyze.signatures import match_signature
-from azura.models import Excerpt, FailedStep, Failure, Line, Signature
+from azura.models import Excerpt, Failure, Line, Signature
 
 MAX_EVIDENCE = 6
 MAX_QUOTE = 160
@@ -27,7 +27,7 @@ def headline(failures: Sequence[Failure]) -> str:
     if not failures:
         return "No failed step was found."
     first = failures[0]
-    text = f"{first.summary.rstrip('.')} ({_step_path(first.step)})"
+    text = f"{first.summary.rstrip('.')} ({first.step.path})"
     others = len(failures) - 1
     if others:
         text += f" (+{others} more failed step{'s' if others > 1 else ''})"
@@ -121,6 +121,4 @@ def _cited(line: Line) -> str:
     return f"Line {line.number}: {text}" if line.number > 0 else f"The agent reported: {text}"
 
 
-def _step_path(step: FailedStep) -> str:
-    return " › ".join(part for part in (step.stage, step.job, step.name) if part)
 

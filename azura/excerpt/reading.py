@@ -45,20 +45,21 @@ class Segment:
 
     data: bytes
     first_line: int
+    line_count: int
     cut: int = 0
 
-    @property
-    def line_count(self) -> int:
-        if self.cut:
-            return 1
-        return count_breaks(self.data) + (0 if ends_with_break(self.data) else 1 if self.data else 0)
+
+def _segment(data: bytes, first_line: int) -> Segment:
+    return Segment(data, first_line, count_breaks(data) + (0 if ends_with_break(data) else 1))
 
 
 def count_breaks(data: bytes, start: int = 0, end: int = -1) -> int:
     """Return the number of line breaks in data[start:end]; the slice must not split a CRLF pair."""
     if end < 0:
         end = len(data)
-    return data.count(b"\n", start, end) + data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
+    lf = data.count(b"\n", start, end)
+    cr = data.count(b"\r", start, end)
+    return lf + cr - data.count(b"\r\n", start, end) if cr else lf
 
 
 def ends_with_break(data: bytes) -> bool:
@@ -92,15 +93,15 @@ def segments(chunks: Iterable[bytes], first_line: int = 1, source: str = "the lo
                 long_cut += _char_count(data[:len(data) - keep])
                 parts, size = ([data[-keep:]], keep) if keep else ([], 0)
                 continue
-            long_cut += _char_count(data[:end])
-            yield Segment(long_head, line, long_cut)
+            long_cut += _char_count(data[:end].rstrip(b"\r\n"))
+            yield Segment(long_head, line, 1, long_cut)
             line += 1
             long_head, long_cut = b"", 0
             data = data[end:]
         cut = _last_break_end(data)
         if cut > 0:
-            segment = Segment(data[:cut], line)
-            line += count_breaks(segment.data)
+            segment = _segment(data[:cut], line)
+            line += segment.line_count
             yield segment
             data = data[cut:]
         if len(data) > MAX_LINE_BYTES:
@@ -111,11 +112,11 @@ def segments(chunks: Iterable[bytes], first_line: int = 1, source: str = "the lo
     if long_head:
         end = _first_break_end(data)
         end = len(data) if end < 0 else end
-        yield Segment(long_head, line, long_cut + _char_count(data[:end]))
+        yield Segment(long_head, line, 1, long_cut + _char_count(data[:end].rstrip(b"\r\n")))
         line += 1
         data = data[end:]
     if data:
-        yield Segment(data, line)
+        yield _segment(data, line)
 
 
 def _refuse_binary(head: bytes, source: str) -> None:

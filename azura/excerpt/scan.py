@@ -97,11 +97,16 @@ def scan_log(log: StepLog, signatures: Sequence[Pattern[str]] = ()) -> Scan:
     """Return the anchors, their context and the tail of one step's log, reading it once."""
     issue_texts = tuple(key for key in (issue_key(i.message) for i in log.step.issues if i.line is None) if key)
     issue_lines = frozenset(i.line for i in log.step.issues if i.line is not None)
-    finder = compile_finder((PREFILTER,) + tuple(re.escape(t) for t in issue_texts)
+    finder = compile_finder((_non_capturing(PREFILTER),) + tuple(re.escape(t) for t in issue_texts)
                             + tuple(p.pattern for p in signatures))
     scanner = _Scanner(finder, signatures, issue_texts, issue_lines)
     return scanner.run(segments(log.chunks, log.first_line, source=f"the log of {log.step.name!r}"),
                        log.first_line)
+
+
+def _non_capturing(pattern: str) -> str:
+    """Return `pattern` with its plain groups made non-capturing: RE2 then never has to track submatches."""
+    return re.sub(r"(?<!\\)\((?!\?)", "(?:", pattern)
 
 
 class _Scanner:
@@ -133,7 +138,8 @@ class _Scanner:
 
     def visit(self, prev: Optional[Segment], cur: Segment, nxt: Optional[Segment]) -> None:
         hits = list(self.finder(cur.data))
-        wanted = [n for n in self.issue_lines if cur.first_line <= n < cur.first_line + cur.line_count]
+        wanted = [n for n in self.issue_lines if cur.first_line <= n < cur.first_line + cur.line_count] \
+            if self.issue_lines else []
         if not hits and not wanted:
             return
         if cur.cut:
@@ -143,11 +149,12 @@ class _Scanner:
                 self.keep(Anchor(line.number, rule, normalise_for_diff(line.text), False, (line,)))
             return
         context = _Context(prev, cur, nxt)
-        for start, end, number in _hit_lines(cur.data, hits, cur.first_line):
+        numbers = _LineNumbers(cur)
+        for start, end in _hit_lines(cur.data, hits):
             text = clean_line(cur.data[start:end].decode("utf-8", errors="replace"))
             rule = classify(text, self.signatures, self.issue_texts)
-            if rule is not None:
-                self.add(rule, text, number, start, context)
+            if rule is not None:  # most hits are false alarms: only anchors need their line counted
+                self.add(rule, text, numbers.at(start), start, context)
         for number in wanted:
             start = _line_start(cur.data, number - cur.first_line)
             text = clean_line(cur.data[start:_line_end(cur.data, start)].decode("utf-8", errors="replace"))
@@ -174,22 +181,33 @@ def numbered_lines_of_overlong(segment: Segment) -> Line:
     return Line(segment.first_line, clean_line(segment.data.decode("utf-8", errors="replace"), segment.cut))
 
 
-def _hit_lines(data: bytes, hits: Sequence[int], first_line: int) -> Iterator[Tuple[int, int, int]]:
-    """Yield (start, end, number) of each line holding a hit, once per line, in order."""
-    counted_at, number = 0, first_line
-    line_end = -1
+def _hit_lines(data: bytes, hits: Sequence[int]) -> Iterator[Tuple[int, int]]:
+    """Yield (start, end) of each line holding a hit, once per line, in order."""
+    line_end = 0
     has_cr = b"\r" in data
     for hit in hits:
         if hit < line_end:
             continue
-        start = data.rfind(b"\n", counted_at, hit) + 1
+        start = data.rfind(b"\n", line_end, hit) + 1
         if has_cr:
-            start = max(start, data.rfind(b"\r", counted_at, hit) + 1)
-        start = max(start, counted_at)
-        number += count_breaks(data, counted_at, start)
-        counted_at = start
+            start = max(start, data.rfind(b"\r", line_end, hit) + 1)
+        start = max(start, line_end)
         line_end = _line_end(data, hit)
-        yield start, line_end, number
+        yield start, line_end
+
+
+class _LineNumbers:
+    """Line numbers of line starts in one segment, asked for in increasing order; counts each byte once."""
+
+    def __init__(self, segment: Segment):
+        self.data = segment.data
+        self.counted_at = 0
+        self.number = segment.first_line
+
+    def at(self, start: int) -> int:
+        self.number += count_breaks(self.data, self.counted_at, start)
+        self.counted_at = start
+        return self.number
 
 
 def _line_end(data: bytes, pos: int) -> int:
@@ -211,6 +229,13 @@ class _Context:
     """The current segment with some bytes of its neighbours, to cut context windows from."""
 
     def __init__(self, prev: Optional[Segment], cur: Segment, nxt: Optional[Segment]):
+        self.parts = (prev, cur, nxt)
+        self.data = b""
+        self.offset = 0
+
+    def _join(self) -> None:
+        """Join the neighbours' bytes on first use: most segments have no anchor worth a window."""
+        prev, cur, nxt = self.parts
         before = _after_first_break(prev.data[-_CONTEXT_BYTES:]) if prev and not prev.cut else b""
         after = _through_last_break(nxt.data[:_CONTEXT_BYTES]) if nxt and not nxt.cut else b""
         self.data = before + cur.data + after
@@ -218,6 +243,8 @@ class _Context:
 
     def window(self, start: int, number: int, rule: Rule) -> Tuple[Line, ...]:
         """Return the clean lines around the line starting at `start` of the current segment."""
+        if not self.data:
+            self._join()
         at = self.offset + start
         begin = at
         for _ in range(max(rule.before, WINDOW_BEFORE)):

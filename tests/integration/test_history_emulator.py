@@ -11,7 +11,7 @@ import pytest
 from azura import collect
 from azura.context import Settings
 from azura.devops import AzureDevOps
-from azura.history import WINDOW_BUILDS, read_history
+from azura.history import HISTORY_SHARE, WINDOW_BUILDS, read_history
 from azura.models import Deadline
 from tests.emulators import ado_scenarios as scenarios
 from tests.emulators.ado import timeline_record
@@ -20,20 +20,21 @@ from tests.integration.conftest import TOKEN
 
 @pytest.fixture
 def history_of(emulator, tmp_path, monkeypatch):
-    """Return run(build_id, clock=...) -> Findings: collect the build as analyze does, then read its history.
+    """Return run(build_id, clock=..., timeout=..., share_client=...) -> Findings: collect the build as analyze
+    does, then read its history (through collect's client, or its own when share_client is False).
 
     The emulator's request log is cleared in between, so it holds the history step's requests only.
     """
     monkeypatch.setenv("AZURE_DEVOPS_CACHE_DIR", str(tmp_path / "sdk-cache"))
 
-    def run(build_id: int, clock=time.monotonic, timeout: float = 60.0):
+    def run(build_id: int, clock=time.monotonic, timeout: float = 60.0, share_client: bool = True):
         settings = Settings(mode="remote", org_url=emulator.org_url, project=scenarios.PROJECT, build_id=build_id,
                             token=TOKEN, token_variable="AZURE_DEVOPS_PAT", temp_dir=str(tmp_path), timeout=timeout)
         deadline = Deadline.after(timeout, clock())
         ado = AzureDevOps(settings, deadline, clock)
         collected = collect.collect_run(settings, deadline, clock, ado=ado)
         emulator.clear_requests()
-        return read_history(settings, collected, deadline, clock, ado=ado)
+        return read_history(settings, collected, deadline, clock, ado=ado if share_client else None)
 
     return run
 
@@ -202,6 +203,16 @@ def test_pr_build_with_no_green_build_of_its_own_falls_back_to_the_target_branch
     assert counts["pull_request"] == 1  # the target branch is read off the pull request
 
 
+def test_github_pr_build_must_not_look_for_a_target_branch_it_cannot_know(emulator, history_of):
+    scenario = scenarios.github_repo_build(emulator)
+
+    history = history_of(scenario.build_id).history
+
+    assert history.last_success_build_id is None
+    assert requests_by_route(emulator)["pull_request"] == 0
+    assert requests_by_route(emulator)["builds"] == 1
+
+
 def test_pr_build_with_an_earlier_green_build_of_the_pr_uses_that_one(emulator, history_of):
     emulator.add_project(scenarios.PROJECT)
     green = emulator.add_build(scenarios.PROJECT, scenarios.DEFINITION, result="succeeded",
@@ -230,6 +241,20 @@ def test_history_stops_asking_once_its_share_of_the_deadline_is_used(emulator, h
     assert findings.history.changes == ()
     assert set(requests_by_route(emulator)) == {"builds"}
     assert any("share of the --timeout" in warning for warning in findings.warnings)
+
+
+@pytest.mark.slow
+def test_history_with_its_own_client_cuts_a_slow_request_at_its_share_of_the_deadline(emulator, history_of):
+    built = scenarios.build_history(emulator, ("green", "red"))
+    emulator.fault("GET", "changes_between_builds", delay=8, times=None)
+    started = time.monotonic()
+
+    findings = history_of(built.latest_build_id, timeout=20, share_client=False)
+
+    assert time.monotonic() - started < 20 * HISTORY_SHARE + 1.5
+    assert findings.history.last_success_build_id == built.builds[0].id
+    assert findings.history.changes == ()
+    assert any("the changes not read" in warning for warning in findings.warnings)
 
 
 # -- the report

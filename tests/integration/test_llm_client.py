@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
 import types
@@ -40,6 +41,14 @@ def two_failures():
         make_failure([(5, "Deploying to staging"), (6, "##[error]Artifact 'drop' not found")],
                      name="deploy", stage="Deploy", job="Staging"),
     )
+
+
+def answer(**changes):
+    """Return the JSON text of a valid one-failure answer, with `changes` to its entry."""
+    entry = {"index": 1, "category": "compile", "summary": "s", "root_cause": "r", "suggested_fix": "f",
+             "confidence": 0.5, "evidence_lines": [11]}
+    entry.update(changes)
+    return json.dumps({"headline": "h", "failures": [entry]})
 
 
 def test_valid_answer_replaces_the_offline_failures_keeping_step_and_excerpt(openai_emulator):
@@ -106,6 +115,25 @@ def test_invented_evidence_lines_are_dropped_with_a_warning(openai_emulator):
     assert not analysis.degraded
 
 
+def test_answer_citing_only_invented_lines_is_an_llm_error(openai_emulator):
+    openai_emulator.custom_content = answer(evidence_lines=[2, 3, 4])  # the excerpt holds lines 10-12
+    openai_emulator.set_mode("custom")
+
+    with pytest.raises(LLMError, match="cites only line numbers that are not in its excerpt"):
+        ask_llm(make_offline(), settings_for("openai", openai_emulator))
+
+
+def test_answer_citing_no_line_keeps_the_offline_evidence(openai_emulator):
+    offline = make_offline()
+    openai_emulator.custom_content = answer(evidence_lines=[])
+    openai_emulator.set_mode("custom")
+
+    analysis = ask_llm(offline, settings_for("openai", openai_emulator))
+
+    assert analysis.failures[0].evidence == offline.failures[0].evidence
+    assert analysis.warnings == ()
+
+
 @pytest.mark.parametrize("status", [400, 422, 500])  # 500: llama-cpp-python's server, with a validation message
 def test_server_rejecting_json_schema_gets_json_object_with_the_schema(openai_emulator, status):
     openai_emulator.reject_status = status
@@ -158,16 +186,10 @@ def test_unusable_answer_is_an_llm_error_after_one_request(openai_emulator, mode
     assert len(openai_emulator.chat_requests()) == 1
 
 
-def answer(**changes):
-    entry = {"index": 1, "category": "compile", "summary": "s", "root_cause": "r", "suggested_fix": "f",
-             "confidence": 0.5, "evidence_lines": [11]}
-    entry.update(changes)
-    return json.dumps({"headline": "h", "failures": [entry]})
-
-
 @pytest.mark.parametrize("content, reason", [
     (answer(category="cosmic-rays"), "schema"),
     (answer(confidence=1.5), "schema"),
+    (answer(confidence=0.5).replace("0.5", "NaN"), "not valid JSON"),
     (answer(index=2), "schema"),
     (answer(extra="field"), "schema"),
     (json.dumps({"headline": " ", "failures": json.loads(answer())["failures"]}), "empty headline"),
@@ -178,6 +200,16 @@ def test_schema_invalid_answer_is_an_llm_error(openai_emulator, content, reason)
 
     with pytest.raises(LLMError, match=reason):
         ask_llm(make_offline(), settings_for("openai", openai_emulator))
+
+
+def test_answer_citing_too_many_lines_keeps_the_first_five(openai_emulator):
+    offline = make_offline(make_failure([(n, f"error {n}") for n in range(1, 9)]))
+    openai_emulator.custom_content = answer(evidence_lines=[1, 2, 3, 4, 5, 6, 7])
+    openai_emulator.set_mode("custom")
+
+    analysis = ask_llm(offline, settings_for("openai", openai_emulator))
+
+    assert [line.number for line in analysis.failures[0].evidence] == [1, 2, 3, 4, 5]
 
 
 def test_answer_naming_one_failure_twice_is_an_llm_error(openai_emulator):
@@ -302,6 +334,22 @@ def test_cache_does_not_serve_another_model(openai_emulator, tmp_path):
     ask_llm(make_offline(), settings_for("openai", openai_emulator, cache_path=cache_path, model="gpt-4.1"))
 
     assert [r.body["model"] for r in openai_emulator.chat_requests()] == ["gpt-4o-mini", "gpt-4.1"]
+
+
+def test_cache_entry_of_the_wrong_shape_is_a_miss(openai_emulator, tmp_path):
+    cache_path = tmp_path / "cache.sqlite3"
+    settings = settings_for("openai", openai_emulator, cache_path=str(cache_path))
+    ask_llm(make_offline(), settings)
+    with sqlite3.connect(cache_path) as connection:
+        connection.execute("UPDATE answers SET answer = ?", (json.dumps({"headline": "h", "failures": [
+            {"category": "compile", "summary": "s", "root_cause": "r", "suggested_fix": "f", "confidence": 0.5,
+             "evidence": [99]}]}),))
+    connection.close()
+
+    analysis = ask_llm(make_offline(), settings)
+
+    assert len(openai_emulator.chat_requests()) == 2
+    assert analysis.headline != "h"
 
 
 def test_invalid_answer_is_not_cached(openai_emulator, tmp_path):

@@ -1,0 +1,106 @@
+"""The built .vsix is complete: Azura installs from the wheels inside it, in a fresh venv, with no index.
+
+Builds nothing itself: run scripts/build_vsix.sh first (scripts/ci_task.sh does), or point AZURA_VSIX
+at a .vsix. The install is the task's own command, with pip's configuration and index cut off.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import azura
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEADLINE = 300  # seconds for the venv, the install and the demo; past that the test fails, not hangs
+
+
+def _vsix() -> Path | None:
+    if os.environ.get("AZURA_VSIX"):
+        return Path(os.environ["AZURA_VSIX"])
+    built = REPO_ROOT / "dist" / f"azura-{azura.__version__}.vsix"
+    return built if built.is_file() else None
+
+
+VSIX = _vsix()
+pytestmark = pytest.mark.skipif(
+    VSIX is None, reason=f"no dist/azura-{azura.__version__}.vsix: run scripts/build_vsix.sh (or set AZURA_VSIX)")
+
+
+def _offline_environment() -> dict:
+    """Return os.environ without pip's settings, with an index that cannot answer."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull  # no user or site config (find-links, extra indexes)
+    env["PIP_INDEX_URL"] = "http://127.0.0.1:9/simple"  # refused at once if anything asked an index
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
+def _venv_executable(venv: Path, name: str) -> Path:
+    return venv / ("Scripts" if os.name == "nt" else "bin") / (name + (".exe" if os.name == "nt" else ""))
+
+
+@dataclass(frozen=True)
+class Install:
+    """A venv and what pip printed while installing Azura into it."""
+
+    venv: Path
+    returncode: int
+    output: str
+
+
+@pytest.fixture(scope="module")
+def extension(tmp_path_factory) -> Path:
+    """Return a folder holding the unpacked .vsix."""
+    folder = tmp_path_factory.mktemp("vsix")
+    with zipfile.ZipFile(VSIX) as archive:
+        archive.extractall(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def install(extension, tmp_path_factory) -> Install:
+    """Return the pip install of the bundled Azura wheel into a fresh venv, as the task runs it."""
+    venv = tmp_path_factory.mktemp("agent-tools") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=DEADLINE)
+    wheels = extension / "task" / "wheels"
+    (azura_wheel,) = wheels.glob("azura-*-py3-none-any.whl")
+    result = subprocess.run(
+        [str(_venv_executable(venv, "python")), "-m", "pip", "install", "--no-input", "--progress-bar", "off",
+         "--no-index", "--find-links", str(wheels), str(azura_wheel)],
+        capture_output=True, text=True, env=_offline_environment(), timeout=DEADLINE, check=False)
+    return Install(venv, result.returncode, result.stdout + result.stderr)
+
+
+def test_vsix_installs_azura_from_its_wheels_without_an_index(install):
+    assert install.returncode == 0, install.output
+    assert "Looking in indexes" not in install.output
+    assert "Successfully installed" in install.output and f"azura-{azura.__version__}" in install.output
+
+
+def test_azura_demo_runs_from_the_vsix_install(install, tmp_path):
+    assert install.returncode == 0, install.output
+    demo = subprocess.run(
+        [str(_venv_executable(install.venv, "azura")), "demo"], capture_output=True, text=True,
+        cwd=tmp_path, env={**_offline_environment(), "PYTHONUTF8": "1"}, timeout=DEADLINE, check=False)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "=== " in demo.stdout and "category:" in demo.stdout
+
+
+def test_vsix_bundles_the_azura_wheel_of_this_source(extension):
+    names = [w.name for w in (extension / "task" / "wheels").glob("azura-*.whl")]
+    assert names == [f"azura-{azura.__version__}-py3-none-any.whl"]
+
+
+def test_vsix_task_ships_its_runtime_modules_and_no_build_tools(extension):
+    task = extension / "task"
+    assert (task / "main.js").is_file() and (task / "task.json").is_file()
+    assert (task / "node_modules" / "azure-pipelines-task-lib" / "task.js").is_file()
+    for tool in ("typescript", "mocha", "tfx-cli"):
+        assert not (task / "node_modules" / tool).exists(), tool
+    assert not list(task.glob("*.ts")) and not (task / "Tests").exists()
