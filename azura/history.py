@@ -13,7 +13,8 @@ time windows):
 - changes: 1;
 - flaky: at most MAX_TIMELINE_READS timelines;
 - log diff: 1 timeline of the green build, then 1 log window per failed step, MAX_DIFF_STEPS steps.
-At most 3 + 2 + 1 + MAX_TIMELINE_READS + 1 + MAX_DIFF_STEPS = 14 requests.
+At most 3 + 2 + 1 + MAX_TIMELINE_READS + 1 + MAX_DIFF_STEPS = 14 requests, plus the SDK's location lookups
+when history makes its own client.
 """
 from __future__ import annotations
 
@@ -222,7 +223,12 @@ class _Reader:
     # -- is it real
 
     def flaky_evidence(self, steps: Sequence[FailedStep]) -> Tuple[str, ...]:
-        """Return sentences showing the same failure passed without a code change; empty when none was found."""
+        """Return sentences showing the same failure passed without a code change; empty when none was found.
+
+        The same failure is a task of the same name failing. Evidence: a recent green build of the same commit;
+        a retry (attempt > 1) of this run or of a recent build where that task changed result; a recent build
+        where it failed and a later build of the same commit passed. Recent is within FLAKY_DAYS.
+        """
         names = {step.name for step in steps if step.record_type == "Task"}
         if not names:
             return ()

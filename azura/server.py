@@ -121,10 +121,10 @@ def run_analysis(request: Dict[str, Any], settings: Settings,
 
 
 def _build_settings(request: Dict[str, Any], settings: Settings) -> Settings:
-    from azura.context import parse_build_url, require_build
+    from azura.context import require_build
 
     if request.get("build_url"):
-        ref = parse_build_url(request["build_url"])
+        ref = _build_reference(request["build_url"])
         if settings.org_url and ref.org_url.rstrip("/").lower() != settings.org_url.rstrip("/").lower():
             # The server's token belongs to one organisation; never send it to another host.
             raise InputError("field 'build_url' must point to the organisation this server is configured for "
@@ -137,6 +137,16 @@ def _build_settings(request: Dict[str, Any], settings: Settings) -> Settings:
         target = replace(settings, mode="remote", project=project, build_id=request["build_id"], publish=False)
     require_build(target)
     return target
+
+
+def _build_reference(url: str):
+    from azura.context import parse_build_url
+
+    try:
+        return parse_build_url(url)
+    except (ValueError, ConfigError):  # urlsplit refuses some malformed hosts ("[" without "]")
+        raise InputError("field 'build_url' must be a build results URL: "
+                         "https://dev.azure.com/ORG/PROJECT/_build/results?buildId=N") from None
 
 
 def parse_analyze_request(content_type: str, body: bytes, json_body: Any) -> Dict[str, Any]:

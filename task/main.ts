@@ -22,7 +22,8 @@ function readInputs(failOnError: boolean): AzuraTaskInputs {
         publishSummary: tl.getBoolInput('publishSummary', false),
         failOnError,
         timeout: tl.getInput('timeout', false) || '',
-        accessToken: tl.getEndpointAuthorizationParameter('SystemVssConnection', 'AccessToken', true) || '',
+        // Not getEndpointAuthorizationParameter: that one writes the token to the debug log.
+        accessToken: tl.getEndpointAuthorization('SystemVssConnection', true)?.parameters['AccessToken'] || '',
         tempDirectory,
         toolsDirectory: tl.getVariable('Agent.ToolsDirectory') || tempDirectory,
     };

@@ -86,6 +86,9 @@ RESPONSE_FORMATS = ("json_schema", "json_object", "instructions")
 def check_llm_settings(settings: Settings) -> None:
     """Raise ConfigError naming the variable when the configured provider cannot be used."""
     provider = settings.llm_provider
+    if provider != "none" and importlib.util.find_spec("jsonschema") is None:
+        raise ConfigError(f"LLM_PROVIDER={provider} needs the jsonschema package to check answers: "
+                          "pip install jsonschema")
     if provider == "openai" and not (settings.openai_api_key or settings.openai_base_url):
         raise ConfigError("LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)")
     if provider == "azure_openai":
@@ -363,12 +366,13 @@ def _parsed(text: str) -> Any:
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
         candidates.append(text[start:end + 1])
+    problem = ""
     for candidate in candidates:
         try:
             return json.loads(candidate, parse_constant=_not_a_number)
-        except ValueError:
-            continue
-    raise LLMError("the answer is not valid JSON")
+        except ValueError as exc:
+            problem = problem or str(exc)  # the whole answer's problem says most; no answer text is quoted
+    raise LLMError(f"the answer is not valid JSON ({problem[:80]}, {len(text)} characters)")
 
 
 def _not_a_number(name: str) -> None:

@@ -22,6 +22,7 @@ LINE_CAP = 2000  # characters kept of a long line
 _HEAD_BYTES = 4 * LINE_CAP + 64  # enough bytes for LINE_CAP characters of any UTF-8 text
 _SNIFF_BYTES = 8192
 _UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
+_BINARY_BYTES = bytes(range(0, 9)) + bytes(range(14, 27)) + bytes(range(28, 32))  # control bytes text never has
 
 # Timestamps prefixed by Azure Pipelines and GitHub Actions, optionally after the "job<TAB>step<TAB>"
 # columns of a downloaded GitHub Actions log.
@@ -122,7 +123,8 @@ def segments(chunks: Iterable[bytes], first_line: int = 1, source: str = "the lo
 def _refuse_binary(head: bytes, source: str) -> None:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(f"{source} is UTF-16 text; convert it to UTF-8 first")
-    if head.count(0) > max(1, len(head) // 100):
+    controls = len(head) - len(head.translate(None, _BINARY_BYTES))
+    if head.count(0) > max(1, len(head) // 100) or controls > len(head) // 10:
         raise InputError(f"{source} looks binary (NUL bytes near its start), not a text log")
 
 

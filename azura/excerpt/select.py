@@ -1,8 +1,9 @@
-"""Choosing lines: fold repeats, score every kept line by its nearest anchor and the tail, fill the budget.
+"""Choosing lines: fold repeats, rank anchor clusters and the tail, fill the budget cluster by cluster.
 
-A line's score is the best of: its anchor's weight, fading with distance inside that anchor's context
-window; and the tail's weight, fading with distance from the end of the log. Lines go in by score until
-the budget is spent, then are shown in log order. Only `select_lines` knows about tokens.
+Anchors close together form a cluster; each cluster (and the end of the log) has a value from its
+strongest anchor, its variety and how late in the log it sits. Lines go in by cluster rank, nearest
+anchors first, until the budget is spent; lines no cluster reaches come last, latest first. The
+excerpt shows the chosen lines in log order. Only `select_lines` knows about tokens.
 """
 from __future__ import annotations
 
@@ -18,16 +19,14 @@ from azura.tokens import count_tokens
 MIN_FOLD = 3  # a run this long of same-shape lines becomes its first line plus one fold entry
 FOLD_TEXT = "… {count:,} similar lines"
 _FOLD = re.compile(r"^… ([\d,]+) similar lines$")
-TAIL_WEIGHT = 7.0
-TAIL_FADE = 0.1  # per entry from the end
-TAIL_REACH = 40  # entries from the end over which the tail's weight fades
-TAIL_FLOOR = 1.0  # the rest of the tail still beats nothing when budget is left
+TAIL_WEIGHT = 7.0  # the value of the log's last TAIL_REACH entries, ranked like a cluster
+TAIL_REACH = 40
 REPEAT_PENALTY = 2.0  # an anchor shaped like an earlier one is usually an echo of it
 CLUSTER_GAP = 6  # entries between anchors of one cluster
-CLUSTER_FADE = 0.05  # per entry from the cluster's nearest anchor
 VARIETY_BONUS = 0.5  # per extra kind of anchor in a cluster: an error with its stack and exit code
 POSITION_BONUS = 3.0  # times (position in the log)²: builds stop soon after their cause
-NOVEL_BONUS = 2.0
+NOVEL_BONUS = 2  # ranks a cluster moves up for a line new since the last green run
+RANK_STEP = 1000  # score gap between ranks: more than any distance inside a cluster
 
 
 @dataclass(frozen=True)
@@ -87,27 +86,30 @@ def _fold(run: List[Line]) -> List[Entry]:
 
 def score_entries(entries: Sequence[Entry], anchors: Sequence[Anchor], total_lines: int,
                   novel: Optional[Callable[[str], bool]] = None) -> List[float]:
-    """Return a score per entry: the best of the tail's fading weight and its anchor cluster's value.
+    """Return a score per entry, so that the best anchor cluster goes in whole before the next one starts.
 
-    Anchors a few entries apart form one cluster (an error and its echoes, a stack trace); every entry
-    within the cluster's reach scores the cluster's value, fading slowly with distance, so the best
-    cluster goes in whole before the next one starts.
+    Anchors a few entries apart form one cluster (an error with its stack trace and exit code). Clusters
+    and the tail of the log are ranked by value; an entry scores its best cluster's rank first, then its
+    closeness to that cluster's anchors.
     """
     last = len(entries) - 1
-    scores = [TAIL_WEIGHT - TAIL_FADE * (last - i) if last - i < TAIL_REACH else TAIL_FLOOR
-              for i in range(len(entries))]
+    spans = [(TAIL_WEIGHT, max(0, last - TAIL_REACH), last, [last])] if entries else []
     for cluster in _clusters(entries, anchors):
-        value = _cluster_value(cluster, total_lines)
         at = [index for index, _ in cluster]
         low = _reach(entries, min(index - anchor.rule.before for index, anchor in cluster), at[0])
         high = _reach(entries, max(index + anchor.rule.after for index, anchor in cluster), at[-1])
+        spans.append((_cluster_value(cluster, total_lines), low, high, at))
+    spans.sort(key=lambda span: -span[0])
+    scores = [0.0] * len(entries)
+    for rank, (_, low, high, at) in enumerate(spans):
+        level = RANK_STEP * (len(spans) - rank)
         for index in range(low, high + 1):
             distance = min(abs(index - a) for a in at)
-            scores[index] = max(scores[index], value - CLUSTER_FADE * distance)
+            scores[index] = max(scores[index], level - min(distance, RANK_STEP - 1))
     if novel is not None:
         for index, entry in enumerate(entries):
             if entry.span == 1 and novel(normalise_for_diff(entry.line.text)):
-                scores[index] += NOVEL_BONUS
+                scores[index] += NOVEL_BONUS * RANK_STEP
     return scores
 
 

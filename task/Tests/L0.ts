@@ -78,6 +78,12 @@ describe('Azura task', function () {
             });
         });
 
+        it('never prints the job token', () => {
+            runValidations(tr, () => {
+                assert.ok(!tr.stdout.includes(TOKEN) && !tr.stderr.includes(TOKEN));
+            });
+        });
+
         it('runs Python in UTF-8, unbuffered, with the SDK cache under the agent temp folder', () => {
             runValidations(tr, () => {
                 assert.ok(tr.stdOutContained('child env PYTHONUTF8=1'));

@@ -33,7 +33,7 @@ const WATCHED = [
 /** Return a mock runner for main.js on an agent that passes the job token and public variables. */
 export function newRunner(): TaskMockRunner {
     const tmr = new TaskMockRunner(path.join(__dirname, '..', 'main.js'));
-    process.env['ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN'] = TOKEN;
+    process.env['ENDPOINT_AUTH_SYSTEMVSSCONNECTION'] = JSON.stringify({ parameters: { AccessToken: TOKEN }, scheme: 'OAuth' });
     process.env['SYSTEM_COLLECTIONURI'] = 'https://dev.azure.com/contoso/';
     fs.mkdirSync(TEMP, { recursive: true });
     process.env['AGENT_TEMPDIRECTORY'] = TEMP;

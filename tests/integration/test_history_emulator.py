@@ -159,6 +159,25 @@ def test_same_commit_passing_more_than_two_weeks_earlier_is_not_evidence(emulato
     assert not history.flaky
 
 
+def test_step_that_passed_in_an_earlier_attempt_of_this_run_is_flaky(emulator, history_of):
+    emulator.add_project(scenarios.PROJECT)
+    build = emulator.add_build(scenarios.PROJECT, scenarios.DEFINITION, result="failed")
+    first_job = timeline_record("Job", "Unit tests Linux", result="failed", attempt=1)
+    first = emulator.add_timeline(build.id, [
+        first_job, timeline_record("Task", "Run unit tests", parent_id=first_job["id"], log_id=1, attempt=1),
+        timeline_record("Task", "Upload coverage", parent_id=first_job["id"], result="failed", log_id=2, attempt=1),
+    ], latest=False)
+    job = timeline_record("Job", "Unit tests Linux", result="failed", attempt=2, log_id=3, previous_attempts=[
+        {"attempt": 1, "timelineId": first, "recordId": first_job["id"]}])
+    emulator.set_timeline(build.id, [job, timeline_record("Task", "Run unit tests", parent_id=job["id"],
+                                                          result="failed", log_id=4, attempt=2)])
+    emulator.add_log(build.id, 4, lines=["E   AssertionError: boom", "##[error]Bash exited with code '1'."])
+
+    history = history_of(build.id).history
+
+    assert history.flaky_evidence == ("this run: 'Run unit tests' passed in attempt 1 and failed in attempt 2",)
+
+
 def test_run_that_failed_the_same_step_in_both_attempts_is_not_flaky(emulator, history_of):
     scenario = scenarios.retried_run_attempt_2(emulator)
 

@@ -27,7 +27,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=[
+# derandomize: the same examples on every run, so CI is repeatable; raise MAX_EXAMPLES locally to explore.
+@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[
     HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
 def test_api_answers_as_its_openapi_document_says(case):
     response = case.call(headers={"Authorization": f"Bearer {API_KEY}"})
@@ -36,6 +37,9 @@ def test_api_answers_as_its_openapi_document_says(case):
     excluded = [not_a_server_error] if response.status_code in (502, 504) else []
     if isinstance(case.body, dict) and "build_url" in case.body:
         # The schema cannot say "a URL of the organisation this server reads"; others are refused with a 400.
+        excluded.append(positive_data_acceptance)
+    if response.status_code == 400 and "looks binary" in response.text:
+        # The engine refuses text whose share of control characters says "binary"; no schema can say that.
         excluded.append(positive_data_acceptance)
     if case.media_type == "text/plain":
         # Any text is a log: a body schemathesis means as the integer -5 arrives as the text "-5".

@@ -5,7 +5,9 @@ at a .vsix. The install is the task's own command, with pip's configuration and 
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,8 +17,11 @@ from pathlib import Path
 import pytest
 
 import azura
+from tests.emulators import ado_scenarios as scenarios
+from tests.integration.conftest import TOKEN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+NODE = shutil.which("node")
 DEADLINE = 300  # seconds for the venv, the install and the demo; past that the test fails, not hangs
 
 
@@ -104,3 +109,55 @@ def test_vsix_task_ships_its_runtime_modules_and_no_build_tools(extension):
     for tool in ("typescript", "mocha", "tfx-cli"):
         assert not (task / "node_modules" / tool).exists(), tool
     assert not list(task.glob("*.ts")) and not (task / "Tests").exists()
+
+
+def _run_task(extension: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([NODE, str(extension / "task" / "main.js")], env=env, capture_output=True, text=True,
+                          timeout=DEADLINE, check=False)
+
+
+@pytest.fixture
+def task_env(emulator, agent_env, tmp_path):
+    """Return the environment an agent gives the task: inputs, the job connection, no token variable."""
+    scenario = scenarios.multi_stage_two_failed_jobs(emulator)
+    env = agent_env(emulator, scenario, SYSTEM_ACCESSTOKEN=None, PYTHONPATH=None)
+    env.update(_offline_environment_overrides())
+    env.update({
+        # the interpreter running the tests is the one the task finds first
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "AGENT_TOOLSDIRECTORY": str(tmp_path / "tools"),
+        "ENDPOINT_AUTH_SYSTEMVSSCONNECTION": json.dumps({"parameters": {"AccessToken": TOKEN}, "scheme": "OAuth"}),
+        "INPUT_LLMPROVIDER": "none",
+        "INPUT_PUBLISHTAG": "true",
+        "INPUT_PUBLISHPRCOMMENT": "true",
+        "INPUT_PUBLISHSUMMARY": "true",
+        "INPUT_FAILONERROR": "false",
+    })
+    return env
+
+
+def _offline_environment_overrides() -> dict:
+    return {k: v for k, v in _offline_environment().items() if k.startswith("PIP_")}
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_task_from_the_vsix_installs_offline_and_publishes_through_the_agent(extension, task_env):
+    run = _run_task(extension, task_env)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "##vso[build.addbuildtag]azura-test" in run.stdout.splitlines()
+    assert any(line.startswith("##vso[task.uploadsummary]") for line in run.stdout.splitlines())
+    assert "##vso[task.complete result=Succeeded;]Azura analysed the run." in run.stdout
+    assert "Looking in indexes" not in run.stdout
+    assert TOKEN not in run.stdout and TOKEN not in run.stderr
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_task_reuses_its_environment_on_the_next_run(extension, task_env):
+    first = _run_task(extension, task_env)
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    second = _run_task(extension, task_env)
+
+    assert "Reusing Azura" in second.stdout and "-m pip install" not in second.stdout
+    assert "##vso[task.complete result=Succeeded;]" in second.stdout

@@ -1,0 +1,190 @@
+"""The excerpt: anchors, context, folding, budget, redaction, fallbacks, and real corpus logs."""
+import random
+
+import pytest
+
+from azura.errors import ConfigError
+from azura.excerpt import build_excerpts, covered_lines, normalise_for_diff, read_lines
+from azura.models import FailedStep, Issue, StepLog
+from azura.tokens import count_tokens
+from tests.corpus import cidiff_case, cidiff_error_lines, log_chunks, logchunks_label, logchunks_log
+
+ERROR = "src/app/main.c:42:7: error: 'count' undeclared (first use in this function)"
+
+
+def make_log(noise_before=2000, error_lines=(ERROR,), noise_after=2000, seed=1):
+    """Return (log bytes, line number of the first error line): varied build noise around the error lines."""
+    rng = random.Random(seed)
+
+    def noise(count):
+        return [f"2024-05-01T10:00:00.0000000Z gcc -O2 -c src/mod{rng.randrange(90)}/f{rng.randrange(10**6)}.c "
+                f"-o obj/f{rng.randrange(10**6)}.o" if rng.random() < 0.5 else
+                f"tests/test_{rng.choice('abcdefgh')}{rng.randrange(10**5)}.py::test_{rng.randrange(10**5)} PASSED"
+                for _ in range(count)]
+
+    lines = noise(noise_before) + list(error_lines) + noise(noise_after)
+    return ("\n".join(lines) + "\n").encode(), noise_before + 1
+
+
+def excerpt_of(data, budget=1024, step=None, chunk=4096, **kwargs):
+    step = step or FailedStep(name="Build")
+    chunks = [data[i:i + chunk] for i in range(0, len(data), chunk)]
+    return build_excerpts([StepLog(step, chunks)], budget, **kwargs)[0]
+
+
+def numbered(excerpt):
+    return {line.number: line.text for line in excerpt.lines}
+
+
+def test_excerpt_keeps_error_line_with_its_original_number():
+    data, at = make_log()
+    assert numbered(excerpt_of(data))[at] == ERROR
+
+
+def test_excerpt_keeps_error_line_of_a_log_far_past_budget():
+    data, at = make_log(noise_before=30000, noise_after=30000)
+    excerpt = excerpt_of(data, budget=512)
+    assert at in numbered(excerpt)
+    assert excerpt.total_lines == 60001
+
+
+def test_excerpt_marks_its_anchor_lines():
+    data, at = make_log()
+    assert at in excerpt_of(data).anchors
+
+
+@pytest.mark.parametrize("budget", [128, 512, 2048])
+def test_excerpt_fits_its_budget_and_counts_what_it_shows(budget):
+    data, _ = make_log()
+    excerpt = excerpt_of(data, budget=budget)
+    assert 0 < excerpt.tokens <= budget
+    assert excerpt.tokens == sum(count_tokens(f"{line.number}: {line.text}\n") for line in excerpt.lines)
+
+
+def test_first_error_of_a_cascade_beats_its_echoes():
+    first = "lib/parse.c:10:3: error: expected ';' before '}' token"
+    echoes = [f"lib/parse.c:{n}:3: error: expected ';' before '}}' token" for n in range(11, 400)]
+    data, at = make_log(error_lines=[first] + echoes, noise_after=500)
+    excerpt = excerpt_of(data, budget=256)
+    assert numbered(excerpt).get(at) == first
+
+
+def test_similar_lines_fold_into_one_entry_that_covers_them():
+    progress = [f"Downloading package {n} of 40 (37%)" for n in range(40)]
+    data, at = make_log(noise_before=500, error_lines=[ERROR] + progress, noise_after=500)
+    excerpt = excerpt_of(data, budget=1024)
+    assert numbered(excerpt)[at + 2] == "… 39 similar lines"
+    assert set(range(at + 1, at + 41)) <= set(covered_lines(excerpt))
+
+
+def test_progress_noise_never_crowds_out_the_cause():
+    progress = [f"Receiving objects: {n % 100}% ({n}/80000), {n * 3} KiB | 1.2 MiB/s" for n in range(20000)]
+    data, at = make_log(noise_before=100, error_lines=[ERROR] + progress, noise_after=0)
+    assert at in numbered(excerpt_of(data, budget=512))
+
+
+def test_log_without_an_error_falls_back_to_its_tail():
+    data, _ = make_log(error_lines=())
+    excerpt = excerpt_of(data, budget=512)
+    assert excerpt.anchors == ()
+    assert excerpt.lines[-1].number == 4000
+
+
+def test_empty_log_gives_an_empty_excerpt():
+    excerpt = excerpt_of(b"")
+    assert (excerpt.lines, excerpt.tokens, excerpt.total_lines) == ((), 0, 0)
+
+
+def test_step_without_a_log_gives_an_empty_excerpt():
+    [excerpt] = build_excerpts([StepLog(FailedStep(name="Job timed out", record_type="Job"))], 512)
+    assert excerpt.lines == ()
+
+
+def test_knowledge_base_pattern_makes_an_anchor():
+    quiet = "Deployment quota reached for subscription"
+    data, at = make_log(error_lines=[quiet])
+    assert at in numbered(excerpt_of(data, budget=256, anchor_patterns=[r"quota reached"]))
+
+
+def test_line_matching_no_pattern_is_no_anchor():
+    quiet = "Deployment quota reached for subscription"
+    data, at = make_log(error_lines=[quiet])
+    assert at not in excerpt_of(data, budget=256).anchors
+
+
+def test_invalid_anchor_pattern_is_a_config_error():
+    with pytest.raises(ConfigError, match="anchor pattern"):
+        excerpt_of(b"x\n", anchor_patterns=["(unclosed"])
+
+
+def test_timeline_issue_with_a_line_number_is_kept():
+    data, at = make_log(error_lines=["Deployment quota reached for subscription"])
+    step = FailedStep(name="Deploy", issues=(Issue("Quota reached", line=at),))
+    assert at in excerpt_of(data, budget=256, step=step).anchors
+
+
+def test_timeline_issue_is_found_by_its_text():
+    data, at = make_log(error_lines=["Deployment quota reached for subscription"])
+    step = FailedStep(name="Deploy", issues=(Issue("Deployment quota reached for subscription"),))
+    assert at in excerpt_of(data, budget=256, step=step).anchors
+
+
+def test_secrets_are_redacted_before_they_reach_the_excerpt():
+    pat = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst"
+    data, at = make_log(error_lines=[f"error: push failed for https://me:{pat}@dev.azure.com/o/p swordfish"])
+    text = numbered(excerpt_of(data, secrets=["swordfish"]))[at]
+    assert pat not in text and "swordfish" not in text and "«redacted:" in text
+
+
+def test_first_failed_step_gets_the_larger_share():
+    first, _ = make_log(seed=1)
+    second, _ = make_log(seed=2)
+    a, b = build_excerpts([StepLog(FailedStep(name="A"), [first]), StepLog(FailedStep(name="B"), [second])], 900)
+    assert a.tokens > b.tokens > 0
+    assert a.tokens + b.tokens <= 900
+
+
+def test_budget_a_step_leaves_unused_goes_to_the_others():
+    small = b"error: tiny\n"
+    big, _ = make_log()
+    a, b = build_excerpts([StepLog(FailedStep(name="A"), [small]), StepLog(FailedStep(name="B"), [big])], 900)
+    assert b.tokens > 900 // 3 + 100
+
+
+def test_novel_lines_are_preferred():
+    a_line = "error: cache service unreachable"
+    b_line = "error: module 'left-pad' not found"
+    data, at = make_log(noise_before=1000, error_lines=[a_line] + ["ok"] * 60 + [b_line], noise_after=1000)
+    novel = build_excerpts([StepLog(FailedStep(name="x"), [data])], 64,
+                           novel=lambda step, text: text == normalise_for_diff(a_line))[0]
+    assert at in numbered(novel)
+
+
+def test_binary_log_raises_input_error_naming_the_step():
+    from azura.errors import InputError
+
+    with pytest.raises(InputError, match="'Sign binaries'"):
+        excerpt_of(bytes(range(256)) * 64, step=FailedStep(name="Sign binaries"))
+
+
+# Real logs: each labelled chunk must be inside the excerpt at the default budget.
+@pytest.mark.parametrize("log", [
+    "C#/NancyFx@Nancy/failed/375658615.log",
+    "Rust/BurntSushi@ripgrep/failed/524443210.log",
+    "CoffeeScript/Atom@atom/failed/544911934.log",
+    "C/php@php-src/failed/531576999.log",
+    "Perl/major@MySQLTuner-perl/failed/400483306.log",
+])
+def test_labelled_logchunks_cause_is_in_the_excerpt(log):
+    label = logchunks_label(log)
+    blank = {line.number for line in read_lines(log_chunks(logchunks_log(log))) if not line.text.strip()}
+    wanted = set(range(label["chunk_start_line_normalised"], label["chunk_end_line_normalised"] + 1)) - blank
+    excerpt = build_excerpts([StepLog(FailedStep(name=log), log_chunks(logchunks_log(log)))], 2048)[0]
+    assert wanted <= set(covered_lines(excerpt))
+
+
+def test_github_actions_log_keeps_its_error_and_loses_timestamps_and_markers():
+    case = cidiff_case("breakages_dump/Quick Checks_/run548")
+    excerpt = build_excerpts([StepLog(FailedStep(name="Quick Checks"), log_chunks(case / "fail.log"))], 1024)[0]
+    assert set(cidiff_error_lines(case)) <= set(covered_lines(excerpt))
+    assert not any(line.text.startswith("2022-") or "##[" in line.text for line in excerpt.lines)
