@@ -88,6 +88,8 @@ def collect_run(settings: Settings, deadline: Deadline, clock: Clock = time.mono
     ado = ado or AzureDevOps(settings, deadline, clock)
     project, build_id = settings.project, settings.build_id
     build = get_build(ado, project, build_id)
+    if build.pr_target_branch is None and settings.pr_target_branch:
+        build = replace(build, pr_target_branch=settings.pr_target_branch)  # GitHub PRs carry it only here
     steps = failed_steps(ado, project, build_id, exclude_record=settings.task_instance_id)
     if not steps:
         return Run(build=build, logs=(), attempt=settings.job_attempt)
@@ -386,5 +388,16 @@ def _web_url(item: Any) -> Optional[str]:
 
 def _change(change: Any) -> Change:
     author = change.author.display_name if change.author else None
-    return Change(id=change.id, author=author, message=change.message or "", url=change.display_uri,
+    return Change(id=change.id, author=author, message=change.message or "", url=_commit_web_url(change),
                   timestamp=change.timestamp.isoformat() if change.timestamp else None)
+
+
+_COMMIT_API = re.compile(r"^(?P<base>.+?)/_apis/git/repositories/(?P<repo>[^/]+)/commits/(?P<sha>[0-9a-fA-F]+)")
+
+
+def _commit_web_url(change: Any) -> Optional[str]:
+    """Return the commit's page: displayUri when the service gives one, else derived from its REST location."""
+    if change.display_uri:
+        return change.display_uri
+    match = _COMMIT_API.match(change.location or "")
+    return f"{match['base']}/_git/{match['repo']}/commit/{match['sha']}" if match else None

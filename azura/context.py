@@ -34,6 +34,7 @@ class Settings:
     token_variable: Optional[str] = None  # which variable the token came from, for messages
     pr_id: Optional[int] = None
     pr_number: Optional[int] = None  # GitHub PR number
+    pr_target_branch: Optional[str] = None
     repository_id: Optional[str] = None
     repository_provider: Optional[str] = None
     job_attempt: int = 1
@@ -289,11 +290,20 @@ def _pipeline_values(environ: Mapping[str, str]) -> Dict[str, Any]:
     return {
         "pr_id": optional_int("SYSTEM_PULLREQUEST_PULLREQUESTID"),
         "pr_number": optional_int("SYSTEM_PULLREQUEST_PULLREQUESTNUMBER"),
+        "pr_target_branch": _branch_ref(environ.get("SYSTEM_PULLREQUEST_TARGETBRANCH", "")),
         "repository_id": environ.get("BUILD_REPOSITORY_ID") or None,
         "repository_provider": environ.get("BUILD_REPOSITORY_PROVIDER") or None,
         "job_attempt": optional_int("SYSTEM_JOBATTEMPT") or 1,
         "task_instance_id": environ.get("SYSTEM_TASKINSTANCEID") or None,
     }
+
+
+def _branch_ref(branch: str) -> Optional[str]:
+    """Return a full ref; GitHub PR builds give the target branch as a bare name ("main")."""
+    branch = branch.strip()
+    if not branch:
+        return None
+    return branch if branch.startswith("refs/") else f"refs/heads/{branch}"
 
 
 def _publish(flags: Mapping[str, Any], mode: str) -> bool:

@@ -29,15 +29,19 @@ def analyze_text(text: str, settings: Settings, name: str = "pasted log", clock:
 
 
 def analyze_logs(logs: Iterable[StepLog], settings: Settings, build: Optional[Build] = None,
-                 history: Optional[History] = None, deadline: Optional[Deadline] = None) -> Analysis:
-    """Return the analysis of already collected step logs: excerpt, then analyze."""
+                 history: Optional[History] = None, deadline: Optional[Deadline] = None,
+                 novel: Optional[Callable[[FailedStep, str], bool]] = None) -> Analysis:
+    """Return the analysis of already collected step logs: excerpt, then analyze.
+
+    `novel` tells which lines of a step did not occur in the last green run, so the excerpt prefers them.
+    """
     from azura.analyze import analyze
     from azura.analyze.signatures import load_signatures
     from azura.excerpt import build_excerpts
 
     signatures = load_signatures(settings.user_signatures, settings.config_path or "azura.yml")
     excerpts = build_excerpts(logs, settings.budget, anchor_patterns=[s.pattern for s in signatures],
-                              secrets=settings.secrets)
+                              secrets=settings.secrets, novel=novel)
     return analyze(excerpts, signatures, settings, build=build, history=history, deadline=deadline)
 
 
@@ -45,13 +49,14 @@ def analyze_run(settings: Settings, clock: Clock = time.monotonic, deadline: Opt
     """Return the analysis of the Azure DevOps run in settings (pipeline or remote mode), within `deadline`."""
     from azura import collect
     from azura.context import require_build
+    from azura.history import read_history
 
     require_build(settings)
     deadline = deadline or Deadline.after(settings.timeout, clock())
     run = collect.collect_run(settings, deadline, clock)
-    from azura.history import read_history  # the history step: last green build, first failure, changes, flakiness
-    history = read_history(settings, run, deadline, clock).history
-    analysis = analyze_logs(run.logs, settings, build=run.build, history=history, deadline=deadline)
-    for warning in run.warnings:
+    findings = read_history(settings, run, deadline, clock)
+    analysis = analyze_logs(run.logs, settings, build=run.build, history=findings.history, deadline=deadline,
+                            novel=findings.novel)
+    for warning in run.warnings + findings.warnings:
         analysis = analysis.with_warning(warning)
     return analysis

@@ -1,3 +1,4 @@
+import * as os from 'os';
 import * as path from 'path';
 import * as tl from 'azure-pipelines-task-lib/task';
 import { AzuraTaskInputs, problemResult, resultFor, runAzura } from './runazura';
@@ -8,7 +9,7 @@ function readInputs(failOnError: boolean): AzuraTaskInputs {
     if (apiKeyVariable && !apiKey) {
         tl.warning(tl.loc('KeyVariableEmpty', apiKeyVariable));
     }
-    const tempDirectory = tl.getVariable('Agent.TempDirectory') || path.join(__dirname, '.temp');
+    const tempDirectory = tl.getVariable('Agent.TempDirectory') || os.tmpdir();
     return {
         llmProvider: tl.getInput('llmProvider', false) || 'none',
         model: tl.getInput('model', false) || '',

@@ -108,3 +108,10 @@ def test_build_url_flag_wins_over_pipeline_variables_and_leaves_pipeline_mode():
 
 def test_token_never_shows_in_settings_repr():
     assert "agentTokenValue" not in repr(settings_from(environ=AGENT))
+
+
+@pytest.mark.parametrize("given, expected", [("refs/heads/main", "refs/heads/main"), ("main", "refs/heads/main"),
+                                             ("", None)])
+def test_pull_request_target_branch_becomes_a_full_ref(given, expected):
+    environ = {"TF_BUILD": "True", "SYSTEM_PULLREQUEST_TARGETBRANCH": given}
+    assert load_settings({}, environ, {}, {}).pr_target_branch == expected

@@ -369,7 +369,8 @@ def _parsed(text: str) -> Any:
     problem = ""
     for candidate in candidates:
         try:
-            return json.loads(candidate, parse_constant=_not_a_number)
+            # strict=False: grammar-constrained local models put raw tabs and newlines inside strings.
+            return json.loads(candidate, parse_constant=_not_a_number, strict=False)
         except ValueError as exc:
             problem = problem or str(exc)  # the whole answer's problem says most; no answer text is quoted
     raise LLMError(f"the answer is not valid JSON ({problem[:80]}, {len(text)} characters)")

@@ -27,6 +27,8 @@ VARIETY_BONUS = 0.5  # per extra kind of anchor in a cluster: an error with its 
 POSITION_BONUS = 3.0  # times (position in the log)²: builds stop soon after their cause
 NOVEL_BONUS = 2  # ranks a cluster moves up for a line new since the last green run
 RANK_STEP = 1000  # score gap between ranks: more than any distance inside a cluster
+CORE = 3  # entries around an anchor that go in before the rest of any cluster
+CORE_TIER = 10 ** 7
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ def score_entries(entries: Sequence[Entry], anchors: Sequence[Anchor], total_lin
         level = RANK_STEP * (len(spans) - rank)
         for index in range(low, high + 1):
             distance = min(abs(index - a) for a in at)
-            scores[index] = max(scores[index], level - min(distance, RANK_STEP - 1))
+            tier = CORE_TIER if distance <= CORE else 0  # every cluster's core before any cluster's rest
+            scores[index] = max(scores[index], tier + level - min(distance, RANK_STEP - 1))
     if novel is not None:
         for index, entry in enumerate(entries):
             if entry.span == 1 and novel(normalise_for_diff(entry.line.text)):

@@ -202,6 +202,15 @@ def test_schema_invalid_answer_is_an_llm_error(openai_emulator, content, reason)
         ask_llm(make_offline(), settings_for("openai", openai_emulator))
 
 
+def test_answer_with_raw_line_breaks_inside_strings_is_accepted(openai_emulator):
+    openai_emulator.custom_content = answer(root_cause="first\nsecond").replace("\\n", "\n")
+    openai_emulator.set_mode("custom")
+
+    analysis = ask_llm(make_offline(), settings_for("openai", openai_emulator))
+
+    assert analysis.failures[0].root_cause == "first\nsecond"
+
+
 def test_answer_citing_too_many_lines_keeps_the_first_five(openai_emulator):
     offline = make_offline(make_failure([(n, f"error {n}") for n in range(1, 9)]))
     openai_emulator.custom_content = answer(evidence_lines=[1, 2, 3, 4, 5, 6, 7])
