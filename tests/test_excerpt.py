@@ -188,3 +188,11 @@ def test_github_actions_log_keeps_its_error_and_loses_timestamps_and_markers():
     excerpt = build_excerpts([StepLog(FailedStep(name="Quick Checks"), log_chunks(case / "fail.log"))], 1024)[0]
     assert set(cidiff_error_lines(case)) <= set(covered_lines(excerpt))
     assert not any(line.text.startswith("2022-") or "##[" in line.text for line in excerpt.lines)
+
+
+def test_log_of_a_hundred_thousand_errors_keeps_the_first_and_few_anchors():
+    errors = [f"lib/gen{n}.c:{n}:1: error: 'x{n}' undeclared" for n in range(100_000)]
+    data, at = make_log(noise_before=10, error_lines=errors, noise_after=10)
+    excerpt = excerpt_of(data, budget=512, chunk=1 << 16)
+    assert at in numbered(excerpt)
+    assert len(excerpt.anchors) < 20

@@ -24,10 +24,10 @@ def analyze(excerpts: Sequence[Excerpt], signatures: Sequence[Signature], settin
     )
     if settings.llm_provider == "none" or not failures:
         return offline
-    from azura.analyze.llm import ask_llm
+    from azura.analyze.llm import ask_llm, resolved_model
 
     try:
         return ask_llm(offline, settings, deadline=deadline)
     except LLMError as exc:
-        return replace(offline, provider=settings.llm_provider, model=settings.model).with_warning(
+        return replace(offline, provider=settings.llm_provider, model=resolved_model(settings)).with_warning(
             f"LLM answer not used ({exc}); showing the offline analysis", degraded=True)

@@ -143,40 +143,45 @@ class _Scanner:
         if not hits and not wanted:
             return
         if cur.cut:
-            line = numbered_lines_of_overlong(cur)
+            line = overlong_line(cur)
             rule = ISSUE if wanted else classify(line.text, self.signatures, self.issue_texts)
             if rule:
-                self.keep(Anchor(line.number, rule, normalise_for_diff(line.text), False, (line,)))
+                self._ring(rule).append(Anchor(line.number, rule, normalise_for_diff(line.text), False, (line,)))
             return
         context = _Context(prev, cur, nxt)
         numbers = _LineNumbers(cur)
+        # Anchors past the first few of their rule only compete for the last places: cut their windows
+        # once per segment, for the latest of each rule, so a log of a million errors stays linear.
+        latest: Dict[str, Deque[Tuple[Rule, str, int, int, bool]]] = {}
+        found = []
         for start, end in _hit_lines(cur.data, hits):
             text = clean_line(cur.data[start:end].decode("utf-8", errors="replace"))
             rule = classify(text, self.signatures, self.issue_texts)
             if rule is not None:  # most hits are false alarms: only anchors need their line counted
-                self.add(rule, text, numbers.at(start), start, context)
+                found.append((rule, text, numbers.at(start), start))
         for number in wanted:
             start = _line_start(cur.data, number - cur.first_line)
             text = clean_line(cur.data[start:_line_end(cur.data, start)].decode("utf-8", errors="replace"))
-            self.add(ISSUE, text, number, start, context)
+            found.append((ISSUE, text, number, start))
+        for rule, text, number, start in found:
+            shape = normalise_for_diff(text)
+            repeat = shape in self.shapes
+            if len(self.shapes) < _MAX_SHAPES:
+                self.shapes.add(shape)
+            first = self.first.setdefault(rule.name, [])
+            if repeat or len(first) >= FIRST_PER_RULE:
+                latest.setdefault(rule.name, deque(maxlen=LAST_PER_RULE)).append((rule, shape, number, start, repeat))
+            else:
+                first.append(Anchor(number, rule, shape, repeat, context.window(start, number, rule)))
+        for pending in latest.values():
+            for rule, shape, number, start, repeat in pending:
+                self._ring(rule).append(Anchor(number, rule, shape, repeat, context.window(start, number, rule)))
 
-    def add(self, rule: Rule, text: str, number: int, start: int, context: "_Context") -> None:
-        shape = normalise_for_diff(text)
-        repeat = shape in self.shapes
-        if len(self.shapes) < _MAX_SHAPES:
-            self.shapes.add(shape)
-        first = self.first.setdefault(rule.name, [])
-        if repeat or len(first) >= FIRST_PER_RULE:
-            ring = self.last.setdefault(rule.name, deque(maxlen=LAST_PER_RULE))
-            ring.append(Anchor(number, rule, shape, repeat, context.window(start, number, rule)))
-        else:
-            first.append(Anchor(number, rule, shape, repeat, context.window(start, number, rule)))
-
-    def keep(self, anchor: Anchor) -> None:
-        self.last.setdefault(anchor.rule.name, deque(maxlen=LAST_PER_RULE)).append(anchor)
+    def _ring(self, rule: Rule) -> Deque[Anchor]:
+        return self.last.setdefault(rule.name, deque(maxlen=LAST_PER_RULE))
 
 
-def numbered_lines_of_overlong(segment: Segment) -> Line:
+def overlong_line(segment: Segment) -> Line:
     """Return the one (cut) line an overlong segment stands for."""
     return Line(segment.first_line, clean_line(segment.data.decode("utf-8", errors="replace"), segment.cut))
 
@@ -276,7 +281,7 @@ def tail_lines(prev: Optional[Segment], cur: Segment) -> Tuple[Line, ...]:
     """Return the last clean lines of the log, from its last two segments."""
     if cur.cut:
         head = list(tail_lines(None, prev)) if prev else []
-        return tuple(head[-(TAIL_LINES - 1):] + [numbered_lines_of_overlong(cur)])
+        return tuple(head[-(TAIL_LINES - 1):] + [overlong_line(cur)])
     before = prev.data[-TAIL_BYTES:] if prev and not prev.cut and len(cur.data) < TAIL_BYTES else b""
     data = before + cur.data
     if len(data) > TAIL_BYTES:

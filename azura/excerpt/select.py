@@ -22,13 +22,11 @@ _FOLD = re.compile(r"^… ([\d,]+) similar lines$")
 TAIL_WEIGHT = 7.0  # the value of the log's last TAIL_REACH entries, ranked like a cluster
 TAIL_REACH = 40
 REPEAT_PENALTY = 2.0  # an anchor shaped like an earlier one is usually an echo of it
-CLUSTER_GAP = 6  # entries between anchors of one cluster
-VARIETY_BONUS = 0.5  # per extra kind of anchor in a cluster: an error with its stack and exit code
+CLUSTER_GAP = 12  # entries between anchors of one cluster
+VARIETY_BONUS = 1.0  # per extra kind of anchor in a cluster: an error with its stack and exit code
 POSITION_BONUS = 3.0  # times (position in the log)²: builds stop soon after their cause
 NOVEL_BONUS = 2  # ranks a cluster moves up for a line new since the last green run
 RANK_STEP = 1000  # score gap between ranks: more than any distance inside a cluster
-CORE = 3  # entries around an anchor that go in before the rest of any cluster
-CORE_TIER = 10 ** 7
 
 
 @dataclass(frozen=True)
@@ -107,8 +105,7 @@ def score_entries(entries: Sequence[Entry], anchors: Sequence[Anchor], total_lin
         level = RANK_STEP * (len(spans) - rank)
         for index in range(low, high + 1):
             distance = min(abs(index - a) for a in at)
-            tier = CORE_TIER if distance <= CORE else 0  # every cluster's core before any cluster's rest
-            scores[index] = max(scores[index], tier + level - min(distance, RANK_STEP - 1))
+            scores[index] = max(scores[index], level - min(distance, RANK_STEP - 1))
     if novel is not None:
         for index, entry in enumerate(entries):
             if entry.span == 1 and novel(normalise_for_diff(entry.line.text)):

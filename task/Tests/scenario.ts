@@ -16,7 +16,9 @@ export const TOOLS = '/agent/_work/_tool';
 export const WHEELS = path.join(__dirname, '..', 'wheels');
 export const WHEEL = path.join(WHEELS, 'azura-0.1.0-py3-none-any.whl');
 export const VENV = path.join(TOOLS, 'azura', '0.1.0', `py3.12-${process.platform}-${os.arch()}`);
-export const VENV_PYTHON = path.join(VENV, 'bin', 'python');
+export const VENV_PYTHON = process.platform === 'win32'
+    ? path.join(VENV, 'Scripts', 'python.exe')
+    : path.join(VENV, 'bin', 'python');
 export const CREATE_VENV = `${PYTHON} -m venv --clear ${VENV}`;
 const PIP = `${VENV_PYTHON} -m pip install --disable-pip-version-check --no-input --progress-bar off`;
 export const PIP_OFFLINE = `${PIP} --no-index --find-links ${WHEELS} ${WHEEL}`;

@@ -45,10 +45,10 @@ def two_failures():
 
 def answer(**changes):
     """Return the JSON text of a valid one-failure answer, with `changes` to its entry."""
-    entry = {"index": 1, "category": "compile", "summary": "s", "root_cause": "r", "suggested_fix": "f",
-             "confidence": 0.5, "evidence_lines": [11]}
+    entry = {"index": 1, "category": "compile", "summary": "Missing semicolon", "root_cause": "r",
+             "suggested_fix": "f", "confidence": 0.5, "evidence_lines": [11]}
     entry.update(changes)
-    return json.dumps({"headline": "h", "failures": [entry]})
+    return json.dumps({"headline": "The build failed", "failures": [entry]})
 
 
 def test_valid_answer_replaces_the_offline_failures_keeping_step_and_excerpt(openai_emulator):
@@ -192,7 +192,9 @@ def test_unusable_answer_is_an_llm_error_after_one_request(openai_emulator, mode
     (answer(confidence=0.5).replace("0.5", "NaN"), "not valid JSON"),
     (answer(index=2), "schema"),
     (answer(extra="field"), "schema"),
-    (json.dumps({"headline": " ", "failures": json.loads(answer())["failures"]}), "empty headline"),
+    (json.dumps({"headline": " ", "failures": json.loads(answer())["failures"]}), "holds no words"),
+    (json.dumps({"headline": "1", "failures": json.loads(answer())["failures"]}), "holds no words"),
+    (answer(summary=":{"), "holds no words"),
 ])
 def test_schema_invalid_answer_is_an_llm_error(openai_emulator, content, reason):
     openai_emulator.custom_content = content

@@ -1,10 +1,14 @@
-"""The built .vsix is complete: Azura installs from the wheels inside it, in a fresh venv, with no index.
+"""The built .vsix is complete: Azura installs from the wheels inside it, in a fresh venv, with no index,
+and the task in it runs Azura against the Azure DevOps emulator.
 
-Builds nothing itself: run scripts/build_vsix.sh first (scripts/ci_task.sh does), or point AZURA_VSIX
-at a .vsix. The install is the task's own command, with pip's configuration and index cut off.
+The .vsix tests build nothing: run scripts/build_vsix.sh first (scripts/ci_task.sh does), or point
+AZURA_VSIX at a .vsix. The install is the task's own command, with pip's configuration and index cut
+off. The packaging scripts' own rules (which wheels a platform needs, what task.json must hold) are
+checked without a .vsix.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -17,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import azura
+from packaging.requirements import Requirement
 from tests.emulators import ado_scenarios as scenarios
 from tests.integration.conftest import TOKEN
 
@@ -33,17 +38,31 @@ def _vsix() -> Path | None:
 
 
 VSIX = _vsix()
-pytestmark = pytest.mark.skipif(
+needs_vsix = pytest.mark.skipif(
     VSIX is None, reason=f"no dist/azura-{azura.__version__}.vsix: run scripts/build_vsix.sh (or set AZURA_VSIX)")
+needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
+
+
+def _packaging_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / "packaging" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pip_offline_settings() -> dict:
+    """Return pip settings that hide every configured source and point the index at a closed port."""
+    return {
+        "PIP_CONFIG_FILE": os.devnull,  # no user or site config (find-links, extra indexes)
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",  # refused at once if anything asked an index
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
 
 
 def _offline_environment() -> dict:
-    """Return os.environ without pip's settings, with an index that cannot answer."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env["PIP_CONFIG_FILE"] = os.devnull  # no user or site config (find-links, extra indexes)
-    env["PIP_INDEX_URL"] = "http://127.0.0.1:9/simple"  # refused at once if anything asked an index
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    return env
+    """Return os.environ without pip's own settings, plus the offline ones."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("PIP_")}, **_pip_offline_settings()}
 
 
 def _venv_executable(venv: Path, name: str) -> Path:
@@ -82,12 +101,14 @@ def install(extension, tmp_path_factory) -> Install:
     return Install(venv, result.returncode, result.stdout + result.stderr)
 
 
+@needs_vsix
 def test_vsix_installs_azura_from_its_wheels_without_an_index(install):
     assert install.returncode == 0, install.output
     assert "Looking in indexes" not in install.output
     assert "Successfully installed" in install.output and f"azura-{azura.__version__}" in install.output
 
 
+@needs_vsix
 def test_azura_demo_runs_from_the_vsix_install(install, tmp_path):
     assert install.returncode == 0, install.output
     demo = subprocess.run(
@@ -97,11 +118,13 @@ def test_azura_demo_runs_from_the_vsix_install(install, tmp_path):
     assert "=== " in demo.stdout and "category:" in demo.stdout
 
 
+@needs_vsix
 def test_vsix_bundles_the_azura_wheel_of_this_source(extension):
     names = [w.name for w in (extension / "task" / "wheels").glob("azura-*.whl")]
     assert names == [f"azura-{azura.__version__}-py3-none-any.whl"]
 
 
+@needs_vsix
 def test_vsix_task_ships_its_runtime_modules_and_no_build_tools(extension):
     task = extension / "task"
     assert (task / "main.js").is_file() and (task / "task.json").is_file()
@@ -121,7 +144,7 @@ def task_env(emulator, agent_env, tmp_path):
     """Return the environment an agent gives the task: inputs, the job connection, no token variable."""
     scenario = scenarios.multi_stage_two_failed_jobs(emulator)
     env = agent_env(emulator, scenario, SYSTEM_ACCESSTOKEN=None, PYTHONPATH=None)
-    env.update(_offline_environment_overrides())
+    env.update(_pip_offline_settings())
     env.update({
         # the interpreter running the tests is the one the task finds first
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
@@ -136,11 +159,8 @@ def task_env(emulator, agent_env, tmp_path):
     return env
 
 
-def _offline_environment_overrides() -> dict:
-    return {k: v for k, v in _offline_environment().items() if k.startswith("PIP_")}
-
-
-@pytest.mark.skipif(NODE is None, reason="node is not installed")
+@needs_vsix
+@needs_node
 def test_task_from_the_vsix_installs_offline_and_publishes_through_the_agent(extension, task_env):
     run = _run_task(extension, task_env)
 
@@ -152,7 +172,8 @@ def test_task_from_the_vsix_installs_offline_and_publishes_through_the_agent(ext
     assert TOKEN not in run.stdout and TOKEN not in run.stderr
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed")
+@needs_vsix
+@needs_node
 def test_task_reuses_its_environment_on_the_next_run(extension, task_env):
     first = _run_task(extension, task_env)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -161,3 +182,41 @@ def test_task_reuses_its_environment_on_the_next_run(extension, task_env):
 
     assert "Reusing Azura" in second.stdout and "-m pip install" not in second.stdout
     assert "##vso[task.complete result=Succeeded;]" in second.stdout
+
+
+LOCK = [
+    "anyio==4.12.1 ; python_full_version < '3.10'",
+    "colorama==0.4.6 ; sys_platform == 'win32'",
+    "exceptiongroup==1.3.1 ; python_full_version < '3.11'",
+    "pyyaml==6.0.3",
+]
+
+
+def _selected(python: str, platform: str) -> set:
+    bundle = _packaging_script("bundle_wheels")
+    (target,) = [t for t in bundle.all_targets() if t.python == python and t.platform.name == platform]
+    return {Requirement(r).name for r in bundle.requirements_for(LOCK, target)}
+
+
+def test_bundle_takes_exceptiongroup_for_python_below_3_11_only():
+    assert "exceptiongroup" in _selected("3.9", "linux-x64")
+    assert "exceptiongroup" not in _selected("3.11", "linux-x64")
+
+
+def test_bundle_takes_colorama_for_windows_only():
+    assert "colorama" in _selected("3.12", "windows-x64")
+    assert "colorama" not in _selected("3.12", "macos-arm64")
+
+
+def test_task_json_of_this_source_passes_the_published_schema(tmp_path):
+    (tmp_path / "main.js").touch()
+    task = json.loads((REPO_ROOT / "task" / "task.json").read_text(encoding="utf-8"))
+    assert _packaging_script("validate_task").task_problems(task, tmp_path) == []
+
+
+def test_restricted_command_mode_is_refused(tmp_path):
+    (tmp_path / "main.js").touch()
+    task = json.loads((REPO_ROOT / "task" / "task.json").read_text(encoding="utf-8"))
+    task["restrictions"] = {"commands": {"mode": "restricted"}}
+    problems = _packaging_script("validate_task").task_problems(task, tmp_path)
+    assert problems == ["task.json restrictions: restricted mode blocks the tag and summary commands"]
