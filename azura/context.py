@@ -93,7 +93,10 @@ class BuildReference:
 
 def parse_build_url(url: str) -> BuildReference:
     """Return org URL, project and build id from a build results URL (cloud, visualstudio.com or Server)."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        raise ConfigError("--build-url is not a valid URL") from None
     segments = [s for s in parts.path.split("/") if s]
     build_ids = parse_qs(parts.query).get("buildId")
     if parts.scheme not in ("http", "https") or "_build" not in segments or not build_ids:
@@ -236,6 +239,8 @@ def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
         "jobs_db": layers.get("jobs_db", ("AZURA_JOBS_DB",), "jobs_db")
         or os.path.join(cache_dir, "azura-jobs.sqlite3"),
         "job_ttl": _number(layers.get(None, ("AZURA_JOB_TTL",), "job_ttl") or 3600, "AZURA_JOB_TTL"),
+        "max_body_bytes": _positive_int(layers.get(None, ("AZURA_MAX_BODY_BYTES",), "max_body_bytes")
+                                        or 20 * 1024 * 1024, "AZURA_MAX_BODY_BYTES"),
     }
 
 

@@ -7,6 +7,7 @@ neutralised once more, because a user's own templates may forget a filter.
 from __future__ import annotations
 
 import json
+import functools
 import re
 from pathlib import Path
 from typing import Iterable, List, Optional, Union
@@ -34,8 +35,12 @@ _JSON_COMMAND = re.compile(r"##(vso)?\[", re.IGNORECASE)
 _SAFE_URL = re.compile(r"^https?://[^\s<>\"'`()\[\]]+$", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=8)
 def template_environment(user_dir: Optional[str] = None):
-    """Return the jinja2 Environment: the user's folder first (override by name), then the bundled templates."""
+    """Return the jinja2 Environment: the user's folder first (override by name), then the bundled templates.
+
+    One environment per folder, so the server compiles each template once, not on every request.
+    """
     import jinja2
 
     loaders = []

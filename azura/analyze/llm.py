@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from azura import DISTRIBUTION
 from azura.context import Settings
 from azura.errors import ConfigError, LLMError
 from azura.models import CATEGORIES, Analysis, Deadline, Failure, Usage
@@ -86,9 +87,10 @@ RESPONSE_FORMATS = ("json_schema", "json_object", "instructions")
 def check_llm_settings(settings: Settings) -> None:
     """Raise ConfigError naming the variable when the configured provider cannot be used."""
     provider = settings.llm_provider
-    if provider != "none" and importlib.util.find_spec("jsonschema") is None:
-        raise ConfigError(f"LLM_PROVIDER={provider} needs the jsonschema package to check answers: "
-                          "pip install jsonschema")
+    missing = [name for name in ("openai", "jsonschema") if importlib.util.find_spec(name) is None]
+    if provider != "none" and missing:
+        raise ConfigError(f"LLM_PROVIDER={provider} needs {' and '.join(missing)}, which the llm extra installs: "
+                          f"pip install '{DISTRIBUTION}[llm]'")
     if provider == "openai" and not (settings.openai_api_key or settings.openai_base_url):
         raise ConfigError("LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)")
     if provider == "azure_openai":
