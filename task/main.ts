@@ -23,6 +23,7 @@ function readInputs(failOnError: boolean): AzuraTaskInputs {
         publishSummary: tl.getBoolInput('publishSummary', false),
         failOnError,
         timeout: tl.getInput('timeout', false) || '',
+        pipArguments: tl.getInput('pipArguments', false) || '',
         // Not getEndpointAuthorizationParameter: that one writes the token to the debug log.
         accessToken: tl.getEndpointAuthorization('SystemVssConnection', true)?.parameters['AccessToken'] || '',
         tempDirectory,
@@ -34,8 +35,8 @@ async function run(): Promise<void> {
     tl.setResourcePath(path.join(__dirname, 'task.json'));
     const failOnError = tl.getBoolInput('failOnError', false);
     try {
-        const exitCode = await runAzura(readInputs(failOnError));
-        const [result, message] = resultFor(exitCode, failOnError);
+        const run = await runAzura(readInputs(failOnError));
+        const [result, message] = resultFor(run, failOnError);
         tl.setResult(result, message);
     } catch (err) {
         tl.setResult(problemResult(failOnError), tl.loc('TaskProblem', err instanceof Error ? err.message : String(err)));

@@ -16,9 +16,16 @@ export interface AzuraTaskInputs {
     readonly publishSummary: boolean;
     readonly failOnError: boolean;
     readonly timeout: string;
+    readonly pipArguments: string;
     readonly accessToken: string;
     readonly tempDirectory: string;
     readonly toolsDirectory: string;
+}
+
+/** How Azura ran: its exit code, and whether it ran offline because the llm extra could not be installed. */
+export interface AzuraRun {
+    readonly exitCode: number;
+    readonly withoutLlm: boolean;
 }
 
 /** Azura could not be started (no Python, no wheels, install failed); the message is for the user. */
@@ -43,22 +50,28 @@ const PROVIDER_ENVIRONMENT: { readonly [provider: string]: { readonly endpoint: 
     ollama: { endpoint: 'OLLAMA_BASE_URL' },
 };
 
-/** Install Azura if needed, run `python -m azura analyze` and return its exit code. */
-export async function runAzura(inputs: AzuraTaskInputs): Promise<number> {
+/** Install Azura if needed, run `python -m azura analyze` and return how it went. */
+export async function runAzura(inputs: AzuraTaskInputs): Promise<AzuraRun> {
     const python = findPython();
-    const venvPython = await azuraEnvironment(python, inputs.toolsDirectory);
-    return tl.tool(venvPython)
+    const environment = await azuraEnvironment(python, inputs);
+    const withoutLlm = inputs.llmProvider !== 'none' && !await hasLlmExtra(environment, inputs.pipArguments);
+    const exitCode = await tl.tool(environment.python)
         .arg(['-m', 'azura', 'analyze'])
-        .arg(analyzeArguments(inputs))
+        .arg(analyzeArguments(inputs, withoutLlm ? 'none' : inputs.llmProvider))
         .execAsync({ env: childEnvironment(inputs, process.env), ignoreReturnCode: true, failOnStdErr: false });
+    return { exitCode, withoutLlm };
 }
 
-/** Return the task result and message for Azura's exit code. */
-export function resultFor(exitCode: number, failOnError: boolean): [tl.TaskResult, string] {
-    if (exitCode === 0) {
-        return [tl.TaskResult.Succeeded, tl.loc('AnalysisDone')];
+/** Return the task result and message for how Azura ran. */
+export function resultFor(run: AzuraRun, failOnError: boolean): [tl.TaskResult, string] {
+    if (run.exitCode !== 0) {
+        return [problemResult(failOnError), tl.loc('AzuraFailed', run.exitCode)];
     }
-    return [problemResult(failOnError), tl.loc('AzuraFailed', exitCode)];
+    // A missing extra is the agent's network, not Azura failing: it never fails the step.
+    if (run.withoutLlm) {
+        return [tl.TaskResult.SucceededWithIssues, tl.loc('AnalysedWithoutLlm')];
+    }
+    return [tl.TaskResult.Succeeded, tl.loc('AnalysisDone')];
 }
 
 /** Return the result for a problem of Azura's own: a warning unless the user asked to fail. */
@@ -66,9 +79,9 @@ export function problemResult(failOnError: boolean): tl.TaskResult {
     return failOnError ? tl.TaskResult.Failed : tl.TaskResult.SucceededWithIssues;
 }
 
-/** Return the command-line flags of `azura analyze` for these inputs. */
-function analyzeArguments(inputs: AzuraTaskInputs): string[] {
-    const args = ['--llm-provider', inputs.llmProvider];
+/** Return the command-line flags of `azura analyze` for these inputs and the provider that can run. */
+function analyzeArguments(inputs: AzuraTaskInputs, llmProvider: string): string[] {
+    const args = ['--llm-provider', llmProvider];
     const valued: [string, string][] = [
         ['--model', inputs.model],
         ['--budget', inputs.budget],
@@ -161,60 +174,97 @@ function isAtLeast(version: readonly [number, number], minimum: readonly [number
     return version[0] > minimum[0] || (version[0] === minimum[0] && version[1] >= minimum[1]);
 }
 
-/** Return the Python of a virtual environment holding the bundled Azura, creating it on first use. */
-async function azuraEnvironment(python: Python, toolsDirectory: string): Promise<string> {
+/** The cached virtual environment of the bundled Azura. */
+interface AzuraEnvironment {
+    readonly dir: string;
+    readonly python: string;
+    readonly wheel: BundledWheel;
+}
+
+/** Return the virtual environment holding the bundled Azura, creating it on first use. */
+async function azuraEnvironment(python: Python, inputs: AzuraTaskInputs): Promise<AzuraEnvironment> {
     const wheelsDir = path.join(__dirname, 'wheels');
     const wheel = bundledAzuraWheel(wheelsDir);
     // One environment per Azura version and interpreter, in the agent's tool cache like any tool;
     // the `.complete` file beside it says the install finished.
-    const venvDir = path.join(
-        toolsDirectory, 'azura', wheel.version,
+    const dir = path.join(
+        inputs.toolsDirectory, 'azura', wheel.version,
         `py${python.version.join('.')}-${process.platform}-${os.arch()}`);
-    const venvPython = process.platform === 'win32'
-        ? path.join(venvDir, 'Scripts', 'python.exe')
-        : path.join(venvDir, 'bin', 'python');
-    const marker = `${venvDir}.complete`;
+    const environment = {
+        dir,
+        python: process.platform === 'win32' ? path.join(dir, 'Scripts', 'python.exe') : path.join(dir, 'bin', 'python'),
+        wheel,
+    };
+    const marker = `${dir}.complete`;
     if (tl.exist(marker)) {
-        console.log(tl.loc('ReusingEnvironment', wheel.version, venvDir));
-        return venvPython;
+        console.log(tl.loc('ReusingEnvironment', wheel.version, dir));
+        return environment;
     }
-    console.log(tl.loc('CreatingEnvironment', wheel.version, venvDir));
-    const venvCode = await tl.tool(python.path).arg(['-m', 'venv', '--clear', venvDir]).execAsync({ ignoreReturnCode: true });
+    console.log(tl.loc('CreatingEnvironment', wheel.version, dir));
+    // --clear below removes an llm extra installed before, so its marker must go too.
+    tl.rmRF(llmMarker(dir));
+    const venvCode = await tl.tool(python.path).arg(['-m', 'venv', '--clear', dir]).execAsync({ ignoreReturnCode: true });
     if (venvCode !== 0) {
         throw new TaskProblem(tl.loc('VenvFailed', python.path, venvCode));
     }
-    await installAzura(venvPython, wheelsDir, wheel);
+    await installAzura(environment, wheelsDir, inputs.pipArguments);
     tl.writeFile(marker, wheel.version);
-    return venvPython;
+    return environment;
+}
+
+/** Return whether the llm extra is in the environment, installing it from the index if needed. */
+async function hasLlmExtra(environment: AzuraEnvironment, pipArguments: string): Promise<boolean> {
+    const marker = llmMarker(environment.dir);
+    if (tl.exist(marker)) {
+        return true;
+    }
+    console.log(tl.loc('InstallingLlmExtra'));
+    // openai and jsonschema are not bundled (they would break the Marketplace's size limit); the
+    // bundled wheels still serve Azura and its core, so only the extra's packages come from the index.
+    const code = await pipInstall(
+        environment.python, ['--find-links', path.dirname(environment.wheel.file), `${environment.wheel.file}[llm]`], pipArguments);
+    if (code !== 0) {
+        tl.warning(tl.loc('LlmExtraFailed', code));
+        return false;
+    }
+    tl.writeFile(marker, environment.wheel.version);
+    return true;
+}
+
+/** Return the file saying the llm extra is installed: beside the core's, as the extra joins the same environment. */
+function llmMarker(venvDir: string): string {
+    return `${venvDir}.llm.complete`;
 }
 
 /** Return the Azura wheel bundled in the task folder and its version. */
 function bundledAzuraWheel(wheelsDir: string): BundledWheel {
-    const [file] = tl.findMatch(wheelsDir, 'azura-*-py3-none-any.whl');
+    const [file] = tl.findMatch(wheelsDir, 'azura_pipelines-*-py3-none-any.whl');
     if (!file) {
         throw new TaskProblem(tl.loc('WheelsMissing', wheelsDir));
     }
     return { file, version: path.basename(file).split('-')[1] };
 }
 
-async function installAzura(venvPython: string, wheelsDir: string, wheel: BundledWheel): Promise<void> {
-    // The wheel is named by path, never `azura==x`: the name `azura` on the public index belongs to
-    // another project, and an index candidate of the same version could win over the bundled one.
+async function installAzura(environment: AzuraEnvironment, wheelsDir: string, pipArguments: string): Promise<void> {
+    // The wheel is named by path, never `azura-pipelines==x`: an index candidate of the same
+    // version must not win over the bundled one.
     console.log(tl.loc('InstallingOffline'));
-    const offlineCode = await pipInstall(venvPython, ['--no-index', '--find-links', wheelsDir, wheel.file]);
+    const offlineCode = await pipInstall(environment.python, ['--no-index', '--find-links', wheelsDir, environment.wheel.file], '');
     if (offlineCode === 0) {
         return;
     }
     tl.warning(tl.loc('WheelMissingUsingIndex', offlineCode));
-    const indexCode = await pipInstall(venvPython, ['--find-links', wheelsDir, wheel.file]);
+    const indexCode = await pipInstall(environment.python, ['--find-links', wheelsDir, environment.wheel.file], pipArguments);
     if (indexCode !== 0) {
         throw new TaskProblem(tl.loc('InstallFailed', indexCode));
     }
 }
 
-function pipInstall(venvPython: string, args: string[]): Promise<number> {
+/** Run pip install in the environment; pipArguments (the user's index settings) come last. */
+function pipInstall(venvPython: string, args: string[], pipArguments: string): Promise<number> {
     return tl.tool(venvPython)
         .arg(['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--progress-bar', 'off'])
         .arg(args)
+        .line(pipArguments)
         .execAsync({ ignoreReturnCode: true });
 }

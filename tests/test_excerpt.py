@@ -106,6 +106,11 @@ def test_knowledge_base_pattern_makes_an_anchor():
     assert at in numbered(excerpt_of(data, budget=256, anchor_patterns=[r"quota reached"]))
 
 
+def test_knowledge_base_pattern_anchored_at_line_start_matches_a_timestamped_line():
+    data, at = make_log(error_lines=["2024-05-01T10:00:00.0000000Z \x1b[31mDeployment quota reached\x1b[0m"])
+    assert at in excerpt_of(data, budget=256, anchor_patterns=[r"^Deployment quota"]).anchors
+
+
 def test_line_matching_no_pattern_is_no_anchor():
     quiet = "Deployment quota reached for subscription"
     data, at = make_log(error_lines=[quiet])
@@ -196,3 +201,12 @@ def test_log_of_a_hundred_thousand_errors_keeps_the_first_and_few_anchors():
     excerpt = excerpt_of(data, budget=512, chunk=1 << 16)
     assert at in numbered(excerpt)
     assert len(excerpt.anchors) < 20
+
+
+@pytest.mark.parametrize("engine", ["re2", "re"])
+def test_patterns_with_global_flags_scan_with_either_engine(monkeypatch, engine):
+    if engine == "re":
+        monkeypatch.setitem(__import__("sys").modules, "re2", None)  # as where google-re2 is not installed
+    data, at = make_log(error_lines=["DEPLOYMENT QUOTA reached"])
+    excerpt = excerpt_of(data, budget=256, anchor_patterns=[r"(?i)deployment quota", r"(?i)^never here$"])
+    assert at in excerpt.anchors

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -47,6 +49,28 @@ def analyze_step(template: dict) -> dict:
     return step
 
 
+def expand(text: str, template: dict, **values: str) -> str:
+    """Return text with its ${{ }} expressions evaluated for these parameters (defaults for the rest).
+
+    Covers the expression functions the templates use; their syntax is also Python's.
+    """
+    params = {name: p.get("default", "") for name, p in parameters(template).items()}
+    functions = {
+        "iif": lambda condition, yes, no: yes if condition else no,
+        "eq": lambda a, b: str(a).lower() == str(b).lower(),
+        "format": lambda pattern, *args: pattern.format(*args),
+        "coalesce": lambda *args: next((a for a in args if a != ""), ""),
+        "parameters": SimpleNamespace(**{**params, **values}),
+    }
+    return re.sub(r"\$\{\{(.*?)\}\}", lambda m: str(eval(m.group(1), {"__builtins__": {}}, functions)), text, flags=re.S)
+
+
+def installed_requirement(template: dict, **values: str) -> str:
+    """Return what the install step hands pip to install, for these parameters."""
+    (install,) = [s for s in template["steps"] if "pip install" in s.get("script", "")]
+    return shlex.split(expand(install["script"], template, **values))[-1]
+
+
 def test_every_step_of_the_steps_template_runs_only_on_failure_by_default(steps_template):
     assert parameters(steps_template)["condition"]["default"] == "failed()"
     for step in steps_template["steps"]:
@@ -81,15 +105,29 @@ def test_llm_settings_are_parameters_of_both_templates(steps_template, job_templ
 
 
 def test_install_pins_the_version_of_this_source(steps_template):
-    (install,) = [s for s in steps_template["steps"] if "pip install" in s.get("script", "")]
-    assert "format('azura=={0}', parameters.azuraVersion)" in install["script"]
+    assert installed_requirement(steps_template) == f"{azura.DISTRIBUTION}=={azura.__version__}"
     assert parameters(steps_template)["azuraVersion"]["default"] == azura.__version__
     assert parameters(steps_template)["azuraVersion"]["default"] == parameters(load(TEMPLATES / "azura-job.yml"))["azuraVersion"]["default"]
+
+
+def test_offline_analysis_must_not_install_the_llm_extra(steps_template):
+    assert "[llm]" not in installed_requirement(steps_template, llmProvider="none")
+
+
+@pytest.mark.parametrize("provider", ["openai", "azure_openai", "ollama"])
+def test_llm_provider_installs_the_llm_extra_at_the_pinned_version(steps_template, provider):
+    assert installed_requirement(steps_template, llmProvider=provider) == f"{azura.DISTRIBUTION}[llm]=={azura.__version__}"
+
+
+def test_llm_provider_adds_the_llm_extra_to_a_given_package(steps_template):
+    assert installed_requirement(steps_template, llmProvider="openai", azuraPackage="/src/azura") == "/src/azura[llm]"
+    assert installed_requirement(steps_template, azuraPackage="/src/azura") == "/src/azura"
 
 
 def test_installed_package_is_checked_to_be_azura_before_it_runs(steps_template):
     scripts = [s.get("script", "") for s in steps_template["steps"]]
     check = next(i for i, s in enumerate(scripts) if "'azura/cli.py' in files" in s)
+    assert f"m.distribution('{azura.DISTRIBUTION}')" in scripts[check]
     assert check < scripts.index(analyze_step(steps_template)["script"])
 
 

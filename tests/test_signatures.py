@@ -24,6 +24,17 @@ def test_bundled_signature_matches_each_of_its_examples(signature):
 
 
 @pytest.mark.parametrize("signature", BUNDLED, ids=lambda s: s.id)
+def test_bundled_signature_matches_its_examples_as_the_excerpt_cleans_them(signature):
+    # Patterns meet lines after the excerpt step: timestamps stripped, `##[error]` shown as `[error] `.
+    from azura.excerpt import read_lines
+
+    for example in signature.examples:
+        stamped = f"2024-05-02T10:00:00.0000000Z {example}\n".encode()
+        cleaned = next(iter(read_lines([stamped]))).text
+        assert re.search(signature.pattern, cleaned), f"{signature.id} does not match cleaned {cleaned!r}"
+
+
+@pytest.mark.parametrize("signature", BUNDLED, ids=lambda s: s.id)
 def test_bundled_signature_category_is_in_the_contract(signature):
     assert signature.category in CATEGORIES
 

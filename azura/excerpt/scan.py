@@ -74,8 +74,8 @@ def compile_finder(patterns: Sequence[str]) -> Callable[[bytes], Iterator[int]]:
     compiled = []
     if fast:
         compiled.append(re2.compile("|".join(f"(?:{p})" for p in fast).encode()))
-    if slow:
-        compiled.append(re.compile("|".join(f"(?:{p})" for p in slow).encode()))
+    # Each on its own: `re` refuses a global flag such as "(?i)" anywhere but at the start of a pattern.
+    compiled.extend(re.compile(p.encode()) for p in slow)
 
     def finder(data: bytes) -> Iterator[int]:
         if len(compiled) == 1:
@@ -98,10 +98,15 @@ def scan_log(log: StepLog, signatures: Sequence[Pattern[str]] = ()) -> Scan:
     issue_texts = tuple(key for key in (issue_key(i.message) for i in log.step.issues if i.line is None) if key)
     issue_lines = frozenset(i.line for i in log.step.issues if i.line is not None)
     finder = compile_finder((_non_capturing(PREFILTER),) + tuple(re.escape(t) for t in issue_texts)
-                            + tuple(p.pattern for p in signatures))
+                            + tuple(_unanchored(p.pattern) for p in signatures))
     scanner = _Scanner(finder, signatures, issue_texts, issue_lines)
     return scanner.run(segments(log.chunks, log.first_line, source=f"the log of {log.step.name!r}"),
                        log.first_line)
+
+
+def _unanchored(pattern: str) -> str:
+    """Return a line pattern fit for raw bytes, where a timestamp or colour code may precede the text."""
+    return pattern[1:] if pattern.startswith("^") else pattern
 
 
 def _non_capturing(pattern: str) -> str:

@@ -1,4 +1,4 @@
-"""Download the wheels Azura needs on every agent platform, so the task installs with no index.
+"""Download the wheels Azura's core needs on every agent platform, so the task installs with no index.
 
     python scripts/packaging/bundle_wheels.py AZURA_WHEEL DEST [--jobs N]
 
@@ -9,6 +9,10 @@ agent platform and Python version, downloads the wheels whose markers apply ther
 would leave out ``exceptiongroup`` on Python < 3.11 and ``colorama`` on Windows. Finally it proves
 the bundle complete: for each target, resolving from DEST alone, offline, must succeed. Prints
 one JSON summary line; exits 1 when a target cannot be served from DEST.
+
+Only Azura's core requirements are bundled: the ``llm`` extra (openai and pydantic's compiled core,
+jsonschema) would multiply the size past the Marketplace's upload limit, and the task installs it
+from the index only when a provider is configured.
 """
 from __future__ import annotations
 
@@ -29,6 +33,13 @@ from packaging.requirements import Requirement
 PYTHON_VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
 # Oldest macOS whose wheels we accept; uv reads the same variable for its darwin targets.
 MACOS_DEPLOYMENT_TARGET = "11.0"
+# Compiled by their authors for speed only; the pure wheel behaves the same. charset-normalizer's
+# builds (15 wheels, about 4 MB) speed up the encoding guess requests makes for undeclared charsets.
+PURE_ONLY = frozenset({"charset-normalizer"})
+# Compiled for speed with no pure wheel published: built here from the index's sdist, without the
+# extension, into one py3-none-any wheel. PyYAML's compiled wheels (20, about 6.5 MB, two thirds of
+# the bundle) only add the C loaders, and Azura calls yaml.safe_load, which never uses them.
+PURE_FROM_SOURCE = {"pyyaml": {"PYYAML_FORCE_LIBYAML": "0"}}
 
 
 @dataclass(frozen=True)
@@ -129,15 +140,37 @@ def requirements_for(lock: list[str], target: Target) -> list[str]:
 
 
 def download(requirements: list[str], target: Target, dest: Path) -> None:
-    """Download the target's wheels for exactly these pins into dest."""
+    """Download the target's wheels for exactly these pins into dest (pure ones for PURE_ONLY)."""
     dest.mkdir(parents=True, exist_ok=True)
-    if not requirements:
-        return
+    pure = [r for r in requirements if Requirement(r).name in PURE_ONLY]
+    compiled = [r for r in requirements if r not in pure]
     platform_args = [arg for tag in target.platform.wheel_tags for arg in ("--platform", tag)]
+    if compiled:
+        _pip_download(compiled, ["--implementation", "cp", "--python-version", target.python, *platform_args], dest)
+    if pure:
+        _pip_download(pure, ["--implementation", "py", "--abi", "none", "--platform", "any",
+                             "--python-version", target.python], dest)
+
+
+def build_pure_wheel(pin: str, dest: Path) -> None:
+    """Build the pure wheel of a PURE_FROM_SOURCE pin from its sdist into dest."""
+    name = Requirement(pin).name
+    with tempfile.TemporaryDirectory() as tmp:
+        _run([
+            sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
+            "--no-binary", name, "--wheel-dir", tmp, pin,
+        ], env={**os.environ, **PURE_FROM_SOURCE[name]})
+        (wheel,) = Path(tmp).glob("*.whl")
+        if not wheel.name.endswith("-none-any.whl"):
+            raise SystemExit(f"{pin}: the build without its extension gave {wheel.name}, not a pure wheel")
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(wheel, dest / wheel.name)
+
+
+def _pip_download(requirements: list[str], tag_args: list[str], dest: Path) -> None:
     _run([
         sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-        "--only-binary=:all:", "--implementation", "cp", "--python-version", target.python,
-        *platform_args, "--dest", str(dest), *requirements,
+        "--only-binary=:all:", *tag_args, "--dest", str(dest), *requirements,
     ])
 
 
@@ -159,21 +192,28 @@ def bundle(azura_wheel: Path, dest: Path, jobs: int) -> dict[str, object]:
     """Fill dest with Azura's wheel and its dependencies' wheels; return a summary."""
     lock = universal_lock(azura_wheel)
     targets = all_targets()
+    from_source = {r for t in targets for r in requirements_for(lock, t) if Requirement(r).name in PURE_FROM_SOURCE}
     # Linux first, for every Python version: that fetches each pure wheel once and tells which
     # pins are pure. The other platforms then fetch only what is compiled or new to them.
     first = tuple(t for t in targets if t.platform is PLATFORMS[0])
     rest = tuple(t for t in targets if t.platform is not PLATFORMS[0])
     with tempfile.TemporaryDirectory() as tmp:
+        built = Path(tmp, "built-from-source")
+        for pin in sorted(from_source):
+            build_pure_wheel(pin, built)
         # One folder per target: parallel pip runs must not write the same file.
         folders = {t: Path(tmp, t.name) for t in targets}
+
+        def fetch(target: Target, have: set[str]) -> None:
+            download([r for r in requirements_for(lock, target) if r not in have], target, folders[target])
+
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            list(pool.map(lambda t: download(requirements_for(lock, t), t, folders[t]), first))
-            pure = {_pin(w) for t in first for w in folders[t].glob("*-none-any.whl")}
-            needed = {t: [r for r in requirements_for(lock, t) if r.lower() not in pure] for t in rest}
-            list(pool.map(lambda t: download(needed[t], t, folders[t]), rest))
+            list(pool.map(lambda t: fetch(t, from_source), first))
+            pure = from_source | {_pin(w) for t in first for w in folders[t].glob("*-none-any.whl")}
+            list(pool.map(lambda t: fetch(t, pure), rest))
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy2(azura_wheel, dest / azura_wheel.name)
-        for folder in folders.values():
+        for folder in (built, *folders.values()):
             for wheel in folder.glob("*.whl"):
                 if not (dest / wheel.name).exists():
                     shutil.copy2(wheel, dest / wheel.name)
@@ -196,8 +236,8 @@ def _pin(wheel: Path) -> str:
     return f"{name.replace('_', '-').lower()}=={version}"
 
 
-def _run(command: list[str]) -> str:
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+def _run(command: list[str], env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if result.returncode:
         sys.stderr.write(result.stdout + result.stderr)
         raise SystemExit(f"failed ({result.returncode}): {' '.join(command[:6])} ...")

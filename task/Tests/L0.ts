@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
 import {
-    ANALYZE, API_KEY, CREATE_VENV, PIP_OFFLINE, PIP_WITH_INDEX, TEMP, TOKEN,
+    ANALYZE, API_KEY, CREATE_VENV, LLM_MARKER, PIP_ARGUMENTS, PIP_LLM, PIP_OFFLINE, PIP_WITH_INDEX, TEMP, TOKEN,
 } from './scenario';
 
 const TASK_JSON = path.join(__dirname, '..', 'task.json');
@@ -40,11 +40,27 @@ describe('Azura task', function () {
             tr = await runScenario('L0Analyses');
         });
 
-        it('creates the environment and installs the bundled wheels with no index', () => {
+        it('creates the environment and installs Azura from the bundled wheels with no index', () => {
             runValidations(tr, () => {
                 assert.ok(tr.ran(CREATE_VENV), 'venv created');
                 assert.ok(tr.ran(PIP_OFFLINE), 'offline install');
-                assert.ok(!tr.ran(PIP_WITH_INDEX), 'the index must not be used');
+                assert.ok(!tr.ran(PIP_WITH_INDEX), 'the core must not come from the index');
+            });
+        });
+
+        it('forgets an llm extra installed before, as it builds the environment anew', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.stdOutContained(`rmRF ${LLM_MARKER}`));
+            });
+        });
+
+        it('then adds the llm extra with the index allowed, after the offline install', () => {
+            runValidations(tr, () => {
+                const lines = commandLines(tr);
+                const offline = lines.indexOf(`[command]${PIP_OFFLINE}`);
+                const llm = lines.indexOf(`[command]${PIP_LLM}`);
+                assert.ok(offline >= 0 && llm > offline, lines.join('\n'));
+                assert.ok(tr.stdOutContained('loc_mock_InstallingLlmExtra'));
             });
         });
 
@@ -123,6 +139,76 @@ describe('Azura task', function () {
         });
     });
 
+    describe('later run with a provider, the llm extra already installed', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0ReusesLlmExtra');
+        });
+
+        it('installs nothing and runs the provider', () => {
+            runValidations(tr, () => {
+                assert.ok(!tr.stdOutContained('-m pip install'));
+                assert.ok(tr.ran(`${ANALYZE} --llm-provider ollama`));
+                assert.ok(tr.stdOutContained('result=Succeeded;]loc_mock_AnalysisDone'));
+            });
+        });
+    });
+
+    describe('first run with a provider on an agent that cached the offline install', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0AddsLlmExtra');
+        });
+
+        it('adds the llm extra to the cached environment, through the index named in pipArguments', () => {
+            runValidations(tr, () => {
+                assert.ok(!tr.ran(CREATE_VENV) && !tr.ran(PIP_OFFLINE));
+                assert.ok(tr.ran(`${PIP_LLM} ${PIP_ARGUMENTS}`));
+                assert.ok(tr.ran(`${ANALYZE} --llm-provider ollama`));
+                assert.ok(tr.stdOutContained('result=Succeeded;]loc_mock_AnalysisDone'));
+            });
+        });
+    });
+
+    describe('the llm extra cannot be installed (no index reachable)', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0LlmExtraFails');
+        });
+
+        it('warns how to provide the extra and runs Azura offline', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.ran(PIP_LLM));
+                assert.deepStrictEqual(tr.warningIssues, ['loc_mock_LlmExtraFailed 1', 'loc_mock_AnalysedWithoutLlm']);
+                assert.ok(tr.ran(`${ANALYZE} --llm-provider none --model gpt-4o-mini`));
+            });
+        });
+
+        it('ends SucceededWithIssues, not Failed', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.succeeded);
+                assert.deepStrictEqual(tr.errorIssues, []);
+                assert.ok(tr.stdOutContained('result=SucceededWithIssues;]loc_mock_AnalysedWithoutLlm'));
+            });
+        });
+    });
+
+    describe('the llm extra cannot be installed, with failOnError', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0LlmExtraFailsStrict');
+        });
+
+        it('must not fail the step when Azura succeeded offline', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.ran(`${ANALYZE} --llm-provider none --strict`));
+                assert.ok(tr.succeeded);
+                assert.deepStrictEqual(tr.errorIssues, []);
+                assert.ok(tr.stdOutContained('result=SucceededWithIssues;]loc_mock_AnalysedWithoutLlm'));
+            });
+        });
+    });
+
     describe('agent without a recent Python', () => {
         let tr: MockTestRunner;
         before(async () => {
@@ -151,6 +237,14 @@ describe('Azura task', function () {
         let tr: MockTestRunner;
         before(async () => {
             tr = await runScenario('L0AnalyzerCrashes');
+        });
+
+        it('installs from the bundled wheels only: provider none never reaches for the index', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.ran(PIP_OFFLINE));
+                assert.ok(!tr.ran(PIP_WITH_INDEX) && !tr.ran(PIP_LLM));
+                assert.ok(!tr.stdOutContained('[llm]'));
+            });
         });
 
         it('ends SucceededWithIssues with a warning, not Failed', () => {
@@ -189,6 +283,7 @@ describe('Azura task', function () {
             runValidations(tr, () => {
                 assert.ok(tr.ran(PIP_OFFLINE));
                 assert.ok(tr.ran(PIP_WITH_INDEX));
+                assert.ok(tr.ran(PIP_LLM));
                 assert.deepStrictEqual(tr.warningIssues, ['loc_mock_WheelMissingUsingIndex 1']);
                 assert.ok(tr.ran(`${ANALYZE} --llm-provider azure_openai --model gpt-4o`));
                 assert.ok(tr.succeeded);

@@ -1,4 +1,5 @@
-// First run with an OpenAI-compatible model: installs offline, maps every input, Azura exits 0.
+// First run with an OpenAI-compatible model: installs the core offline and the llm extra from the
+// index, maps every input, Azura exits 0.
 import { ANALYZE, API_KEY, firstRunAnswers, newRunner } from './scenario';
 
 const tmr = newRunner();

@@ -14,7 +14,8 @@ export const PYTHON = '/usr/bin/python3';
 export const TEMP = path.join(os.tmpdir(), 'azura-l0-agent-temp');
 export const TOOLS = '/agent/_work/_tool';
 export const WHEELS = path.join(__dirname, '..', 'wheels');
-export const WHEEL = path.join(WHEELS, 'azura-0.1.0-py3-none-any.whl');
+export const WHEEL_PATTERN = 'azura_pipelines-*-py3-none-any.whl';
+export const WHEEL = path.join(WHEELS, 'azura_pipelines-0.1.0-py3-none-any.whl');
 export const VENV = path.join(TOOLS, 'azura', '0.1.0', `py3.12-${process.platform}-${os.arch()}`);
 export const VENV_PYTHON = process.platform === 'win32'
     ? path.join(VENV, 'Scripts', 'python.exe')
@@ -23,6 +24,10 @@ export const CREATE_VENV = `${PYTHON} -m venv --clear ${VENV}`;
 const PIP = `${VENV_PYTHON} -m pip install --disable-pip-version-check --no-input --progress-bar off`;
 export const PIP_OFFLINE = `${PIP} --no-index --find-links ${WHEELS} ${WHEEL}`;
 export const PIP_WITH_INDEX = `${PIP} --find-links ${WHEELS} ${WHEEL}`;
+// The llm extra: Azura and its core from the bundled wheels, openai and jsonschema from the index.
+export const PIP_LLM = `${PIP} --find-links ${WHEELS} ${WHEEL}[llm]`;
+export const LLM_MARKER = `${VENV}.llm.complete`;
+export const PIP_ARGUMENTS = '--index-url https://pkgs.dev.azure.com/contoso/_packaging/python/pypi/simple/';
 export const ANALYZE = `${VENV_PYTHON} -m azura analyze`;
 
 // Printed for each variable the task hands to Azura; secrets are shown by role, never by value.
@@ -46,16 +51,23 @@ export function newRunner(): TaskMockRunner {
 
 /** Return answers for a first run: Python 3.12 on PATH, no cached environment, installs succeed. */
 export function firstRunAnswers(exec: { [command: string]: TaskLibAnswerExecResult }): TaskLibAnswers {
+    return cachedRunAnswers({ core: false, llm: false }, {
+        [CREATE_VENV]: { code: 0 },
+        [PIP_OFFLINE]: { code: 0, stdout: 'Successfully installed azura-pipelines-0.1.0' },
+        [PIP_LLM]: { code: 0, stdout: 'Successfully installed openai-2.8.0 jsonschema-4.25.1' },
+        ...exec,
+    });
+}
+
+/** Return answers for a run on an agent whose tool cache holds the core and/or the llm extra. */
+export function cachedRunAnswers(
+    cached: { core: boolean; llm: boolean }, exec: { [command: string]: TaskLibAnswerExecResult }): TaskLibAnswers {
     return {
         which: { python3: PYTHON },
-        exist: { [`${VENV}.complete`]: false },
-        findMatch: { 'azura-*-py3-none-any.whl': [WHEEL] },
-        exec: {
-            [`${PYTHON} --version`]: { code: 0, stdout: 'Python 3.12.1' },
-            [CREATE_VENV]: { code: 0 },
-            [PIP_OFFLINE]: { code: 0, stdout: 'Successfully installed azura-0.1.0' },
-            ...exec,
-        },
+        exist: { [`${VENV}.complete`]: cached.core, [LLM_MARKER]: cached.llm },
+        findMatch: { [WHEEL_PATTERN]: [WHEEL] },
+        rmRF: { [LLM_MARKER]: { success: true } },
+        exec: { [`${PYTHON} --version`]: { code: 0, stdout: 'Python 3.12.1' }, ...exec },
     };
 }
 

@@ -1,5 +1,6 @@
-"""The built .vsix is complete: Azura installs from the wheels inside it, in a fresh venv, with no index,
-and the task in it runs Azura against the Azure DevOps emulator.
+"""The built .vsix is complete and small: Azura's core installs from the wheels inside it, in a fresh venv,
+with no index, the task in it runs Azura against the Azure DevOps emulator, and the whole fits the
+Marketplace's upload limit because the llm extra is left to the index.
 
 The .vsix tests build nothing: run scripts/build_vsix.sh first (scripts/ci_task.sh does), or point
 AZURA_VSIX at a .vsix. The install is the task's own command, with pip's configuration and index cut
@@ -28,6 +29,8 @@ from tests.integration.conftest import TOKEN
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node")
 DEADLINE = 300  # seconds for the venv, the install and the demo; past that the test fails, not hangs
+MARKETPLACE_LIMIT = 26_214_400  # bytes: the Marketplace's upload limit for an extension
+LLM_EXTRA_PACKAGES = ("openai", "pydantic", "pydantic_core", "jsonschema", "rpds_py")
 
 
 def _vsix() -> Path | None:
@@ -57,6 +60,7 @@ def _pip_offline_settings() -> dict:
         "PIP_CONFIG_FILE": os.devnull,  # no user or site config (find-links, extra indexes)
         "PIP_INDEX_URL": "http://127.0.0.1:9/simple",  # refused at once if anything asked an index
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_RETRIES": "0",  # the closed port would be retried with back-off for seconds
     }
 
 
@@ -93,7 +97,7 @@ def install(extension, tmp_path_factory) -> Install:
     venv = tmp_path_factory.mktemp("agent-tools") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=DEADLINE)
     wheels = extension / "task" / "wheels"
-    (azura_wheel,) = wheels.glob("azura-*-py3-none-any.whl")
+    (azura_wheel,) = wheels.glob("azura_pipelines-*-py3-none-any.whl")
     result = subprocess.run(
         [str(_venv_executable(venv, "python")), "-m", "pip", "install", "--no-input", "--progress-bar", "off",
          "--no-index", "--find-links", str(wheels), str(azura_wheel)],
@@ -105,7 +109,14 @@ def install(extension, tmp_path_factory) -> Install:
 def test_vsix_installs_azura_from_its_wheels_without_an_index(install):
     assert install.returncode == 0, install.output
     assert "Looking in indexes" not in install.output
-    assert "Successfully installed" in install.output and f"azura-{azura.__version__}" in install.output
+    assert "Successfully installed" in install.output and f"{azura.DISTRIBUTION}-{azura.__version__}" in install.output
+
+
+@needs_vsix
+def test_vsix_install_must_not_bring_the_llm_extra(install):
+    assert install.returncode == 0, install.output
+    for name in ("openai", "jsonschema"):
+        assert f" {name}-" not in install.output, name
 
 
 @needs_vsix
@@ -120,8 +131,26 @@ def test_azura_demo_runs_from_the_vsix_install(install, tmp_path):
 
 @needs_vsix
 def test_vsix_bundles_the_azura_wheel_of_this_source(extension):
-    names = [w.name for w in (extension / "task" / "wheels").glob("azura-*.whl")]
-    assert names == [f"azura-{azura.__version__}-py3-none-any.whl"]
+    names = [w.name for w in (extension / "task" / "wheels").glob("azura*.whl")]
+    assert names == [f"azura_pipelines-{azura.__version__}-py3-none-any.whl"]
+
+
+@needs_vsix
+def test_vsix_fits_the_marketplace_upload_limit():
+    assert VSIX.stat().st_size < MARKETPLACE_LIMIT
+
+
+@needs_vsix
+def test_vsix_bundles_pyyaml_as_one_pure_wheel_for_every_platform(extension):
+    wheels = [w.name for w in (extension / "task" / "wheels").glob("pyyaml-*.whl")]
+    assert len(wheels) == 1 and wheels[0].endswith("-py3-none-any.whl"), wheels
+
+
+@needs_vsix
+def test_vsix_bundles_no_wheel_of_the_llm_extra(extension):
+    bundled = {w.name.split("-")[0].lower() for w in (extension / "task" / "wheels").glob("*.whl")}
+    assert not bundled & set(LLM_EXTRA_PACKAGES)
+    assert {"azure_devops", "msrest", "jinja2", "pyyaml", "python_dotenv"} <= bundled
 
 
 @needs_vsix
@@ -182,6 +211,22 @@ def test_task_reuses_its_environment_on_the_next_run(extension, task_env):
 
     assert "Reusing Azura" in second.stdout and "-m pip install" not in second.stdout
     assert "##vso[task.complete result=Succeeded;]" in second.stdout
+
+
+@needs_vsix
+@needs_node
+def test_task_with_a_provider_and_no_index_warns_and_analyses_offline(extension, task_env):
+    task_env.update({"INPUT_LLMPROVIDER": "openai", "INPUT_MODEL": "gpt-4o-mini"})
+
+    run = _run_task(extension, task_env)
+
+    lines = run.stdout.splitlines()
+    assert any(line.startswith("##vso[task.issue type=warning") and "Could not install Azura's LLM extra" in line
+               for line in lines), run.stdout + run.stderr
+    assert any(line.startswith("[command]") and "-m azura analyze --llm-provider none" in line for line in lines)
+    assert "##vso[build.addbuildtag]azura-test" in lines
+    assert "##vso[task.complete result=SucceededWithIssues;]" in run.stdout
+    assert TOKEN not in run.stdout and TOKEN not in run.stderr
 
 
 LOCK = [
