@@ -218,7 +218,7 @@ def _cmd_analyze(args, settings, stdout: TextIO, stderr: TextIO, stdin) -> int:
     outcomes = publish.publish(analysis, rendered, settings, commands, deadline=deadline)
     _print_report(rendered, settings.format, stdout)
     for outcome in outcomes:
-        _report_outcome(outcome, stderr, settings.in_pipeline)
+        _report_outcome(outcome, stderr, settings.in_pipeline, settings.publish)
     failed = [o for o in outcomes if o.status == "failed"]
     return ExitCode.ANALYSIS_IMPOSSIBLE if (failed and settings.strict) else ExitCode.OK
 
@@ -229,10 +229,10 @@ def _print_report(rendered, output_format: str, stdout: TextIO) -> None:
     stdout.flush()
 
 
-def _report_outcome(outcome, stderr: TextIO, in_pipeline: bool) -> None:
+def _report_outcome(outcome, stderr: TextIO, in_pipeline: bool, publishing: bool) -> None:
     if outcome.status == "failed":
         _report_problem(f"{outcome.sink}: {outcome.detail}", stderr, in_pipeline)
-    elif outcome.status == "skipped" and outcome.detail and outcome.detail != "disabled":
+    elif publishing and outcome.status == "skipped" and outcome.detail and outcome.detail != "disabled":
         stderr.write(f"azura: {outcome.sink} skipped: {outcome.detail}\n")
 
 

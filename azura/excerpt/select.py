@@ -27,6 +27,9 @@ VARIETY_BONUS = 1.0  # per extra kind of anchor in a cluster: an error with its 
 POSITION_BONUS = 3.0  # times (position in the log)²: builds stop soon after their cause
 NOVEL_BONUS = 2  # ranks a cluster moves up for a line new since the last green run
 RANK_STEP = 1000  # score gap between ranks: more than any distance inside a cluster
+CORE_CLUSTERS = 4  # the best clusters whose cores (anchors and their nearest lines) go in before any context
+CORE_BEFORE = 1
+CORE_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -101,11 +104,15 @@ def score_entries(entries: Sequence[Entry], anchors: Sequence[Anchor], total_lin
         spans.append((_cluster_value(cluster, total_lines), low, high, at))
     spans.sort(key=lambda span: -span[0])
     scores = [0.0] * len(entries)
+    core_band = RANK_STEP * (len(spans) + 1)
     for rank, (_, low, high, at) in enumerate(spans):
         level = RANK_STEP * (len(spans) - rank)
         for index in range(low, high + 1):
             distance = min(abs(index - a) for a in at)
-            scores[index] = max(scores[index], level - min(distance, RANK_STEP - 1))
+            score = level - min(distance, RANK_STEP - 1)
+            if rank < CORE_CLUSTERS and any(-CORE_BEFORE <= index - a <= CORE_AFTER for a in at):
+                score += core_band
+            scores[index] = max(scores[index], score)
     if novel is not None:
         for index, entry in enumerate(entries):
             if entry.span == 1 and novel(normalise_for_diff(entry.line.text)):

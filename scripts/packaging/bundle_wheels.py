@@ -31,8 +31,10 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 
 PYTHON_VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
-# Oldest macOS whose wheels we accept; uv reads the same variable for its darwin targets.
-MACOS_DEPLOYMENT_TARGET = "11.0"
+# Oldest macOS an agent may run: wheels built for it or for older releases are taken. uv reads the
+# same variable for its darwin targets. 13, because google-re2 publishes no macOS wheel for older
+# releases; every hosted macOS image is 13 or later.
+MACOS_DEPLOYMENT_TARGET = "13.0"
 # Compiled by their authors for speed only; the pure wheel behaves the same. charset-normalizer's
 # builds (15 wheels, about 4 MB) speed up the encoding guess requests makes for undeclared charsets.
 PURE_ONLY = frozenset({"charset-normalizer"})
@@ -69,14 +71,14 @@ PLATFORMS = (
     ),
     Platform(
         "macos-arm64",
-        ("macosx_11_0_arm64",),
+        ("macosx_13_0_arm64",),
         "aarch64-apple-darwin",
         (("sys_platform", "darwin"), ("platform_system", "Darwin"), ("os_name", "posix"),
          ("platform_machine", "arm64")),
     ),
     Platform(
         "macos-x64",
-        ("macosx_11_0_x86_64",),
+        ("macosx_13_0_x86_64",),
         "x86_64-apple-darwin",
         (("sys_platform", "darwin"), ("platform_system", "Darwin"), ("os_name", "posix"),
          ("platform_machine", "x86_64")),
