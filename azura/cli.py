@@ -48,11 +48,22 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     except KeyboardInterrupt:
         stderr.write("azura: interrupted\n")
         return ExitCode.ANALYSIS_IMPOSSIBLE
+    except BrokenPipeError:  # `azura demo | head`: the reader has all it wanted
+        _silence_stdout()
+        return ExitCode.OK
     except Exception as exc:  # a bug of ours must never turn a pipeline red unless --strict
         if _debug(environ):
             traceback.print_exc(file=stderr)
         _report_problem(f"internal error ({type(exc).__name__}): {_first_line(exc)}", stderr, in_pipeline)
         return ExitCode.ANALYSIS_IMPOSSIBLE if (strict or not in_pipeline) else ExitCode.OK
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit; point it at devnull so that flush cannot fail a second time.
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _report_problem(message: str, stderr: TextIO, in_pipeline: bool) -> None:
