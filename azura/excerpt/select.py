@@ -26,10 +26,8 @@ CLUSTER_GAP = 12  # entries between anchors of one cluster
 VARIETY_BONUS = 1.0  # per extra kind of anchor in a cluster: an error with its stack and exit code
 POSITION_BONUS = 3.0  # times (position in the log)²: builds stop soon after their cause
 NOVEL_BONUS = 2  # ranks a cluster moves up for a line new since the last green run
+ECHOES = frozenset({"exit-code", "make", "summary"})  # verdict lines: they repeat a cause, they add no variety
 RANK_STEP = 1000  # score gap between ranks: more than any distance inside a cluster
-CORE_CLUSTERS = 4  # the best clusters whose cores (anchors and their nearest lines) go in before any context
-CORE_BEFORE = 1
-CORE_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -104,15 +102,11 @@ def score_entries(entries: Sequence[Entry], anchors: Sequence[Anchor], total_lin
         spans.append((_cluster_value(cluster, total_lines), low, high, at))
     spans.sort(key=lambda span: -span[0])
     scores = [0.0] * len(entries)
-    core_band = RANK_STEP * (len(spans) + 1)
     for rank, (_, low, high, at) in enumerate(spans):
         level = RANK_STEP * (len(spans) - rank)
         for index in range(low, high + 1):
             distance = min(abs(index - a) for a in at)
-            score = level - min(distance, RANK_STEP - 1)
-            if rank < CORE_CLUSTERS and any(-CORE_BEFORE <= index - a <= CORE_AFTER for a in at):
-                score += core_band
-            scores[index] = max(scores[index], score)
+            scores[index] = max(scores[index], level - min(distance, RANK_STEP - 1))
     if novel is not None:
         for index, entry in enumerate(entries):
             if entry.span == 1 and novel(normalise_for_diff(entry.line.text)):
@@ -135,7 +129,7 @@ def _clusters(entries: Sequence[Entry], anchors: Sequence[Anchor]) -> List[List[
 
 def _cluster_value(cluster: Sequence[Tuple[int, Anchor]], total_lines: int) -> float:
     best = max(a.rule.weight - (REPEAT_PENALTY if a.repeat else 0.0) for _, a in cluster)
-    variety = len({a.rule.name for _, a in cluster}) - 1
+    variety = len({a.rule.name for _, a in cluster if a.rule.name not in ECHOES}) - 1
     position = cluster[-1][1].line / max(1, total_lines)
     return best + VARIETY_BONUS * min(variety, 3) + POSITION_BONUS * position ** 2
 
