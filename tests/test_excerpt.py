@@ -141,6 +141,22 @@ def test_secrets_are_redacted_before_they_reach_the_excerpt():
     assert pat not in text and "swordfish" not in text and "«redacted:" in text
 
 
+def test_long_context_line_is_cut_but_a_long_anchor_line_is_not():
+    context = "x" * 1000
+    anchor = ERROR + " " + "y" * 400
+    data, at = make_log(error_lines=(context, anchor))
+    lines = numbered(excerpt_of(data, budget=2048))
+    assert lines[at + 1] == anchor
+    assert lines[at].startswith("x" * 100) and lines[at].endswith("chars cut)") and len(lines[at]) < 300
+
+
+def test_cutting_a_long_line_never_leaves_part_of_a_secret():
+    secret = "swordfish-" * 10
+    data, at = make_log(error_lines=("z" * 150 + secret, ERROR))
+    text = numbered(excerpt_of(data, secrets=[secret]))[at]
+    assert "swordfish" not in text
+
+
 def test_first_failed_step_gets_the_larger_share():
     first, _ = make_log(seed=1)
     second, _ = make_log(seed=2)

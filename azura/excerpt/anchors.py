@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from typing import Optional, Pattern, Sequence, Tuple
 
 
-SUMMARY_WEIGHT = 4
-
 @dataclass(frozen=True)
 class Rule:
     """One kind of anchor: what it matches on a clean line, how much it matters, how much context it wants."""
@@ -40,13 +38,8 @@ RULES: Tuple[Rule, ...] = (
     _rule("make", r"make(\[[0-9]+\])?: \*\*\*", 4, 12, 1),
     _rule("traceback", r"Traceback \(most recent call last\)", 8, 2, 25),
     # Maven, Gradle, sbt, MSBuild and generic build tool verdicts.
-    _rule("build-failure", r"What went wrong:|COMPILATION ERROR|Failed to execute goal", 7, 6, 12),
-    # "BUILD FAILED", "Tests run: 5, Failures: 1", "3 failing", "= 2 failed, 10 passed =": verdicts and
-    # counts that echo the cause printed above them.
-    _rule("summary", r"BUILD FAILURE|BUILD FAILED|FAILURE: Build failed|[Bb]uild failed|[Cc]ompilation failed"
-          r"|(Failures|Errors): [1-9]|[1-9][0-9]* (failed|failing|failures?|errors?)", SUMMARY_WEIGHT, 8, 4,
-          pattern=r"BUILD FAILURE|BUILD FAILED|FAILURE: Build failed|[Bb]uild failed|[Cc]ompilation failed"
-          r"|\b(?:Failures|Errors): [1-9]|\b[1-9]\d* (?:failed|failing|failures?|errors?)\b"),
+    _rule("build-failure", r"BUILD FAILURE|BUILD FAILED|FAILURE: Build failed|What went wrong:"
+          r"|[Bb]uild failed|[Cc]ompilation failed|COMPILATION ERROR|Failed to execute goal", 7, 6, 12),
     # Compilers and tools: "x.c:3:1: error: ...", "error TS2322:", "error CS1002:", "error[E0308]:",
     # "Error: ...", "ERROR: ...", "==12==ERROR: AddressSanitizer", "[error] ..." (sbt, and Azure
     # Pipelines' ##[error] once cleaned), "[ERROR] ..." (Maven). Not "-Werror=format", not "0 errors".
@@ -62,8 +55,10 @@ RULES: Tuple[Rule, ...] = (
     _rule("npm", r"npm ERR!", 6, 2, 12, pattern=r"^npm ERR!"),
     # Test runners: "FAILED", "--- FAIL:", "FAIL src/x.test.js", "Tests run: 5, Failures: 1", "not ok 3",
     # "3 failing", "✗ renders".
-    _rule("test-failure", r"FAIL|Fail(ed|ure)?:|not ok [0-9]|✗|✖|×", 7, 2, 12,
-          pattern=r"\bFAIL(?:ED|URE)?\b|\bFail(?:ed|ure)?:|^not ok \d|[✗✖×] \S"),
+    _rule("test-failure", r"FAIL|Fail(ed|ure)?:|not ok [0-9]|(Failures|Errors): [1-9]"
+          r"|[1-9][0-9]* (failed|failing|failures?|errors?)|✗|✖|×", 7, 2, 12,
+          pattern=r"\bFAIL(?:ED|URE)?\b|\bFail(?:ed|ure)?:|^not ok \d|\b(?:Failures|Errors): [1-9]"
+          r"|\b[1-9]\d* (?:failed|failing|failures?|errors?)\b|[✗✖×] \S"),
     _rule("failed", r"[Ff]ail(ed|ure|ing)", 4, 3, 6, pattern=r"\b[Ff]ail(?:ed|ure|ing)\b"),
     _rule("weak", r"[Cc]annot|[Cc]ould not|couldn't|[Uu]nable to|not found|[Nn]o such file|[Pp]ermission denied"
           r"|undefined (reference|method|symbol|variable)|is not defined|command not found|[Tt]imed? ?out"

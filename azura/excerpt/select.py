@@ -16,17 +16,18 @@ from azura.models import Line
 from azura.redact import redact
 from azura.tokens import count_tokens
 
+CONTEXT_CAP = 160  # characters kept of a line that is not an anchor: long context lines are mostly data
+ANCHOR_CAP = 600  # and of an anchor line
 MIN_FOLD = 3  # a run this long of same-shape lines becomes its first line plus one fold entry
 FOLD_TEXT = "… {count:,} similar lines"
 _FOLD = re.compile(r"^… ([\d,]+) similar lines$")
-TAIL_WEIGHT = 7.0  # the value of the log's last TAIL_REACH entries, ranked like a cluster
+TAIL_WEIGHT = 3.0  # the value of the log's last TAIL_REACH entries, ranked like a cluster: below most errors
 TAIL_REACH = 40
 REPEAT_PENALTY = 2.0  # an anchor shaped like an earlier one is usually an echo of it
 CLUSTER_GAP = 12  # entries between anchors of one cluster
 VARIETY_BONUS = 1.0  # per extra kind of anchor in a cluster: an error with its stack and exit code
 POSITION_BONUS = 3.0  # times (position in the log)²: builds stop soon after their cause
 NOVEL_BONUS = 2  # ranks a cluster moves up for a line new since the last green run
-ECHOES = frozenset({"exit-code", "make", "summary"})  # verdict lines: they repeat a cause, they add no variety
 RANK_STEP = 1000  # score gap between ranks: more than any distance inside a cluster
 
 
@@ -49,9 +50,17 @@ def candidate_entries(scan: Scan, secrets: Sequence[str]) -> List[Entry]:
     for anchor in scan.anchors:
         lines.update((line.number, line.text) for line in anchor.window)
     lines.update((line.number, line.text) for line in scan.tail)
+    anchored = {anchor.line for anchor in scan.anchors}
     blank = {number for number, text in lines.items() if not text.strip()}
-    ordered = [Line(number, redact(lines[number], secrets)) for number in sorted(lines) if number not in blank]
+    # Redact before cutting: a cut must never leave the head of a secret behind.
+    ordered = [Line(number, _capped(redact(lines[number], secrets), ANCHOR_CAP if number in anchored
+                                    else CONTEXT_CAP)) for number in sorted(lines) if number not in blank]
     return fold_runs(ordered, blank)
+
+
+def _capped(text: str, cap: int) -> str:
+    """Return `text` cut to `cap` characters, saying how many were cut."""
+    return text if len(text) <= cap else f"{text[:cap]} … ({len(text) - cap:,} chars cut)"
 
 
 def fold_runs(lines: Sequence[Line], blank: frozenset = frozenset()) -> List[Entry]:
@@ -129,7 +138,7 @@ def _clusters(entries: Sequence[Entry], anchors: Sequence[Anchor]) -> List[List[
 
 def _cluster_value(cluster: Sequence[Tuple[int, Anchor]], total_lines: int) -> float:
     best = max(a.rule.weight - (REPEAT_PENALTY if a.repeat else 0.0) for _, a in cluster)
-    variety = len({a.rule.name for _, a in cluster if a.rule.name not in ECHOES}) - 1
+    variety = len({a.rule.name for _, a in cluster}) - 1
     position = cluster[-1][1].line / max(1, total_lines)
     return best + VARIETY_BONUS * min(variety, 3) + POSITION_BONUS * position ** 2
 
