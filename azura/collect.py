@@ -29,7 +29,8 @@ CHUNK_BYTES = 1 << 20
 
 
 def local_logs(paths: Sequence[str], stdin: BinaryIO = None) -> Tuple[StepLog, ...]:
-    """Return one StepLog per path ('-' is standard input); missing files, folders and empty files are refused."""
+    """Return one StepLog per path ('-' is standard input, `.gz` is read through gzip); missing files, folders and
+    empty files are refused."""
     logs = []
     for path in paths:
         if path == "-":
@@ -56,7 +57,15 @@ def _checked_path(path: str) -> Path:
 
 def _read_file(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
-        yield from _read_stream(handle)
+        gzipped = handle.read(2) == b"\x1f\x8b"  # downloaded logs are often kept as .log.gz
+        handle.seek(0)
+        if gzipped:
+            import gzip
+
+            with gzip.open(handle) as unzipped:
+                yield from _read_stream(unzipped)
+        else:
+            yield from _read_stream(handle)
 
 
 def _read_stream(stream: BinaryIO) -> Iterator[bytes]:

@@ -33,19 +33,11 @@ VARIANTS = 32  # distinct noise blocks, cycled: enough variety, cheap to write
 _CHILD = """
 import json, sys, time
 sys.path.insert(0, sys.argv[2])
+from azura.collect import local_logs
 from azura.excerpt import build_excerpts
-from azura.models import FailedStep, StepLog
-
-def chunks(path):
-    with open(path, "rb") as stream:
-        while True:
-            chunk = stream.read(1 << 20)
-            if not chunk:
-                return
-            yield chunk
 
 started = time.perf_counter()
-excerpt = build_excerpts([StepLog(FailedStep(name="bench"), chunks(sys.argv[1]))], 2048)[0]
+excerpt = build_excerpts(local_logs([sys.argv[1]]), 2048)[0]
 elapsed = time.perf_counter() - started
 print(json.dumps({"elapsed": elapsed, "lines": [[l.number, l.text] for l in excerpt.lines],
                   "tokens": excerpt.tokens, "total_lines": excerpt.total_lines}))

@@ -12,17 +12,17 @@ against cl100k on every non-blank line of the logs instead.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Sequence, Set, Tuple
+from typing import Iterable, Iterator, List, Sequence, Set, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from azura.collect import local_logs  # noqa: E402
 from azura.excerpt import build_excerpts, covered_lines, read_lines  # noqa: E402
 from azura.excerpt.select import Entry, entry_cost  # noqa: E402
 from azura.models import FailedStep, Line, StepLog  # noqa: E402
@@ -65,15 +65,9 @@ def cidiff_cases(corpus: Path) -> Iterator[Case]:
         yield Case("cidiff-github", str(truth.parent.relative_to(root)), truth.parent / "fail.log", tuple(lines))
 
 
-def chunks(path: Path) -> Iterator[bytes]:
-    """Yield the bytes of a (possibly gzipped) log in chunks, as collect would stream them."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as stream:
-        while True:
-            chunk = stream.read(CHUNK_BYTES)
-            if not chunk:
-                return
-            yield chunk
+def chunks(path: Path) -> Iterable[bytes]:
+    """Return the bytes of a (possibly gzipped) log in chunks, as collect streams them."""
+    return local_logs((str(path),))[0].chunks
 
 
 def tail_baseline(lines: Sequence[Line], budget: int) -> Set[int]:

@@ -4,13 +4,14 @@ The corpus lives beside the repository (`<repo>/../shared/corpus`) unless AZURA_
 """
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterable, List
 
 import pytest
+
+from azura.collect import local_logs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,15 +24,9 @@ def corpus_dir() -> Path:
     return path
 
 
-def log_chunks(path: Path, size: int = 1 << 16) -> Iterator[bytes]:
-    """Yield a corpus log's bytes in chunks, gunzipping `.gz` files, as collect would stream them."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as stream:
-        while True:
-            chunk = stream.read(size)
-            if not chunk:
-                return
-            yield chunk
+def log_chunks(path: Path) -> Iterable[bytes]:
+    """Return a corpus log's bytes in chunks, gunzipping `.gz` files, as collect streams them."""
+    return local_logs((str(path),))[0].chunks
 
 
 def logchunks_label(log: str) -> Dict[str, object]:

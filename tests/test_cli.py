@@ -163,3 +163,11 @@ def test_help_does_not_import_heavy_dependencies():
             "print(','.join(m for m in ('azure.devops', 'openai', 'flask', 'jinja2', 'yaml') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_gzipped_log_is_read_through_gzip(in_tmp, make_log):
+    import gzip
+
+    log = make_log(gzip.compress("\n".join(DOTNET_FAILURE).encode()), name="build.log.gz")
+    run = run_azura("analyze", "--log", str(log), "--format", "json")
+    assert run.json["failures"][0]["category"] == "compile"
