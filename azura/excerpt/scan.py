@@ -16,7 +16,7 @@ from azura.excerpt.reading import Segment, clean_line, count_breaks, numbered_li
 from azura.models import Line, StepLog
 
 FIRST_PER_RULE = 6  # distinct anchors kept from the start of the log, per rule: the first error of a cascade
-LAST_PER_RULE = 3  # and the latest ones, for logs that fail late
+LAST_PER_RULE = 6  # and the latest ones, for logs that fail late
 WINDOW_BEFORE = 30  # raw lines of context kept around every anchor; the rule's reach decides their scores
 WINDOW_AFTER = 60
 TAIL_LINES = 400
