@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from azura.analyze.answer import answer_schema, untrusted
 from azura.analyze.llm import (
-    answer_schema, build_messages, check_llm_settings, endpoint, prompt_limit, prompt_messages, resolved_model,
-    untrusted,
+    build_messages, check_llm_settings, endpoint, prompt_limit, prompt_messages, resolved_model,
 )
 from azura.context import Settings
 from azura.errors import ConfigError

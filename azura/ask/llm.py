@@ -209,7 +209,7 @@ def _complete(client: Any, model: str, messages: List[Dict[str, Any]], tools: bo
 
 def _answer(question: str, content: Optional[str], toolbox: ToolBox, calls: List[str], settings: Settings,
             model: str) -> AskAnswer:
-    from azura.analyze.llm import untrusted
+    from azura.analyze.answer import untrusted
 
     if not content or not content.strip():
         raise LLMError("the LLM sent an empty answer")
