@@ -83,6 +83,59 @@ def test_progress_noise_never_crowds_out_the_cause():
     assert at in numbered(excerpt_of(data, budget=512))
 
 
+def lines_log(lines):
+    return ("\n".join(lines) + "\n").encode()
+
+
+def words(prefix, count):
+    """Return `count` lines that never fold together: no two have the same shape."""
+    return [f"{prefix} {chr(97 + n % 26)}{chr(97 + n // 26 % 26)}{chr(97 + n // 676)}" for n in range(count)]
+
+
+def test_an_error_after_the_first_failing_exit_code_ranks_below_the_cause():
+    cause = "src/app/main.c:42:7: error: 'count' undeclared (first use in this function)"
+    cleanup = "ERROR: failed to upload /build/results.xml: no such file or directory"
+    lines = (words("compiling", 300) + [cause] + words("linking", 30) + ['The command "make" exited with 2.']
+             + words("uploading", 30) + [cleanup])
+    kept = numbered(excerpt_of(lines_log(lines), budget=48))
+    assert 301 in kept and 363 not in kept
+
+
+def test_the_next_cluster_gets_in_before_the_far_context_of_the_best_one():
+    early = "tests/test_db.py:8: in connect: error: could not connect to database on port 5432"
+    late = "src/app/main.c:42:7: error: 'count' undeclared (first use in this function)"
+    lines = (words("step", 200) + [early] + words("running", 800) + [late] + words("  in expansion of macro", 12)
+             + words("finishing", 100))
+    kept = numbered(excerpt_of(lines_log(lines), budget=240))
+    assert 201 in kept and 1002 in kept
+    assert 1002 + 20 not in kept
+
+
+def test_a_cluster_that_words_a_reason_beats_a_bare_error_of_the_same_weight():
+    lines = (words("step", 450) + ["Error: deploy step", "  could not resolve host registry.example.com"]
+             + words("running", 100) + ["Error: lint step", "  lint failed, see the output above"] + words("finishing", 450))
+    kept = numbered(excerpt_of(lines_log(lines), budget=24))
+    assert 451 in kept and 553 not in kept
+
+def test_context_lines_that_report_passing_tests_go_last():
+    lines = ([f"setup {n}" for n in range(100)] + ["FAIL src/cart.test.js"]
+             + [text for n in range(8) for text in (f"  ✓ adds item {n} (2 ms)", f"    at Cart.total (src/cart.js:{n}:5)")]
+             + [f"teardown {n}" for n in range(100)])
+    kept = numbered(excerpt_of(lines_log(lines), budget=64))
+    assert 101 in kept
+    assert any("at Cart.total" in text for text in kept.values())
+    assert not any("✓" in text for text in kept.values())
+
+
+def test_context_of_the_first_error_of_a_cluster_beats_context_of_its_later_ones():
+    lines = [f"setup {n}" for n in range(100)] + ["listening on 127.0.0.1:9008"]
+    for name in "abcdef":
+        lines += [f"FAIL tests/{name}.phpt", f"  diff of {name}: expected 'pid', got 'address already in use'"]
+    lines += [f"teardown {n}" for n in range(100)]
+    kept = numbered(excerpt_of(lines_log(lines), budget=120))
+    assert {101, 102, 103} <= set(kept)
+
+
 def test_log_without_an_error_falls_back_to_its_tail():
     data, _ = make_log(error_lines=())
     excerpt = excerpt_of(data, budget=512)

@@ -27,11 +27,14 @@ def _rule(name: str, scan: str, weight: float, before: int, after: int, pattern:
     return Rule(name, re.compile(pattern or scan), weight, before, after, scan)
 
 
+VERDICT_RULE = "exit-code"
+REASON_RULE = "weak"
+
 # In order: the first match wins, so summary lines (exit codes) are tried before the words they contain.
 RULES: Tuple[Rule, ...] = (
     # "Process completed with exit code 1", "The command "make" exited with 2", "exit status 1": the
     # step's verdict; the cause is in the lines before it.
-    _rule("exit-code", r"[Pp]rocess completed with exit code [1-9]|exited with (exit )?(code )?[1-9]"
+    _rule(VERDICT_RULE, r"[Pp]rocess completed with exit code [1-9]|exited with (exit )?(code )?[1-9]"
           r"|[Ee]xit (code|status)[ :=]+[1-9]|non-zero exit|failed with exit code [1-9]|returned exit code [1-9]",
           5, 25, 4),
     # make: *** [all] Error 2 -- an echo of the compiler error above it.
@@ -60,7 +63,8 @@ RULES: Tuple[Rule, ...] = (
           pattern=r"\bFAIL(?:ED|URE)?\b|\bFail(?:ed|ure)?:|^not ok \d|\b(?:Failures|Errors): [1-9]"
           r"|\b[1-9]\d* (?:failed|failing|failures?|errors?)\b|[✗✖×] \S"),
     _rule("failed", r"[Ff]ail(ed|ure|ing)", 4, 3, 6, pattern=r"\b[Ff]ail(?:ed|ure|ing)\b"),
-    _rule("weak", r"[Cc]annot|[Cc]ould not|couldn't|[Uu]nable to|not found|[Nn]o such file|[Pp]ermission denied"
+    # The words a reason is written in: clusters holding one explain the failure rather than count it.
+    _rule(REASON_RULE, r"[Cc]annot|[Cc]ould not|couldn't|[Uu]nable to|not found|[Nn]o such file|[Pp]ermission denied"
           r"|undefined (reference|method|symbol|variable)|is not defined|command not found|[Tt]imed? ?out"
           r"|[Ee]xpected|[Aa]ssert", 2, 2, 4),
 )
@@ -73,6 +77,10 @@ _ZERO_COUNTS = re.compile(r"(?i)\b(?:errors?|failed|failures?|failing)\s*[:=]\s*
 
 # A test runner's report of a passing or skipped test: whatever words its name holds, it is no anchor.
 _PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\bSKIP(?:PED)?\b|\bXFAIL\b|(?<!not )\bok\b|^\[\+\]")
+
+# Progress a build prints whether it passes or not: "Compiling x", "[INFO] ...", "OK (0.2s)", "▸ Building".
+_ROUTINE = re.compile(r"\bOK\b|^\[INFO\]|^\s*▸|\b(?:Compiling|Downloading|Downloaded|Installing|Fetching|Collecting"
+                      r"|Requirement already)\b")
 
 _ANY_RULE = re.compile("|".join(f"(?:{rule.pattern.pattern})" for rule in RULES))
 
@@ -95,6 +103,11 @@ def classify(text: str, signatures: Sequence[Pattern[str]] = (), issue_texts: Se
         if rule.pattern.search(text):
             return rule
     return None
+
+
+def is_routine(text: str) -> bool:
+    """Return whether a clean line reports a passing test or routine progress: context of least value."""
+    return bool(_PASSING.search(text) or _ROUTINE.search(text))
 
 
 def issue_key(message: str) -> str:

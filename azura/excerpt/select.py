@@ -1,9 +1,10 @@
-"""Choosing lines: fold repeats, rank anchor clusters and the tail, fill the budget cluster by cluster.
+"""Choosing lines: fold repeats, value anchor clusters and the tail, fill the budget by score.
 
 Anchors close together form a cluster; each cluster (and the end of the log) has a value from its
-strongest anchor, its variety and how late in the log it sits. Lines go in by cluster rank, nearest
-anchors first, until the budget is spent; lines no cluster reaches come last, latest first. The
-excerpt shows the chosen lines in log order. Only `select_lines` knows about tokens.
+strongest anchor, its variety, how late in the log it sits and whether it comes after the build's first
+failing exit code. A line scores its cluster's value less its distance from the cluster's anchors; lines
+go in by score until the budget is spent, those no cluster reaches last, latest first. The excerpt shows
+the chosen lines in log order. Only `select_lines` knows about tokens.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from azura.excerpt.anchors import REASON_RULE, VERDICT_RULE, is_routine
 from azura.excerpt.scan import Anchor, Scan, normalise_for_diff
 from azura.models import Line
 from azura.redact import redact
@@ -27,8 +29,14 @@ REPEAT_PENALTY = 2.0  # an anchor shaped like an earlier one is usually an echo 
 CLUSTER_GAP = 12  # entries between anchors of one cluster
 VARIETY_BONUS = 1.0  # per extra kind of anchor in a cluster: an error with its stack and exit code
 POSITION_BONUS = 3.0  # times (position in the log)²: builds stop soon after their cause
-NOVEL_BONUS = 2  # ranks a cluster moves up for a line new since the last green run
-RANK_STEP = 1000  # score gap between ranks: more than any distance inside a cluster
+REASON_BONUS = 1.5  # for a cluster that words a reason ("cannot", "expected", "not found")
+AFTERMATH_PENALTY = 4.0  # for a cluster after the log's first failing exit code: cleanup, not cause
+DISTANCE_COST = 2.0  # value lost per anchor reach of distance: a far context line ranks with a weaker cluster
+CASCADE_COST = 0.5  # per earlier anchor in its cluster: the first error of a cascade explains the rest
+CASCADE_CAP = 5
+EXTENSION = 3  # context keeps going this many reaches past an anchor, ever cheaper
+ROUTINE_PENALTY = 1.0  # for a context line that reports a pass or progress
+NOVEL_BONUS = 2.0  # for a line new since the last green run
 
 
 @dataclass(frozen=True)
@@ -96,60 +104,82 @@ def _fold(run: List[Line]) -> List[Entry]:
 
 def score_entries(entries: Sequence[Entry], anchors: Sequence[Anchor], total_lines: int,
                   novel: Optional[Callable[[str], bool]] = None) -> List[float]:
-    """Return a score per entry, so that the best anchor cluster goes in whole before the next one starts.
+    """Return a score per entry: the value of the best cluster it belongs to, less its distance from that cluster.
 
-    Anchors a few entries apart form one cluster (an error with its stack trace and exit code). Clusters
-    and the tail of the log are ranked by value; an entry scores its best cluster's rank first, then its
-    closeness to that cluster's anchors.
+    Anchors a few entries apart form one cluster (an error with its stack trace and exit code); the end of
+    the log counts as one too. A cluster's value says how likely it holds the cause; an entry loses
+    DISTANCE_COST for each reach (the anchor rule's lines of context on that side) it lies from the anchor.
+    So the best cluster's near context goes in first, and its far context competes with the next cluster's
+    near context rather than crowding it out: the excerpt hedges between the likely causes.
     """
+    scores = [float("-inf")] * len(entries)
     last = len(entries) - 1
-    spans = [(TAIL_WEIGHT, max(0, last - TAIL_REACH), last, [last])] if entries else []
-    for cluster in _clusters(entries, anchors):
-        at = [index for index, _ in cluster]
-        low = _reach(entries, min(index - anchor.rule.before for index, anchor in cluster), at[0])
-        high = _reach(entries, max(index + anchor.rule.after for index, anchor in cluster), at[-1])
-        spans.append((_cluster_value(cluster, total_lines), low, high, at))
-    spans.sort(key=lambda span: -span[0])
-    scores = [0.0] * len(entries)
-    for rank, (_, low, high, at) in enumerate(spans):
-        level = RANK_STEP * (len(spans) - rank)
-        for index in range(low, high + 1):
-            distance = min(abs(index - a) for a in at)
-            scores[index] = max(scores[index], level - min(distance, RANK_STEP - 1))
-    if novel is not None:
-        for index, entry in enumerate(entries):
-            if entry.span == 1 and novel(normalise_for_diff(entry.line.text)):
-                scores[index] += NOVEL_BONUS * RANK_STEP
+    for index in range(max(0, last - TAIL_REACH), last + 1):
+        scores[index] = TAIL_WEIGHT - DISTANCE_COST * (last - index) / TAIL_REACH
+    verdict = first_verdict(anchors)
+    for cluster in _clusters(entries, anchors, verdict):
+        value = _cluster_value(cluster, total_lines, verdict)
+        for order, (at, anchor) in enumerate(cluster):
+            own = value - CASCADE_COST * min(order, CASCADE_CAP)
+            for step, reach in ((-1, max(1, anchor.rule.before)), (1, max(1, anchor.rule.after))):
+                for distance, index in enumerate(_stretch(entries, at, step, EXTENSION * reach)):
+                    scores[index] = max(scores[index], own - DISTANCE_COST * distance / reach)
+    anchored = {anchor.line for anchor in anchors}
+    for index, entry in enumerate(entries):
+        if entry.line.number not in anchored and is_routine(entry.line.text):
+            scores[index] -= ROUTINE_PENALTY
+        if novel is not None and entry.span == 1 and novel(normalise_for_diff(entry.line.text)):
+            scores[index] += NOVEL_BONUS
     return scores
 
 
-def _clusters(entries: Sequence[Entry], anchors: Sequence[Anchor]) -> List[List[Tuple[int, Anchor]]]:
+def first_verdict(anchors: Sequence[Anchor]) -> Optional[int]:
+    """Return the line of the log's first failing exit code, or None.
+
+    A build stops, or starts cleaning up, at its first failing command: the cause comes before that line
+    in almost every log (in 765 of the 793 labelled LogChunks logs), the lines after it are aftermath.
+    """
+    return min((a.line for a in anchors if a.rule.name == VERDICT_RULE), default=None)
+
+
+def _clusters(entries: Sequence[Entry], anchors: Sequence[Anchor],
+              verdict: Optional[int]) -> List[List[Tuple[int, Anchor]]]:
+    """Return the anchors grouped into clusters, as (entry index, anchor); none spans the first verdict."""
     index_of = {entry.line.number: i for i, entry in enumerate(entries)}
     placed = sorted(((i, a) for a in anchors for i in [_entry_index(a.line, entries, index_of)] if i is not None),
                     key=lambda pair: pair[0])
     clusters: List[List[Tuple[int, Anchor]]] = []
     for index, anchor in placed:
-        if clusters and index - clusters[-1][-1][0] <= CLUSTER_GAP and not _gap_between(entries, clusters[-1][-1][0], index):
+        previous = clusters[-1][-1] if clusters else None
+        if (previous and index - previous[0] <= CLUSTER_GAP and not _gap_between(entries, previous[0], index)
+                and not (verdict is not None and previous[1].line <= verdict < anchor.line)):
             clusters[-1].append((index, anchor))
         else:
             clusters.append([(index, anchor)])
     return clusters
 
 
-def _cluster_value(cluster: Sequence[Tuple[int, Anchor]], total_lines: int) -> float:
+def _cluster_value(cluster: Sequence[Tuple[int, Anchor]], total_lines: int, verdict: Optional[int]) -> float:
     best = max(a.rule.weight - (REPEAT_PENALTY if a.repeat else 0.0) for _, a in cluster)
-    variety = len({a.rule.name for _, a in cluster}) - 1
+    kinds = {a.rule.name for _, a in cluster}
     position = cluster[-1][1].line / max(1, total_lines)
-    return best + VARIETY_BONUS * min(variety, 3) + POSITION_BONUS * position ** 2
+    value = best + VARIETY_BONUS * min(len(kinds) - 1, 3) + POSITION_BONUS * position ** 2
+    if REASON_RULE in kinds:
+        value += REASON_BONUS
+    if verdict is not None and cluster[0][1].line > verdict:
+        value -= AFTERMATH_PENALTY
+    return value
 
 
-def _reach(entries: Sequence[Entry], target: int, start: int) -> int:
-    """Return the entry index nearest `target` reachable from `start` without crossing a gap."""
-    step = 1 if target > start else -1
-    index = start
-    while index != target and 0 <= index + step < len(entries) and not _gap_between(entries, index, index + step):
-        index += step
-    return index
+def _stretch(entries: Sequence[Entry], start: int, step: int, length: int) -> List[int]:
+    """Return the indices from `start` going `step`, at most `length` past it, stopping at a gap."""
+    indices = [start]
+    while len(indices) <= length:
+        following = indices[-1] + step
+        if not 0 <= following < len(entries) or _gap_between(entries, indices[-1], following):
+            break
+        indices.append(following)
+    return indices
 
 
 def _gap_between(entries: Sequence[Entry], a: int, b: int) -> bool:
