@@ -53,6 +53,23 @@ def test_excerpt_marks_its_anchor_lines():
     assert at in excerpt_of(data).anchors
 
 
+@pytest.mark.parametrize("line", [
+    "❌  /Users/me/Sources/App.swift:97:2: unknown attribute 'dynamicMemberLookup'",
+    "    [-] Get-Config returns the default path 23ms",
+    "cc1: all warnings being treated as errors",
+    "Failing due to -Werror.",
+])
+def test_test_runner_markers_and_fatal_warnings_are_anchors(line):
+    data, at = make_log(error_lines=[line])
+    assert at in excerpt_of(data).anchors
+
+
+@pytest.mark.parametrize("line", ["    [+] Get-Config returns the default path 23ms", "  ✓ adds an item (2 ms)"])
+def test_passing_test_lines_are_no_anchors(line):
+    data, at = make_log(error_lines=[line])
+    assert at not in excerpt_of(data).anchors
+
+
 @pytest.mark.parametrize("budget", [128, 512, 2048])
 def test_excerpt_fits_its_budget_and_counts_what_it_shows(budget):
     data, _ = make_log()

@@ -40,9 +40,11 @@ RULES: Tuple[Rule, ...] = (
     # make: *** [all] Error 2 -- an echo of the compiler error above it.
     _rule("make", r"make(\[[0-9]+\])?: \*\*\*", 4, 12, 1),
     _rule("traceback", r"Traceback \(most recent call last\)", 8, 2, 25),
-    # Maven, Gradle, sbt, MSBuild and generic build tool verdicts.
+    # Maven, Gradle, sbt, MSBuild and generic build tool verdicts, and warnings made fatal (gcc's "all
+    # warnings being treated as errors", GHC's "Failing due to -Werror."): the warnings above are the cause.
     _rule("build-failure", r"BUILD FAILURE|BUILD FAILED|FAILURE: Build failed|What went wrong:"
-          r"|[Bb]uild failed|[Cc]ompilation failed|COMPILATION ERROR|Failed to execute goal", 7, 6, 12),
+          r"|[Bb]uild failed|[Cc]ompilation failed|COMPILATION ERROR|Failed to execute goal"
+          r"|treated as errors|due to -Werror", 7, 6, 12),
     # Compilers and tools: "x.c:3:1: error: ...", "error TS2322:", "error CS1002:", "error[E0308]:",
     # "Error: ...", "ERROR: ...", "==12==ERROR: AddressSanitizer", "[error] ..." (sbt, and Azure
     # Pipelines' ##[error] once cleaned), "[ERROR] ..." (Maven). Not "-Werror=format", not "0 errors".
@@ -56,12 +58,12 @@ RULES: Tuple[Rule, ...] = (
     _rule("exception", r"[a-zA-Z](Exception|Error)(:|$)|Exception in thread", 7, 2, 15,
           pattern=r"[a-zA-Z](?:Exception|Error)(?::|$)|Exception in thread"),
     _rule("npm", r"npm ERR!", 6, 2, 12, pattern=r"^npm ERR!"),
-    # Test runners: "FAILED", "--- FAIL:", "FAIL src/x.test.js", "Tests run: 5, Failures: 1", "not ok 3",
-    # "3 failing", "✗ renders".
+    # Test runners and their formatters: "FAILED", "--- FAIL:", "FAIL src/x.test.js", "Tests run: 5, Failures: 1",
+    # "not ok 3", "3 failing", "✗ renders", "❌ x.swift:9: ..." (xcpretty), "[-] Adds two" (Pester).
     _rule("test-failure", r"FAIL|Fail(ed|ure)?:|not ok [0-9]|(Failures|Errors): [1-9]"
-          r"|[1-9][0-9]* (failed|failing|failures?|errors?)|✗|✖|×", 7, 2, 12,
+          r"|[1-9][0-9]* (failed|failing|failures?|errors?)|✗|✖|×|❌|\[-\] ", 7, 2, 12,
           pattern=r"\bFAIL(?:ED|URE)?\b|\bFail(?:ed|ure)?:|^not ok \d|\b(?:Failures|Errors): [1-9]"
-          r"|\b[1-9]\d* (?:failed|failing|failures?|errors?)\b|[✗✖×] \S"),
+          r"|\b[1-9]\d* (?:failed|failing|failures?|errors?)\b|[✗✖×❌]\s+\S|^\s*\[-\] \S"),
     _rule("failed", r"[Ff]ail(ed|ure|ing)", 4, 3, 6, pattern=r"\b[Ff]ail(?:ed|ure|ing)\b"),
     # The words a reason is written in: clusters holding one explain the failure rather than count it.
     _rule(REASON_RULE, r"[Cc]annot|[Cc]ould not|couldn't|[Uu]nable to|not found|[Nn]o such file|[Pp]ermission denied"
