@@ -24,7 +24,7 @@ from typing import List, Tuple
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from azura.excerpt.anchors import PREFILTER  # noqa: E402
+from azura.excerpt.anchors import COMMAND_SCAN, PREFILTER  # noqa: E402
 
 ERROR_LINE = "src/net/http_client.c:412:17: error: 'struct request' has no member named 'timeout_ms'"
 BLOCK_BYTES = 1 << 20
@@ -133,7 +133,7 @@ def main() -> int:
         size_mb = path.stat().st_size / (1 << 20)
         print(f"log: {size_mb:.0f} MB, error at line {error_line:,}")
         run_measured(["cat", str(path)])  # warm the page cache for both contenders
-        grep_time, grep_rss, grep_out = run_measured(["grep", "-E", "-c", PREFILTER, str(path)])
+        grep_time, grep_rss, grep_out = run_measured(["grep", "-E", "-c", f"{PREFILTER}|{COMMAND_SCAN}", str(path)])
         wall, rss, out = run_measured([sys.executable, "-c", _CHILD, str(path), str(REPO)])
         result = json.loads(out)
         kept = any(number == error_line and ERROR_LINE in text for number, text in result["lines"])

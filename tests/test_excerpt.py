@@ -118,6 +118,25 @@ def test_an_error_after_the_first_failing_exit_code_ranks_below_the_cause():
     assert 301 in kept and 363 not in kept
 
 
+def test_an_error_of_a_command_that_passed_ranks_below_the_failing_commands_output():
+    lines = (["$ npm install"] + words("added", 100)
+             + ["Error: fsevents build failed", "  could not find Python to build native modules"]
+             + words("added", 100) + ["$ npm test"] + words("ran", 50)
+             + ["1 test failed: checkout rejects an empty cart"] + words("ran", 5) + ['The command "npm test" exited with 1.'])
+    kept = numbered(excerpt_of(lines_log(lines), budget=24))
+    assert 256 in kept and 102 not in kept
+
+def test_scan_finds_the_command_that_failed_in_an_azure_pipelines_log():
+    from azura.excerpt.scan import scan_log
+
+    stamp = "2024-05-01T10:00:00.0000000Z "
+    lines = [stamp + text for text in ["##[section]Starting: Restore", "##[command]/usr/bin/dotnet restore",
+                                       "Restored /s/app.csproj", "##[command]/usr/bin/dotnet build",
+                                       "Build FAILED.", "##[error]Process completed with exit code 1.",
+                                       "##[command]/usr/bin/git clean -ffdx"]]
+    scan = scan_log(StepLog(FailedStep(name="Build"), [lines_log(lines)]))
+    assert scan.failing_command == 4
+
 def test_the_next_cluster_gets_in_before_the_far_context_of_the_best_one():
     early = "tests/test_db.py:8: in connect: error: could not connect to database on port 5432"
     late = "src/app/main.c:42:7: error: 'count' undeclared (first use in this function)"

@@ -71,6 +71,11 @@ RULES: Tuple[Rule, ...] = (
           r"|[Ee]xpected|[Aa]ssert", 2, 2, 4),
 )
 
+# A command starting, as a log shows it: Travis CI and shell prompts ("$ make test"), Azure Pipelines and GitHub
+# Actions ("##[command]/usr/bin/bash ...", cleaned to "[command] ..."). `COMMAND_SCAN` finds them in raw bytes.
+COMMAND = re.compile(r"^(?:\$ \S|\[command\])")
+COMMAND_SCAN = r"\$ |##\[command\]"
+
 # Every rule's raw-bytes pattern in one alternation: what the scan looks for (and `grep -E` in the benchmark).
 PREFILTER = "|".join(rule.scan for rule in RULES)
 
@@ -79,6 +84,10 @@ _ZERO_COUNTS = re.compile(r"(?i)\b(?:errors?|failed|failures?|failing)\s*[:=]\s*
 
 # A test runner's report of a passing or skipped test: whatever words its name holds, it is no anchor.
 _PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\bSKIP(?:PED)?\b|\bXFAIL\b|(?<!not )\bok\b|^\[\+\]")
+
+# A line a tool marks as a warning ("[warn]" sbt, "[WARNING]" Maven, "npm WARN", Azure Pipelines' "##[warning]"):
+# whatever words it holds, it did not fail the build.
+_WARNING = re.compile(r"\s*(?:\[warn(?:ing)?\]|warn(?:ing)?:|npm WARN\b)", re.IGNORECASE)
 
 # Progress a build prints whether it passes or not: "Compiling x", "[INFO] ...", "OK (0.2s)", "▸ Building".
 _ROUTINE = re.compile(r"\bOK\b|^\[INFO\]|^\s*▸|\b(?:Compiling|Downloading|Downloaded|Installing|Fetching|Collecting"
@@ -96,7 +105,7 @@ def classify(text: str, signatures: Sequence[Pattern[str]] = (), issue_texts: Se
         return SIGNATURE
     if any(issue in text for issue in issue_texts):
         return ISSUE
-    if _PASSING.search(text):
+    if _PASSING.search(text) or _WARNING.match(text):
         return None
     text = _ZERO_COUNTS.sub("", text)
     if not _ANY_RULE.search(text):  # one search to turn away the usual false alarm

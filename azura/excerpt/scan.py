@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple
 
-from azura.excerpt.anchors import ISSUE, PREFILTER, Rule, classify, issue_key
+from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, VERDICT_RULE, Rule, classify, issue_key
 from azura.excerpt.reading import Segment, clean_line, count_breaks, numbered_lines, segments
 from azura.models import Line, StepLog
 
@@ -52,6 +52,7 @@ class Scan:
     anchors: Tuple[Anchor, ...]
     tail: Tuple[Line, ...]
     total_lines: int
+    failing_command: Optional[int] = None  # line of the last command started before the first failing exit code
 
 
 def compile_finder(patterns: Sequence[str]) -> Callable[[bytes], Iterator[int]]:
@@ -97,7 +98,7 @@ def scan_log(log: StepLog, signatures: Sequence[Pattern[str]] = ()) -> Scan:
     """Return the anchors, their context and the tail of one step's log, reading it once."""
     issue_texts = tuple(key for key in (issue_key(i.message) for i in log.step.issues if i.line is None) if key)
     issue_lines = frozenset(i.line for i in log.step.issues if i.line is not None)
-    finder = compile_finder((_non_capturing(PREFILTER),) + tuple(re.escape(t) for t in issue_texts)
+    finder = compile_finder((_non_capturing(PREFILTER), COMMAND_SCAN) + tuple(re.escape(t) for t in issue_texts)
                             + tuple(_unanchored(p.pattern) for p in signatures))
     scanner = _Scanner(finder, signatures, issue_texts, issue_lines)
     return scanner.run(segments(log.chunks, log.first_line, source=f"the log of {log.step.name!r}"),
@@ -124,6 +125,9 @@ class _Scanner:
         self.first: Dict[str, List[Anchor]] = {}
         self.last: Dict[str, Deque[Anchor]] = {}
         self.shapes: Set[str] = set()
+        self.last_command: Optional[int] = None
+        self.failing_command: Optional[int] = None
+        self.failed = False  # a failing exit code was seen: the failing command is known
 
     def run(self, parts: Iterable[Segment], first_line: int) -> Scan:
         prev: Optional[Segment] = None
@@ -139,7 +143,7 @@ class _Scanner:
         seen = {id(a) for a in anchors}
         anchors += [a for ring in self.last.values() for a in ring if id(a) not in seen]
         anchors.sort(key=lambda a: a.line)
-        return Scan(tuple(anchors), tail_lines(prev, cur), cur.first_line + cur.line_count - 1)
+        return Scan(tuple(anchors), tail_lines(prev, cur), cur.first_line + cur.line_count - 1, self.failing_command)
 
     def visit(self, prev: Optional[Segment], cur: Segment, nxt: Optional[Segment]) -> None:
         hits = list(self.finder(cur.data))
@@ -161,9 +165,15 @@ class _Scanner:
         found = []
         for start, end in _hit_lines(cur.data, hits):
             text = clean_line(cur.data[start:end].decode("utf-8", errors="replace"))
+            if not self.failed and COMMAND.match(text):
+                self.last_command = numbers.at(start)
+                continue
             rule = classify(text, self.signatures, self.issue_texts)
             if rule is not None:  # most hits are false alarms: only anchors need their line counted
                 found.append((rule, text, numbers.at(start), start))
+                if rule.name == VERDICT_RULE and not self.failed:
+                    self.failed = True
+                    self.failing_command = self.last_command
         for number in wanted:
             start = _line_start(cur.data, number - cur.first_line)
             text = clean_line(cur.data[start:_line_end(cur.data, start)].decode("utf-8", errors="replace"))

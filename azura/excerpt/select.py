@@ -31,6 +31,7 @@ VARIETY_BONUS = 1.0  # per extra kind of anchor in a cluster: an error with its 
 POSITION_BONUS = 3.0  # times (position in the log)²: builds stop soon after their cause
 REASON_BONUS = 1.5  # for a cluster that words a reason ("cannot", "expected", "not found")
 AFTERMATH_PENALTY = 4.0  # for a cluster after the log's first failing exit code: cleanup, not cause
+EARLIER_COMMAND_PENALTY = 2.0  # for a cluster before the command that failed started: that command passed
 DISTANCE_COST = 2.0  # value lost per anchor reach of distance: a far context line ranks with a weaker cluster
 CASCADE_COST = 0.5  # per earlier anchor in its cluster: the first error of a cascade explains the rest
 CASCADE_CAP = 5
@@ -103,7 +104,7 @@ def _fold(run: List[Line]) -> List[Entry]:
 
 
 def score_entries(entries: Sequence[Entry], anchors: Sequence[Anchor], total_lines: int,
-                  novel: Optional[Callable[[str], bool]] = None) -> List[float]:
+                  novel: Optional[Callable[[str], bool]] = None, failing_command: Optional[int] = None) -> List[float]:
     """Return a score per entry: the value of the best cluster it belongs to, less its distance from that cluster.
 
     Anchors a few entries apart form one cluster (an error with its stack trace and exit code); the end of
@@ -118,7 +119,7 @@ def score_entries(entries: Sequence[Entry], anchors: Sequence[Anchor], total_lin
         scores[index] = TAIL_WEIGHT - DISTANCE_COST * (last - index) / TAIL_REACH
     verdict = first_verdict(anchors)
     for cluster in _clusters(entries, anchors, verdict):
-        value = _cluster_value(cluster, total_lines, verdict)
+        value = _cluster_value(cluster, total_lines, verdict, failing_command)
         for order, (at, anchor) in enumerate(cluster):
             own = value - CASCADE_COST * min(order, CASCADE_CAP)
             for step, reach in ((-1, max(1, anchor.rule.before)), (1, max(1, anchor.rule.after))):
@@ -159,7 +160,8 @@ def _clusters(entries: Sequence[Entry], anchors: Sequence[Anchor],
     return clusters
 
 
-def _cluster_value(cluster: Sequence[Tuple[int, Anchor]], total_lines: int, verdict: Optional[int]) -> float:
+def _cluster_value(cluster: Sequence[Tuple[int, Anchor]], total_lines: int, verdict: Optional[int],
+                   failing_command: Optional[int]) -> float:
     best = max(a.rule.weight - (REPEAT_PENALTY if a.repeat else 0.0) for _, a in cluster)
     kinds = {a.rule.name for _, a in cluster}
     position = cluster[-1][1].line / max(1, total_lines)
@@ -168,6 +170,8 @@ def _cluster_value(cluster: Sequence[Tuple[int, Anchor]], total_lines: int, verd
         value += REASON_BONUS
     if verdict is not None and cluster[0][1].line > verdict:
         value -= AFTERMATH_PENALTY
+    if failing_command is not None and cluster[-1][1].line < failing_command:
+        value -= EARLIER_COMMAND_PENALTY
     return value
 
 
