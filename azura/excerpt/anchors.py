@@ -83,7 +83,7 @@ PREFILTER = "|".join(rule.scan for rule in RULES)
 _ZERO_COUNTS = re.compile(r"(?i)\b(?:errors?|failed|failures?|failing)\s*[:=]\s*0\b|\b0 (?:errors?|failed|failures?|failing)\b")
 
 # A test runner's report of a passing or skipped test: whatever words its name holds, it is no anchor.
-_PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\bSKIP(?:PED)?\b|\bXFAIL\b|(?<!not )\bok\b|^\[\+\]")
+_PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b|^\[\+\]")
 
 # A line a tool marks as a warning ("[warn]" sbt, "[WARNING]" Maven, "npm WARN", Azure Pipelines' "##[warning]"):
 # whatever words it holds, it did not fail the build.
