@@ -127,13 +127,14 @@ def test_an_error_of_a_command_that_passed_ranks_below_the_failing_commands_outp
     kept = numbered(excerpt_of(lines_log(lines), budget=24))
     assert 256 in kept and 102 not in kept
 
-def test_scan_finds_the_command_that_failed_in_an_azure_pipelines_log():
+@pytest.mark.parametrize("verdict", ["Process completed with exit code 1.", "Bash exited with code '1'."])
+def test_scan_finds_the_command_that_failed_in_an_azure_pipelines_log(verdict):
     from azura.excerpt.scan import scan_log
 
     stamp = "2024-05-01T10:00:00.0000000Z "
     lines = [stamp + text for text in ["##[section]Starting: Restore", "##[command]/usr/bin/dotnet restore",
                                        "Restored /s/app.csproj", "##[command]/usr/bin/dotnet build",
-                                       "Build FAILED.", "##[error]Process completed with exit code 1.",
+                                       "Build FAILED.", "##[error]" + verdict,
                                        "##[command]/usr/bin/git clean -ffdx"]]
     scan = scan_log(StepLog(FailedStep(name="Build"), [lines_log(lines)]))
     assert scan.failing_command == 4

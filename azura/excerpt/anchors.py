@@ -32,9 +32,9 @@ REASON_RULE = "weak"
 
 # In order: the first match wins, so summary lines (exit codes) are tried before the words they contain.
 RULES: Tuple[Rule, ...] = (
-    # "Process completed with exit code 1", "The command "make" exited with 2", "exit status 1": the
-    # step's verdict; the cause is in the lines before it.
-    _rule(VERDICT_RULE, r"[Pp]rocess completed with exit code [1-9]|exited with (exit )?(code )?[1-9]"
+    # "Process completed with exit code 1", "Bash exited with code '1'." (Azure Pipelines script tasks),
+    # "The command "make" exited with 2", "exit status 1": the step's verdict; the cause is in the lines before it.
+    _rule(VERDICT_RULE, r"[Pp]rocess completed with exit code [1-9]|exited with (exit )?(code )?'?[1-9]"
           r"|[Ee]xit (code|status)[ :=]+[1-9]|non-zero exit|failed with exit code [1-9]|returned exit code [1-9]",
           5, 25, 4),
     # make: *** [all] Error 2 -- an echo of the compiler error above it.
