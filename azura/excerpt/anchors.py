@@ -68,7 +68,7 @@ RULES: Tuple[Rule, ...] = (
     # The words a reason is written in: clusters holding one explain the failure rather than count it.
     _rule(REASON_RULE, r"[Cc]annot|[Cc]ould not|couldn't|[Uu]nable to|not found|[Nn]o such file|[Pp]ermission denied"
           r"|undefined (reference|method|symbol|variable)|is not defined|command not found|[Tt]imed? ?out"
-          r"|[Ee]xpected|[Aa]ssert", 2, 2, 4),
+          r"|[Ee]xpected|[Aa]ssert", 2, 4, 10),
 )
 
 # A command starting, as a log shows it: Travis CI and shell prompts ("$ make test"), Azure Pipelines and GitHub
