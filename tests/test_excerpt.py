@@ -87,6 +87,13 @@ def test_first_error_of_a_cascade_beats_its_echoes():
     assert numbered(excerpt).get(at) == first
 
 
+def test_an_error_reported_again_for_another_test_counts_as_an_echo():
+    first = "Error: POST /api/orders answered 500 Internal Server Error in test_create_order"
+    again = "Error: POST /api/orders answered 500 Internal Server Error in test_cancel_order"
+    lines = words("step", 300) + [first] + words("running", 300) + [again] + words("finishing", 300)
+    kept = numbered(excerpt_of(lines_log(lines), budget=24))
+    assert 301 in kept and 602 not in kept
+
 def test_similar_lines_fold_into_one_entry_that_covers_them():
     progress = [f"Downloading package {n} of 40 (37%)" for n in range(40)]
     data, at = make_log(noise_before=500, error_lines=[ERROR] + progress, noise_after=500)

@@ -17,6 +17,7 @@ from azura.models import Line, StepLog
 
 FIRST_PER_RULE = 6  # distinct anchors kept from the start of the log, per rule: the first error of a cascade
 LAST_PER_RULE = 6  # and the latest ones, for logs that fail late
+REPEAT_PREFIX = 40  # anchors whose shapes start alike are one error reported again, for another file or test
 WINDOW_BEFORE = 30  # raw lines of context kept around every anchor; the rule's reach decides their scores
 WINDOW_AFTER = 60
 TAIL_LINES = 400
@@ -41,7 +42,7 @@ class Anchor:
     line: int
     rule: Rule
     shape: str
-    repeat: bool  # an anchor of the same shape came earlier: likely an echo
+    repeat: bool  # an anchor whose shape starts the same came earlier: likely an echo
     window: Tuple[Line, ...]
 
 
@@ -180,9 +181,9 @@ class _Scanner:
             found.append((ISSUE, text, number, start))
         for rule, text, number, start in found:
             shape = normalise_for_diff(text)
-            repeat = shape in self.shapes
+            repeat = shape[:REPEAT_PREFIX] in self.shapes
             if len(self.shapes) < _MAX_SHAPES:
-                self.shapes.add(shape)
+                self.shapes.add(shape[:REPEAT_PREFIX])
             first = self.first.setdefault(rule.name, [])
             if repeat or len(first) >= FIRST_PER_RULE:
                 latest.setdefault(rule.name, deque(maxlen=LAST_PER_RULE)).append((rule, shape, number, start, repeat))
