@@ -15,7 +15,7 @@ from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, VERDI
 from azura.excerpt.reading import Segment, clean_line, count_breaks, numbered_lines, segments
 from azura.models import Line, StepLog
 
-FIRST_PER_RULE = 6  # distinct anchors kept from the start of the log, per rule: the first error of a cascade
+FIRST_PER_RULE = 10  # distinct anchors kept from the start of the log, per rule: the first error of a cascade
 LAST_PER_RULE = 6  # and the latest ones, for logs that fail late
 REPEAT_PREFIX = 40  # anchors whose shapes start alike are one error reported again, for another file or test
 WINDOW_BEFORE = 30  # raw lines of context kept around every anchor; the rule's reach decides their scores
