@@ -1,10 +1,10 @@
 """Choosing lines: fold repeats, value anchor clusters and the tail, fill the budget by score.
 
 Anchors close together form a cluster; each cluster (and the end of the log) has a value from its
-strongest anchor, its variety, how late in the log it sits and whether it comes after the build's first
-failing exit code. A line scores its cluster's value less its distance from the cluster's anchors; lines
-go in by score until the budget is spent, those no cluster reaches last, latest first. The excerpt shows
-the chosen lines in log order. Only `select_lines` knows about tokens.
+strongest anchor, its variety, how late in the log it sits, and whether it comes after the build's first
+failing exit code or before the command that failed. A line scores its cluster's value less its distance
+from the cluster's anchors; lines go in by score until the budget is spent, those no cluster reaches last,
+latest first. The excerpt shows the chosen lines in log order. Only `select_lines` knows about tokens.
 """
 from __future__ import annotations
 
