@@ -6,8 +6,8 @@ neutralised once more, because a user's own templates may forget a filter.
 """
 from __future__ import annotations
 
-import json
 import functools
+import json
 import re
 from pathlib import Path
 from typing import Iterable, List, Optional, Union

@@ -27,8 +27,6 @@ from azura.excerpt import build_excerpts, covered_lines, read_lines  # noqa: E40
 from azura.excerpt.select import Entry, entry_cost  # noqa: E402
 from azura.models import FailedStep, Line, StepLog  # noqa: E402
 
-CHUNK_BYTES = 1 << 16
-
 
 @dataclass(frozen=True)
 class Case:

@@ -76,11 +76,11 @@ def parsed(text: str) -> Any:
     raise LLMError(f"the answer is not valid JSON ({problem[:80]}, {len(text)} characters)")
 
 
-_WORD = re.compile(r"[^\W\d_]{3,}")
-
-
 def _not_a_number(name: str) -> None:
     raise ValueError(f"{name} is not JSON")  # NaN and Infinity would pass a range check and break analysis.json
+
+
+_WORD = re.compile(r"[^\W\d_]{3,}")
 
 
 def validated(answer: Any, failure_count: int) -> Dict[str, Any]:

@@ -39,7 +39,7 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
     for log, scan in scanned:
         entries = candidate_entries(scan, secrets)
         step_novel = (lambda text, step=log.step: novel(step, text)) if novel else None
-        scores = score_entries(entries, scan.anchors, scan.total_lines, step_novel, scan.failing_command)
+        scores = score_entries(entries, scan, step_novel)
         costs = [entry_cost(entry) for entry in entries]
         prepared.append((log, scan, entries, scores, costs))
     shares = split_budget(budget, [sum(p[4]) for p in prepared])

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from azura.excerpt.anchors import REASON_RULE, VERDICT_RULE, is_routine
+from azura.excerpt.anchors import REASON_RULE, is_routine
 from azura.excerpt.scan import Anchor, Scan, normalise_for_diff
 from azura.models import Line
 from azura.redact import redact
@@ -103,8 +103,7 @@ def _fold(run: List[Line]) -> List[Entry]:
     return [Entry(run[0]), Entry(Line(run[1].number, FOLD_TEXT.format(count=span)), span)]
 
 
-def score_entries(entries: Sequence[Entry], anchors: Sequence[Anchor], total_lines: int,
-                  novel: Optional[Callable[[str], bool]] = None, failing_command: Optional[int] = None) -> List[float]:
+def score_entries(entries: Sequence[Entry], scan: Scan, novel: Optional[Callable[[str], bool]] = None) -> List[float]:
     """Return a score per entry: the value of the best cluster it belongs to, less its distance from that cluster.
 
     Anchors a few entries apart form one cluster (an error with its stack trace and exit code); the end of
@@ -117,30 +116,20 @@ def score_entries(entries: Sequence[Entry], anchors: Sequence[Anchor], total_lin
     last = len(entries) - 1
     for index in range(max(0, last - TAIL_REACH), last + 1):
         scores[index] = TAIL_WEIGHT - DISTANCE_COST * (last - index) / TAIL_REACH
-    verdict = first_verdict(anchors)
-    for cluster in _clusters(entries, anchors, verdict):
-        value = _cluster_value(cluster, total_lines, verdict, failing_command)
+    for cluster in _clusters(entries, scan.anchors, scan.verdict):
+        value = _cluster_value(cluster, scan)
         for order, (at, anchor) in enumerate(cluster):
             own = value - CASCADE_COST * min(order, CASCADE_CAP)
             for step, reach in ((-1, max(1, anchor.rule.before)), (1, max(1, anchor.rule.after))):
                 for distance, index in enumerate(_stretch(entries, at, step, EXTENSION * reach)):
                     scores[index] = max(scores[index], own - DISTANCE_COST * distance / reach)
-    anchored = {anchor.line for anchor in anchors}
+    anchored = {anchor.line for anchor in scan.anchors}
     for index, entry in enumerate(entries):
         if entry.line.number not in anchored and is_routine(entry.line.text):
             scores[index] -= ROUTINE_PENALTY
         if novel is not None and entry.span == 1 and novel(normalise_for_diff(entry.line.text)):
             scores[index] += NOVEL_BONUS
     return scores
-
-
-def first_verdict(anchors: Sequence[Anchor]) -> Optional[int]:
-    """Return the line of the log's first failing exit code, or None.
-
-    A build stops, or starts cleaning up, at its first failing command: the cause comes before that line
-    in almost every log (in 765 of the 793 labelled LogChunks logs), the lines after it are aftermath.
-    """
-    return min((a.line for a in anchors if a.rule.name == VERDICT_RULE), default=None)
 
 
 def _clusters(entries: Sequence[Entry], anchors: Sequence[Anchor],
@@ -160,17 +149,16 @@ def _clusters(entries: Sequence[Entry], anchors: Sequence[Anchor],
     return clusters
 
 
-def _cluster_value(cluster: Sequence[Tuple[int, Anchor]], total_lines: int, verdict: Optional[int],
-                   failing_command: Optional[int]) -> float:
+def _cluster_value(cluster: Sequence[Tuple[int, Anchor]], scan: Scan) -> float:
     best = max(a.rule.weight - (REPEAT_PENALTY if a.repeat else 0.0) for _, a in cluster)
     kinds = {a.rule.name for _, a in cluster}
-    position = cluster[-1][1].line / max(1, total_lines)
+    position = cluster[-1][1].line / max(1, scan.total_lines)
     value = best + VARIETY_BONUS * min(len(kinds) - 1, 3) + POSITION_BONUS * position ** 2
     if REASON_RULE in kinds:
         value += REASON_BONUS
-    if verdict is not None and cluster[0][1].line > verdict:
+    if scan.verdict is not None and cluster[0][1].line > scan.verdict:
         value -= AFTERMATH_PENALTY
-    if failing_command is not None and cluster[-1][1].line < failing_command:
+    if scan.failing_command is not None and cluster[-1][1].line < scan.failing_command:
         value -= EARLIER_COMMAND_PENALTY
     return value
 
