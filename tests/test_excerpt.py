@@ -58,6 +58,8 @@ def test_excerpt_marks_its_anchor_lines():
     "    [-] Get-Config returns the default path 23ms",
     "cc1: all warnings being treated as errors",
     "Failing due to -Werror.",
+    "t9502-gitweb-standalone-parse-output.sh ....... Dubious, test returned 1 (wstat 256, 0x100)",
+    "____________________________ test_unsorted_indices _____________________________",
 ])
 def test_test_runner_markers_and_fatal_warnings_are_anchors(line):
     data, at = make_log(error_lines=[line])
@@ -145,6 +147,64 @@ def test_scan_finds_the_command_that_failed_in_an_azure_pipelines_log(verdict):
                                        "##[command]/usr/bin/git clean -ffdx"]]
     scan = scan_log(StepLog(FailedStep(name="Build"), [lines_log(lines)]))
     assert scan.failing_command == 4
+
+@pytest.mark.parametrize("verdict", ['The command "make test" failed. Retrying, 2 of 3.',
+                                     'The command "make test" failed 3 times.'])
+def test_a_command_retried_after_failing_gives_the_verdict(verdict):
+    from azura.excerpt.scan import scan_log
+
+    lines = ["$ make test"] + words("ran", 20) + ["FAIL: test_login"] + words("ran", 5) + [verdict] + words("again", 50)
+    scan = scan_log(StepLog(FailedStep(name="Test"), [lines_log(lines)]))
+    assert scan.verdict == 28
+
+
+@pytest.mark.parametrize("quoted", [
+    "process didn't exit successfully: `/build/target/debug/build/sys-1f/build-script-build` (exit code: 101)",
+    "thread 'main' panicked at 'expected success, got: exit code: 77'",
+])
+def test_an_exit_code_quoted_in_an_error_message_is_no_verdict(quoted):
+    from azura.excerpt.scan import scan_log
+
+    lines = ["$ cargo build"] + words("compiling", 20) + ["error: failed to run custom build command for `sys`", quoted]
+    scan = scan_log(StepLog(FailedStep(name="Build"), [lines_log(lines + words("stderr", 30))]))
+    assert scan.verdict is None
+
+
+def test_a_stack_trace_is_kept_whole_past_the_context_of_a_plain_line():
+    frames = [f"    at com.shop.cart.{name}.run({name}.java:12)" for name in (w.split()[1] for w in words("x", 55))]
+    lines = words("step", 300) + ["java.lang.IllegalStateException: cart is empty"] + frames + words("finishing", 300)
+    kept = numbered(excerpt_of(lines_log(lines), budget=1024))
+    assert 301 in kept and 356 in kept
+
+
+def test_a_failing_tests_output_is_kept_back_to_the_previous_passing_test():
+    report = ["  Missing 1 call to the resolver", "  stack traceback:"] + words("  diagnostic", 10)
+    lines = words("step", 300) + ["ok 22 dns - load resolver"] + report + ["not ok 23 dns - resolve TXT record"]
+    kept = numbered(excerpt_of(lines_log(lines + words("finishing", 300)), budget=200))
+    assert {302, 314} <= set(kept)
+
+
+def test_a_pytest_failure_report_is_kept_from_its_header():
+    report = (["______________________________ test_checkout ______________________________", "",
+               "    def test_checkout():"] + words("        cart.add", 24)
+              + ["E       AssertionError: expected 3 items, got 2"])
+    lines = words("collected", 300) + report + words("finishing", 300)
+    kept = numbered(excerpt_of(lines_log(lines), budget=400))
+    assert 301 in kept and 328 in kept
+
+
+@pytest.mark.parametrize("row", [
+    lambda n: f"{'src/app/' + 'pkg/' * (n % 3) + f'mod{n}.py':<60}{n * 7:>6}{n % 13:>6}{n % 100:>5}%",  # coverage
+    lambda n: f"  [{'▬' * (n + 1)}{'․' * (60 - n)}] {n // 20} failing",  # mocha's progress bar
+    lambda n: f"    --- PASS: TestAlpha/{words('Case', 60)[n].split()[1]} (0.00s)",  # passing tests' names
+], ids=["coverage table", "progress bar", "passing tests"])
+def test_rows_that_differ_only_in_names_padding_or_bar_length_fold(row):
+    rows = [row(n) for n in range(60)]
+    data, at = make_log(noise_before=500, error_lines=[ERROR] + rows, noise_after=500)
+    excerpt = excerpt_of(data, budget=1024)
+    assert set(range(at + 1, at + 61)) <= set(covered_lines(excerpt))
+    assert sum(1 for number in numbered(excerpt) if at < number <= at + 60) <= 4
+
 
 def test_the_next_cluster_gets_in_before_the_far_context_of_the_best_one():
     early = "tests/test_db.py:8: in connect: error: could not connect to database on port 5432"

@@ -33,10 +33,15 @@ REASON_RULE = "weak"
 # In order: the first match wins, so summary lines (exit codes) are tried before the words they contain.
 RULES: Tuple[Rule, ...] = (
     # "Process completed with exit code 1", "Bash exited with code '1'." (Azure Pipelines script tasks),
-    # "The command "make" exited with 2", "exit status 1": the step's verdict; the cause is in the lines before it.
+    # "The command "make" exited with 2", "exit status 1", "The command "make" failed. Retrying, 2 of 3." (Travis):
+    # the step's verdict; the cause is in the lines before it. An exit code quoted in a message ("process didn't
+    # exit successfully: `x` (exit code: 101)", "got: exit code: 77") is about a sub-process, not the step's end.
     _rule(VERDICT_RULE, r"[Pp]rocess completed with exit code [1-9]|exited with (exit )?(code )?'?[1-9]"
-          r"|[Ee]xit (code|status)[ :=]+[1-9]|non-zero exit|failed with exit code [1-9]|returned exit code [1-9]",
-          5, 25, 4),
+          r"|[Ee]xit (code|status)[ :=]+[1-9]|non-zero exit|failed with exit code [1-9]|returned exit code [1-9]"
+          r"|\" failed\. Retrying|\" failed [0-9]+ times",
+          5, 25, 4, pattern=r"[Pp]rocess completed with exit code [1-9]|exited with (?:exit )?(?:code )?'?[1-9]"
+          r"|(?<![(:] )(?<!\()[Ee]xit (?:code|status)[ :=]+[1-9]|non-zero exit|failed with exit code [1-9]"
+          r"|returned exit code [1-9]|\" failed\. Retrying|\" failed [0-9]+ times"),
     # make: *** [all] Error 2 -- an echo of the compiler error above it.
     _rule("make", r"make(\[[0-9]+\])?: \*\*\*", 4, 12, 1),
     _rule("traceback", r"Traceback \(most recent call last\)", 8, 2, 25),
@@ -59,11 +64,16 @@ RULES: Tuple[Rule, ...] = (
           pattern=r"[a-zA-Z](?:Exception|Error)(?::|$)|Exception in thread"),
     _rule("npm", r"npm ERR!", 6, 2, 12, pattern=r"^npm ERR!"),
     # Test runners and their formatters: "FAILED", "--- FAIL:", "FAIL src/x.test.js", "Tests run: 5, Failures: 1",
-    # "not ok 3", "3 failing", "✗ renders", "❌ x.swift:9: ..." (xcpretty), "[-] Adds two" (Pester).
-    _rule("test-failure", r"FAIL|Fail(ed|ure)?:|not ok [0-9]|(Failures|Errors): [1-9]"
+    # "not ok 3", "3 failing", "✗ renders", "❌ x.swift:9: ..." (xcpretty), "[-] Adds two" (Pester),
+    # "t1.sh .... Dubious, test returned 1", "Failed 1/13 subtests" (Perl's prove).
+    _rule("test-failure", r"FAIL|Fail(ed|ure)?:|not ok [0-9]|(Failures|Errors): [1-9]|Dubious, test returned"
+          r"|Failed [0-9]+/[0-9]+ (subtests|test programs)"
           r"|[1-9][0-9]* (failed|failing|failures?|errors?)|✗|✖|×|❌|\[-\] ", 7, 2, 12,
           pattern=r"\bFAIL(?:ED|URE)?\b|\bFail(?:ed|ure)?:|^not ok \d|\b(?:Failures|Errors): [1-9]"
+          r"|Dubious, test returned|\bFailed [1-9]\d*/\d+ (?:subtests|test programs)"
           r"|\b[1-9]\d* (?:failed|failing|failures?|errors?)\b|[✗✖×❌]\s+\S|^\s*\[-\] \S"),
+    # pytest's header of one failing test's report: "____ test_parse ____"; the report runs on below it.
+    _rule("test-report", r"___ [^ ].* ___", 7, 1, 40, pattern=r"^_{3,} \S.* _{3,}$"),
     _rule("failed", r"[Ff]ail(ed|ure|ing)", 4, 3, 6, pattern=r"\b[Ff]ail(?:ed|ure|ing)\b"),
     # The words a reason is written in: clusters holding one explain the failure rather than count it.
     _rule(REASON_RULE, r"[Cc]annot|[Cc]ould not|couldn't|[Uu]nable to|not found|[Nn]o such file|[Pp]ermission denied"
@@ -93,6 +103,10 @@ _WARNING = re.compile(r"\s*(?:\[warn(?:ing)?\]|warn(?:ing)?:|npm WARN\b)", re.IG
 _ROUTINE = re.compile(r"\bOK\b|^\[INFO\]|^\s*▸|\b(?:Compiling|Downloading|Downloaded|Installing|Fetching|Collecting"
                       r"|Requirement already)\b")
 
+# A stack frame: "at com.x.Y(Y.java:3)", "File "x.py", line 3", "#0 0x4005d4 in main", "[C]: in function 'error'"
+# (Lua), "x.lua:85: in function", "3: 0x55c3 - std::rt::lang_start" (Rust), "/src/Test.php:123" (PHPUnit).
+_STACK_FRAME = re.compile(r'\s*(?:at \S|File "|#\d+ |\[C\]: in |\S+:\d+: in |\d+: +0x|(?:[A-Za-z]:)?[\\/]\S+:\d+\s*$)')
+
 _ANY_RULE = re.compile("|".join(f"(?:{rule.pattern.pattern})" for rule in RULES))
 
 SIGNATURE = Rule("signature", re.compile(""), 10, 3, 10)  # a knowledge-base pattern the caller passed in
@@ -116,9 +130,19 @@ def classify(text: str, signatures: Sequence[Pattern[str]] = (), issue_texts: Se
     return None
 
 
+def is_passing(text: str) -> bool:
+    """Return whether a clean line reports a passing or skipped test."""
+    return bool(_PASSING.search(text))
+
+
+def is_stack_frame(text: str) -> bool:
+    """Return whether a clean line is one frame of a stack trace."""
+    return bool(_STACK_FRAME.match(text))
+
+
 def is_routine(text: str) -> bool:
     """Return whether a clean line reports a passing test or routine progress: context of least value."""
-    return bool(_PASSING.search(text) or _ROUTINE.search(text))
+    return is_passing(text) or bool(_ROUTINE.search(text))
 
 
 def issue_key(message: str) -> str:

@@ -28,13 +28,16 @@ _BREAK = re.compile(rb"[\r\n]")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 _DIGITS = re.compile(r"\d+")
+_SPACES = re.compile(r"\s+")
+_RUNS = re.compile(r"([^\w\s])\1+")
 _HEX = re.compile(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{6,}\b", re.IGNORECASE)
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.@+-]+){2,}[\\/]?")
 
 
 def normalise_for_diff(text: str) -> str:
-    """Return the shape of a clean line: paths, hex ids and numbers replaced, so repeats compare equal."""
-    return _DIGITS.sub("0", _HEX.sub("#", _PATH.sub("/…", text))).strip()
+    """Return the shape of a clean line, so repeats compare equal: paths, hex ids and numbers replaced, spaces
+    (table columns) and repeated punctuation (progress bars, rulers) collapsed."""
+    return _RUNS.sub(r"\1", _SPACES.sub(" ", _DIGITS.sub("0", _HEX.sub("#", _PATH.sub("/…", text))))).strip()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from azura.excerpt.anchors import REASON_RULE, is_routine
+from azura.excerpt.anchors import REASON_RULE, is_passing, is_routine, is_stack_frame
 from azura.excerpt.scan import Anchor, Scan, normalise_for_diff
 from azura.models import Line
 from azura.redact import redact
@@ -23,6 +23,7 @@ ANCHOR_CAP = 600  # and of an anchor line
 MIN_FOLD = 3  # a run this long of same-shape lines becomes its first line plus one fold entry
 FOLD_TEXT = "… {count:,} similar lines"
 _FOLD = re.compile(r"^… ([\d,]+) similar lines$")
+_PASSING_SHAPE = "\0passing"  # no line's normalised text: it starts with a NUL
 TAIL_WEIGHT = 3.0  # the value of the log's last TAIL_REACH entries, ranked like a cluster: below most errors
 TAIL_REACH = 40
 REPEAT_PENALTY = 3.0  # an anchor shaped like an earlier one is usually an echo of it
@@ -36,6 +37,8 @@ DISTANCE_COST = 2.0  # value lost per anchor reach of distance: a far context li
 CASCADE_COST = 0.5  # per earlier anchor in its cluster: the first error of a cascade explains the rest
 CASCADE_CAP = 5
 EXTENSION = 3  # context keeps going this many reaches past an anchor, ever cheaper
+FRAME_STEP = 0.25  # the distance a stack frame line adds: a trace is read whole, whatever its depth
+REPORT_REACH = 15  # entries back to the last pass or progress line that still bound one failure's report
 ROUTINE_PENALTY = 1.0  # for a context line that reports a pass or progress
 NOVEL_BONUS = 2.0  # for a line new since the last green run
 
@@ -89,7 +92,8 @@ def fold_runs(lines: Sequence[Line], blank: frozenset = frozenset()) -> List[Ent
 
 
 def _shape(line: Line) -> str:
-    return normalise_for_diff(line.text)
+    # Passing tests fold together whatever their names: "--- PASS: TestA (0.00s)", "--- PASS: TestB (0.01s)".
+    return _PASSING_SHAPE if is_passing(line.text) else normalise_for_diff(line.text)
 
 
 def _adjacent(before: int, after: int, blank) -> bool:
@@ -116,20 +120,39 @@ def score_entries(entries: Sequence[Entry], scan: Scan, novel: Optional[Callable
     last = len(entries) - 1
     for index in range(max(0, last - TAIL_REACH), last + 1):
         scores[index] = TAIL_WEIGHT - DISTANCE_COST * (last - index) / TAIL_REACH
+    routine = [is_routine(entry.line.text) for entry in entries]
+    steps = [FRAME_STEP if is_stack_frame(entry.line.text) else 1.0 for entry in entries]
     for cluster in _clusters(entries, scan.anchors, scan.verdict):
         value = _cluster_value(cluster, scan)
         for order, (at, anchor) in enumerate(cluster):
             own = value - CASCADE_COST * min(order, CASCADE_CAP)
-            for step, reach in ((-1, max(1, anchor.rule.before)), (1, max(1, anchor.rule.after))):
-                for distance, index in enumerate(_stretch(entries, at, step, EXTENSION * reach)):
+            before = max(1, anchor.rule.before, _report_start(entries, routine, at))
+            for direction, reach in ((-1, before), (1, max(1, anchor.rule.after))):
+                distance = 0.0
+                for index in _stretch(entries, at, direction, int(EXTENSION * reach / FRAME_STEP)):
+                    distance += steps[index] if index != at else 0.0
+                    if distance > EXTENSION * reach:
+                        break
                     scores[index] = max(scores[index], own - DISTANCE_COST * distance / reach)
     anchored = {anchor.line for anchor in scan.anchors}
     for index, entry in enumerate(entries):
-        if entry.line.number not in anchored and is_routine(entry.line.text):
+        if entry.line.number not in anchored and routine[index]:
             scores[index] -= ROUTINE_PENALTY
         if novel is not None and entry.span == 1 and novel(normalise_for_diff(entry.line.text)):
             scores[index] += NOVEL_BONUS
     return scores
+
+
+def _report_start(entries: Sequence[Entry], routine: Sequence[bool], at: int) -> int:
+    """Return how many entries before `at` its failure's report starts: after the last pass or progress line.
+
+    A test runner prints a failing test's output, then its verdict ("not ok 23", "[-] Adds two"): the output
+    since the previous test passed is that test's report. 0 when no such line is within REPORT_REACH.
+    """
+    for count, index in enumerate(range(at - 1, max(-1, at - 1 - REPORT_REACH), -1)):
+        if routine[index] or entries[index + 1].after_gap:
+            return count
+    return 0
 
 
 def _clusters(entries: Sequence[Entry], anchors: Sequence[Anchor],
