@@ -30,18 +30,20 @@ def _rule(name: str, scan: str, weight: float, before: int, after: int, pattern:
 VERDICT_RULE = "exit-code"
 REASON_RULE = "weak"
 
+# "Process completed with exit code 1", "Bash exited with code '1'." (Azure Pipelines script tasks),
+# "The command "make" exited with 2", "exit status 1", "The command "make" failed. Retrying, 2 of 3." (Travis):
+# the step's verdict; the cause is in the lines before it.
+_EXIT_CODE = r"[Ee]xit (code|status)[ :=]+[1-9]"
+_VERDICT = (r"[Pp]rocess completed with exit code [1-9]|exited with (exit )?(code )?'?[1-9]|" + _EXIT_CODE
+            + r"|non-zero exit|failed with exit code [1-9]|returned exit code [1-9]|\" failed\. Retrying"
+            r"|\" failed [0-9]+ times")
+# An exit code quoted in a message ("process didn't exit successfully: `x` (exit code: 101)", "got: exit code:
+# 77") is about a sub-process, not the step's end.
+_UNQUOTED_VERDICT = _VERDICT.replace(_EXIT_CODE, r"(?<![(:] )(?<!\()" + _EXIT_CODE)
+
 # In order: the first match wins, so summary lines (exit codes) are tried before the words they contain.
 RULES: Tuple[Rule, ...] = (
-    # "Process completed with exit code 1", "Bash exited with code '1'." (Azure Pipelines script tasks),
-    # "The command "make" exited with 2", "exit status 1", "The command "make" failed. Retrying, 2 of 3." (Travis):
-    # the step's verdict; the cause is in the lines before it. An exit code quoted in a message ("process didn't
-    # exit successfully: `x` (exit code: 101)", "got: exit code: 77") is about a sub-process, not the step's end.
-    _rule(VERDICT_RULE, r"[Pp]rocess completed with exit code [1-9]|exited with (exit )?(code )?'?[1-9]"
-          r"|[Ee]xit (code|status)[ :=]+[1-9]|non-zero exit|failed with exit code [1-9]|returned exit code [1-9]"
-          r"|\" failed\. Retrying|\" failed [0-9]+ times",
-          5, 25, 4, pattern=r"[Pp]rocess completed with exit code [1-9]|exited with (?:exit )?(?:code )?'?[1-9]"
-          r"|(?<![(:] )(?<!\()[Ee]xit (?:code|status)[ :=]+[1-9]|non-zero exit|failed with exit code [1-9]"
-          r"|returned exit code [1-9]|\" failed\. Retrying|\" failed [0-9]+ times"),
+    _rule(VERDICT_RULE, _VERDICT, 5, 25, 4, pattern=_UNQUOTED_VERDICT),
     # make: *** [all] Error 2 -- an echo of the compiler error above it.
     _rule("make", r"make(\[[0-9]+\])?: \*\*\*", 4, 12, 1),
     _rule("traceback", r"Traceback \(most recent call last\)", 8, 2, 25),

@@ -188,9 +188,10 @@ class _Scanner:
             found.append((ISSUE, text, number, start))
         for rule, text, number, start in found:
             shape = normalise_for_diff(text)
-            repeat = shape[:REPEAT_PREFIX] in self.shapes
+            start_of_shape = shape[:REPEAT_PREFIX]
+            repeat = start_of_shape in self.shapes
             if len(self.shapes) < _MAX_SHAPES:
-                self.shapes.add(shape[:REPEAT_PREFIX])
+                self.shapes.add(start_of_shape)
             first = self.first.setdefault(rule.name, [])
             if repeat or len(first) >= FIRST_PER_RULE:
                 latest.setdefault(rule.name, deque(maxlen=LAST_PER_RULE)).append((rule, shape, number, start, repeat))
