@@ -159,7 +159,8 @@ def _common_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", dest="config_path", help="azura.yml to read (default ./azura.yml if present)")
     run.add_argument("--env-file", help=".env file to read (default ./.env if present)")
     run.add_argument("--strict", action="store_true", default=None,
-                     help="exit 1 when the analysis is impossible instead of warning")
+                     help="exit 1 when the analysis is impossible, a sink failed or the LLM's answer "
+                          "was not used, instead of warning")
     run.add_argument("--timeout", type=_seconds, help="deadline of the whole run in seconds (default 120)")
     return common
 
@@ -228,10 +229,14 @@ def _cmd_analyze(args, settings, stdout: TextIO, stderr: TextIO, stdin) -> int:
     commands = stderr if settings.format == "json" else stdout
     outcomes = publish.publish(analysis, rendered, settings, commands, deadline=deadline)
     _print_report(rendered, settings.format, stdout)
+    llm_not_used = analysis.llm_status.startswith(("failed", "rejected"))
+    if llm_not_used:
+        _report_problem(f"LLM answer not used ({analysis.llm_status}); the report shows the offline analysis",
+                        stderr, settings.in_pipeline)
     for outcome in outcomes:
         _report_outcome(outcome, stderr, settings.in_pipeline, settings.publish)
     failed = [o for o in outcomes if o.status == "failed"]
-    return ExitCode.ANALYSIS_IMPOSSIBLE if (failed and settings.strict) else ExitCode.OK
+    return ExitCode.ANALYSIS_IMPOSSIBLE if ((failed or llm_not_used) and settings.strict) else ExitCode.OK
 
 
 def _print_report(rendered, output_format: str, stdout: TextIO) -> None:

@@ -355,6 +355,9 @@ class Analysis:
     build: Optional[Build] = None
     history: Optional[History] = None
     usage: Usage = field(default_factory=Usage)
+    # What became of the LLM's answer: "used", "rejected: <reason>" (an answer came and failed the answer
+    # check), "failed: <reason>" (no usable answer came), or "skipped" (no LLM configured, or nothing failed).
+    llm_status: str = "skipped"
 
     def with_warning(self, message: str, degraded: bool = False) -> "Analysis":
         """Return a copy with one more warning (and degraded set when the LLM answer was dropped)."""
@@ -373,6 +376,7 @@ class Analysis:
             "failures": [failure.to_dict() for failure in self.failures],
             "history": self.history.to_dict() if self.history else None,
             "usage": self.usage.to_dict(),
+            "llm": {"status": self.llm_status},
         }
 
 
