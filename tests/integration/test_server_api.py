@@ -120,6 +120,16 @@ def test_analyze_of_a_missing_build_names_the_problem_without_a_traceback(server
     assert "not found" in answer.json["error"] and "Traceback" not in answer.text
 
 
+def test_a_build_url_of_a_missing_build_is_answered_without_command_line_flags(server, emulator):
+    ado_scenarios.multi_stage_two_failed_jobs(emulator)
+
+    answer = server.post("/api/analyze", json_body={
+        "build_url": f"{emulator.org_url}/Widgets/_build/results?buildId=999999"})
+
+    assert answer.status == 502 and "not found" in answer.json["error"]
+    assert "--" not in answer.json["error"]
+
+
 def test_async_analysis_reports_progress_then_the_same_result_as_the_sync_one(offline_server):
     queued = offline_server.post("/api/analyze/async", body=PYTEST_LOG.encode(),
                                  headers={"Content-Type": "text/plain"})
