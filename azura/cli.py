@@ -399,9 +399,19 @@ def _cmd_demo(args, settings, io) -> int:
         _print_report(report.render(analysis, settings.templates_dir), settings.format, io.stdout)
     if settings.format == "json":
         io.stdout.write(json.dumps(documents, indent=2, ensure_ascii=False) + "\n")
-    io.stderr.write(f"azura: analysed the {len(paths)} example logs in {paths[0].parent if paths else '(none)'} "
-                    f"offline; nothing was written or posted. Your own log: azura analyze --log FILE\n")
+    io.stderr.write(f"azura: analysed the {len(paths)} example logs in {_shown_path(paths[0].parent)} offline; "
+                    f"nothing was written or posted. Your own log: azura analyze --log FILE\n")
     return ExitCode.OK
+
+
+def _shown_path(path) -> str:
+    """Return `path` relative to the working folder when it is inside it, as a person would type it."""
+    from pathlib import Path
+
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def main_entry() -> None:

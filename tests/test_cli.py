@@ -1,7 +1,9 @@
 """The command line as a user meets it: exit codes, messages that name the problem, nothing half-written."""
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +11,7 @@ from azura.errors import ExitCode
 from azura.cli import main
 from tests.helpers import run_azura
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DOTNET_FAILURE = [
     "2024-05-02T10:00:00.0000000Z ##[section]Starting: Build",
     "2024-05-02T10:00:01.0000000Z ##[command]dotnet build --configuration Release",
@@ -210,8 +213,11 @@ def test_a_failed_run_leaves_other_files_in_the_output_folder_alone(in_tmp):
 
 
 def test_demo_says_what_it_analysed_and_that_it_wrote_nothing(in_tmp):
+    from azura.examples import example_paths
+
     run = run_azura("demo")
-    assert "azura: analysed the 5 example logs" in run.stderr and "nothing was written" in run.stderr
+    assert f"azura: analysed the {len(example_paths())} example logs in {example_paths()[0].parent} offline" \
+        in run.stderr and "nothing was written" in run.stderr
     assert os.listdir(in_tmp) == []
 
 
@@ -321,3 +327,13 @@ def test_serve_on_a_port_in_use_exits_2_naming_the_port(in_tmp):
         run = run_azura("serve", "--port", str(port), environ={"AZURA_JOBS_DB": str(in_tmp / "jobs.db")},
                         expect=ExitCode.USAGE)
     assert f"127.0.0.1:{port}" in run.stderr and "--port" in run.stderr
+
+
+def test_readme_shows_what_the_demo_really_prints(in_tmp):
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"```\n(=== pytest-failure\.log ===\n.*?)```", readme, re.DOTALL).group(1)
+    printed = run_azura("demo").stdout
+    start = printed.index("=== pytest-failure.log ===")
+    actual = printed[start:printed.index("\n===", start)]
+    # the token count depends on whether the tokenizer extra is installed
+    assert re.sub(r"[\d,]+-token", "N-token", shown).strip() == re.sub(r"[\d,]+-token", "N-token", actual).strip()
