@@ -117,7 +117,7 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]):
     return load_settings(flags, environ, dotenv, config)
 
 
-def require_extra(extra: str, needed_by: str) -> None:
+def _require_extra(extra: str, needed_by: str) -> None:
     """Raise ConfigError naming the extra and its install command when a module it brings is missing."""
     import importlib.util
 
@@ -138,10 +138,10 @@ def _check_llm(settings) -> None:
         return
     from azura.analyze.llm import check_llm_settings
 
-    require_extra("llm", f"LLM_PROVIDER={settings.llm_provider}")
+    _require_extra("llm", f"LLM_PROVIDER={settings.llm_provider}")
     if settings.llm_provider == "azure_openai" and not settings.azure_openai_api_key and \
             settings.azure_openai_endpoint and settings.model:
-        require_extra("azure-identity", "Azure OpenAI without AZURE_OPENAI_API_KEY (Entra ID sign-in)")
+        _require_extra("azure-identity", "Azure OpenAI without AZURE_OPENAI_API_KEY (Entra ID sign-in)")
     check_llm_settings(settings)
 
 
@@ -372,7 +372,7 @@ def _cmd_ask(args, settings, io) -> int:
 
 
 def _cmd_serve(args, settings, io) -> int:
-    require_extra("serve", "azura serve")
+    _require_extra("serve", "azura serve")
     _check_llm(settings)
     from azura.server import serve
 
