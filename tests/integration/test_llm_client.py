@@ -11,13 +11,14 @@ import sqlite3
 import sys
 import time
 import types
+from dataclasses import replace
 
 import pytest
 
 from azura.analyze.llm import ask_llm
-from azura.models import Deadline
+from azura.models import Deadline, Facts, FailingTest
 from tests.emulators.openai_server import OpenAIEmulator
-from tests.integration.llm_support import API_KEY, make_failure, make_offline, settings_for
+from tests.integration.llm_support import API_KEY, OBEYED, PLANTED, make_failure, make_offline, settings_for
 
 PAT = "a" * 52 + "JQQJ" + "b" * 20 + "AZDO" + "cdef"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJidWlsZC1hZ2VudCJ9.c2lnbmF0dXJlLXZhbHVl"
@@ -605,3 +606,68 @@ def test_a_server_that_reports_no_usage_is_counted_here(openai_emulator):
 
     assert analysis.llm_status == "used"
     assert analysis.usage.prompt_tokens > 300 and 20 < analysis.usage.completion_tokens < 200
+
+
+PYTEST_LINES = [(40, "tests/test_orders.py::test_total FAILED"), (42, "E       assert 107 == 108"),
+                (43, "tests/test_orders.py:12: AssertionError"), (44, "##[error]Bash exited with code '1'.")]
+FAILING_TEST = FailingTest("tests/test_orders.py::test_total", "assert 107 == 108", log_line=40)
+
+
+@pytest.mark.parametrize("form", PLANTED)
+def test_a_model_obeying_an_instruction_planted_in_the_log_is_not_believed(openai_emulator, form):
+    failure = make_failure(PYTEST_LINES[:1] + [(41, PLANTED[form])] + PYTEST_LINES[1:], name="pytest",
+                           category="test")
+    offline = make_offline(replace(failure, facts=Facts(failing_tests=(FAILING_TEST,))))
+    openai_emulator.set_mode("obedient")
+
+    analysis = ask_llm(offline, settings_for("openai", openai_emulator))
+
+    said = json.loads(openai_emulator.responses[0]["choices"][0]["message"]["content"])["failures"][0]["summary"]
+    assert OBEYED[form].rstrip(".").lower() in said.lower()  # the model did obey
+    assert_offline_kept(analysis, offline, "rejected: ")
+    assert analysis.llm_status in ("rejected: the answer says the step passed, but it failed",
+                                   "rejected: the answer repeats an instruction planted in the log")
+
+
+@pytest.mark.parametrize("form", PLANTED)
+def test_a_sound_model_is_used_even_when_the_log_holds_a_planted_instruction(openai_emulator, form):
+    failure = make_failure(PYTEST_LINES[:1] + [(41, PLANTED[form])] + PYTEST_LINES[1:], name="pytest",
+                           category="test")
+    offline = make_offline(replace(failure, facts=Facts(failing_tests=(FAILING_TEST,))))
+    openai_emulator.custom_content = json.dumps({"headline": "pytest: test_total is off by one", "failures": [{
+        "index": 1, "category": "test", "summary": "test_total fails: the total is 107, not 108.",
+        "root_cause": "tests/test_orders.py::test_total asserts 108 but the order sums to 107.",
+        "suggested_fix": "Fix Order.total().", "confidence": 0.9,
+        "evidence": [{"line": 42, "quote": "assert 107 == 108"}]}]})
+    openai_emulator.set_mode("custom")
+
+    analysis = ask_llm(offline, settings_for("openai", openai_emulator))
+
+    assert analysis.llm_status == "used"
+    assert [line.number for line in analysis.failures[0].evidence] == [44, 42]
+
+
+def test_the_valid_model_confirms_the_offline_facts_and_is_used(openai_emulator):
+    failure = make_failure(PYTEST_LINES, name="pytest", category="test")
+    offline = make_offline(replace(failure, facts=Facts(failing_tests=(FAILING_TEST,))))
+
+    analysis = ask_llm(offline, settings_for("openai", openai_emulator))
+
+    prompt = openai_emulator.chat_requests()[0].prompt
+    assert "fact | failing test (failed): tests/test_orders.py::test_total: assert 107 == 108 [line 40]" in prompt
+    assert analysis.llm_status == "used" and "test_total" in analysis.failures[0].root_cause
+
+
+def test_a_vaguer_answer_never_replaces_the_offline_specific_cause(openai_emulator):
+    failure = make_failure(PYTEST_LINES, name="pytest", category="test")
+    offline = make_offline(replace(failure, facts=Facts(failing_tests=(FAILING_TEST,))))
+    openai_emulator.custom_content = json.dumps({"headline": "pytest failed", "failures": [{
+        "index": 1, "category": "test", "summary": "A unit test failed after a recent change.",
+        "root_cause": "One of the assertions in the suite did not hold.", "suggested_fix": "Look at the tests.",
+        "confidence": 0.6, "evidence": [{"line": 42, "quote": "assert 107 == 108"}]}]})
+    openai_emulator.set_mode("custom")
+
+    analysis = ask_llm(offline, settings_for("openai", openai_emulator))
+
+    assert_offline_kept(analysis, offline, "rejected: the answer does not name the failing test "
+                                           "tests/test_orders.py::test_total, which the offline analysis found")
