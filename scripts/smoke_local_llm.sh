@@ -57,7 +57,10 @@ SERVER_LOG="$WORK/server.log"
   --host 127.0.0.1 --port "$PORT" --n_ctx 8192 --n_threads "$(nproc)" --chat_format gemma >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
 cleanup() {
+  # A server busy generating ignores SIGTERM until its answer is done: give it 10 s, then kill it.
   kill "$SERVER_PID" 2>/dev/null || true
+  for _ in $(seq 10); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 1; done
+  kill -9 "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }

@@ -48,9 +48,10 @@ REMOTE_CONNECT_SECONDS = 10.0
 PUBLISH_SHARE = 0.25
 MIN_PUBLISH_SECONDS = 10.0
 RENDER_SECONDS = 1.0
-# What the prompt may add to the excerpts' own tokens, measured with tokens.count_tokens (scripts/prompt_tokens.py):
-# the system prompt is ~640 tokens; a failure's header and diagnosis 80-250, "NNNN | " 3 per line, a fact line
-# up to 60 once cut to MAX_FACT_CHARS. The limits leave headroom.
+# What the prompt may add to the excerpts' own tokens, measured with tokens.count_tokens: the system prompt is
+# ~575 tokens, a failure's header and diagnosis 60-200, "NNNN | " 3 per line, a fact line up to 60 once cut to
+# MAX_FACT_CHARS (scripts/prompt_tokens.py: the whole overhead is 681-778 tokens on 300 LogChunks logs at the
+# default budget, before the offline analysis fills facts). The limits leave headroom.
 FIXED_OVERHEAD_TOKENS = 900
 FAILURE_OVERHEAD_TOKENS = 300
 LINE_OVERHEAD_TOKENS = 4
