@@ -155,6 +155,10 @@ def _common_parser() -> argparse.ArgumentParser:
     run.add_argument("--tag-prefix", help="build tag prefix (default azura)")
     run.add_argument("--no-history", action="store_true", default=None,
                      help="do not look at earlier builds")
+    run.add_argument("--no-test-results", action="store_true", default=None,
+                     help="do not read the build's failed tests from the Test Results API")
+    run.add_argument("--no-source-lines", action="store_true", default=None,
+                     help="do not read the source lines a failure names at the run's commit")
     run.add_argument("--templates", help="folder of jinja2 templates that override the bundled ones by name")
     run.add_argument("--config", dest="config_path", help="azura.yml to read (default ./azura.yml if present)")
     run.add_argument("--env-file", help=".env file to read (default ./.env if present)")

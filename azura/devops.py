@@ -29,11 +29,17 @@ AREAS = {  # resource area ids of the SDK clients Azura uses
     "build": "965220d5-5bb9-42cf-8d67-9b146df2a5a4",
     "git": "4e080c62-fa21-4fbc-8fef-2a10a2b38049",
     "core": "79134c72-4a58-4b42-976c-04e7115f32bf",
+    "test": "c2aa639c-3ccc-4740-b3b6-ce2a1e1d984e",
 }
 PR_PERMISSION_HINT = (
     "the build service identity needs the Git permission \"Contribute to pull requests\" on this repository: "
     "Project settings > Repositories > (repository) > Security > '<Project> Build Service (<org>)' "
     "(or 'Project Collection Build Service (<org>)')")
+
+TEST_PERMISSION_HINT = ("the identity needs Test: Read (\"View test runs\" on the project; a PAT needs the scope Test "
+                        "Management: Read); --no-test-results turns this lookup off")
+CODE_PERMISSION_HINT = ("the identity needs Code: Read on the repository; --no-source-lines turns the source and "
+                        "commit-file lookups off")
 
 
 class TransientFailure(Exception):
@@ -133,6 +139,8 @@ class AzureDevOps:
             from azure.devops.v7_1.build.build_client import BuildClient as client_class
         elif area == "git":
             from azure.devops.v7_1.git.git_client import GitClient as client_class
+        elif area == "test":
+            from azure.devops.v7_1.test.test_client import TestClient as client_class
         else:
             from azure.devops.v7_1.core.core_client import CoreClient as client_class
         return self._configured(client_class(url, creds))
@@ -273,6 +281,10 @@ def _token_refused(action: str, settings: Settings, how: str) -> str:
 def _access_hint(action: str, settings: Settings) -> str:
     if "pull request" in action or "PR thread" in action:
         return PR_PERMISSION_HINT
+    if "test run" in action:
+        return TEST_PERMISSION_HINT
+    if "commit" in action:
+        return CODE_PERMISSION_HINT
     identity = settings.token_variable or "the token"
     return f"the identity behind {identity} needs Build: Read on project {settings.project}"
 

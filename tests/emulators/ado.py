@@ -323,7 +323,8 @@ def case_result(name: str, outcome: str = "Failed", *, message: Optional[str] = 
         item["stackTrace"] = stack_trace
     if failing_since is not None:
         item["failingSince"] = {"date": _iso(_BASE_TIME), "build": {
-            "id": failing_since, "definitionId": 0, "number": str(failing_since), "buildSystem": "Azure DevOps Services"}}
+            "id": failing_since, "definitionId": 0, "number": str(failing_since),
+            "buildSystem": "Azure DevOps Services"}}
     return item
 
 
@@ -1759,7 +1760,8 @@ def _test_results(request: _Request, project: str, run_id: str, result_id: Optio
         item = dict(result, project={"id": build.project.id, "name": build.project.name,
                                      "url": request.url(f"_apis/projects/{build.project.name}")},
                     testRun=_test_run_ref(request, run),
-                    build={"id": str(build.id), "name": build.number, "url": request.url(f"_apis/build/Builds/{build.id}")},
+                    build={"id": str(build.id), "name": build.number,
+                           "url": request.url(f"_apis/build/Builds/{build.id}")},
                     runBy=_identity(request, build.requested_for), createdDate=_iso(build.finish_time),
                     lastUpdatedDate=_iso(build.finish_time),
                     area={"id": "37528", "name": build.project.name,
@@ -1773,7 +1775,8 @@ def _test_results(request: _Request, project: str, run_id: str, result_id: Optio
             if result["id"] == int(result_id):
                 return _json_reply(shaped(result))
         raise _ServiceError(404, f"Test result {result_id} not found.", "TestObjectNotFoundException")
-    wanted = {outcome.strip().lower() for outcome in (request.query.get("outcomes") or "").split(",") if outcome.strip()}
+    wanted = {outcome.strip().lower() for outcome in (request.query.get("outcomes") or "").split(",")
+              if outcome.strip()}
     results = [result for result in run.results if not wanted or result["outcome"].lower() in wanted]
     skip = int(request.query.get("$skip") or 0)
     top = min(int(request.query.get("$top") or _MAX_RESULTS_PAGE), _MAX_RESULTS_PAGE)
@@ -1789,8 +1792,8 @@ def _git_not_found(message: str, type_key: str) -> _ServiceError:
                                                  "Microsoft.TeamFoundation.Git.Server")
 
 
-@_route("git_items", "GET", _OPTIONAL_PROJECT + r"_apis/git/repositories/(?P<repository>[^/]+)/items(?:/(?P<item_path>.+))?",
-        "git_items")
+@_route("git_items", "GET",
+        _OPTIONAL_PROJECT + r"_apis/git/repositories/(?P<repository>[^/]+)/items(?:/(?P<item_path>.+))?", "git_items")
 def _git_items(request: _Request, repository: str, project: Optional[str] = None,
                item_path: Optional[str] = None) -> _Reply:
     found = _find_repository(request, repository, project)

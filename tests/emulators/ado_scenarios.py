@@ -245,8 +245,10 @@ class _Run:
     def job(self, stage: dict, name: str, result: str = "succeeded", *, issues: Sequence[dict] = (),
             log: Optional[Sequence[str]] = None, **extra) -> dict:
         self._order += 1
+        # The implicit stage of a pipeline without stages is left out of its phases' identifiers.
+        within = "" if stage["identifier"] == "__default" else f"{stage['identifier']}."
         phase = timeline_record("Phase", name, parent_id=stage["id"], result=result, order=self._order,
-                                attempt=self.attempt, identifier=f"{stage['identifier']}.{name.replace(' ', '_')}")
+                                attempt=self.attempt, identifier=f"{within}{name.replace(' ', '_')}")
         job = timeline_record("Job", name, parent_id=phase["id"], result=result, order=1, attempt=self.attempt,
                               issues=issues, log_id=self._log(log or job_log(name)),
                               identifier=f"{phase['identifier']}.__default", **extra)
@@ -658,7 +660,8 @@ FAILED_TAX_TESTS = (
 def _dotnet_test_log(tests: Sequence[Tuple[str, str, str]], passed: int) -> List[str]:
     body = ["  Determining projects to restore...", "  All projects are up-to-date for restore.",
             "  Widgets.Tests -> /home/vsts/work/1/s/tests/Widgets.Tests/bin/Release/net8.0/Widgets.Tests.dll",
-            "Test run for /home/vsts/work/1/s/tests/Widgets.Tests/bin/Release/net8.0/Widgets.Tests.dll (.NETCoreApp,Version=v8.0)",
+            "Test run for /home/vsts/work/1/s/tests/Widgets.Tests/bin/Release/net8.0/Widgets.Tests.dll "
+            "(.NETCoreApp,Version=v8.0)",
             "Starting test execution, please wait...",
             "A total of 1 test files matched the specified pattern."]
     for name, message, stack in tests:
