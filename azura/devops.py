@@ -36,10 +36,11 @@ PR_PERMISSION_HINT = (
     "Project settings > Repositories > (repository) > Security > '<Project> Build Service (<org>)' "
     "(or 'Project Collection Build Service (<org>)')")
 
+# Read by API clients too, so they name the azura.yml setting beside the flag.
 TEST_PERMISSION_HINT = ("the identity needs Test: Read (\"View test runs\" on the project; a PAT needs the scope Test "
-                        "Management: Read); --no-test-results turns this lookup off")
-CODE_PERMISSION_HINT = ("the identity needs Code: Read on the repository; --no-source-lines turns the source and "
-                        "commit-file lookups off")
+                        "Management: Read); `test_results: false` (--no-test-results) turns this lookup off")
+CODE_PERMISSION_HINT = ("the identity needs Code: Read on the repository; `source_lines: false` (--no-source-lines) "
+                        "turns the source and commit-file lookups off")
 
 
 class TransientFailure(Exception):
@@ -292,11 +293,12 @@ def _access_hint(action: str, settings: Settings) -> str:
 def _target_hint(settings: Settings) -> str:
     if settings.mode == "pipeline":
         return "check SYSTEM_COLLECTIONURI, SYSTEM_TEAMPROJECT and BUILD_BUILDID"
-    return "check --build-url, or --org-url, --project and --build-id"
+    # read on the command line and by API clients alike, so it names no flag
+    return "check the build URL, or the organisation URL, project and build id"
 
 
 def _org_setting(settings: Settings) -> str:
-    return "SYSTEM_COLLECTIONURI" if settings.mode == "pipeline" else "--org-url / AZURE_DEVOPS_ORG_URL"
+    return "SYSTEM_COLLECTIONURI" if settings.mode == "pipeline" else "AZURE_DEVOPS_ORG_URL"
 
 
 def _is_requests_error(exc: Exception) -> bool:

@@ -14,15 +14,22 @@ from azura.models import Analysis, Build, Deadline, FailedStep, FailedTestRun, H
 Clock = Callable[[], float]
 GROUND_SHARE = 0.15  # of the time left after the offline analysis: source lines and the files commits touched
 GROUND_MIN_SECONDS = 5.0
+Phase = Callable[[str], None]  # told what runs now, for a progress line; the server and tests pass nothing
+
+
+def _quiet(phase: str) -> None:
+    pass
 
 
 def analyze_local(settings: Settings, stdin: Optional[BinaryIO] = None, clock: Clock = time.monotonic,
-                  deadline: Optional[Deadline] = None) -> Analysis:
+                  deadline: Optional[Deadline] = None, progress: Phase = _quiet) -> Analysis:
     """Return the analysis of the log files in settings.log_paths ('-' reads stdin)."""
     from azura import collect
 
     deadline = deadline or Deadline.after(settings.timeout, clock())
-    return analyze_logs(collect.local_logs(settings.log_paths, stdin), settings, deadline=deadline)
+    progress(f"reading {', '.join('standard input' if p == '-' else p for p in settings.log_paths)}")
+    return analyze_logs(collect.local_logs(settings.log_paths, stdin), settings, deadline=deadline,
+                        progress=progress)
 
 
 def analyze_text(text: str, settings: Settings, name: str = "pasted log", clock: Clock = time.monotonic) -> Analysis:
@@ -35,7 +42,7 @@ def analyze_logs(logs: Iterable[StepLog], settings: Settings, build: Optional[Bu
                  history: Optional[History] = None, deadline: Optional[Deadline] = None,
                  novel: Optional[Callable[[FailedStep, str], bool]] = None,
                  test_runs: Optional[Tuple[FailedTestRun, ...]] = None,
-                 ground: Optional[Callable[[Analysis], Analysis]] = None) -> Analysis:
+                 ground: Optional[Callable[[Analysis], Analysis]] = None, progress: Phase = _quiet) -> Analysis:
     """Return the analysis of already collected step logs: excerpt, then analyze.
 
     `novel` tells which lines of a step did not occur in the last green run, so the excerpt prefers them;
@@ -48,11 +55,14 @@ def analyze_logs(logs: Iterable[StepLog], settings: Settings, build: Optional[Bu
     signatures = load_signatures(settings.user_signatures, settings.config_path or "azura.yml")
     excerpts = build_excerpts(logs, settings.budget, anchor_patterns=[s.pattern for s in signatures],
                               secrets=settings.secrets, novel=novel)
+    if settings.llm_provider != "none":
+        progress(f"asking the LLM ({settings.llm_provider}{' ' + settings.model if settings.model else ''})")
     return analyze(excerpts, signatures, settings, build=build, history=history, deadline=deadline,
                    test_runs=test_runs, ground=ground)
 
 
-def analyze_run(settings: Settings, clock: Clock = time.monotonic, deadline: Optional[Deadline] = None) -> Analysis:
+def analyze_run(settings: Settings, clock: Clock = time.monotonic, deadline: Optional[Deadline] = None,
+                progress: Phase = _quiet) -> Analysis:
     """Return the analysis of the Azure DevOps run in settings (pipeline or remote mode), within `deadline`."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -63,16 +73,19 @@ def analyze_run(settings: Settings, clock: Clock = time.monotonic, deadline: Opt
 
     require_build(settings)
     deadline = deadline or Deadline.after(settings.timeout, clock())
+    progress(f"reading build {settings.build_id} from {settings.org_url}")
     run = collect.collect_run(settings, deadline, clock)
+    progress("looking at earlier builds and the failed tests")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="azura-tests") as pool:
         # The failed tests are read while the history is: both mostly wait on Azure DevOps.
         asked = pool.submit(read_failed_tests, settings, run.build, deadline, clock) if run.logs else None
         findings = read_history(settings, run, deadline, clock)
         tests = asked.result() if asked is not None else None
+    progress("cutting the failed steps' logs down")
     analysis = analyze_logs(run.logs, settings, build=run.build, history=findings.history, deadline=deadline,
                             novel=findings.novel,
                             test_runs=with_failure_streaks(tests.runs, findings.failing_runs) if tests else None,
-                            ground=_grounding(settings, run.build, deadline, clock))
+                            ground=_grounding(settings, run.build, deadline, clock), progress=progress)
     for warning in run.warnings + (tests.warnings if tests else ()) + findings.warnings:
         analysis = analysis.with_warning(warning)
     return analysis
