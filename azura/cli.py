@@ -216,14 +216,14 @@ def _cmd_analyze(args, settings, stdout: TextIO, stderr: TextIO, stdin) -> int:
 
     deadline = Deadline.after(settings.timeout, time.monotonic())
     publish.check_output_dir(settings.output_dir)
-    if settings.llm_provider != "none":
-        from azura.analyze.llm import check_llm_settings
-
-        check_llm_settings(settings)
+    settings, llm_unusable = _usable_llm(settings)
     if settings.mode == "local":
         analysis = engine.analyze_local(settings, stdin=stdin, deadline=deadline)
     else:
         analysis = engine.analyze_run(settings, deadline=deadline)
+    if llm_unusable:
+        _report_problem(llm_unusable, stderr, settings.in_pipeline)
+        analysis = analysis.with_warning(llm_unusable, degraded=True)
     rendered = report.render(analysis, settings.templates_dir)
     commands = stderr if settings.format == "json" else stdout
     outcomes = publish.publish(analysis, rendered, settings, commands, deadline=deadline)
@@ -234,6 +234,26 @@ def _cmd_analyze(args, settings, stdout: TextIO, stderr: TextIO, stdin) -> int:
     return ExitCode.ANALYSIS_IMPOSSIBLE if (failed and settings.strict) else ExitCode.OK
 
 
+def _usable_llm(settings):
+    """Return the settings to run with, and why the configured LLM is left out (None when it is usable)."""
+    if settings.llm_provider == "none":
+        return settings, None
+    from dataclasses import replace
+
+    from azura.analyze.llm import check_llm_settings
+
+    try:
+        check_llm_settings(settings)
+    except ConfigError as exc:
+        if not settings.fork_pr:
+            raise
+        # Azure Pipelines gives builds of forks no secret variables: a missing key there is expected, not a mistake.
+        return replace(settings, llm_provider="none"), (
+            f"the LLM was not asked ({exc}): builds of pull requests from forks get no secret variables, "
+            "so this analysis is offline")
+    return settings, None
+
+
 def _print_report(rendered, output_format: str, stdout: TextIO) -> None:
     text = {"json": rendered.analysis_json, "markdown": rendered.summary_md}.get(output_format, rendered.text)
     stdout.write(text if text.endswith("\n") else text + "\n")
@@ -241,7 +261,7 @@ def _print_report(rendered, output_format: str, stdout: TextIO) -> None:
 
 
 def _report_outcome(outcome, stderr: TextIO, in_pipeline: bool, publishing: bool) -> None:
-    if outcome.status == "failed":
+    if outcome.status in ("failed", "withheld"):
         _report_problem(f"{outcome.sink}: {outcome.detail}", stderr, in_pipeline)
     elif publishing and outcome.status == "skipped" and outcome.detail and outcome.detail != "disabled":
         stderr.write(f"azura: {outcome.sink} skipped: {outcome.detail}\n")

@@ -39,6 +39,11 @@ class StepRun:
         """Return the logging-command lines of stdout, in order."""
         return [line for line in self.stdout.splitlines() if "##vso[" in line]
 
+    def warnings(self) -> list:
+        """Return the messages of the warnings Azura gave the agent (on stderr), in order."""
+        prefix = "##vso[task.logissue type=warning;]Azura: "
+        return [line[len(prefix):] for line in self.stderr.splitlines() if line.startswith(prefix)]
+
 
 @pytest.fixture
 def emulator():

@@ -190,11 +190,11 @@ def task_env(emulator, agent_env, tmp_path):
 
 @needs_vsix
 @needs_node
-def test_task_from_the_vsix_installs_offline_and_publishes_through_the_agent(extension, task_env):
+def test_task_from_the_vsix_installs_offline_and_publishes(extension, task_env, emulator):
     run = _run_task(extension, task_env)
 
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "##vso[build.addbuildtag]azura-test" in run.stdout.splitlines()
+    assert emulator.tags(int(task_env["BUILD_BUILDID"])) == ["azura-test"]
     assert any(line.startswith("##vso[task.uploadsummary]") for line in run.stdout.splitlines())
     assert "##vso[task.complete result=Succeeded;]Azura analysed the run." in run.stdout
     assert "Looking in indexes" not in run.stdout
@@ -215,7 +215,7 @@ def test_task_reuses_its_environment_on_the_next_run(extension, task_env):
 
 @needs_vsix
 @needs_node
-def test_task_with_a_provider_and_no_index_warns_and_analyses_offline(extension, task_env):
+def test_task_with_a_provider_and_no_index_warns_and_analyses_offline(extension, task_env, emulator):
     task_env.update({"INPUT_LLMPROVIDER": "openai", "INPUT_MODEL": "gpt-4o-mini"})
 
     run = _run_task(extension, task_env)
@@ -224,7 +224,7 @@ def test_task_with_a_provider_and_no_index_warns_and_analyses_offline(extension,
     assert any(line.startswith("##vso[task.issue type=warning") and "Could not install Azura's LLM extra" in line
                for line in lines), run.stdout + run.stderr
     assert any(line.startswith("[command]") and "-m azura analyze --llm-provider none" in line for line in lines)
-    assert "##vso[build.addbuildtag]azura-test" in lines
+    assert emulator.tags(int(task_env["BUILD_BUILDID"])) == ["azura-test"]
     assert "##vso[task.complete result=SucceededWithIssues;]" in run.stdout
     assert TOKEN not in run.stdout and TOKEN not in run.stderr
 
