@@ -341,8 +341,8 @@ def require_token(settings: Settings) -> str:
         return settings.token
     if settings.mode == "pipeline":
         raise ConfigError(f"SYSTEM_ACCESSTOKEN is not set: {TOKEN_HINT}")
-    raise ConfigError("no Azure DevOps token: set AZURE_DEVOPS_PAT (a PAT with Build: Read, and Code: Read & "
-                      "write to comment on pull requests)")
+    raise ConfigError("no Azure DevOps token: set AZURE_DEVOPS_PAT (a PAT with Build: Read, Build: Read & execute "
+                      "to tag with --publish, and Code: Read & write to comment on pull requests)")
 
 
 def read_dotenv(path: Optional[str], explicit: bool) -> Dict[str, str]:

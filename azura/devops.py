@@ -281,7 +281,8 @@ def _token_refused(action: str, settings: Settings, how: str) -> str:
         advice = ("map it in the step: `env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)`"
                   if variable == "SYSTEM_ACCESSTOKEN" else f"check {variable}")
     else:
-        advice = f"create a new personal access token (Build: Read; Code: Read & write for PR comments) in {variable}"
+        advice = (f"create a new personal access token (Build: Read, or Read & execute to tag with --publish; "
+                  f"Code: Read & write for PR comments) in {variable}")
     return f"the token from {variable} was refused ({how}) when trying to {action}: {advice}"
 
 

@@ -264,4 +264,16 @@ def test_restricted_command_mode_is_refused(tmp_path):
     task = json.loads((REPO_ROOT / "task" / "task.json").read_text(encoding="utf-8"))
     task["restrictions"] = {"commands": {"mode": "restricted"}}
     problems = _packaging_script("validate_task").task_problems(task, tmp_path)
-    assert problems == ["task.json restrictions: restricted mode blocks the tag and summary commands"]
+    assert problems == ["task.json restrictions: restricted mode blocks the summary command"]
+
+
+def test_task_and_extension_of_this_source_carry_one_version():
+    task = json.loads((REPO_ROOT / "task" / "task.json").read_text(encoding="utf-8"))
+    manifest = json.loads((REPO_ROOT / "vss-extension.json").read_text(encoding="utf-8"))
+    assert _packaging_script("validate_task").version_problems(task, manifest) == []
+
+
+def test_task_version_other_than_the_extension_is_refused():
+    task = {"version": {"Major": 0, "Minor": 2, "Patch": 1}}
+    problems = _packaging_script("validate_task").version_problems(task, {"version": "0.2.0"})
+    assert problems == ["task.json version: 0.2.1 is not the extension's 0.2.0; bump both"]
