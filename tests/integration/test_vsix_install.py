@@ -9,7 +9,6 @@ checked without a .vsix.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import azura
 from packaging.requirements import Requirement
 from tests.emulators import ado_scenarios as scenarios
 from tests.integration.conftest import TOKEN
+from tests.scripts import packaging_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node")
@@ -44,14 +44,6 @@ VSIX = _vsix()
 needs_vsix = pytest.mark.skipif(
     VSIX is None, reason=f"no dist/azura-{azura.__version__}.vsix: run scripts/build_vsix.sh (or set AZURA_VSIX)")
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
-
-
-def _packaging_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / "packaging" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 def _pip_offline_settings() -> dict:
@@ -229,22 +221,28 @@ def test_task_with_a_provider_and_no_index_warns_and_analyses_offline(extension,
     assert TOKEN not in run.stdout and TOKEN not in run.stderr
 
 
-LOCK = [
-    "anyio==4.12.1 ; python_full_version < '3.10'",
-    "colorama==0.4.6 ; sys_platform == 'win32'",
-    "exceptiongroup==1.3.1 ; python_full_version < '3.11'",
-    "pyyaml==6.0.3",
-]
+LOCK = """
+anyio==4.12.1 ; python_full_version < '3.11' \\
+    --hash=sha256:aaaa
+colorama==0.4.6 ; sys_platform == 'win32' \\
+    --hash=sha256:bbbb
+    # via click
+exceptiongroup==1.3.1 ; python_full_version < '3.11' \\
+    --hash=sha256:cccc \\
+    --hash=sha256:dddd
+pyyaml==6.0.3 \\
+    --hash=sha256:eeee
+"""
 
 
 def _selected(python: str, platform: str) -> set:
-    bundle = _packaging_script("bundle_wheels")
+    bundle = packaging_script("bundle_wheels")
     (target,) = [t for t in bundle.all_targets() if t.python == python and t.platform.name == platform]
-    return {Requirement(r).name for r in bundle.requirements_for(LOCK, target)}
+    return {pin.name for pin in bundle.read_pins(LOCK) if pin.applies_to(target)}
 
 
 def test_bundle_takes_exceptiongroup_for_python_below_3_11_only():
-    assert "exceptiongroup" in _selected("3.9", "linux-x64")
+    assert "exceptiongroup" in _selected("3.10", "linux-x64")
     assert "exceptiongroup" not in _selected("3.11", "linux-x64")
 
 
@@ -253,27 +251,39 @@ def test_bundle_takes_colorama_for_windows_only():
     assert "colorama" not in _selected("3.12", "macos-arm64")
 
 
+def test_bundle_reads_every_hash_of_a_locked_pin():
+    pins = {pin.name: pin for pin in packaging_script("bundle_wheels").read_pins(LOCK)}
+    assert pins["exceptiongroup"].hashes == ("sha256:cccc", "sha256:dddd")
+    assert pins["exceptiongroup"].requirement() == "exceptiongroup==1.3.1 --hash=sha256:cccc --hash=sha256:dddd"
+
+
+def test_bundle_downloads_a_locked_file_under_its_one_hash():
+    bundle = packaging_script("bundle_wheels")
+    requirement = bundle._requirement("markupsafe-3.0.4-cp313-cp313-win_amd64.whl", "sha256:ffff")
+    assert requirement == "markupsafe==3.0.4 --hash=sha256:ffff"
+
+
 def test_task_json_of_this_source_passes_the_published_schema(tmp_path):
     (tmp_path / "main.js").touch()
     task = json.loads((REPO_ROOT / "task" / "task.json").read_text(encoding="utf-8"))
-    assert _packaging_script("validate_task").task_problems(task, tmp_path) == []
+    assert packaging_script("validate_task").task_problems(task, tmp_path) == []
 
 
 def test_restricted_command_mode_is_refused(tmp_path):
     (tmp_path / "main.js").touch()
     task = json.loads((REPO_ROOT / "task" / "task.json").read_text(encoding="utf-8"))
     task["restrictions"] = {"commands": {"mode": "restricted"}}
-    problems = _packaging_script("validate_task").task_problems(task, tmp_path)
+    problems = packaging_script("validate_task").task_problems(task, tmp_path)
     assert problems == ["task.json restrictions: restricted mode blocks the summary command"]
 
 
 def test_task_and_extension_of_this_source_carry_one_version():
     task = json.loads((REPO_ROOT / "task" / "task.json").read_text(encoding="utf-8"))
     manifest = json.loads((REPO_ROOT / "vss-extension.json").read_text(encoding="utf-8"))
-    assert _packaging_script("validate_task").version_problems(task, manifest) == []
+    assert packaging_script("validate_task").version_problems(task, manifest) == []
 
 
 def test_task_version_other_than_the_extension_is_refused():
     task = {"version": {"Major": 0, "Minor": 2, "Patch": 1}}
-    problems = _packaging_script("validate_task").version_problems(task, {"version": "0.2.0"})
+    problems = packaging_script("validate_task").version_problems(task, {"version": "0.2.0"})
     assert problems == ["task.json version: 0.2.1 is not the extension's 0.2.0; bump both"]
