@@ -65,7 +65,7 @@ interface BundledWheel {
     readonly version: string;
 }
 
-const MINIMUM_PYTHON: readonly [number, number] = [3, 9];
+const MINIMUM_PYTHON: readonly [number, number] = [3, 10]; // setup.py's python_requires
 
 // Where each provider reads its endpoint and key (Azura's environment contract).
 const PROVIDER_ENVIRONMENT: { readonly [provider: string]: { readonly endpoint: string; readonly key?: string } } = {

@@ -250,9 +250,9 @@ describe('Azura task', function () {
         it('warns with a message naming what was tried and what to add', () => {
             runValidations(tr, () => {
                 assert.deepStrictEqual(tr.warningIssues, [
-                    'loc_mock_TaskProblem loc_mock_PythonNotFound 3.9 python3, /usr/bin/python',
+                    'loc_mock_TaskProblem loc_mock_PythonNotFound 3.10 python3, /usr/bin/python',
                 ]);
-                assert.ok(tr.stdOutContained('loc_mock_PythonTooOld /usr/bin/python 3.8 3.9'));
+                assert.ok(tr.stdOutContained('loc_mock_PythonTooOld /usr/bin/python 3.8 3.10'));
             });
         });
 
@@ -413,7 +413,7 @@ describe('Azura task', function () {
         it('warns naming the input and the version, and does not fall back to PATH', () => {
             runValidations(tr, () => {
                 assert.deepStrictEqual(tr.warningIssues, [
-                    'loc_mock_TaskProblem loc_mock_InterpreterUnusable /usr/bin/python3.8 3.8 3.9',
+                    'loc_mock_TaskProblem loc_mock_InterpreterUnusable /usr/bin/python3.8 3.8 3.10',
                 ]);
                 assert.ok(askedVersion(tr, '/usr/bin/python3.8 --version'));
                 assert.ok(!askedVersion(tr, '/usr/bin/python3 --version'));
