@@ -9,10 +9,7 @@ proxy cannot arrive.
 """
 from __future__ import annotations
 
-import shutil
 import socket
-import ssl
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,11 +18,9 @@ from tests.emulators import ado_scenarios as scenarios
 from tests.emulators.ado import SERVER_2020_API, SERVER_2022_API, AdoEmulator
 from tests.emulators.forward_proxy import ForwardProxy
 from tests.emulators.openai_server import OpenAIEmulator
-from tests.integration.conftest import TOKEN, assert_token_never_leaks
+from tests.integration.conftest import ADO_HOST, LLM_HOST, TOKEN, assert_token_never_leaks
 from tests.integration.llm_support import API_KEY
 
-ADO_HOST = "ado.internal.invalid"
-LLM_HOST = "llm.internal.invalid"
 PROXY_CREDENTIALS = ("agent-svc", "p@ss:w/rd%1")  # characters that must be percent-encoded in a proxy URL
 
 
@@ -119,34 +114,6 @@ def test_proxy_refusing_the_credentials_ends_with_a_warning_that_names_the_proxy
 
 # ---------------------------------------------------------------------------------------------------------------
 # An internal CA: Azure DevOps and the LLM behind TLS certificates that no public CA signed
-
-
-@pytest.fixture
-def internal_ca(tmp_path):
-    """Return (CA certificate file, server TLS context) of a throwaway CA made with the openssl command."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("needs the openssl command to make a test CA")
-    folder = tmp_path / "internal-ca"
-    folder.mkdir()
-
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], cwd=folder, check=True, capture_output=True, timeout=60)
-
-    new_key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    run("req", "-x509", *new_key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=Contoso Internal Test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    run("req", *new_key, "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={ADO_HOST}")
-    (folder / "server.ext").write_text(
-        f"subjectAltName=DNS:{ADO_HOST},DNS:{LLM_HOST},IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\n"
-        "authorityKeyIdentifier=keyid,issuer\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "server.pem", folder / "server.key")
-    return folder / "ca.pem", context
 
 
 def ca_bundle(folder: Path, ca_file: Path) -> Path:
