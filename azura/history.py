@@ -395,6 +395,8 @@ def with_touched_files(history: History, build: Build, paths: Sequence[str], tes
     if not history.changes or not (paths or test_names) or build.repository_type != "TfsGit" \
             or not build.repository_id:
         return history, ()
+    from azura.devops import CODE_PERMISSION_HINT
+
     project = build.project or ado.settings.project
     wanted = _Wanted(paths, test_names)
     changes = list(history.changes)
@@ -405,7 +407,8 @@ def with_touched_files(history: History, build: Build, paths: Sequence[str], tes
         try:
             touched = ado.call("git", f"list the files changed by commit {change.id[:8]}",
                                lambda client: client.get_changes(change.id, build.repository_id, project,
-                                                                 top=MAX_FILES_PER_COMMIT))
+                                                                 top=MAX_FILES_PER_COMMIT),
+                               needs=CODE_PERMISSION_HINT)
         except AzuraError as exc:
             warnings.append(f"build history: the files of commit {change.id[:8]} not read: {exc}")
             break  # the next commit would most likely be refused the same way

@@ -452,7 +452,8 @@ class Rendered:
 
 @dataclass(frozen=True)
 class SinkOutcome:
-    """What one publish sink did: `ok`, `skipped` (with the reason) or `failed` (with the reason)."""
+    """What one publish sink did: `ok`, `skipped`, `withheld` (skipped because this build may not write there, a
+    fork's pull request: worth a warning) or `failed`; the detail says what or why."""
 
     sink: str  # tag, pr-thread, summary, files
     status: str

@@ -201,6 +201,8 @@ def _from_azure_repos(ado: "AzureDevOps", build: Build, place: Place) -> Tuple[L
     """Return the window around `place` in the file at the build's commit, read through the Git items API."""
     from azure.devops.v7_1.git.models import GitVersionDescriptor
 
+    from azura.devops import CODE_PERMISSION_HINT
+
     project = build.project or ado.settings.project
     version = GitVersionDescriptor(version=build.source_version, version_type="commit")
 
@@ -209,7 +211,8 @@ def _from_azure_repos(ado: "AzureDevOps", build: Build, place: Place) -> Tuple[L
         return _window(chunks, place.line)
 
     try:
-        return ado.call("git", f"read {place.path} at commit {(build.source_version or '')[:8]}", read)
+        return ado.call("git", f"read {place.path} at commit {(build.source_version or '')[:8]}", read,
+                        needs=CODE_PERMISSION_HINT)
     except CollectError as exc:
         if "not found" in str(exc):
             return ()

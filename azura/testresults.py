@@ -144,12 +144,17 @@ class _Reader:
     def out_of_time(self) -> bool:
         return self.clock() >= self.stop_at
 
+    def _call(self, action: str, request: Callable[[Any], Any]) -> Any:
+        from azura.devops import TEST_PERMISSION_HINT
+
+        return self.ado.call("test", action, request, needs=TEST_PERMISSION_HINT)
+
     def runs(self) -> List[Any]:
         """Return the build's test runs that reported failures, oldest first."""
         uri = f"vstfs:///Build/Build/{self.build.id}"
-        found = self.ado.call("test", f"list the test runs of build {self.build.id} of project {self.project}",
-                              lambda client: client.get_test_runs(self.project, build_uri=uri,
-                                                                  include_run_details=True, top=MAX_LISTED_RUNS))
+        found = self._call(f"list the test runs of build {self.build.id} of project {self.project}",
+                           lambda client: client.get_test_runs(self.project, build_uri=uri, include_run_details=True,
+                                                               top=MAX_LISTED_RUNS))
         return sorted((run for run in found or () if _may_have_failures(run)), key=lambda run: run.id)
 
     def summaries(self, listed: Sequence[Any]) -> FailedTests:
@@ -196,8 +201,8 @@ class _Reader:
     def _outcomes(self, run: Any) -> Tuple[Tuple[str, int], ...]:
         statistics = run.run_statistics
         if not statistics:
-            found = self.ado.call("test", f"read the statistics of test run {run.id} of project {self.project}",
-                                  lambda client: client.get_test_run_statistics(self.project, run.id))
+            found = self._call(f"read the statistics of test run {run.id} of project {self.project}",
+                               lambda client: client.get_test_run_statistics(self.project, run.id))
             statistics = found.run_statistics if found is not None else None
         counts: Counter = Counter()
         for statistic in statistics or ():
@@ -211,10 +216,9 @@ class _Reader:
             if results and self.pages_left <= runs_after:
                 break
             skip = len(results)
-            page = self.ado.call(
-                "test", f"read the failed results of test run {run.id} of project {self.project} from {skip}",
-                lambda client: client.get_test_results(self.project, run.id, skip=skip, top=PAGE_SIZE,
-                                                       outcomes=list(FAILED_OUTCOMES)))
+            page = self._call(f"read the failed results of test run {run.id} of project {self.project} from {skip}",
+                              lambda client: client.get_test_results(self.project, run.id, skip=skip, top=PAGE_SIZE,
+                                                                     outcomes=list(FAILED_OUTCOMES)))
             self.pages_left -= 1
             results += page or []
             if len(page or ()) < PAGE_SIZE or (failed and len(results) >= failed):

@@ -115,7 +115,7 @@ def run_azura(emu, scenario, temp_dir, *args):
     completed = subprocess.run([sys.executable, "-m", "azura", "analyze", *args], capture_output=True, text=True,
                                env=env, timeout=300, cwd=temp_dir)
     seconds = time.monotonic() - started
-    if completed.returncode != 0 or "##vso[build.addbuildtag]" not in completed.stdout:
+    if completed.returncode != 0 or "##vso[task.uploadsummary]" not in completed.stdout:
         sys.stderr.write(completed.stdout + completed.stderr)
     routes = Counter(request.route for request in emu.requests())
     return seconds, emu.bytes_sent(route="build_log"), completed.returncode, routes
