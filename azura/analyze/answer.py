@@ -149,16 +149,17 @@ def checked(answer: Any, offline: Analysis, instructions: str) -> Verdict:
     if problem:
         return Verdict(None, (None,) * count, (problem,) * count, names, problem=problem)
     echo = _Echo(instructions)
+    sources = tuple(line.text for window in offline.sources for line in window.lines)
     entries: List[Optional[Dict[str, Any]]] = []
     reasons: List[str] = []
     dropped = 0
     for entry in sorted(answer["failures"], key=lambda e: e["index"]):
-        kept, reason, missing = _checked_entry(entry, offline.failures[entry["index"] - 1], echo)
+        kept, reason, missing = _checked_entry(entry, offline.failures[entry["index"] - 1], echo, sources)
         entries.append(kept)
         reasons.append(reason)
         dropped += missing
     headline = answer["headline"]
-    planted = [text for failure in offline.failures for text in _Planted(failure).lines.values()]
+    planted = [text for failure in offline.failures for text in _Planted(failure, sources).lines.values()]
     if _sentence_problem(headline, "headline") or _content_problem(headline, "headline", echo) \
             or _contradicts_the_run(headline) or _repeats_planted(headline, planted, offline.failures):
         headline = None
@@ -181,21 +182,24 @@ def _shape_problem(answer: Any, count: int) -> str:
     return ""
 
 
-def _checked_entry(entry: Dict[str, Any], failure: Failure, echo: "_Echo"
+def _checked_entry(entry: Dict[str, Any], failure: Failure, echo: "_Echo", sources: Sequence[str]
                    ) -> Tuple[Optional[Dict[str, Any]], str, int]:
-    """Return (the entry with evidence positions, or None; why not; how many cited lines were dropped)."""
+    """Return (the entry with evidence positions, or None; why not; how many cited lines were dropped).
+
+    `sources` are the run's source lines the model was shown: quotable, and no place for instructions either.
+    """
     said = f"{entry['summary']}\n{entry['root_cause']}"
-    planted = _Planted(failure)
+    planted = _Planted(failure, sources)
     problem = (_sentence_problem(entry["summary"], "summary") or _sentence_problem(entry["root_cause"], "root cause")
                or ("the answer repeats an instruction planted in the log"
                    if _repeats_planted(said, planted.lines.values(), (failure,)) else "")
                or ("the answer says the step passed, but it failed" if _contradicts_the_run(said) else "")
                or _content_problem(entry["summary"], "summary", echo)
                or _content_problem(entry["root_cause"], "root cause", echo)
-               or _quote_problem(said, failure))
+               or _quote_problem(said, failure, sources))
     if problem:
         return None, problem, 0
-    positions, dropped, problem = _evidence_positions(entry["evidence"], failure)
+    positions, dropped, problem = _evidence_positions(entry["evidence"], failure, sources)
     if not problem and set(positions) & planted.positions:
         problem = "the answer cites an instruction planted in the log as evidence"
     problem = problem or _missed_cause(said, failure)
@@ -235,7 +239,8 @@ class _Echo:
     """The instructions the model was given, to tell an answer that merely repeats them."""
 
     # The prompt's own shapes: a copy of them is a copy of the prompt, whatever the words.
-    SHAPES = re.compile(r"BEGIN LOG|END LOG|## Failure \d|^\s*(?:diagnosis|fact|history|issue) \|", re.MULTILINE)
+    SHAPES = re.compile(r"(?:BEGIN|END) (?:LOG|SOURCE)|## Failure \d|^\s*(?:diagnosis|fact|history|issue) \|",
+                        re.MULTILINE)
     NUMBERED = re.compile(r"^\s*\d+ \| ", re.MULTILINE)
 
     def __init__(self, instructions: str):
@@ -303,12 +308,13 @@ def _readings(text: str) -> List[str]:
 
 
 class _Planted:
-    """The lines of a failure's excerpt and facts that hold an instruction to a model, by line number."""
+    """The lines of a failure's excerpt, its facts and the run's source lines that hold an instruction to a model,
+    by line number (facts and sources get negative numbers: no evidence can point at them)."""
 
-    def __init__(self, failure: Failure):
+    def __init__(self, failure: Failure, sources: Sequence[str] = ()):
         self.lines: Dict[int, str] = {}
         numbered = [(line.number, line.text) for line in failure.excerpt.lines]
-        numbered += [(-1 - i, text) for i, text in enumerate(_fact_texts(failure))]
+        numbered += [(-1 - i, text) for i, text in enumerate(_fact_texts(failure) + list(sources))]
         for number, text in numbered:
             orders = [reading for reading in _readings(text) if _ORDER.search(reading)]
             if orders:
@@ -352,10 +358,11 @@ def _normalised(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _quotable(failure: Failure) -> List[str]:
-    """Return what an answer may quote from: the excerpt's lines, the step's issues, and the offline facts."""
+def _quotable(failure: Failure, sources: Sequence[str]) -> List[str]:
+    """Return what an answer may quote from: the excerpt's lines first, then the step's issues, the offline facts
+    and the source lines the model was shown."""
     texts = [line.text for line in failure.excerpt.lines] + [issue.message for issue in failure.step.issues]
-    return [_normalised(text) for text in texts + _fact_texts(failure)]
+    return [_normalised(text) for text in texts + _fact_texts(failure) + list(sources)]
 
 
 def _holds(quote: str, text: str) -> bool:
@@ -368,9 +375,9 @@ def _holds(quote: str, text: str) -> bool:
 _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”")
 
 
-def _quote_problem(text: str, failure: Failure) -> str:
+def _quote_problem(text: str, failure: Failure, sources: Sequence[str]) -> str:
     """Return why the text's quotations are not from the log, or ''."""
-    quotable = _quotable(failure)
+    quotable = _quotable(failure, sources)
     for match in _QUOTED.finditer(text):
         quote = match.group(1) or match.group(2)
         if len(quote.strip()) >= MIN_TEXT_QUOTE and not any(_holds(quote, source) for source in quotable):
@@ -378,7 +385,8 @@ def _quote_problem(text: str, failure: Failure) -> str:
     return ""
 
 
-def _evidence_positions(cited: Sequence[Dict[str, Any]], failure: Failure) -> Tuple[List[int], int, str]:
+def _evidence_positions(cited: Sequence[Dict[str, Any]], failure: Failure, sources: Sequence[str]
+                        ) -> Tuple[List[int], int, str]:
     """Return (positions in the excerpt of the lines cited, how many were dropped, a problem or '').
 
     A line whose quote is on another line of the excerpt is that other line (small models miscount); a line
@@ -386,7 +394,7 @@ def _evidence_positions(cited: Sequence[Dict[str, Any]], failure: Failure) -> Tu
     """
     lines = failure.excerpt.lines
     texts = [_normalised(line.text) for line in lines]
-    others = _quotable(failure)[len(lines):]  # issues and facts: quotable, but no line to point at
+    others = _quotable(failure, sources)[len(lines):]  # quotable, but no line of the excerpt to point at
     positions: List[int] = []
     dropped = 0
     for item in cited:

@@ -59,6 +59,10 @@ FACT_LINE_TOKENS = 70
 MAX_FACT_CHARS = 200
 MAX_FACTS_PER_KIND = 5
 MAX_DIAGNOSIS_CHARS = 500
+# Source windows add at most their share of the budget (sources.source_budget) in lines, plus a preamble once
+# and a heading and markers each (measured 89 tokens for one window, 67 for each more, with long test names).
+SOURCE_PREAMBLE_TOKENS = 50
+SOURCE_OVERHEAD_TOKENS = 80
 ANSWER_TOKENS = 400  # a cap, not a target: it stops a small local model that loops from running to its context end
 ANSWER_TOKENS_PER_FAILURE = 500
 # Tried in this order within one run: servers that reject a response_format (llama.cpp's server answers
@@ -217,14 +221,16 @@ def _not_used(offline: Analysis, status: str, usage: Usage) -> Analysis:
 
 def build_messages(offline: Analysis) -> List[Dict[str, str]]:
     """Return the chat messages for `offline`: the system prompt, and one user message with every failure's
-    diagnosis, facts and excerpt (and the run's history), each inside the untrusted-data markers."""
+    diagnosis, facts and excerpt (and the run's history and source lines), each inside untrusted-data markers."""
     failures = [_prompt_failure(failure) for failure in offline.failures]
     history = _history_lines(offline.history, offline.build.id if offline.build else None)
-    marker = hashlib.sha256(json.dumps([failures, history], ensure_ascii=False).encode("utf-8")).hexdigest()[:12]
+    sources = [_prompt_source(window) for window in offline.sources]
+    data = json.dumps([failures, history, sources], ensure_ascii=False)
+    marker = hashlib.sha256(data.encode("utf-8")).hexdigest()[:12]
     environment = _prompt_environment()
     system = environment.get_template("system_prompt.j2").render(marker=marker, categories=CATEGORIES)
     user = environment.get_template("user_prompt.j2").render(marker=marker, failures=failures, build=offline.build,
-                                                             history=history)
+                                                             history=history, sources=sources)
     return [{"role": "system", "content": system.strip()}, {"role": "user", "content": user.strip()}]
 
 
@@ -237,11 +243,16 @@ def prompt_messages(offline: Analysis, settings: Settings) -> List[Dict[str, str
 
 
 def prompt_limit(offline: Analysis, budget: int) -> int:
-    """Return the most tokens a prompt for `offline` may have: the excerpt budget plus the overhead."""
+    """Return the most tokens a prompt for `offline` may have: the excerpt budget plus the overhead, plus the
+    source windows' share of the budget when there are any."""
+    from azura.sources import source_budget
+
     lines = sum(len(failure.excerpt.lines) for failure in offline.failures)
     facts = sum(len(fact_lines(failure.facts)) for failure in offline.failures) + 4  # + the history lines
+    sources = (source_budget(budget) + SOURCE_PREAMBLE_TOKENS + SOURCE_OVERHEAD_TOKENS * len(offline.sources)
+               if offline.sources else 0)
     return (budget + FIXED_OVERHEAD_TOKENS + FAILURE_OVERHEAD_TOKENS * len(offline.failures)
-            + LINE_OVERHEAD_TOKENS * lines + FACT_LINE_TOKENS * facts)
+            + LINE_OVERHEAD_TOKENS * lines + FACT_LINE_TOKENS * facts + sources)
 
 
 def fact_lines(facts: Facts) -> List[str]:
@@ -287,7 +298,9 @@ def _history_lines(history: Optional[History], build_id: Optional[int]) -> List[
         lines.append(f"first failing build: {history.first_failure_build_id}{new}")
     if history.changes:
         more = " or more" if history.changes_truncated else ""
-        lines.append(f"changes since the last green build: {len(history.changes)}{more}")
+        suspects = sum(change.suspect for change in history.changes)
+        first = f", {suspects} of them with the first failing build" if suspects else ""
+        lines.append(f"changes since the last green build: {len(history.changes)}{more}{first}")
     if history.flaky:
         evidence = f": {history.flaky_evidence[0]}" if history.flaky_evidence else ""
         lines.append(_cut(_one_line(f"likely flaky, the same failure passed on a retry{evidence}"), MAX_FACT_CHARS))
@@ -315,6 +328,12 @@ def _prompt_failure(failure: Failure) -> Dict[str, Any]:
             "diagnosis": _cut(_one_line(diagnosis), MAX_DIAGNOSIS_CHARS), "facts": fact_lines(failure.facts),
             "issues": issues,
             "lines": [{"number": line.number, "text": _one_line(line.text)} for line in failure.excerpt.lines]}
+
+
+def _prompt_source(window: Any) -> Dict[str, Any]:
+    return {"file": _one_line(window.location.file), "line": window.location.line, "commit": window.commit,
+            "reason": _one_line(window.reason),
+            "lines": [{"number": line.number, "text": _one_line(line.text)} for line in window.lines]}
 
 
 def _one_line(text: str) -> str:
