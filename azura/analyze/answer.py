@@ -83,7 +83,7 @@ def parsed(text: str) -> Any:
         try:
             # strict=False: grammar-constrained local models put raw tabs and newlines inside strings.
             return json.loads(candidate, parse_constant=_not_a_number, strict=False)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
             problem = problem or str(exc)  # the whole answer's problem says most; no answer text is quoted
     raise LLMError(f"the answer is not valid JSON ({problem[:80]}, {len(text)} characters)")
 

@@ -500,7 +500,7 @@ def _completion_document(raw: Any) -> Dict[str, Any]:
     content_type = (raw.headers.get("content-type") or "no content type").split(";")[0]
     try:
         document = json.loads(raw.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise LLMError(f"the server's reply is not JSON ({raw.status_code}, {content_type}, "
                        f"{len(raw.content)} bytes)") from None
     if isinstance(document, dict) and "error" in document and "choices" not in document:

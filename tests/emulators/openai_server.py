@@ -38,7 +38,7 @@ Modes (``times`` faults, then valid answers; ``times=None`` faults forever)::
     cut_body                a 200 whose body stops halfway through its Content-Length
     html_200                an HTML page with status 200 (a proxy's or sign-in page)
     not_json                status 200, Content-Type application/json, a body that is not JSON
-    body                    status 200 with ``custom_body`` (any JSON value) as the whole body
+    body                    status 200 with ``custom_body`` (any JSON value, or bytes sent as they are) as the body
     refusal                 ``message.refusal`` set and no content
     tool_calls              no content, a tool call instead, finish_reason tool_calls
     length                  half an answer, finish_reason length
@@ -243,7 +243,8 @@ class OpenAIEmulator:
         if mode == "not_json":
             return _send_raw(handler, 200, "application/json", b"upstream connect error or disconnect/reset")
         if mode == "body":
-            return _send_raw(handler, 200, "application/json", json.dumps(self.custom_body).encode("utf-8"))
+            body = self.custom_body if isinstance(self.custom_body, bytes) else json.dumps(self.custom_body).encode()
+            return _send_raw(handler, 200, "application/json", body)
         answer = obedient_answer(request.prompt) if mode == "obedient" else \
             answer_for(request.prompt, invent=(mode == "invented_evidence"))
         content: Optional[str] = json.dumps(answer)

@@ -561,6 +561,8 @@ def completion(message, finish_reason="stop", **extra):
      "failed: the server's reply is not a chat completion (at choices/0/message/content: type check failed)"),
     ("body", completion({"role": "assistant", "content": None, "tool_calls": "x"}),
      "failed: the server's reply is not a chat completion (at choices/0/message/tool_calls: type check failed)"),
+    ("body", b"[" * 100_000 + b"]" * 100_000, "failed: the server's reply is not JSON (200, application/json, "
+                                              "200000 bytes)"),
     ("body", {"error": {"message": "model is still loading", "code": 503}},
      "failed: the server replied 200 with an error: model is still loading"),
     ("body", completion({"role": "assistant", "content": "{}"}, finish_reason="content_filter"),
@@ -570,7 +572,7 @@ def completion(message, finish_reason="stop", **extra):
     ("refusal", None, "failed: the model refused to answer"),
     ("length", None, "failed: the answer was cut off at the token limit"),
     ("empty", None, "failed: the answer was empty"),
-])
+], ids=lambda value: f"{len(value)}-bytes" if isinstance(value, bytes) else None)
 def test_every_malformed_reply_keeps_the_offline_answer_and_says_what_was_wrong(openai_emulator, mode, body,
                                                                                 status):
     offline = make_offline()
@@ -671,3 +673,13 @@ def test_a_vaguer_answer_never_replaces_the_offline_specific_cause(openai_emulat
 
     assert_offline_kept(analysis, offline, "rejected: the answer does not name the failing test "
                                            "tests/test_orders.py::test_total, which the offline analysis found")
+
+
+def test_an_answer_nested_thousands_deep_is_no_json_the_check_can_read(openai_emulator):
+    offline = make_offline()
+    openai_emulator.custom_content = '{"headline": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    openai_emulator.set_mode("custom")
+
+    analysis = ask_llm(offline, settings_for("openai", openai_emulator))
+
+    assert_offline_kept(analysis, offline, "failed: the answer is not valid JSON (maximum recursion depth exceeded")
