@@ -124,6 +124,8 @@ def test_answer_saying_the_failed_step_passed_is_rejected(text):
     "test_total passes locally but times out on the hosted agent.",
     "test_total broke after the last green build 812.",
     "Restore succeeded, but test_total then failed its assertion.",
+    "Restore completed successfully; the build then stopped at CS0246 in test_total's module.",
+    "The suite passed until test_total, whose total did not match.",
 ])
 def test_partial_successes_are_no_contradiction(text):
     assert check(answer(entry(summary=text))).status == "used"
@@ -131,6 +133,13 @@ def test_partial_successes_are_no_contradiction(text):
 
 def test_a_quote_on_another_line_moves_the_citation_to_that_line():
     verdict = check(answer(entry(evidence=[{"line": 44, "quote": "assert 107 == 108"}])))  # it is on line 43
+
+    assert verdict.entries[0]["evidence"] == [3]
+
+
+@pytest.mark.parametrize("quote", ["43 | E       assert 107 == 108", "assert 107 == 108.", '"assert 107 == 108"'])
+def test_a_quote_copied_with_its_line_number_or_punctuation_still_matches(quote):
+    verdict = check(answer(entry(evidence=[{"line": 43, "quote": quote}])))
 
     assert verdict.entries[0]["evidence"] == [3]
 

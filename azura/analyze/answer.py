@@ -267,7 +267,9 @@ _TROUBLE = re.compile(
     r"\b(?:fail\w*|error\w*|exception\w*|crash\w*|time[sd]? ?out|timeouts?|abort\w*|killed|broke\w*|missing"
     r"|not found|cannot|can't|could not|couldn't|unable|denied|refused|invalid|mismatch\w*|expected|segfault\w*"
     r"|panic\w*|cancel\w*|exceeded|unresolved|undefined|unauthori[sz]ed|forbidden|rejected|exit(?:ed)? with"
-    r"|non-zero|nonzero|wrong|incompatible|conflict\w*|deprecated|violat\w*|unreachable|out of)\b", re.IGNORECASE)
+    r"|non-zero|nonzero|wrong|incompatible|conflict\w*|deprecated|violat\w*|unreachable|out of|stopped|halted"
+    r"|(?:did|does|is|was|were|are|could|would) not|(?:did|does|is|was|were|are)n't|no such"
+    r"|[A-Z]{1,5}\d{3,5})\b", re.IGNORECASE)  # the last: a tool's error code, CS0246, TS2322, E0308
 
 
 def _contradicts_the_run(text: str) -> bool:
@@ -365,9 +367,13 @@ def _quotable(failure: Failure, sources: Sequence[str]) -> List[str]:
     return [_normalised(text) for text in texts + _fact_texts(failure) + list(sources)]
 
 
+_LINE_PREFIX = re.compile(r"^\s*\d+ \| ")  # a quote copied with the prompt's "NNN | " in front of it
+
+
 def _holds(quote: str, text: str) -> bool:
     """Return whether normalised `text` holds `quote`, whose pieces may be joined by an ellipsis."""
-    pieces = [piece.strip(" \"'`“”‘’") for piece in re.split(r"\.\.\.|…", _normalised(quote))]
+    quote = _LINE_PREFIX.sub("", quote)
+    pieces = [piece.strip(" \"'`“”‘’.,;:") for piece in re.split(r"\.\.\.|…", _normalised(quote))]
     pieces = [piece for piece in pieces if piece]
     return bool(pieces) and all(piece in text for piece in pieces)
 
