@@ -16,6 +16,8 @@ SINKS = ("tag", "pr-thread", "summary", "files")
 DEFAULT_BUDGET = 2048
 MIN_BUDGET = 128
 MAX_BUDGET = 200_000
+MIN_KNOWN_SECRET = 6  # shorter values would be redacted everywhere they happen to occur
+MIN_NAMED_SECRET = 8  # a variable named like a secret but shorter is a flag or a count, not a secret
 TOKEN_HINT = ("map it in the step: `env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)` "
               "(the task does this for you)")
 
@@ -173,10 +175,41 @@ def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str], dotenv: 
     values.update(_run_values(layers, in_pipeline))
     values.update(_target_values(layers, flags, environ, in_pipeline))
     values["publish"] = _publish(flags, values["mode"])
-    values["secrets"] = tuple(s for s in (values.get("token"), values.get("openai_api_key"),
-                                          values.get("azure_openai_api_key"), values.get("api_key"))
-                              if s and len(s) >= 6)
+    values["secrets"] = _known_secrets(values, environ, dotenv)
     return Settings(**values)
+
+
+def _known_secrets(values: Mapping[str, Any], environ: Mapping[str, str], dotenv: Mapping[str, str]) -> Tuple[str, ...]:
+    """Return the secret values this run knows, to redact wherever they appear.
+
+    Its own keys; the secret pipeline variables the task hands over in AZURA_SECRETS (a JSON list: never on
+    the command line, where other processes could read it); and every variable whose name names a secret
+    (DB_PASSWORD), as a script step maps secret variables into its environment by name.
+    """
+    from azura.redact import catalogue
+
+    found = [values.get(name) for name in ("token", "openai_api_key", "azure_openai_api_key", "api_key")]
+    found.extend(_task_secrets(environ.get("AZURA_SECRETS", "")))
+    names = catalogue().names
+    for layer in (environ, dotenv):
+        found.extend(value for name, value in layer.items()
+                     if len(value or "") >= MIN_NAMED_SECRET and not value.startswith(("/", "~"))
+                     and names.is_secret(name))
+    return tuple(sorted({s for s in found if s and len(s) >= MIN_KNOWN_SECRET}, key=len, reverse=True))
+
+
+def _task_secrets(document: str) -> Tuple[str, ...]:
+    if not document.strip():
+        return ()
+    import json
+
+    try:
+        secrets = json.loads(document)
+    except ValueError:
+        raise ConfigError("AZURA_SECRETS must be a JSON list of strings (the task's secret variables)") from None
+    if not isinstance(secrets, list) or not all(isinstance(s, str) for s in secrets):
+        raise ConfigError("AZURA_SECRETS must be a JSON list of strings (the task's secret variables)")
+    return tuple(secrets)
 
 
 def _llm_values(layers: _Layers) -> Dict[str, Any]:

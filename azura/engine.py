@@ -42,7 +42,8 @@ def analyze_logs(logs: Iterable[StepLog], settings: Settings, build: Optional[Bu
     signatures = load_signatures(settings.user_signatures, settings.config_path or "azura.yml")
     excerpts = build_excerpts(logs, settings.budget, anchor_patterns=[s.pattern for s in signatures],
                               secrets=settings.secrets, novel=novel)
-    return analyze(excerpts, signatures, settings, build=build, history=history, deadline=deadline)
+    return redacted(analyze(excerpts, signatures, settings, build=build, history=history, deadline=deadline),
+                    settings)
 
 
 def analyze_run(settings: Settings, clock: Clock = time.monotonic, deadline: Optional[Deadline] = None) -> Analysis:
@@ -59,4 +60,15 @@ def analyze_run(settings: Settings, clock: Clock = time.monotonic, deadline: Opt
                             novel=findings.novel)
     for warning in run.warnings + findings.warnings:
         analysis = analysis.with_warning(warning)
-    return analysis
+    return redacted(analysis, settings)
+
+
+def redacted(analysis: Analysis, settings: Settings) -> Analysis:
+    """Return the analysis with every string redacted once more, whatever it came from.
+
+    The excerpt is redacted already; this pass also covers what reached the analysis another way (commit
+    messages, the LLM's words, warnings quoting a service's answer) before any sink writes it.
+    """
+    from azura.redact import redact_fields
+
+    return redact_fields(analysis, settings.secrets)
