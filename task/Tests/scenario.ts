@@ -9,6 +9,7 @@ import { IExecOptions } from 'azure-pipelines-task-lib/toolrunner';
 
 export const TOKEN = 'job-token-3f9c0a';
 export const API_KEY = 'sk-secret-8d21e7';
+export const DB_PASSWORD = 'db-secret-51f0c2';
 export const PYTHON = '/usr/bin/python3';
 // A real folder: task-lib writes its vault key into Agent.TempDirectory.
 export const TEMP = path.join(os.tmpdir(), 'azura-l0-agent-temp');
@@ -34,7 +35,7 @@ export const ANALYZE = `${VENV_PYTHON} -m azura analyze`;
 const WATCHED = [
     'SYSTEM_ACCESSTOKEN', 'SYSTEM_COLLECTIONURI', 'OPENAI_API_KEY', 'OPENAI_BASE_URL',
     'AZURE_OPENAI_API_KEY', 'AZURE_OPENAI_ENDPOINT', 'OLLAMA_BASE_URL',
-    'PYTHONUTF8', 'PYTHONUNBUFFERED', 'AZURE_DEVOPS_CACHE_DIR',
+    'PYTHONUTF8', 'PYTHONUNBUFFERED', 'AZURE_DEVOPS_CACHE_DIR', 'AZURA_SECRETS',
 ];
 
 /** Return a mock runner for main.js on an agent that passes the job token and public variables. */
@@ -92,5 +93,6 @@ function disguise(value: string | undefined): string {
     if (value === undefined) {
         return '<unset>';
     }
-    return value === TOKEN ? '<job token>' : value === API_KEY ? '<api key>' : value;
+    const roles: [string, string][] = [[TOKEN, '<job token>'], [API_KEY, '<api key>'], [DB_PASSWORD, '<db password>']];
+    return roles.reduce((text, [secret, role]) => text.split(secret).join(role), value);
 }
