@@ -77,6 +77,9 @@ class Settings:
     jobs_db: Optional[str] = None
     job_ttl: float = 3600.0
     max_body_bytes: int = 20 * 1024 * 1024
+    jobs_max_bytes: int = 256 * 1024 * 1024  # requests, results and conversations stored together
+    allowed_hosts: Tuple[str, ...] = ()  # Host header values served; empty: the loopback names and --host
+    request_timeout: float = 25.0  # a request's work ends within this, below gunicorn's default 30 s timeout
 
     @property
     def build_url(self) -> Optional[str]:
@@ -274,11 +277,23 @@ def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
         "job_ttl": _number(layers.get(None, ("AZURA_JOB_TTL",), "job_ttl") or 3600, "AZURA_JOB_TTL"),
         "max_body_bytes": _positive_int(layers.get(None, ("AZURA_MAX_BODY_BYTES",), "max_body_bytes")
                                         or 20 * 1024 * 1024, "AZURA_MAX_BODY_BYTES"),
+        "jobs_max_bytes": _positive_int(layers.get(None, ("AZURA_JOBS_MAX_BYTES",), "jobs_max_bytes")
+                                        or 256 * 1024 * 1024, "AZURA_JOBS_MAX_BYTES"),
+        "allowed_hosts": tuple(h.strip().lower() for h in str(layers.get(None, ("AZURA_ALLOWED_HOSTS",), "allowed_hosts")
+                                                               or "").split(",") if h.strip()),
+        "request_timeout": _number(layers.get(None, ("AZURA_REQUEST_TIMEOUT",), "request_timeout") or 25,
+                                   "AZURA_REQUEST_TIMEOUT"),
     }
 
 
 def _user_cache_dir(layers: _Layers) -> str:
-    base = layers.get(None, ("XDG_CACHE_HOME", "LOCALAPPDATA")) or os.path.join(os.path.expanduser("~"), ".cache")
+    return user_cache_dir({**layers.dotenv, **layers.environ})
+
+
+def user_cache_dir(environ: Mapping[str, str]) -> str:
+    """Return Azura's folder in the user's own cache (XDG_CACHE_HOME, LOCALAPPDATA, else ~/.cache): not shared."""
+    base = environ.get("XDG_CACHE_HOME") or environ.get("LOCALAPPDATA") or os.path.join(os.path.expanduser("~"),
+                                                                                          ".cache")
     return os.path.join(base, "azura")
 
 
