@@ -1,11 +1,12 @@
 """Measure redaction on real logs: lines it changes (false redactions, when the corpus holds no secrets) and speed.
 
-    python scripts/redaction_eval.py CORPUS_DIR [--show N]
+    python scripts/redaction_eval.py CORPUS_DIR [--show N] [--per-line]
 
 Reads every LogChunks log under CORPUS_DIR/logchunks/logs as the excerpt reads it (timestamps and ANSI
 stripped), redacts every line, and prints: lines read, lines changed, changed lines per 10k, and the
 redaction throughput over all lines (lines/s and MB/s). `--show N` prints N changed lines, with what went,
-so a reader can judge each one: a changed line that holds no real secret is a false redaction.
+so a reader can judge each one: a changed line that holds no real secret is a false redaction. `--per-line`
+times `redact()` called line by line (the only way before `redact_lines`) instead of the batch the excerpt uses.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ sys.path.insert(0, str(REPO))
 
 from azura.collect import local_logs  # noqa: E402
 from azura.excerpt import read_lines  # noqa: E402
-from azura.redact import redact_lines  # noqa: E402
+import azura.redact  # noqa: E402
 
 _MARK = re.compile(r"«redacted:[a-z0-9-]+»")
 
@@ -29,6 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path, help="the shared corpus folder (holding logchunks/)")
     parser.add_argument("--show", type=int, default=0, help="print this many changed lines")
+    parser.add_argument("--per-line", action="store_true", help="time redact() line by line, not the batch")
     args = parser.parse_args()
     logs = sorted((args.corpus / "logchunks" / "logs").rglob("*.log.gz"))
     if not logs:
@@ -39,7 +41,8 @@ def main() -> int:
     for path in logs:
         texts = [line.text for line in read_lines(local_logs((str(path),))[0].chunks)]
         started = time.perf_counter()
-        redacted = redact_lines(texts)
+        redacted = ([azura.redact.redact(text) for text in texts] if args.per_line
+                    else azura.redact.redact_lines(texts))
         elapsed += time.perf_counter() - started
         total += len(texts)
         chars += sum(map(len, texts))
