@@ -39,6 +39,7 @@ class Settings:
     pr_target_branch: Optional[str] = None
     repository_id: Optional[str] = None
     repository_provider: Optional[str] = None
+    fork_pr: bool = False  # a build of a pull request from a fork: its token is read-only and it gets no secrets
     job_attempt: int = 1
     task_instance_id: Optional[str] = None
     temp_dir: Optional[str] = None
@@ -346,6 +347,7 @@ def _pipeline_values(environ: Mapping[str, str]) -> Dict[str, Any]:
         "pr_target_branch": _branch_ref(environ.get("SYSTEM_PULLREQUEST_TARGETBRANCH", "")),
         "repository_id": environ.get("BUILD_REPOSITORY_ID") or None,
         "repository_provider": environ.get("BUILD_REPOSITORY_PROVIDER") or None,
+        "fork_pr": _truthy(environ.get("SYSTEM_PULLREQUEST_ISFORK", "")),
         "job_attempt": optional_int("SYSTEM_JOBATTEMPT") or 1,
         "task_instance_id": environ.get("SYSTEM_TASKINSTANCEID") or None,
     }
@@ -387,8 +389,8 @@ def require_token(settings: Settings) -> str:
         return settings.token
     if settings.mode == "pipeline":
         raise ConfigError(f"SYSTEM_ACCESSTOKEN is not set: {TOKEN_HINT}")
-    raise ConfigError("no Azure DevOps token: set AZURE_DEVOPS_PAT (a PAT with Build: Read, and Code: Read & "
-                      "write to comment on pull requests)")
+    raise ConfigError("no Azure DevOps token: set AZURE_DEVOPS_PAT (a PAT with Build: Read, Build: Read & execute "
+                      "to tag with --publish, and Code: Read & write to comment on pull requests)")
 
 
 def read_dotenv(path: Optional[str], explicit: bool) -> Dict[str, str]:

@@ -53,7 +53,7 @@ def run_azura(emu, scenario, temp_dir):
     completed = subprocess.run([sys.executable, "-m", "azura", "analyze"], capture_output=True, text=True,
                                env=agent_environment(emu, scenario, temp_dir), timeout=300, cwd=temp_dir)
     seconds = time.monotonic() - started
-    if completed.returncode != 0 or "##vso[build.addbuildtag]" not in completed.stdout:
+    if completed.returncode != 0 or "##vso[task.uploadsummary]" not in completed.stdout:
         sys.stderr.write(completed.stdout + completed.stderr)
     return seconds, emu.bytes_sent(route="build_log"), completed.returncode
 

@@ -117,6 +117,12 @@ def test_pull_request_target_branch_becomes_a_full_ref(given, expected):
     assert load_settings({}, environ, {}, {}).pr_target_branch == expected
 
 
+@pytest.mark.parametrize("is_fork, expected", [("True", True), ("true", True), ("False", False), (None, False)])
+def test_pull_request_from_a_fork_is_known_from_the_agent_variable(is_fork, expected):
+    environ = dict(AGENT, **({"SYSTEM_PULLREQUEST_ISFORK": is_fork} if is_fork is not None else {}))
+    assert settings_from(environ=environ).fork_pr is expected
+
+
 def test_known_secrets_are_the_runs_keys_the_tasks_secret_variables_and_secret_named_variables():
     settings = settings_from(environ={**AGENT, "OPENAI_API_KEY": "sk-llm-key-123456",
                                       "AZURA_SECRETS": '["db-pass-from-task", "x"]',

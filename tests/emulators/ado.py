@@ -32,11 +32,20 @@ State (all thread-safe, changeable while serving):
     add_thread(pull_request_id, content, ...) -> thread dict; threads(pull_request_id) -> [dict]
     attachments() -> {(plan_id, timeline_id, record_id, type, name): bytes}
     pr_contribute: bool    False -> thread/comment writes answer 403 TF401027
+    tag_permission: bool   False -> tag writes answer 403 "needs Edit build quality permissions"
+
+HTTPS: ``AdoEmulator(tls=ssl_context)`` serves TLS with the context's certificate (``host_url`` is then
+``https://``). Links in answers name the host the client asked for (its ``Host`` header), so a server reached
+through a proxy under another name answers with that name.
+
+Azure DevOps Server: ``AdoEmulator(api_version=SERVER_2022)`` (or ``SERVER_2020``) serves REST API versions up to
+that one only, as the on-premises servers do: the ``OPTIONS _apis`` locations say so, and a request for a later
+version gets the server's 400 ``VssVersionOutOfRangeException``. Use ``server_url`` as the collection URL.
 
 Faults (first matching fault with times left applies; ``times=None`` means forever)::
 
     emu.fault(method, route, *, status=None, retry_after=None, delay=0.0, cut=False,
-              sign_in=False, times=1) -> Fault
+              sign_in=False, not_authorized=False, times=1) -> Fault
     emu.clear_faults()
 
 ``method`` is an HTTP method or ``"*"``; ``route`` a route name, ``"*"``, or otherwise a regular
@@ -45,7 +54,8 @@ projects, builds, build, latest_build, definitions, timeline, build_logs, build_
 build_changes, changes_between_builds, repository, pull_request, pull_requests, pr_threads,
 pr_comments, task_attachments. ``status`` answers with that status
 (429 and 503 carry ``Retry-After`` when ``retry_after`` is given; 401 is the real "access denied"
-answer); ``sign_in`` answers 203 with an HTML sign-in page; ``delay`` waits before answering
+answer); ``sign_in`` answers 203 with an HTML sign-in page; ``not_authorized`` answers 401 with the service's JSON
+``TF400813`` error (a token it knows but will not accept here); ``delay`` waits before answering
 normally; ``cut`` sends the real headers and only part of the body, then closes the connection.
 
 Request log: ``requests(route=None, method=None) -> [RecordedRequest]``, ``bytes_sent(route=None,
@@ -68,6 +78,7 @@ import itertools
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -80,6 +91,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 LOG_TIMESTAMP = "2024-01-01T12:34:56.1234567Z"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ado"
 SERVER_COLLECTION = "tfs/DefaultCollection"
+SERVICES_API = "7.1"  # the newest REST API version Azure DevOps Services serves here
+SERVER_2022_API = "7.0"  # Azure DevOps Server 2022
+SERVER_2020_API = "6.0"  # Azure DevOps Server 2020
 BUILD_SERVICE_ID = "8f4c1b2e-3f5a-4a52-9a1e-6c1f0d9b7a11"
 BLOCK_SIZE = 64 * 1024
 _BASE_TIME = dt.datetime(2024, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
@@ -201,6 +215,7 @@ class Fault:
     cut: bool = False
     sign_in: bool = False
     times: Optional[int] = 1
+    not_authorized: bool = False
 
     def matches(self, method: str, route: Optional[str], path: str) -> bool:
         """Return whether this fault applies to the request."""
@@ -304,10 +319,14 @@ class AdoEmulator:
     Tests own one per test (``with AdoEmulator() as emu``); scripts may run one until interrupted.
     """
 
-    def __init__(self, token: str = "t0ken", *, org: str = "contoso", port: int = 0) -> None:
+    def __init__(self, token: str = "t0ken", *, org: str = "contoso", port: int = 0,
+                 api_version: str = SERVICES_API, tls: Optional[ssl.SSLContext] = None) -> None:
         self.token = token
         self.org = org
+        self.api_version = api_version
+        self.tls = tls
         self.pr_contribute = True
+        self.tag_permission = True
         self._port = port
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
@@ -333,6 +352,8 @@ class AdoEmulator:
         """Bind 127.0.0.1 and serve on a daemon thread; return self."""
         self._server = _Server(("127.0.0.1", self._port), _Handler)
         self._server.emulator = self
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="ado-emulator", daemon=True)
         self._thread.start()
@@ -359,8 +380,12 @@ class AdoEmulator:
 
     @property
     def host_url(self) -> str:
-        """Return ``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
+        """Return ``http://127.0.0.1:PORT`` (``https://`` when serving TLS)."""
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
 
     @property
     def org_url(self) -> str:
@@ -514,11 +539,12 @@ class AdoEmulator:
     # -- faults and the request log --------------------------------------------------------------
 
     def fault(self, method: str, route: str, *, status: Optional[int] = None, retry_after: Optional[float] = None,
-              delay: float = 0.0, cut: bool = False, sign_in: bool = False, times: Optional[int] = 1) -> Fault:
+              delay: float = 0.0, cut: bool = False, sign_in: bool = False, not_authorized: bool = False,
+              times: Optional[int] = 1) -> Fault:
         """Inject a fault for matching requests and return it (see the module docstring)."""
-        if status is None and not (delay or cut or sign_in):
-            raise ValueError("a fault needs status, delay, cut or sign_in")
-        injected = Fault(method, route, status, retry_after, delay, cut, sign_in, times)
+        if status is None and not (delay or cut or sign_in or not_authorized):
+            raise ValueError("a fault needs status, delay, cut, sign_in or not_authorized")
+        injected = Fault(method, route, status, retry_after, delay, cut, sign_in, times, not_authorized)
         with self._lock:
             self._faults.append(injected)
         return injected
@@ -749,6 +775,9 @@ _ACCESS_DENIED = (b"<!DOCTYPE html><html><head><title>Access Denied</title></hea
 def _fault_reply(fault: Fault) -> _Reply:
     if fault.sign_in:
         return _Reply(203, _SIGN_IN_PAGE, "text/html; charset=utf-8")
+    if fault.not_authorized:
+        return _json_reply(_ServiceError(401, f"TF400813: The user '{BUILD_SERVICE_ID}' is not authorized to access "
+                                              "this resource.", "UnauthorizedRequestException").body, 401)
     if fault.status == 401:
         return _Reply(401, _ACCESS_DENIED, "text/html; charset=utf-8",
                       {"WWW-Authenticate": 'Basic realm="https://dev.azure.com/"'})
@@ -804,10 +833,11 @@ class _Handler(BaseHTTPRequestHandler):
         fault = emulator._take_fault(self.command, route.name if route else None, url.path)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
-        if fault is not None and (fault.status or fault.sign_in):
+        if fault is not None and (fault.status or fault.sign_in or fault.not_authorized):
             reply = _fault_reply(fault)
         else:
-            request = _Request(emulator, self.command, base or "", query, body, params, self.headers.get("Accept", ""))
+            request = _Request(emulator, self.command, base or "", query, body, params, self.headers.get("Accept", ""),
+                               self.headers.get("Host") or f"127.0.0.1:{emulator.port}")
             reply = self._answer(emulator, route, request, version)
         sent = self._send(reply, cut=fault is not None and fault.cut)
         return RecordedRequest(self.command, url.path, query, route.name if route else None, reply.status, sent,
@@ -821,7 +851,7 @@ class _Handler(BaseHTTPRequestHandler):
             return _json_reply(_ServiceError(404, f"The resource {urlsplit(self.path).path} cannot be found.",
                                              "NotFoundException").body, 404)
         try:
-            _check_version(route, self.command, version)
+            _check_version(route, self.command, version, emulator.api_version)
             reply = route.handler(request, **request.params)
         except _ServiceError as error:
             return _json_reply(error.body, error.status)
@@ -938,7 +968,17 @@ def _requested_version(accept: str, query: Dict[str, str]) -> Optional[str]:
     return found.group(1) if found else None
 
 
-def _check_version(route: _Route, method: str, version: Optional[str]) -> None:
+def _version_number(version: str) -> Tuple[int, int]:
+    major, minor = version.split(".")
+    return int(major), int(minor)
+
+
+def _released_version(served: str) -> str:
+    """Return the newest released (non-preview) version of a server that serves up to `served`."""
+    return min(served, "7.0", key=_version_number)
+
+
+def _check_version(route: _Route, method: str, version: Optional[str], served: str) -> None:
     if route.location is None:
         return
     if version is None:
@@ -948,11 +988,11 @@ def _check_version(route: _Route, method: str, version: Optional[str]) -> None:
                             "VssVersionNotSpecifiedException")
     found = _VERSION.match(version)
     number = (int(found.group(1)), int(found.group(2))) if found else None
-    if number is None or not (1, 0) <= number <= (7, 1):
+    if number is None or not (1, 0) <= number <= _version_number(served):
         raise _ServiceError(400, f'The requested REST API version of {version} is outside the supported range '
-                                 'for this resource. The supported versions are 1.0 through 7.1.',
+                                 f'for this resource. The supported versions are 1.0 through {served}.',
                             "VssVersionOutOfRangeException")
-    if number > (7, 0) and not found.group(3):
+    if number > _version_number(_released_version(served)) and not found.group(3):
         raise _ServiceError(400, f"The requested version \"{version}\" of the resource is under preview. The "
                                  "-preview flag must be supplied in the api-version for such requests.",
                             "VssInvalidPreviewVersionException")
@@ -967,11 +1007,11 @@ class _Request:
     body: bytes
     params: Dict[str, str]
     accept: str
+    host: str  # as the client named it (Host header): through a proxy, a name only the proxy resolves
 
     def url(self, rest: str) -> str:
         """Return an absolute URL under the collection the client used."""
-        host = f"http://127.0.0.1:{self.emulator.port}"
-        return f"{host}{self.base}/{rest}"
+        return f"{self.emulator.scheme}://{self.host}{self.base}/{rest}"
 
     def json_body(self, parameter: str):
         try:
@@ -1013,7 +1053,8 @@ def _options(request: _Request) -> _Reply:
     return _collection([{
         "id": location.id, "area": location.area, "resourceName": location.resource,
         "routeTemplate": location.template, "resourceVersion": location.resource_version,
-        "minVersion": "1.0", "maxVersion": "7.1", "releasedVersion": "7.0",
+        "minVersion": "1.0", "maxVersion": request.emulator.api_version,
+        "releasedVersion": _released_version(request.emulator.api_version),
     } for location in _LOCATIONS.values()])
 
 
@@ -1329,6 +1370,12 @@ def _build_tags(request: _Request, project: str, build_id: str, tag: Optional[st
     if request.method in ("PUT", "DELETE") and tag is None:
         raise _ServiceError(400, "Value cannot be null.\r\nParameter name: tag", "ArgumentNullException",
                             "System.ArgumentNullException, mscorlib")
+    if request.method != "GET" and not emulator.tag_permission:
+        raise _ServiceError(403, f"Access denied. {emulator._build_service} needs Edit build quality permissions "
+                                 f"for vstfs:///Build/Build/{build.id} in team project {build.project.name} to "
+                                 "perform the action.", "AccessDeniedException",
+                            "Microsoft.TeamFoundation.Build.WebApi.AccessDeniedException, "
+                            "Microsoft.TeamFoundation.Build2.WebApi")
     if request.method == "PUT":
         emulator.add_tags(build.id, tag)
     elif request.method == "DELETE":

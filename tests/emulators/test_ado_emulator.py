@@ -328,6 +328,66 @@ def test_unknown_api_version_is_400(emu):
     assert status == 400
 
 
+@pytest.mark.parametrize("served, asked, status", [("7.0", "7.1-preview.7", 400), ("7.0", "7.0", 200),
+                                                   ("6.0", "7.0", 400), ("6.0", "6.0", 200)])
+def test_server_refuses_api_versions_newer_than_it_serves(served, asked, status):
+    with AdoEmulator(token=TOKEN, api_version=served) as server:
+        scenario = ado_scenarios.succeeded_run(server)
+
+        answer = raw(server, f"/tfs/DefaultCollection/{scenario.project}/_apis/build/builds/{scenario.build_id}",
+                     accept=f"application/json;api-version={asked}")
+
+    assert answer[0] == status
+    if status == 400:
+        assert answer[1]["typeKey"] == "VssVersionOutOfRangeException"
+
+
+def test_server_locations_say_which_versions_it_serves(sdk):
+    with AdoEmulator(token=TOKEN, api_version="7.0") as server:
+        locations = raw(server, "/tfs/DefaultCollection/_apis", method="OPTIONS")[1]["value"]
+
+    assert {(item["maxVersion"], item["releasedVersion"]) for item in locations} == {("7.0", "7.0")}
+
+
+def test_tag_without_edit_build_quality_is_403_access_denied(sdk, emu):
+    from azure.devops.exceptions import AzureDevOpsServiceError
+
+    scenario = ado_scenarios.succeeded_run(emu)
+    emu.tag_permission = False
+
+    with pytest.raises(AzureDevOpsServiceError) as refused:
+        build_client(sdk, emu.org_url).add_build_tag(scenario.project, scenario.build_id, "azura-test")
+
+    assert refused.value.type_key == "AccessDeniedException"
+    assert "needs Edit build quality permissions" in refused.value.message
+    assert emu.tags(scenario.build_id) == []
+
+
+def test_not_authorized_fault_is_tf400813_in_json(sdk, emu):
+    from azure.devops.exceptions import AzureDevOpsServiceError
+
+    scenario = ado_scenarios.succeeded_run(emu)
+    emu.fault("GET", "build", not_authorized=True)
+
+    with pytest.raises(AzureDevOpsServiceError) as refused:
+        build_client(sdk, emu.org_url).get_build(scenario.project, scenario.build_id)
+
+    assert refused.value.message.startswith("TF400813")
+    assert emu.requests(route="build")[0].status == 401
+
+
+def test_links_name_the_host_the_client_asked_for(emu):
+    scenario = ado_scenarios.succeeded_run(emu)
+    request = urllib.request.Request(
+        emu.host_url + f"/contoso/{scenario.project}/_apis/build/builds/{scenario.build_id}",
+        headers={"Accept": "application/json;api-version=7.0", "Host": f"ado.internal.invalid:{emu.port}",
+                 "Authorization": "Basic " + base64.b64encode(f":{TOKEN}".encode()).decode()})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        build = json.loads(response.read())
+
+    assert build["url"].startswith(f"http://ado.internal.invalid:{emu.port}/contoso/")
+
+
 def test_unknown_route_is_404(emu):
     assert raw(emu, "/contoso/_apis/nothing/here")[0] == 404
 
