@@ -280,8 +280,8 @@ def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
                                         or 20 * 1024 * 1024, "AZURA_MAX_BODY_BYTES"),
         "jobs_max_bytes": _positive_int(layers.get(None, ("AZURA_JOBS_MAX_BYTES",), "jobs_max_bytes")
                                         or 256 * 1024 * 1024, "AZURA_JOBS_MAX_BYTES"),
-        "allowed_hosts": tuple(h.strip().lower() for h in str(layers.get(None, ("AZURA_ALLOWED_HOSTS",), "allowed_hosts")
-                                                               or "").split(",") if h.strip()),
+        "allowed_hosts": tuple(h.strip().lower() for h in str(
+            layers.get(None, ("AZURA_ALLOWED_HOSTS",), "allowed_hosts") or "").split(",") if h.strip()),
         "request_timeout": _number(layers.get(None, ("AZURA_REQUEST_TIMEOUT",), "request_timeout") or 25,
                                    "AZURA_REQUEST_TIMEOUT"),
     }

@@ -167,7 +167,7 @@ class JobStore:
                            [(now, job_id, str(os.getpid()), oldest) for job_id in job_ids])
 
     def finish(self, job_id: str, result: Optional[Dict[str, Any]], error: Optional[str]) -> None:
-        """Store the outcome of a job run by this process, and delete its request: the pasted log is no longer needed."""
+        """Store the outcome of a job run by this process, and delete its request: the pasted log is done with."""
         now = self.clock()
         status = "failed" if error is not None else "done"
         with self._connect() as db:

@@ -41,6 +41,7 @@ MAX_HISTORY = 20  # messages of a conversation sent back to the LLM
 MAX_JSON_DEPTH = 32  # request bodies are a few levels deep; deeper is an attack on the parser
 MIN_API_KEY_CHARS = 16
 REQUEST_WORKERS = 8  # requests doing work at once per process; more wait, within their time limit
+REQUEST_WORK_GRACE = 5.0  # seconds a request's work may go on after its answer, before its own deadline
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 # The routes of the API Azura grew from, served as aliases so that its clients keep working.
@@ -404,10 +405,12 @@ def host_allowed(host: str, allowed: Sequence[str]) -> bool:
         name = urlsplit(f"//{host}").hostname or ""
     except ValueError:  # "[" without "]"
         return False
+    if not name:
+        return False
     if any(name == entry or (entry.startswith(".") and (name.endswith(entry) or name == entry[1:]))
-           for entry in allowed if name):
+           for entry in allowed):
         return True
-    return "127.0.0.1" in allowed and bool(name) and is_loopback(name)
+    return "127.0.0.1" in allowed and is_loopback(name)
 
 
 def is_cross_site(headers: Mapping[str, str], host: str, trusted_origins: Sequence[str]) -> bool:
@@ -524,8 +527,11 @@ def _register_routes(app, settings: Settings, store, runner) -> None:
 
     workers = app.extensions["azura"]["workers"]
     limit = settings.request_timeout
-    # The work of a request stops by its deadline; the request itself answers at the limit whatever happens.
-    bounded = replace(settings, timeout=min(settings.timeout, limit), llm_timeout=min(settings.llm_timeout, limit))
+    # The request answers at the limit whatever happens; its work stops by its own deadline a little later, so
+    # that the limit's clean 504 comes first and no thread works on long for an answer nobody waits for.
+    work_limit = limit + REQUEST_WORK_GRACE
+    bounded = replace(settings, timeout=min(settings.timeout, work_limit),
+                      llm_timeout=min(settings.llm_timeout, work_limit))
 
     def within_time_limit(work: Callable[[], Any]) -> Any:
         future = workers.submit(work)

@@ -404,7 +404,8 @@ def test_an_empty_fifo_exits_2_saying_it_is_empty(in_tmp):
     assert "empty.fifo is empty" in run.stderr
 
 
-@pytest.mark.parametrize("log_argument", ["<(printf '%s\\n' \"$LOG\")", "/dev/stdin"], ids=["process-substitution", "dev-stdin"])
+@pytest.mark.parametrize("log_argument", ["<(printf '%s\\n' \"$LOG\")", "/dev/stdin"],
+                         ids=["process-substitution", "dev-stdin"])
 def test_process_substitution_and_dev_stdin_are_read_as_streams(in_tmp, log_argument):
     script = f"printf '%s\\n' \"$LOG\" | {sys.executable} -m azura analyze --format json --log {log_argument}"
     env = {"PATH": os.environ.get("PATH", ""), "LOG": "\n".join(DOTNET_FAILURE), "HOME": str(in_tmp),

@@ -98,6 +98,12 @@ def test_lines_of_a_multi_line_text_are_redacted_each_in_place():
     assert redact(text) == "ok\nexport DB_PASSWORD=«redacted:assignment»\nplain line\nGH=«redacted:github-token»\n"
 
 
+def test_text_with_crlf_line_breaks_is_redacted_like_lf_text():
+    text = "db:\r\n  password: hunter2-crlf\r\nnZHkvP+aqqGYG+5U/bXVbAshrPILiBP5+rrCfJnPocKJqopvJWeynVk1BtWU+r++\r\n"
+
+    assert redact(text) == "db:\r\n  password: «redacted:yaml-assignment»\r\n«redacted:private-key-line»\r\n"
+
+
 @pytest.mark.parametrize("name, secret", [
     ("DB_PASSWORD", True), ("AZURE_CLIENT_SECRET", True), ("SYSTEM_ACCESSTOKEN", True), ("apiKey", True),
     ("SecretAccessKey", True), ("MY_PAT", True), ("DB_PWD", True), ("npm_auth", True), ("sig", True),

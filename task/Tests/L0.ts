@@ -3,8 +3,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
 import {
-    AGENT_CA_TEXT, ANALYZE, API_KEY, CREATE_VENV, DB_PASSWORD, HOMEBREW_PYTHON, INTERPRETER, LAUNCHER, LLM_MARKER, PIP_ARGUMENTS,
-    PIP_LLM, PIP_OFFLINE, PIP_WITH_INDEX, PROXY_PASSWORD, REPORT_DIR, STUB, TEMP, TOKEN, agentCommands,
+    AGENT_CA_TEXT, ANALYZE, API_KEY, CREATE_VENV, DB_PASSWORD, HOMEBREW_PYTHON, INTERPRETER, LAUNCHER, LLM_MARKER,
+    PIP_ARGUMENTS, PIP_LLM, PIP_OFFLINE, PIP_WITH_INDEX, PROXY_PASSWORD, REPORT_DIR, STUB, TEMP, TOKEN, agentCommands,
 } from './scenario';
 
 const TASK_JSON = path.join(__dirname, '..', 'task.json');

@@ -69,11 +69,13 @@ def test_no_planted_secret_reaches_any_output_of_a_pipeline_step(emulator, agent
     assert leaks(outputs) == []
 
 
-def test_no_planted_secret_reaches_the_servers_answers_job_store_or_log(tmp_path, caplog):
+def test_no_planted_secret_reaches_the_servers_answers_job_store_or_log(tmp_path, caplog, emulator):
     caplog.set_level(logging.INFO)
+    emulator.token = ACCESS_TOKEN
     pasted = "\n".join(PLANTED_LOG + [ISSUE]).encode()
     environ = {"AZURA_API_KEY": "planted-server-api-key-0042", "AZURA_SECRETS": json.dumps([TASK_SECRET]),
-               "AZURE_DEVOPS_PAT": ACCESS_TOKEN, "DEPLOY_PASSWORD": MAPPED_SECRET}
+               "AZURE_DEVOPS_ORG_URL": emulator.org_url, "AZURE_DEVOPS_PAT": ACCESS_TOKEN,
+               "DEPLOY_PASSWORD": MAPPED_SECRET}
     key = {"Authorization": "Bearer planted-server-api-key-0042"}
     with ServerThread(settings_for(tmp_path, environ)) as running:
         answers = [
