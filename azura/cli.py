@@ -245,6 +245,10 @@ def _common_parsers() -> SimpleNamespace:
     organisation.add_argument("--project", metavar="NAME", help="project name or id (default AZURE_DEVOPS_PROJECT)")
     organisation.add_argument("--no-history", action="store_true", default=None,
                               help="do not look at earlier builds")
+    organisation.add_argument("--no-test-results", action="store_true", default=None,
+                              help="do not read the build's failed tests from the Test Results API")
+    organisation.add_argument("--no-source-lines", action="store_true", default=None,
+                              help="do not read the source lines a failure names at the run's commit")
     organisation.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="deadline of one analysis in seconds (default 120)")
     return SimpleNamespace(settings=settings, report=report, output=output, llm=llm, devops=devops)
 

@@ -42,6 +42,7 @@ class Settings:
     fork_pr: bool = False  # a build of a pull request from a fork: its token is read-only and it gets no secrets
     job_attempt: int = 1
     task_instance_id: Optional[str] = None
+    sources_dir: Optional[str] = None  # the agent's checkout (BUILD_SOURCESDIRECTORY), pipeline mode only
     temp_dir: Optional[str] = None
     in_pipeline: bool = False
     # LLM
@@ -66,6 +67,8 @@ class Settings:
     timeout: float = 120.0
     tag_prefix: str = "azura"
     history: bool = True
+    test_results: bool = True  # read the build's failed tests from the Test Results API (Test: Read)
+    source_lines: bool = True  # read the lines a failure names at the run's commit (Code: Read)
     user_signatures: Tuple[Mapping[str, Any], ...] = ()
     config_path: Optional[str] = None
     secrets: Tuple[str, ...] = field(default=(), repr=False)
@@ -261,7 +264,9 @@ def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
         "strict": bool(layers.flags.get("strict")) or _truthy(layers.get(None, ("AZURA_STRICT",), "strict") or ""),
         "timeout": _number(layers.get("timeout", ("AZURA_TIMEOUT",), "timeout") or 120, "--timeout"),
         "tag_prefix": _tag_prefix(str(layers.get("tag_prefix", ("AZURA_TAG_PREFIX",), "tag_prefix") or "azura")),
-        "history": not layers.flags.get("no_history") and str(layers.config_file.get("history", True)) != "False",
+        "history": _lookup_on(layers, "history"),
+        "test_results": _lookup_on(layers, "test_results"),
+        "source_lines": _lookup_on(layers, "source_lines"),
         "sinks": tuple(s for s in SINKS if s not in skipped),
         "user_signatures": tuple(user_signatures),
         "config_path": layers.flags.get("config_path"),
@@ -285,6 +290,11 @@ def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
         "request_timeout": _number(layers.get(None, ("AZURA_REQUEST_TIMEOUT",), "request_timeout") or 25,
                                    "AZURA_REQUEST_TIMEOUT"),
     }
+
+
+def _lookup_on(layers: _Layers, name: str) -> bool:
+    """Return whether an optional Azure DevOps lookup runs: on unless --no-<name> or `<name>: false` in azura.yml."""
+    return not layers.flags.get(f"no_{name}") and str(layers.config_file.get(name, True)) != "False"
 
 
 def _user_cache_dir(layers: _Layers) -> str:
@@ -350,6 +360,7 @@ def _pipeline_values(environ: Mapping[str, str]) -> Dict[str, Any]:
         "fork_pr": _truthy(environ.get("SYSTEM_PULLREQUEST_ISFORK", "")),
         "job_attempt": optional_int("SYSTEM_JOBATTEMPT") or 1,
         "task_instance_id": environ.get("SYSTEM_TASKINSTANCEID") or None,
+        "sources_dir": environ.get("BUILD_SOURCESDIRECTORY") or None,
     }
 
 

@@ -30,6 +30,7 @@ AREAS = {  # resource area ids of the SDK clients Azura uses
     "build": "965220d5-5bb9-42cf-8d67-9b146df2a5a4",
     "git": "4e080c62-fa21-4fbc-8fef-2a10a2b38049",
     "core": "79134c72-4a58-4b42-976c-04e7115f32bf",
+    "test": "c2aa639c-3ccc-4740-b3b6-ce2a1e1d984e",
 }
 PR_PERMISSION_HINT = (
     "the build service identity needs the Git permission \"Contribute to pull requests\" on this repository: "
@@ -39,6 +40,13 @@ TAG_PERMISSION_HINT = (
     "the build service identity needs the pipeline permission \"Edit build quality\" (it covers build tags): "
     "Pipelines > (pipeline) > ... > Manage security > '<Project> Build Service (<org>)' "
     "(or 'Project Collection Build Service (<org>)')")
+
+# What the lookups beyond the logs need (`call(needs=...)`); read by API clients too, so they name the azura.yml
+# setting beside the flag.
+TEST_PERMISSION_HINT = ("the identity needs Test: Read (\"View test runs\" on the project; a PAT needs the scope Test "
+                        "Management: Read); `test_results: false` (--no-test-results) turns this lookup off")
+CODE_PERMISSION_HINT = ("the identity needs Code: Read on the repository; `source_lines: false` (--no-source-lines) "
+                        "turns the source and commit-file lookups off")
 
 
 class TransientFailure(Exception):
@@ -161,6 +169,8 @@ class AzureDevOps:
             from azure.devops.v7_1.build.build_client import BuildClient as client_class
         elif area == "git":
             from azure.devops.v7_1.git.git_client import GitClient as client_class
+        elif area == "test":
+            from azure.devops.v7_1.test.test_client import TestClient as client_class
         else:
             from azure.devops.v7_1.core.core_client import CoreClient as client_class
         return self._configured(client_class(url, creds))

@@ -33,6 +33,10 @@ State (all thread-safe, changeable while serving):
     attachments() -> {(plan_id, timeline_id, record_id, type, name): bytes}
     pr_contribute: bool    False -> thread/comment writes answer 403 TF401027
     tag_permission: bool   False -> tag writes answer 403 "needs Edit build quality permissions"
+    add_test_run(build_id, name, results, *, job=None, ...) -> run id   results: dicts from ``case_result(...)``
+    test_read: bool        False -> the test routes answer 403 (an identity without "View test runs")
+    code_read: bool        False -> the Git items and commit routes answer 403 (an identity without Code: Read)
+    add_file(repository, commit, path, content); set_commit_changes(repository, commit, [(path, changeType)])
 
 HTTPS: ``AdoEmulator(tls=ssl_context)`` serves TLS with the context's certificate (``host_url`` is then
 ``https://``). Links in answers name the host the client asked for (its ``Host`` header), so a server reached
@@ -52,7 +56,8 @@ Faults (first matching fault with times left applies; ``times=None`` means forev
 expression searched in the request path. Route names (``ROUTE_NAMES``): options, resource_areas, connection_data,
 projects, builds, build, latest_build, definitions, timeline, build_logs, build_log, build_tags,
 build_changes, changes_between_builds, repository, pull_request, pull_requests, pr_threads,
-pr_comments, task_attachments. ``status`` answers with that status
+pr_comments, task_attachments, test_runs, test_results, test_run_statistics, git_items, git_commit_changes.
+``status`` answers with that status
 (429 and 503 carry ``Retry-After`` when ``retry_after`` is given; 401 is the real "access denied"
 answer); ``sign_in`` answers 203 with an HTML sign-in page; ``not_authorized`` answers 401 with the service's JSON
 ``TF400813`` error (a token it knows but will not accept here); ``delay`` waits before answering
@@ -65,7 +70,7 @@ Control endpoints for a hand-run emulator (no auth, not recorded): ``GET|POST|DE
 (POST a JSON object with ``fault()``'s arguments, e.g. ``{"method": "GET", "route": "build_log",
 "status": 503, "times": 2}``) and ``GET /_emulator/requests``.
 
-Helpers that build the real service's JSON shapes: ``timeline_record``, ``issue``, ``commit``.
+Helpers that build the real service's JSON shapes: ``timeline_record``, ``issue``, ``commit``, ``case_result``.
 Log lines are stored without the agent's timestamp; every served line gets ``LOG_TIMESTAMP``.
 """
 
@@ -74,6 +79,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import hashlib
 import itertools
 import json
 import re
@@ -102,6 +108,7 @@ AREA_IDS = {
     "build": "965220d5-5bb9-42cf-8d67-9b146df2a5a4",
     "git": "4e080c62-fa21-4fbc-8fef-2a10a2b38049",
     "core": "79134c72-4a58-4b42-976c-04e7115f32bf",
+    "test": "c2aa639c-3ccc-4740-b3b6-ce2a1e1d984e",
 }
 
 TASKS = {  # task name -> (id, version) as agents report them in timeline records
@@ -309,6 +316,55 @@ def commit(sha: str, message: str, author: str, *, email: Optional[str] = None,
     }
 
 
+def case_result(name: str, outcome: str = "Failed", *, message: Optional[str] = None,
+                stack_trace: Optional[str] = None, duration_ms: float = 38.0, failing_since: Optional[int] = None,
+                title: Optional[str] = None, storage: str = "widgets.tests.dll") -> dict:
+    """Return a test result (``TestCaseResult``) as ``GET …/test/Runs/{id}/Results`` items have it.
+
+    ``name`` is the automatedTestName; ``failing_since`` the id of the build it has failed since.
+    """
+    item = {
+        "durationInMs": duration_ms, "outcome": outcome, "revision": 1, "state": "Completed",
+        "testCase": {"name": title or name.rsplit(".", 1)[-1]}, "priority": 0, "computerName": "fv-az512-817",
+        "failureType": "None", "automatedTestStorage": storage, "automatedTestType": "UnitTest",
+        "automatedTestTypeId": "13cdc9d9-ddb5-4fa4-a97d-d965ccfc6d4b",
+        "automatedTestId": str(uuid.uuid5(uuid.NAMESPACE_URL, name)), "testCaseTitle": title or name.rsplit(".", 1)[-1],
+        "customFields": [], "automatedTestName": name,
+        "startedDate": _iso(_BASE_TIME), "completedDate": _iso(_BASE_TIME + dt.timedelta(milliseconds=duration_ms)),
+    }
+    if message is not None:
+        item["errorMessage"] = message
+    if stack_trace is not None:
+        item["stackTrace"] = stack_trace
+    if failing_since is not None:
+        item["failingSince"] = {"date": _iso(_BASE_TIME), "build": {
+            "id": failing_since, "definitionId": 0, "number": str(failing_since),
+            "buildSystem": "Azure DevOps Services"}}
+    return item
+
+
+@dataclass
+class _TestRun:
+    id: int
+    build: "Build"
+    name: str
+    results: List[dict]
+    statistics: List[Tuple[str, int]]
+    job: Optional[Tuple[str, str, str, int]]
+    state: str
+
+
+def _count_outcomes(results: Sequence[dict]) -> Dict[str, int]:
+    counts: Dict[str, int] = {}
+    for result in results:
+        counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
+    return counts
+
+
+def _repository_id(repository: Union["Repository", str]) -> str:
+    return (repository.id if isinstance(repository, Repository) else repository).lower()
+
+
 # ---------------------------------------------------------------------------------------------
 # The emulator
 
@@ -343,6 +399,11 @@ class AdoEmulator:
         self._requests: List[RecordedRequest] = []
         self._next_build_id = 1000
         self._next_thread_id = 100
+        self.test_read = True
+        self.code_read = True
+        self._test_runs: Dict[int, "_TestRun"] = {}
+        self._files: Dict[Tuple[str, str], Dict[str, bytes]] = {}  # (repository id, commit) -> path -> content
+        self._commit_changes: Dict[Tuple[str, str], List[Tuple[str, str]]] = {}
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -492,6 +553,38 @@ class AdoEmulator:
         """Return a build's tags, sorted as the service returns them."""
         with self._lock:
             return sorted(self._builds[build_id].tags, key=str.lower)
+
+    def add_test_run(self, build_id: int, name: str, results: Sequence[dict], *,
+                     job: Optional[Tuple[str, str, str, int]] = None, run_id: Optional[int] = None,
+                     statistics: Optional[Sequence[Tuple[str, int]]] = None, state: str = "Completed") -> int:
+        """Add a test run published by a build and return its id.
+
+        ``results`` are ``case_result(...)`` dicts; ``job`` is the pipelineReference (stage, phase, job, attempt)
+        as timeline identifiers name them; ``statistics`` overrides the outcome counts the results give (a run
+        whose results are not there).
+        """
+        with self._lock:
+            build = self._builds[build_id]
+            new_id = run_id or max(self._test_runs, default=300) + 1
+            counts = list(statistics) if statistics is not None else sorted(
+                _count_outcomes(results).items(), key=lambda item: -item[1])
+            self._test_runs[new_id] = _TestRun(new_id, build, name, [dict(result, id=100000 + index)
+                                                                   for index, result in enumerate(results)],
+                                               counts, job, state)
+        return new_id
+
+    def add_file(self, repository: Union[Repository, str], commit: str, path: str, content: Union[str, bytes]) -> None:
+        """Store a file of a repository as it is at a commit (served by the Git items route)."""
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        with self._lock:
+            self._files.setdefault((_repository_id(repository), commit), {})["/" + path.lstrip("/")] = data
+
+    def set_commit_changes(self, repository: Union[Repository, str], commit: str,
+                           changes: Iterable[Tuple[str, str]]) -> None:
+        """Set the files a commit touched, as (path, changeType) pairs: ("src/a.py", "edit")."""
+        with self._lock:
+            self._commit_changes[(_repository_id(repository), commit)] = [
+                ("/" + path.lstrip("/"), change_type) for path, change_type in changes]
 
     def set_changes(self, build_id: int, changes: Iterable[dict]) -> None:
         """Replace a build's changes (``commit(...)`` dicts, newest first)."""
@@ -687,6 +780,16 @@ _LOCATIONS = {
     "comments": _Location("965a3ec7-5ed8-455a-bdcb-835a5ea7fe7b", "git", "pullRequestThreadComments",
                           "{project}/_apis/git/repositories/{repositoryId}/pullRequests/{pullRequestId}"
                           "/threads/{threadId}/comments/{commentId}", 1),
+    "test_runs": _Location("cadb3810-d47d-4a3c-a234-fe5f3be50138", "Test", "Runs", "{project}/_apis/test/Runs/{runId}",
+                           3),
+    "test_results": _Location("4637d869-3a76-4468-8057-0bb02aa385cf", "Test", "Results",
+                              "{project}/_apis/test/Runs/{runId}/Results/{testCaseResultId}", 6),
+    "test_run_statistics": _Location("0a42c424-d764-4a16-a2d5-5c85f87d0ae8", "Test", "Statistics",
+                                     "{project}/_apis/test/Runs/{runId}/Statistics", 3),
+    "git_items": _Location("fb93c0db-47ed-4a31-8c20-47552878fb44", "git", "items",
+                           "{project}/_apis/git/repositories/{repositoryId}/Items/{*path}", 1),
+    "git_commit_changes": _Location("5bf884f5-3e07-42e9-afb8-1b872267bf16", "git", "changes",
+                                    "{project}/_apis/git/repositories/{repositoryId}/commits/{commitId}/Changes", 1),
     "attachments": _Location("7898f959-9cdf-4096-b29e-7f293031629e", "distributedtask", "attachments",
                              "{scopeIdentifier}/_apis/distributedtask/hubs/{hubName}/plans/{planId}/timelines"
                              "/{timelineId}/records/{recordId}/attachments/{type}/{name}", 1),
@@ -1617,6 +1720,195 @@ def _new_comment(body, comment_id: int, author: str) -> dict:
             "content": body.get("content", ""), "publishedDate": now, "lastUpdatedDate": now,
             "lastContentUpdatedDate": now, "commentType": _enum_name(body.get("commentType", "text"), COMMENT_TYPES),
             "usersLiked": []}
+
+
+# ---------------------------------------------------------------------------------------------
+# Test results (what PublishTestResults and the test tasks publish)
+
+
+_MAX_RESULTS_PAGE = 1000  # the service's cap on $top for results without details
+
+
+def _access_denied(request: _Request, resource: str, permission: str) -> _ServiceError:
+    return _ServiceError(403, f"Access denied: {request.emulator._build_service} needs the following permission(s) "
+                              f"on the resource {resource} to perform this action: {permission}",
+                         "AccessCheckException", "Microsoft.TeamFoundation.Framework.Server.AccessCheckException, "
+                                                 "Microsoft.TeamFoundation.Framework.Server")
+
+
+def _test_access(request: _Request) -> None:
+    if not request.emulator.test_read:
+        raise _access_denied(request, "Test runs", "View test runs")
+
+
+def _find_test_run(request: _Request, project: str, run_id: str) -> _TestRun:
+    owner = _find_project(request, project)
+    with request.emulator._lock:
+        run = request.emulator._test_runs.get(int(run_id))
+    if run is None or run.build.project != owner:
+        raise _ServiceError(404, f"Test run {run_id} not found.", "TestObjectNotFoundException",
+                            "Microsoft.TeamFoundation.TestManagement.WebApi.TestObjectNotFoundException, "
+                            "Microsoft.TeamFoundation.TestManagement.WebApi")
+    return run
+
+
+def _test_run_ref(request: _Request, run: _TestRun) -> dict:
+    return {"id": str(run.id), "name": run.name,
+            "url": request.url(f"{run.build.project.name}/_apis/test/Runs/{run.id}")}
+
+
+def _test_run_json(request: _Request, run: _TestRun, details: bool) -> dict:
+    build = run.build
+    item = {"id": run.id, "name": run.name, "url": request.url(f"{build.project.name}/_apis/test/Runs/{run.id}"),
+            "isAutomated": True, "owner": _identity(request, request.emulator._build_service),
+            "startedDate": _iso(build.start_time), "completedDate": _iso(build.finish_time or build.start_time),
+            "state": run.state, "plan": {"id": "0"}, "iteration": build.project.name, "revision": 3}
+    if not details:
+        return item
+    counts = dict(run.statistics)
+    failed = sum(counts.get(outcome, 0) for outcome in ("Failed", "Error", "Timeout", "Aborted"))
+    item.update({
+        "project": {"id": build.project.id, "name": build.project.name,
+                    "url": request.url(f"_apis/projects/{build.project.name}")},
+        "postProcessState": "Complete", "totalTests": sum(counts.values()), "passedTests": counts.get("Passed", 0),
+        "unanalyzedTests": failed, "incompleteTests": 0, "notApplicableTests": counts.get("NotApplicable", 0),
+        "createdDate": _iso(build.start_time), "lastUpdatedDate": _iso(build.finish_time or build.start_time),
+        "lastUpdatedBy": _identity(request, request.emulator._build_service),
+        "build": {"id": str(build.id), "name": build.number,
+                  "url": request.url(f"_apis/build/Builds/{build.id}")},
+        "webAccessUrl": request.url(f"{build.project.name}/_TestManagement/Runs?runId={run.id}&_a=runCharts"),
+    })
+    if run.job is not None:
+        stage, phase, job, attempt = run.job
+        item["pipelineReference"] = {"pipelineId": build.id,
+                                     "stageReference": {"stageName": stage, "attempt": attempt},
+                                     "phaseReference": {"phaseName": phase, "attempt": attempt},
+                                     "jobReference": {"jobName": job, "attempt": attempt}}
+    return item
+
+
+@_route("test_runs", "GET", _PROJECT + r"/_apis/test/runs(?:/(?P<run_id>\d+))?", "test_runs")
+def _test_runs(request: _Request, project: str, run_id: Optional[str] = None) -> _Reply:
+    _test_access(request)
+    details = request.query.get("includeRunDetails", "false").lower() == "true"
+    if run_id is not None:
+        return _json_reply(_test_run_json(request, _find_test_run(request, project, run_id), True))
+    owner = _find_project(request, project)
+    build_uri = request.query.get("buildUri")
+    with request.emulator._lock:
+        runs = [run for run in request.emulator._test_runs.values() if run.build.project == owner
+                and (build_uri is None or build_uri.lower() == f"vstfs:///build/build/{run.build.id}")]
+    runs.sort(key=lambda run: run.id)
+    skip = int(request.query.get("$skip") or 0)
+    top = int(request.query.get("$top") or len(runs) or 1)
+    return _collection([_test_run_json(request, run, details) for run in runs[skip:skip + top]])
+
+
+@_route("test_run_statistics", "GET", _PROJECT + r"/_apis/test/Runs/(?P<run_id>\d+)/Statistics",
+        "test_run_statistics")
+def _test_run_statistics(request: _Request, project: str, run_id: str) -> _Reply:
+    _test_access(request)
+    run = _find_test_run(request, project, run_id)
+    return _json_reply({"run": _test_run_ref(request, run), "runStatistics": [
+        {"state": "Completed", "outcome": outcome, "count": count} for outcome, count in run.statistics]})
+
+
+@_route("test_results", "GET", _PROJECT + r"/_apis/test/Runs/(?P<run_id>\d+)/Results(?:/(?P<result_id>\d+))?",
+        "test_results")
+def _test_results(request: _Request, project: str, run_id: str, result_id: Optional[str] = None) -> _Reply:
+    _test_access(request)
+    run = _find_test_run(request, project, run_id)
+    build = run.build
+
+    def shaped(result: dict) -> dict:
+        item = dict(result, project={"id": build.project.id, "name": build.project.name,
+                                     "url": request.url(f"_apis/projects/{build.project.name}")},
+                    testRun=_test_run_ref(request, run),
+                    build={"id": str(build.id), "name": build.number,
+                           "url": request.url(f"_apis/build/Builds/{build.id}")},
+                    runBy=_identity(request, build.requested_for), createdDate=_iso(build.finish_time),
+                    lastUpdatedDate=_iso(build.finish_time),
+                    area={"id": "37528", "name": build.project.name,
+                          "url": f"vstfs:///Classification/Node/{uuid.uuid5(uuid.NAMESPACE_DNS, build.project.id)}"},
+                    lastUpdatedBy=_identity(request, request.emulator._build_service),
+                    url=request.url(f"{build.project.name}/_apis/test/Runs/{run.id}/Results/{result['id']}"))
+        return item
+
+    if result_id is not None:
+        for result in run.results:
+            if result["id"] == int(result_id):
+                return _json_reply(shaped(result))
+        raise _ServiceError(404, f"Test result {result_id} not found.", "TestObjectNotFoundException")
+    wanted = {outcome.strip().lower() for outcome in (request.query.get("outcomes") or "").split(",")
+              if outcome.strip()}
+    results = [result for result in run.results if not wanted or result["outcome"].lower() in wanted]
+    skip = int(request.query.get("$skip") or 0)
+    top = min(int(request.query.get("$top") or _MAX_RESULTS_PAGE), _MAX_RESULTS_PAGE)
+    return _collection([shaped(result) for result in results[skip:skip + top]])
+
+
+# ---------------------------------------------------------------------------------------------
+# Git items and commits
+
+
+def _git_not_found(message: str, type_key: str) -> _ServiceError:
+    return _ServiceError(404, message, type_key, f"Microsoft.TeamFoundation.Git.Server.{type_key}, "
+                                                 "Microsoft.TeamFoundation.Git.Server")
+
+
+@_route("git_items", "GET",
+        _OPTIONAL_PROJECT + r"_apis/git/repositories/(?P<repository>[^/]+)/items(?:/(?P<item_path>.+))?", "git_items")
+def _git_items(request: _Request, repository: str, project: Optional[str] = None,
+               item_path: Optional[str] = None) -> _Reply:
+    found = _find_repository(request, repository, project)
+    if not request.emulator.code_read:
+        raise _access_denied(request, f"repositories/{found.id}", "Read")
+    path = "/" + (request.query.get("path") or item_path or "").lstrip("/")
+    version = request.query.get("versionDescriptor.version") or "main"
+    with request.emulator._lock:
+        files = request.emulator._files.get((found.id.lower(), version))
+    if files is None:
+        raise _git_not_found(f"TF401175: The version descriptor <Commit: {version}> could not be resolved to a "
+                             f"version in the repository {found.name}", "GitUnresolvableToCommitException")
+    content = files.get(path)
+    if content is None:
+        raise _git_not_found(f"TF401174: The item '{path}' could not be found in the repository '{found.name}' at "
+                             f"the version specified by '<Commit: {version}>' (resolved to commit {version}).",
+                             "GitItemNotFoundException")
+    if "application/json" in request.accept:
+        item = {"objectId": hashlib.sha1(content).hexdigest(), "gitObjectType": "blob", "commitId": version,
+                "path": path, "url": request.url(f"_apis/git/repositories/{found.id}/items{path}?versionType=Commit")}
+        if request.query.get("includeContent", "").lower() == "true":
+            item["content"] = content.decode("utf-8", "replace")
+        return _json_reply(item)
+    media = "text/plain" if "text/plain" in request.accept else "application/octet-stream"
+    if len(content) <= BLOCK_SIZE:
+        return _Reply(200, content, media)
+    return _Reply(200, (content[start:start + BLOCK_SIZE] for start in range(0, len(content), BLOCK_SIZE)), media)
+
+
+@_route("git_commit_changes", "GET",
+        _OPTIONAL_PROJECT + r"_apis/git/repositories/(?P<repository>[^/]+)/commits/(?P<commit>[0-9a-fA-F]+)/changes",
+        "git_commit_changes")
+def _git_commit_changes(request: _Request, repository: str, commit: str, project: Optional[str] = None) -> _Reply:
+    found = _find_repository(request, repository, project)
+    if not request.emulator.code_read:
+        raise _access_denied(request, f"repositories/{found.id}", "Read")
+    with request.emulator._lock:
+        changes = request.emulator._commit_changes.get((found.id.lower(), commit))
+    if changes is None:
+        raise _git_not_found(f"TF401175: The version descriptor <Commit: {commit}> could not be resolved to a "
+                             f"version in the repository {found.name}", "GitUnresolvableToCommitException")
+    skip = int(request.query.get("skip") or 0)
+    top = int(request.query.get("top") or 100)
+    counts: Dict[str, int] = {}
+    for _, change_type in changes:
+        counts[change_type.capitalize()] = counts.get(change_type.capitalize(), 0) + 1
+    return _json_reply({"changeCounts": counts, "changes": [
+        {"item": {"objectId": hashlib.sha1(f"{commit}{path}".encode()).hexdigest(), "gitObjectType": "blob",
+                  "commitId": commit, "path": path,
+                  "url": request.url(f"_apis/git/repositories/{found.id}/items{path}?versionType=Commit")},
+         "changeType": change_type} for path, change_type in changes[skip:skip + top]]})
 
 
 # ---------------------------------------------------------------------------------------------
