@@ -24,7 +24,7 @@ setup(
     packages=find_packages(include=["azura", "azura.*"]) + ["azura.templates"],
     package_dir={"azura.templates": "templates"},
     package_data={
-        "azura": ["kb/*.yml", "prompts/*.j2", "web/*", "openapi.json"],
+        "azura": ["kb/*.yml", "secrets.yml", "prompts/*.j2", "web/*", "openapi.json"],
         "azura.examples": ["*.log", "README.md"],
         "azura.templates": ["*.j2"],
     },
