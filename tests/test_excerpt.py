@@ -378,7 +378,7 @@ def test_log_of_a_hundred_thousand_errors_keeps_the_first_and_few_anchors():
 
 
 @pytest.mark.parametrize("engine", ["re2", "re"])
-def test_patterns_with_global_flags_scan_with_either_engine(monkeypatch, engine):
+def test_patterns_with_global_flags_scan_with_either_engine(monkeypatch, without_cached_matchers, engine):
     if engine == "re":
         monkeypatch.setitem(__import__("sys").modules, "re2", None)  # as where google-re2 is not installed
     data, at = make_log(error_lines=["DEPLOYMENT QUOTA reached"])

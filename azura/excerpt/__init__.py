@@ -15,6 +15,7 @@ from azura.excerpt.scan import Scan, normalise_for_diff, scan_log
 from azura.excerpt.select import candidate_entries, entry_cost, fold_span, score_entries, select_lines
 from azura.models import Excerpt, FailedStep, StepLog
 from azura.redact import redact
+from azura.tokens import ESTIMATE
 
 __all__ = ["build_excerpts", "covered_lines", "fold_span", "normalise_for_diff", "read_lines"]
 
@@ -25,7 +26,8 @@ Novel = Callable[[FailedStep, str], bool]  # (step, normalise_for_diff(line text
 
 
 def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor_patterns: Sequence[str] = (),
-                   secrets: Sequence[str] = (), novel: Optional[Novel] = None) -> Tuple[Excerpt, ...]:
+                   secrets: Sequence[str] = (), novel: Optional[Novel] = None,
+                   tokenizer: str = ESTIMATE) -> Tuple[Excerpt, ...]:
     """Return one redacted excerpt per step log, all together within `budget` tokens.
 
     Args:
@@ -34,6 +36,7 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
         secrets: literal values to redact (the access token, secret pipeline variables).
         novel: optional; lines for which it returns True (e.g. lines absent from the last green run's
             log) are preferred. It sees lines near anchors and at the end of the log only.
+        tokenizer: what counts the budget's tokens (`azura.tokens.TOKENIZERS`).
     """
     signatures = [_compile(pattern) for pattern in anchor_patterns]
     scanned: List[Tuple[StepLog, Scan]] = [(log, scan_log(log, signatures)) for log in logs]
@@ -42,7 +45,7 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
         entries = candidate_entries(scan, secrets)
         step_novel = (lambda text, step=log.step: novel(step, text)) if novel else None
         scores = score_entries(entries, scan, step_novel)
-        costs = [entry_cost(entry) for entry in entries]
+        costs = [entry_cost(entry, tokenizer) for entry in entries]
         prepared.append((log, scan, entries, scores, costs))
     shares = split_budget(budget, [sum(p[4]) for p in prepared])
     excerpts = []

@@ -2,13 +2,15 @@
 
 Two stages keep the scan fast. `PREFILTER`, every rule's loose `scan` pattern in one alternation, is run
 by a linear-time regex engine over raw bytes (colour codes, timestamps and all); each line it finds is
-cleaned and classified by `classify` with the precise patterns, the first rule that matches winning.
+cleaned and classified with the precise patterns, the first rule that matches winning (`classify`; a
+log's `Classifier` gives the same answer after one pass of all the patterns over the line).
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from typing import Optional, Pattern, Sequence, Tuple
+from typing import Dict, Optional, Pattern, Sequence, Tuple
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def classify(text: str, signatures: Sequence[Pattern[str]] = (), issue_texts: Se
         return SIGNATURE
     if any(issue in text for issue in issue_texts):
         return ISSUE
-    if _PASSING.search(text) or _WARNING.match(text):
+    if is_passing(text) or _WARNING.match(text):
         return None
     text = _ZERO_COUNTS.sub("", text)
     if not _ANY_RULE.search(text):  # one search to turn away the usual false alarm
@@ -132,9 +134,142 @@ def classify(text: str, signatures: Sequence[Pattern[str]] = (), issue_texts: Se
     return None
 
 
+class Classifier:
+    """`classify` for one log's signatures and issue texts, in one pass over each line.
+
+    One RE2 set of every pattern `classify` may try (the signatures, the rules, the passing, warning and
+    zero-count patterns) says which of them match a line; only those are then confirmed with `re`, in
+    `classify`'s order, so the answer is `classify`'s. RE2 cannot run look-behinds: such a pattern joins the set
+    in a looser form without them (a rule's `scan`), which still matches wherever the precise one does. A line
+    that is not ASCII, and every pattern RE2 would read differently from `re`, take `classify`'s own path:
+    RE2's \\w, \\b and \\s are ASCII-only (clean lines hold no control characters, the other difference).
+    Without google-re2 every line does.
+    """
+
+    def __init__(self, signatures: Sequence[Pattern[str]] = (), issue_texts: Sequence[str] = ()):
+        self.signatures = tuple(signatures)
+        self.issue_texts = tuple(issue_texts)
+        self._slots = _slots(self.signatures)
+
+    def __call__(self, text: str) -> Optional[Rule]:
+        """Return the rule a clean line is an anchor for, or None: what `classify` returns."""
+        slots = self._slots
+        if slots is None or not text.isascii():
+            return classify(text, self.signatures, self.issue_texts)
+        found = slots.patterns.matching(text)
+
+        def hit(slot: Optional[int]) -> bool:
+            return slot is None or slot in found  # a pattern outside the set is always tried
+
+        in_set = slots.signatures
+        if any(in_set[slot].search(text) for slot in found if slot in in_set) or \
+                any(pattern.search(text) for pattern in slots.signatures_outside):
+            return SIGNATURE
+        if any(issue in text for issue in self.issue_texts):
+            return ISSUE
+        if (hit(slots.passing) and _PASSING.search(text)) or (hit(slots.warning) and _WARNING.match(text)):
+            return None
+        if hit(slots.zero_counts):  # the counts are cut out before the rules run: `classify` does that part
+            return classify(text)
+        if not found and slots.rules_in_set:
+            return None
+        return next((rule for slot, rule in slots.rules if hit(slot) and rule.pattern.search(text)), None)
+
+
+@dataclass(frozen=True)
+class _Slots:
+    """Where each pattern `classify` tries sits in one RE2 set; None: outside it, always tried."""
+
+    patterns: "_PatternSet"
+    signatures: Dict[int, Pattern[str]]
+    signatures_outside: Tuple[Pattern[str], ...]
+    passing: Optional[int]
+    warning: Optional[int]
+    zero_counts: Optional[int]
+    rules: Tuple[Tuple[Optional[int], Rule], ...]
+    rules_in_set: bool
+
+
+@functools.lru_cache(maxsize=8)
+def _slots(signatures: Tuple[Pattern[str], ...]) -> Optional[_Slots]:
+    """Return the RE2 set for these signatures, built once per knowledge base; None without a usable RE2."""
+    patterns = _PatternSet()
+    placed = [(patterns.add(pattern.pattern), pattern) for pattern in signatures]
+    passing = patterns.add(_PASSING_LOOSE)
+    warning = patterns.add(_WARNING_AT_START)
+    zero_counts = patterns.add(_ZERO_COUNTS.pattern)
+    rules = tuple((patterns.add(rule.pattern.pattern if patterns.accepts(rule.pattern.pattern) else rule.scan), rule)
+                  for rule in RULES)
+    # RE2 answers "no match" when its automaton runs out of memory: check that it finds a known match
+    if not patterns.compile() or passing is None or passing not in patterns.matching("PASSED"):
+        return None
+    return _Slots(patterns, {slot: pattern for slot, pattern in placed if slot is not None},
+                  tuple(pattern for slot, pattern in placed if slot is None), passing, warning, zero_counts, rules,
+                  all(slot is not None for slot, _ in rules))
+
+
+# `_PASSING` without its look-behind, and `_WARNING` anchored as `match` reads it: the forms the RE2 set holds.
+_PASSING_LOOSE = _PASSING.pattern.replace("(?<!not )", "")
+_WARNING_AT_START = r"(?i)^" + _WARNING.pattern
+# Python syntax RE2 reads otherwise: "[[:alpha:]]" is a POSIX class to RE2 and a set of characters to `re`;
+# "{,3}" is a repeat to `re` and literal text to RE2.
+_READ_OTHERWISE = re.compile(r"\[:\^?[a-z]+:\]|\{,")
+RE2_MEMORY = 64 << 20  # a budget RE2 may use for the set's automaton, not memory it takes up front
+
+
+class _PatternSet:
+    """Patterns matched together by one RE2 set: `matching(text)` names those found in a line."""
+
+    def __init__(self):
+        try:
+            import re2  # optional: azura[fast]
+        except ImportError:
+            re2 = None
+        self._re2 = re2
+        self._set = None
+        if re2 is not None:
+            self._options = re2.Options()
+            self._options.max_mem = RE2_MEMORY
+            self._options.log_errors = False  # a pattern RE2 refuses is expected, not worth a line on stderr
+            self._set = re2.Set.SearchSet(self._options)
+        self.added = 0
+
+    def accepts(self, pattern: str) -> bool:
+        """Return whether RE2 reads `pattern` as `re` does (or refuses it)."""
+        if self._re2 is None or _READ_OTHERWISE.search(pattern):
+            return False
+        try:
+            self._re2.compile(pattern, self._options)
+            return True
+        except Exception:  # noqa: BLE001 - re2 raises its own error type; any failure means "not in the set"
+            return False
+
+    def add(self, pattern: str) -> Optional[int]:
+        """Return the slot `pattern` has in the set, or None when it cannot join (it is then always tried)."""
+        if not self.accepts(pattern):
+            return None
+        self.added += 1
+        return self._set.Add(pattern)
+
+    def compile(self) -> bool:
+        """Return whether the set could be built."""
+        if self._set is None or not self.added:
+            return False
+        try:
+            self._set.Compile()
+        except Exception:  # noqa: BLE001 - past RE2's memory budget: `classify` does the work
+            return False
+        return True
+
+    def matching(self, text: str) -> frozenset:
+        return frozenset(self._set.Match(text) or ())
+
+
 def is_passing(text: str) -> bool:
     """Return whether a clean line reports a passing or skipped test."""
-    return bool(_PASSING.search(text))
+    # one of these words is in every line the pattern finds, and `in` costs a tenth of the pattern on the usual line
+    return ("ok" in text or "PASS" in text or "kip" in text or "SKIP" in text or "XFAIL" in text or "[+]" in text
+            or "✓" in text or "✔" in text) and bool(_PASSING.search(text))
 
 
 def is_stack_frame(text: str) -> bool:

@@ -6,12 +6,13 @@ number of anchors per rule (the first few distinct ones and the last few), and t
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple
 
-from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, VERDICT_RULE, Rule, classify, issue_key
+from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, VERDICT_RULE, Classifier, Rule, issue_key
 from azura.excerpt.reading import Segment, clean_line, count_breaks, numbered_lines, segments
 from azura.models import Line, StepLog
 
@@ -28,16 +29,23 @@ _BREAK = re.compile(rb"[\r\n]")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 _DIGITS = re.compile(r"\d+")
-_SPACES = re.compile(r"\s+")
 _RUNS = re.compile(r"([^\w\s])\1+")
 _HEX = re.compile(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{6,}\b", re.IGNORECASE)
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{6}")
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.@+-]+){2,}[\\/]?")
 
 
 def normalise_for_diff(text: str) -> str:
     """Return the shape of a clean line, so repeats compare equal: paths, hex ids and numbers replaced, spaces
     (table columns) and repeated punctuation (progress bars, rulers) collapsed."""
-    return _RUNS.sub(r"\1", _SPACES.sub(" ", _DIGITS.sub("0", _HEX.sub("#", _PATH.sub("/…", text))))).strip()
+    # Each pattern runs only where it can match (a path has two separators, a hex id six hex digits in a row):
+    # shapes are taken of every line near an anchor, and most lines have neither.
+    if text.count("/") + text.count("\\") >= 2:
+        text = _PATH.sub("/…", text)
+    if _HEX_RUN.search(text):
+        text = _HEX.sub("#", text)
+    # split() cuts at exactly the characters \s matches, so this collapses spaces as \s+ would, edges trimmed
+    return _RUNS.sub(r"\1", " ".join(_DIGITS.sub("0", text).split()))
 
 
 @dataclass(frozen=True)
@@ -62,11 +70,15 @@ class Scan:
     failing_command: Optional[int] = None  # line of the last command started before the verdict
 
 
-def compile_finder(patterns: Sequence[str]) -> Callable[[bytes], Iterator[int]]:
-    """Return a function yielding the start offsets of matches of any pattern in a byte string.
+Finder = Callable[[bytes], Iterator[Tuple[int, int]]]
 
-    google-re2 scans an alternation of literals in linear time, about 45 times faster than `re`;
-    patterns it cannot compile (look-arounds, back-references) are scanned with `re` as well.
+
+@functools.lru_cache(maxsize=16)
+def compile_finder(patterns: Tuple[str, ...]) -> Finder:
+    """Return a function yielding (start, end) of each line of a byte string in which any pattern matches.
+
+    google-re2 scans an alternation of literals in linear time, about 45 times faster than `re`; patterns it
+    cannot compile (look-arounds, back-references) are scanned with `re` as well. Built once per set of patterns.
     """
     fast: List[str] = []
     slow: List[str] = []
@@ -75,27 +87,36 @@ def compile_finder(patterns: Sequence[str]) -> Callable[[bytes], Iterator[int]]:
     except ImportError:
         re2 = None
     for pattern in patterns:
-        if re2 is not None and _re2_compiles(re2, pattern):
+        if re2 is not None and _re2_compiles(pattern):
             fast.append(pattern)
         else:
             slow.append(pattern)
     compiled = []
     if fast:
-        compiled.append(re2.compile("|".join(f"(?:{p})" for p in fast).encode()))
+        compiled.append(re2.compile("|".join(f"(?:{p})" for p in fast).encode(), _re2_options(re2)))
     # Each on its own: `re` refuses a global flag such as "(?i)" anywhere but at the start of a pattern.
     compiled.extend(re.compile(p.encode()) for p in slow)
 
-    def finder(data: bytes) -> Iterator[int]:
+    def finder(data: bytes) -> Iterator[Tuple[int, int]]:
         if len(compiled) == 1:
-            return (match.start() for match in compiled[0].finditer(data))
-        return iter(sorted({match.start() for regex in compiled for match in regex.finditer(data)}))
+            return _hit_lines(data, [match.start() for match in compiled[0].finditer(data)])
+        return _hit_lines(data, sorted({match.start() for regex in compiled for match in regex.finditer(data)}))
 
     return finder
 
 
-def _re2_compiles(re2, pattern: str) -> bool:
+def _re2_options(re2):
+    options = re2.Options()
+    options.log_errors = False  # a pattern RE2 refuses is expected, not worth a line on stderr
+    return options
+
+
+@functools.lru_cache(maxsize=1024)
+def _re2_compiles(pattern: str) -> bool:
+    import re2
+
     try:
-        re2.compile(pattern.encode())
+        re2.compile(pattern.encode(), _re2_options(re2))
         return True
     except Exception:  # noqa: BLE001 - re2 raises its own error type; any failure means "use re"
         return False
@@ -126,8 +147,7 @@ class _Scanner:
     def __init__(self, finder, signatures: Sequence[Pattern[str]], issue_texts: Sequence[str],
                  issue_lines: Iterable[int]):
         self.finder = finder
-        self.signatures = signatures
-        self.issue_texts = issue_texts
+        self.classify = Classifier(signatures, issue_texts)
         self.issue_lines = sorted(issue_lines)
         self.first: Dict[str, List[Anchor]] = {}
         self.last: Dict[str, Deque[Anchor]] = {}
@@ -154,14 +174,14 @@ class _Scanner:
                     self.failing_command)
 
     def visit(self, prev: Optional[Segment], cur: Segment, nxt: Optional[Segment]) -> None:
-        hits = list(self.finder(cur.data))
+        hits = list(self.finder(cur.data))  # (start, end) of the lines holding a hit
         wanted = [n for n in self.issue_lines if cur.first_line <= n < cur.first_line + cur.line_count] \
             if self.issue_lines else []
         if not hits and not wanted:
             return
         if cur.cut:
             line = overlong_line(cur)
-            rule = ISSUE if wanted else classify(line.text, self.signatures, self.issue_texts)
+            rule = ISSUE if wanted else self.classify(line.text)
             if rule:
                 self._note_verdict(rule, line.number)
                 self._ring(rule).append(Anchor(line.number, rule, normalise_for_diff(line.text), False, (line,)))
@@ -172,12 +192,12 @@ class _Scanner:
         # once per segment, for the latest of each rule, so a log of a million errors stays linear.
         latest: Dict[str, Deque[Tuple[Rule, str, int, int, bool]]] = {}
         found = []
-        for start, end in _hit_lines(cur.data, hits):
+        for start, end in hits:
             text = clean_line(cur.data[start:end].decode("utf-8", errors="replace"))
             if self.verdict is None and COMMAND.match(text):
                 self.last_command = numbers.at(start)
                 continue
-            rule = classify(text, self.signatures, self.issue_texts)
+            rule = self.classify(text)
             if rule is not None:  # most hits are false alarms: only anchors need their line counted
                 number = numbers.at(start)
                 found.append((rule, text, number, start))
@@ -222,12 +242,16 @@ def _hit_lines(data: bytes, hits: Sequence[int]) -> Iterator[Tuple[int, int]]:
     for hit in hits:
         if hit < line_end:
             continue
-        start = data.rfind(b"\n", line_end, hit) + 1
-        if has_cr:
-            start = max(start, data.rfind(b"\r", line_end, hit) + 1)
-        start = max(start, line_end)
-        line_end = _line_end(data, hit)
+        start, line_end = _line_around(data, hit, line_end, has_cr)
         yield start, line_end
+
+
+def _line_around(data: bytes, hit: int, after: int, has_cr: bool) -> Tuple[int, int]:
+    """Return (start, end) of the line holding offset `hit`; it starts at `after` or later."""
+    start = data.rfind(b"\n", after, hit) + 1
+    if has_cr:
+        start = max(start, data.rfind(b"\r", after, hit) + 1)
+    return max(start, after), _line_end(data, hit)
 
 
 class _LineNumbers:
@@ -253,10 +277,10 @@ def _line_start(data: bytes, index: int) -> int:
     """Return the offset of the line `index` lines into `data` (0-based)."""
     if index <= 0:
         return 0
-    for count, match in enumerate(_LINE_BREAK.finditer(data), start=1):
-        if count == index:
-            return match.end()
-    return len(data)
+    # One match skips the lines at C speed; `data` holds more than `index` breaks (the line is in the segment),
+    # so no repetition ever has to backtrack and a CRLF stays one break.
+    skipped = re.match(rb"(?:[^\r\n]*(?:\r\n|\r|\n)){%d}" % index, data)
+    return skipped.end() if skipped else len(data)
 
 
 class _Context:
@@ -318,7 +342,7 @@ def tail_lines(prev: Optional[Segment], cur: Segment) -> Tuple[Line, ...]:
     elif before:
         data = _after_first_break(data)
     first = cur.first_line + cur.line_count - _line_total(data)
-    return tuple(numbered_lines(data, first)[-TAIL_LINES:])
+    return tuple(numbered_lines(data, first, last=TAIL_LINES))
 
 
 def _line_total(data: bytes) -> int:
