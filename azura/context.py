@@ -58,6 +58,7 @@ class Settings:
     cache_path: Optional[str] = None  # SQLite file of LLM answers; None disables the cache
     # the run
     budget: int = DEFAULT_BUDGET
+    tokenizer: str = "estimate"  # what counts the budget: the estimate, or cl100k (the tokenizer extra) when asked
     output_dir: str = "azura-report"
     format: str = "text"
     publish: bool = False
@@ -241,10 +242,14 @@ def _llm_values(layers: _Layers) -> Dict[str, Any]:
 
 
 def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
+    from azura.tokens import check_tokenizer
+
     temp_dir = layers.get(None, ("AGENT_TEMPDIRECTORY",))
     budget = _positive_int(layers.get("budget", ("AZURA_BUDGET",), "budget") or DEFAULT_BUDGET, "--budget")
     if not MIN_BUDGET <= budget <= MAX_BUDGET:
         raise ConfigError(f"--budget must be between {MIN_BUDGET} and {MAX_BUDGET} tokens, got {budget}")
+    tokenizer = str(layers.get("tokenizer", ("AZURA_TOKENIZER",), "tokenizer") or "estimate").strip().lower()
+    check_tokenizer(tokenizer)
     output_format = str(layers.get("format", (), "format") or "text")
     if output_format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {output_format!r}")
@@ -258,6 +263,7 @@ def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
     return {
         "temp_dir": temp_dir,
         "budget": budget,
+        "tokenizer": tokenizer,
         "format": output_format,
         "output_dir": str(layers.get("output_dir", ("AZURA_OUTPUT_DIR",), "output_dir") or default_output),
         "templates_dir": layers.get("templates", ("AZURA_TEMPLATES",), "templates"),

@@ -54,7 +54,7 @@ def analyze_logs(logs: Iterable[StepLog], settings: Settings, build: Optional[Bu
 
     signatures = load_signatures(settings.user_signatures, settings.config_path or "azura.yml")
     excerpts = build_excerpts(logs, settings.budget, anchor_patterns=[s.pattern for s in signatures],
-                              secrets=settings.secrets, novel=novel)
+                              secrets=settings.secrets, novel=novel, tokenizer=settings.tokenizer)
     if settings.llm_provider != "none":
         progress(f"asking the LLM ({settings.llm_provider}{' ' + settings.model if settings.model else ''})")
     return redacted(analyze(excerpts, signatures, settings, build=build, history=history, deadline=deadline,

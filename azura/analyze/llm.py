@@ -191,10 +191,10 @@ def ask_llm(offline: Analysis, settings: Settings, deadline: Optional[Deadline] 
         return merged(offline, cached_verdict(cached, offline), settings, offline.usage)
     usage = offline.usage
     try:
-        prompt_tokens = _prompt_tokens_within_limit(messages, offline, settings.budget)
+        prompt_tokens = _prompt_tokens_within_limit(messages, offline, settings.budget, settings.tokenizer)
         client = (client_factory or make_client)(settings)
         document = _complete(client, model, messages, len(offline.failures), settings, deadline, clock, sleep)
-        usage = _usage(document, offline, prompt_tokens)
+        usage = _usage(document, offline, prompt_tokens, settings.tokenizer)
         answer = parsed(_answer_text(document))
     except LLMError as exc:
         log.info("LLM answer failed: %s", exc)
@@ -345,10 +345,11 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
-def _prompt_tokens_within_limit(messages: Sequence[Dict[str, str]], offline: Analysis, budget: int) -> int:
+def _prompt_tokens_within_limit(messages: Sequence[Dict[str, str]], offline: Analysis, budget: int,
+                                tokenizer: str) -> int:
     from azura.tokens import count_tokens
 
-    tokens = sum(count_tokens(m["content"]) for m in messages)
+    tokens = sum(count_tokens(m["content"], tokenizer) for m in messages)
     limit = prompt_limit(offline, budget)
     if tokens > limit:
         raise LLMError(f"the prompt would be {tokens} tokens, over the limit of {limit} (budget {budget} "
@@ -532,7 +533,7 @@ def _answer_text(document: Dict[str, Any]) -> str:
     return content
 
 
-def _usage(document: Dict[str, Any], offline: Analysis, prompt_tokens: int) -> Usage:
+def _usage(document: Dict[str, Any], offline: Analysis, prompt_tokens: int, tokenizer: str) -> Usage:
     """Return the tokens the request used, as the server reports them, else as counted here."""
     from azura.tokens import count_tokens
 
@@ -546,7 +547,7 @@ def _usage(document: Dict[str, Any], offline: Analysis, prompt_tokens: int) -> U
         choices = document.get("choices")
         message = choices[0].get("message") if choices and isinstance(choices[0], dict) else None
         content = message.get("content") if isinstance(message, dict) else None
-        return count_tokens(content) if isinstance(content, str) else 0
+        return count_tokens(content, tokenizer) if isinstance(content, str) else 0
 
     return Usage(excerpt_tokens=offline.usage.excerpt_tokens,
                  prompt_tokens=tokens("prompt_tokens", lambda: prompt_tokens),
