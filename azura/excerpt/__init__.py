@@ -5,11 +5,9 @@ redact and fit the token budget (`select`). Each log is read once, in bounded me
 """
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
-from azura.errors import ConfigError
 from azura.excerpt.reading import read_lines
 from azura.excerpt.scan import Scan, normalise_for_diff, scan_log
 from azura.excerpt.select import candidate_entries, entry_cost, fold_span, score_entries, select_lines
@@ -38,7 +36,7 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
             log) are preferred. It sees lines near anchors and at the end of the log only.
         tokenizer: what counts the budget's tokens (`azura.tokens.TOKENIZERS`).
     """
-    signatures = [_compile(pattern) for pattern in anchor_patterns]
+    signatures = tuple(anchor_patterns)
     scanned: List[Tuple[StepLog, Scan]] = [(log, scan_log(log, signatures)) for log in logs]
     prepared = []
     for log, scan in scanned:
@@ -93,9 +91,3 @@ def covered_lines(excerpt: Excerpt) -> List[int]:
         numbers.extend(range(line.number, line.number + fold_span(line)))
     return numbers
 
-
-def _compile(pattern: str) -> "re.Pattern[str]":
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ConfigError(f"anchor pattern {pattern!r} is not a valid regular expression: {exc}") from exc

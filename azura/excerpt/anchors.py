@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Optional, Pattern, Sequence, Tuple
 
+from azura.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -117,9 +119,9 @@ SIGNATURE = Rule("signature", re.compile(""), 10, 3, 10)  # a knowledge-base pat
 ISSUE = Rule("issue", re.compile(""), 9, 4, 8)  # a timeline issue of the failed step
 
 
-def classify(text: str, signatures: Sequence[Pattern[str]] = (), issue_texts: Sequence[str] = ()) -> Optional[Rule]:
-    """Return the rule a clean line is an anchor for, or None."""
-    if any(pattern.search(text) for pattern in signatures):
+def classify(text: str, signatures: Sequence[str] = (), issue_texts: Sequence[str] = ()) -> Optional[Rule]:
+    """Return the rule a clean line is an anchor for, or None; `signatures` are knowledge-base patterns."""
+    if any(compiled(pattern).search(text) for pattern in signatures):
         return SIGNATURE
     if any(issue in text for issue in issue_texts):
         return ISSUE
@@ -134,6 +136,15 @@ def classify(text: str, signatures: Sequence[Pattern[str]] = (), issue_texts: Se
     return None
 
 
+@functools.lru_cache(maxsize=1024)
+def compiled(pattern: str) -> Pattern[str]:
+    """Return a knowledge-base pattern compiled, once, when first needed; ConfigError when it is not a regex."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"anchor pattern {pattern!r} is not a valid regular expression: {exc}") from None
+
+
 class Classifier:
     """`classify` for one log's signatures and issue texts, in one pass over each line.
 
@@ -146,7 +157,7 @@ class Classifier:
     Without google-re2 every line does.
     """
 
-    def __init__(self, signatures: Sequence[Pattern[str]] = (), issue_texts: Sequence[str] = ()):
+    def __init__(self, signatures: Sequence[str] = (), issue_texts: Sequence[str] = ()):
         self.signatures = tuple(signatures)
         self.issue_texts = tuple(issue_texts)
         self._slots = _slots(self.signatures)
@@ -162,8 +173,8 @@ class Classifier:
             return slot is None or slot in found  # a pattern outside the set is always tried
 
         in_set = slots.signatures
-        if any(in_set[slot].search(text) for slot in found if slot in in_set) or \
-                any(pattern.search(text) for pattern in slots.signatures_outside):
+        if any(compiled(in_set[slot]).search(text) for slot in found if slot in in_set) or \
+                any(compiled(pattern).search(text) for pattern in slots.signatures_outside):
             return SIGNATURE
         if any(issue in text for issue in self.issue_texts):
             return ISSUE
@@ -181,8 +192,8 @@ class _Slots:
     """Where each pattern `classify` tries sits in one RE2 set; None: outside it, always tried."""
 
     patterns: "_PatternSet"
-    signatures: Dict[int, Pattern[str]]
-    signatures_outside: Tuple[Pattern[str], ...]
+    signatures: Dict[int, str]
+    signatures_outside: Tuple[str, ...]
     passing: Optional[int]
     warning: Optional[int]
     zero_counts: Optional[int]
@@ -191,20 +202,22 @@ class _Slots:
 
 
 @functools.lru_cache(maxsize=8)
-def _slots(signatures: Tuple[Pattern[str], ...]) -> Optional[_Slots]:
+def _slots(signatures: Tuple[str, ...]) -> Optional[_Slots]:
     """Return the RE2 set for these signatures, built once per knowledge base; None without a usable RE2."""
     patterns = _PatternSet()
-    placed = [(patterns.add(pattern.pattern), pattern) for pattern in signatures]
+    placed = [(patterns.add(pattern), pattern) for pattern in signatures]
     passing = patterns.add(_PASSING_LOOSE)
     warning = patterns.add(_WARNING_AT_START)
     zero_counts = patterns.add(_ZERO_COUNTS.pattern)
-    rules = tuple((patterns.add(rule.pattern.pattern if patterns.accepts(rule.pattern.pattern) else rule.scan), rule)
-                  for rule in RULES)
+    rules = []
+    for rule in RULES:
+        slot = patterns.add(rule.pattern.pattern)
+        rules.append((patterns.add(rule.scan) if slot is None else slot, rule))
     # RE2 answers "no match" when its automaton runs out of memory: check that it finds a known match
     if not patterns.compile() or passing is None or passing not in patterns.matching("PASSED"):
         return None
     return _Slots(patterns, {slot: pattern for slot, pattern in placed if slot is not None},
-                  tuple(pattern for slot, pattern in placed if slot is None), passing, warning, zero_counts, rules,
+                  tuple(pattern for slot, pattern in placed if slot is None), passing, warning, zero_counts, tuple(rules),
                   all(slot is not None for slot, _ in rules))
 
 
@@ -234,22 +247,19 @@ class _PatternSet:
             self._set = re2.Set.SearchSet(self._options)
         self.added = 0
 
-    def accepts(self, pattern: str) -> bool:
-        """Return whether RE2 reads `pattern` as `re` does (or refuses it)."""
-        if self._re2 is None or _READ_OTHERWISE.search(pattern):
-            return False
-        try:
-            self._re2.compile(pattern, self._options)
-            return True
-        except Exception:  # noqa: BLE001 - re2 raises its own error type; any failure means "not in the set"
-            return False
-
     def add(self, pattern: str) -> Optional[int]:
-        """Return the slot `pattern` has in the set, or None when it cannot join (it is then always tried)."""
-        if not self.accepts(pattern):
+        """Return the slot `pattern` has in the set, or None when it cannot join (it is then always tried).
+
+        A pattern joins when RE2 reads it as `re` does; RE2 refuses what it cannot run (look-arounds).
+        """
+        if self._set is None or _READ_OTHERWISE.search(pattern):
+            return None
+        try:
+            slot = self._set.Add(pattern)
+        except Exception:  # noqa: BLE001 - re2 raises its own error type; any failure means "not in the set"
             return None
         self.added += 1
-        return self._set.Add(pattern)
+        return slot
 
     def compile(self) -> bool:
         """Return whether the set could be built."""

@@ -10,10 +10,11 @@ import functools
 import re
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple
+from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, VERDICT_RULE, Classifier, Rule, issue_key
 from azura.excerpt.reading import Segment, clean_line, count_breaks, numbered_lines, segments
+from azura.errors import ConfigError
 from azura.models import Line, StepLog
 
 FIRST_PER_RULE = 10  # distinct anchors kept from the start of the log, per rule: the first error of a cascade
@@ -80,22 +81,22 @@ def compile_finder(patterns: Tuple[str, ...]) -> Finder:
     google-re2 scans an alternation of literals in linear time, about 45 times faster than `re`; patterns it
     cannot compile (look-arounds, back-references) are scanned with `re` as well. Built once per set of patterns.
     """
-    fast: List[str] = []
-    slow: List[str] = []
     try:
         import re2  # optional: azura[fast]
     except ImportError:
         re2 = None
-    for pattern in patterns:
-        if re2 is not None and _re2_compiles(pattern):
-            fast.append(pattern)
-        else:
-            slow.append(pattern)
-    compiled = []
-    if fast:
-        compiled.append(re2.compile("|".join(f"(?:{p})" for p in fast).encode(), _re2_options(re2)))
+    # Usually RE2 takes them all at once; only when it refuses the whole is each pattern tried on its own.
+    fast = _re2_alternation(re2, patterns) if re2 is not None else None
+    slow: List[str] = []
+    if fast is None and re2 is not None:
+        accepted = [p for p in patterns if _re2_compiles(p)]
+        fast = _re2_alternation(re2, accepted) if accepted else None
+        slow = [p for p in patterns if fast is None or p not in accepted]
+    elif fast is None:
+        slow = list(patterns)
+    compiled = [fast] if fast is not None else []
     # Each on its own: `re` refuses a global flag such as "(?i)" anywhere but at the start of a pattern.
-    compiled.extend(re.compile(p.encode()) for p in slow)
+    compiled.extend(_compiled_bytes(p) for p in slow)
 
     def finder(data: bytes) -> Iterator[Tuple[int, int]]:
         if len(compiled) == 1:
@@ -105,10 +106,25 @@ def compile_finder(patterns: Tuple[str, ...]) -> Finder:
     return finder
 
 
+def _re2_alternation(re2, patterns: Sequence[str]):
+    """Return one RE2 regex matching where any of `patterns` does, over bytes; None when RE2 refuses it."""
+    try:
+        return re2.compile("|".join(f"(?:{p})" for p in patterns).encode(), _re2_options(re2))
+    except Exception:  # noqa: BLE001 - re2 raises its own error type
+        return None
+
+
 def _re2_options(re2):
     options = re2.Options()
     options.log_errors = False  # a pattern RE2 refuses is expected, not worth a line on stderr
     return options
+
+
+def _compiled_bytes(pattern: str) -> "re.Pattern[bytes]":
+    try:
+        return re.compile(pattern.encode())
+    except re.error as exc:
+        raise ConfigError(f"anchor pattern {pattern!r} is not a valid regular expression: {exc}") from None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -122,12 +138,12 @@ def _re2_compiles(pattern: str) -> bool:
         return False
 
 
-def scan_log(log: StepLog, signatures: Sequence[Pattern[str]] = ()) -> Scan:
+def scan_log(log: StepLog, signatures: Sequence[str] = ()) -> Scan:
     """Return the anchors, their context and the tail of one step's log, reading it once."""
     issue_texts = tuple(key for key in (issue_key(i.message) for i in log.step.issues if i.line is None) if key)
     issue_lines = frozenset(i.line for i in log.step.issues if i.line is not None)
     finder = compile_finder((_non_capturing(PREFILTER), COMMAND_SCAN) + tuple(re.escape(t) for t in issue_texts)
-                            + tuple(_unanchored(p.pattern) for p in signatures))
+                            + tuple(_unanchored(pattern) for pattern in signatures))
     scanner = _Scanner(finder, signatures, issue_texts, issue_lines)
     return scanner.run(segments(log.chunks, log.first_line, source=f"the log of {log.step.name!r}"),
                        log.first_line)
@@ -144,7 +160,7 @@ def _non_capturing(pattern: str) -> str:
 
 
 class _Scanner:
-    def __init__(self, finder, signatures: Sequence[Pattern[str]], issue_texts: Sequence[str],
+    def __init__(self, finder, signatures: Sequence[str], issue_texts: Sequence[str],
                  issue_lines: Iterable[int]):
         self.finder = finder
         self.classify = Classifier(signatures, issue_texts)
