@@ -82,6 +82,7 @@ class Excerpt:
     tokens: int
     anchors: Tuple[int, ...] = ()  # line numbers of the anchor lines, in log order
     total_lines: int = 0  # lines in the log as far as it was read (first_line - 1 + lines seen)
+    complete: bool = True  # False when --timeout ran out before the whole log was read
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ def analyze(excerpts: Sequence[Excerpt], signatures: Sequence[Signature], settin
         offline = ground(offline)
     if settings.llm_provider == "none" or not failures:
         return offline
-    from azura.analyze.llm import ask_llm, llm_deadline
+    from azura.analyze.llm import ask_llm
+    from azura.engine import analysis_deadline
 
-    return ask_llm(offline, settings, deadline=llm_deadline(deadline, settings, clock()), clock=clock)
+    return ask_llm(offline, settings, deadline=analysis_deadline(deadline, settings, clock()), clock=clock)

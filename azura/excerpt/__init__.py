@@ -5,13 +5,14 @@ redact and fit the token budget (`select`). Each log is read once, in bounded me
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from azura.excerpt.reading import read_lines
 from azura.excerpt.scan import Scan, normalise_for_diff, scan_log
 from azura.excerpt.select import candidate_entries, entry_cost, fold_span, score_entries, select_lines
-from azura.models import Excerpt, FailedStep, StepLog
+from azura.models import Deadline, Excerpt, FailedStep, StepLog
 from azura.redact import redact
 from azura.tokens import ESTIMATE
 
@@ -24,8 +25,9 @@ Novel = Callable[[FailedStep, str], bool]  # (step, normalise_for_diff(line text
 
 
 def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor_patterns: Sequence[str] = (),
-                   secrets: Sequence[str] = (), novel: Optional[Novel] = None,
-                   tokenizer: str = ESTIMATE) -> Tuple[Excerpt, ...]:
+                   secrets: Sequence[str] = (), novel: Optional[Novel] = None, tokenizer: str = ESTIMATE,
+                   deadline: Optional[Deadline] = None, clock: Callable[[], float] = time.monotonic
+                   ) -> Tuple[Excerpt, ...]:
     """Return one redacted excerpt per step log, all together within `budget` tokens.
 
     Args:
@@ -35,9 +37,17 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
         novel: optional; lines for which it returns True (e.g. lines absent from the last green run's
             log) are preferred. It sees lines near anchors and at the end of the log only.
         tokenizer: what counts the budget's tokens (`azura.tokens.TOKENIZERS`).
+        deadline: when reading must stop: a log is read no further, and later logs not at all, once it has
+            passed (their excerpts say `complete=False`); what was read is still cut down as usual.
     """
     signatures = tuple(anchor_patterns)
-    scanned: List[Tuple[StepLog, Scan]] = [(log, scan_log(log, signatures)) for log in logs]
+
+    def expired() -> bool:
+        return deadline is not None and deadline.remaining(clock()) <= 0
+
+    scanned: List[Tuple[StepLog, Scan]] = [
+        (log, Scan((), (), log.first_line - 1, complete=not log.chunks) if expired() else
+         scan_log(log, signatures, expired)) for log in logs]
     prepared = []
     for log, scan in scanned:
         entries = candidate_entries(scan, secrets)
@@ -52,7 +62,7 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
         kept = {line.number for line in lines}
         anchors = tuple(sorted({a.line for a in scan.anchors if a.line in kept}))
         excerpts.append(Excerpt(step=_redacted_issues(log.step, secrets), lines=lines, tokens=tokens,
-                                anchors=anchors, total_lines=scan.total_lines))
+                                anchors=anchors, total_lines=scan.total_lines, complete=scan.complete))
     return tuple(excerpts)
 
 

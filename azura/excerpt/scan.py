@@ -69,6 +69,7 @@ class Scan:
     # the cause comes before it in 765 of the 793 labelled LogChunks logs.
     verdict: Optional[int] = None
     failing_command: Optional[int] = None  # line of the last command started before the verdict
+    complete: bool = True  # False when the time ran out before the end of the log
 
 
 Finder = Callable[[bytes], Iterator[Tuple[int, int]]]
@@ -138,15 +139,19 @@ def _re2_compiles(pattern: str) -> bool:
         return False
 
 
-def scan_log(log: StepLog, signatures: Sequence[str] = ()) -> Scan:
-    """Return the anchors, their context and the tail of one step's log, reading it once."""
+def scan_log(log: StepLog, signatures: Sequence[str] = (), expired: Callable[[], bool] = lambda: False) -> Scan:
+    """Return the anchors, their context and the tail of one step's log, reading it once.
+
+    Once `expired()` says the time is up, no more of the log is read: the scan keeps what it found so far, and
+    the end of what it read stands for the tail.
+    """
     issue_texts = tuple(key for key in (issue_key(i.message) for i in log.step.issues if i.line is None) if key)
     issue_lines = frozenset(i.line for i in log.step.issues if i.line is not None)
     finder = compile_finder((_non_capturing(PREFILTER), COMMAND_SCAN) + tuple(re.escape(t) for t in issue_texts)
                             + tuple(_unanchored(pattern) for pattern in signatures))
     scanner = _Scanner(finder, signatures, issue_texts, issue_lines)
     return scanner.run(segments(log.chunks, log.first_line, source=f"the log of {log.step.name!r}"),
-                       log.first_line)
+                       log.first_line, expired)
 
 
 def _unanchored(pattern: str) -> str:
@@ -172,11 +177,15 @@ class _Scanner:
         self.verdict: Optional[int] = None
         self.failing_command: Optional[int] = None
 
-    def run(self, parts: Iterable[Segment], first_line: int) -> Scan:
+    def run(self, parts: Iterable[Segment], first_line: int, expired: Callable[[], bool]) -> Scan:
         prev: Optional[Segment] = None
         cur: Optional[Segment] = None
+        complete = True
         for segment in parts:
             if cur is not None:
+                if expired():  # more of the log is there and no time to read it
+                    complete = False
+                    break
                 self.visit(prev, cur, segment)
             prev, cur = cur, segment
         if cur is None:
@@ -187,7 +196,7 @@ class _Scanner:
         anchors += [a for ring in self.last.values() for a in ring if id(a) not in seen]
         anchors.sort(key=lambda a: a.line)
         return Scan(tuple(anchors), tail_lines(prev, cur), cur.first_line + cur.line_count - 1, self.verdict,
-                    self.failing_command)
+                    self.failing_command, complete)
 
     def visit(self, prev: Optional[Segment], cur: Segment, nxt: Optional[Segment]) -> None:
         hits = list(self.finder(cur.data))  # (start, end) of the lines holding a hit
