@@ -303,6 +303,8 @@ def _add_serve(subparsers, common) -> None:
     server = parser.add_argument_group("server")
     server.add_argument("--host", metavar="HOST", help="address to bind (default 127.0.0.1)")
     server.add_argument("--port", type=int, metavar="PORT", help="port (default 8080)")
+    server.add_argument("--workers", type=int, metavar="N",
+                        help="worker processes (default: one per CPU; 1 serves from this process)")
     parser.set_defaults(program=_cmd_serve)
 
 

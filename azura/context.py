@@ -77,6 +77,7 @@ class Settings:
     ask_max_rounds: int = 5
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: Optional[int] = None  # server processes; None: one per CPU
     api_key: Optional[str] = field(default=None, repr=False)
     cors_origins: Tuple[str, ...] = ()
     jobs_db: Optional[str] = None
@@ -130,6 +131,10 @@ def _positive_int(value: Any, name: str) -> int:
     if number <= 0:
         raise ConfigError(f"{name} must be positive, got {number}")
     return number
+
+
+def _optional_positive_int(value: Any, name: str) -> Optional[int]:
+    return None if value in (None, "") else _positive_int(value, name)
 
 
 def _number(value: Any, name: str) -> float:
@@ -281,6 +286,7 @@ def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
                                         or 5, "--max-rounds"),
         "host": str(layers.get("host", ("AZURA_HOST",), "host") or "127.0.0.1"),
         "port": _positive_int(layers.get("port", ("AZURA_PORT", "PORT"), "port") or 8080, "--port"),
+        "workers": _optional_positive_int(layers.get("workers", ("AZURA_WORKERS",), "workers"), "--workers"),
         "api_key": layers.get(None, ("AZURA_API_KEY",)),
         "cors_origins": tuple(o.strip() for o in str(layers.get(None, ("AZURA_CORS_ORIGINS",), "cors_origins")
                                                       or "").split(",") if o.strip()),

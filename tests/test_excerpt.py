@@ -384,3 +384,24 @@ def test_patterns_with_global_flags_scan_with_either_engine(monkeypatch, without
     data, at = make_log(error_lines=["DEPLOYMENT QUOTA reached"])
     excerpt = excerpt_of(data, budget=256, anchor_patterns=[r"(?i)deployment quota", r"(?i)^never here$"])
     assert at in excerpt.anchors
+
+
+@pytest.mark.parametrize("texts", [
+    ["src/app/main.c:42:7: error: 'count' undeclared (first use in this function) in /home/vsts/work/1/s/src/app"
+     "/main.c at 0x7ffe3a2b4c5d with 123456 bytes"],
+    ["    at com.example.orders.TaxCalculator.totalFor(TaxCalculator.java:88) 4b825dc642cb6eb9a060e54bf8d69288fbef4904"],
+    ["x" * 200, "a " * 100, "", "   ", "===== " * 30, "/very/long/path/" * 20 + " error", "1\u00a02\u3000 3 " * 40],
+    ["##[error]The process '/usr/bin/dotnet' failed with exit code 1", "FAILED tests/test_x.py::test_y - assert 1 == 2"],
+])
+def test_the_start_of_a_shape_is_that_of_the_whole_line(texts):
+    from azura.excerpt.scan import REPEAT_PREFIX, shape_starts
+
+    assert shape_starts(texts) == [normalise_for_diff(text)[:REPEAT_PREFIX] for text in texts]
+
+
+def test_the_start_of_a_shape_is_that_of_the_whole_line_on_a_real_log():
+    from azura.excerpt.scan import REPEAT_PREFIX, shape_starts
+
+    texts = [line.text for line in read_lines(log_chunks(logchunks_log("R/rstudio@shiny/failed/574891057.log")))
+             if line.text.strip()]
+    assert shape_starts(texts) == [normalise_for_diff(text)[:REPEAT_PREFIX] for text in texts]

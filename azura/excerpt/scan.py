@@ -49,11 +49,35 @@ def normalise_for_diff(text: str) -> str:
     return _RUNS.sub(r"\1", " ".join(_DIGITS.sub("0", text).split()))
 
 
+def shape_starts(texts: Sequence[str]) -> List[str]:
+    """Return the first REPEAT_PREFIX characters of each clean line's shape (`normalise_for_diff`).
+
+    No pattern of the shape runs across a space, so a line cut after a space far enough in has a shape that
+    starts the same: only that head is normalised, and a head whose shape comes out too short is done whole.
+    The heads go through the patterns together, joined by a NUL, which no clean line holds and no pattern
+    matches or runs across.
+    """
+    heads = []
+    for text in texts:
+        cut = text.find(" ", 2 * REPEAT_PREFIX)
+        heads.append(text if cut < 0 else text[:cut + 1])
+    if all(head.strip() and _SEPARATOR not in head for head in heads):
+        pieces = normalise_for_diff(_SEPARATOR.join(heads)).split(_SEPARATOR)
+        starts = [piece.strip()[:REPEAT_PREFIX] for piece in pieces]
+    else:  # a blank head would leave two separators side by side, and those fold into one
+        starts = [normalise_for_diff(head)[:REPEAT_PREFIX] for head in heads]
+    return [start if len(start) >= REPEAT_PREFIX or head is text else normalise_for_diff(text)[:REPEAT_PREFIX]
+            for start, head, text in zip(starts, heads, texts)]
+
+
+_SEPARATOR = "\0"
+
+
 @dataclass(frozen=True)
 class Anchor:
     line: int
     rule: Rule
-    shape: str
+    shape: str  # the start of the line's shape (shape_starts)
     repeat: bool  # an anchor whose shape starts the same came earlier: likely an echo
     window: Tuple[Line, ...]
 
@@ -209,7 +233,7 @@ class _Scanner:
             rule = ISSUE if wanted else self.classify(line.text)
             if rule:
                 self._note_verdict(rule, line.number)
-                self._ring(rule).append(Anchor(line.number, rule, normalise_for_diff(line.text), False, (line,)))
+                self._ring(rule).append(Anchor(line.number, rule, shape_starts([line.text])[0], False, (line,)))
             return
         context = _Context(prev, cur, nxt)
         numbers = _LineNumbers(cur)
@@ -231,12 +255,10 @@ class _Scanner:
             start = _line_start(cur.data, number - cur.first_line)
             text = clean_line(cur.data[start:_line_end(cur.data, start)].decode("utf-8", errors="replace"))
             found.append((ISSUE, text, number, start))
-        for rule, text, number, start in found:
-            shape = normalise_for_diff(text)
-            start_of_shape = shape[:REPEAT_PREFIX]
-            repeat = start_of_shape in self.shapes
+        for (rule, text, number, start), shape in zip(found, shape_starts([text for _, text, _, _ in found])):
+            repeat = shape in self.shapes
             if len(self.shapes) < _MAX_SHAPES:
-                self.shapes.add(start_of_shape)
+                self.shapes.add(shape)
             first = self.first.setdefault(rule.name, [])
             if repeat or len(first) >= FIRST_PER_RULE:
                 latest.setdefault(rule.name, deque(maxlen=LAST_PER_RULE)).append((rule, shape, number, start, repeat))
