@@ -405,3 +405,12 @@ def test_the_start_of_a_shape_is_that_of_the_whole_line_on_a_real_log():
     texts = [line.text for line in read_lines(log_chunks(logchunks_log("R/rstudio@shiny/failed/574891057.log")))
              if line.text.strip()]
     assert shape_starts(texts) == [normalise_for_diff(text)[:REPEAT_PREFIX] for text in texts]
+
+
+def test_a_match_running_over_a_line_break_does_not_hide_the_next_lines_anchor():
+    # r"\s+quota exceeded" also matches from the break before the line; that match must not swallow the line's own
+    lines = [f"step {n} ok" for n in range(50)] + ["Deploying to plan B2", "  quota exceeded for plan B2"] + \
+        [f"cleanup {n} ok" for n in range(50)]
+    data = ("\n".join(lines) + "\n").encode()
+    excerpt = excerpt_of(data, budget=256, anchor_patterns=[r"\s+quota exceeded"])
+    assert 52 in excerpt.anchors

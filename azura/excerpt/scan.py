@@ -103,8 +103,10 @@ Finder = Callable[[bytes], Iterator[Tuple[int, int]]]
 def compile_finder(patterns: Tuple[str, ...]) -> Finder:
     """Return a function yielding (start, end) of each line of a byte string in which any pattern matches.
 
-    google-re2 scans an alternation of literals in linear time, about 45 times faster than `re`; patterns it
-    cannot compile (look-arounds, back-references) are scanned with `re` as well. Built once per set of patterns.
+    google-re2 scans an alternation of literals in linear time, about 45 times faster than `re`; each search
+    starts at the end of the line found last, so a line with many hits costs one search, and a match that runs
+    over a line break (a pattern with \\s or [^...]) cannot hide the next line's own. Patterns RE2 cannot
+    compile (look-arounds, back-references) are scanned with `re` as well. Built once per set of patterns.
     """
     try:
         import re2  # optional: azura[fast]
@@ -125,10 +127,23 @@ def compile_finder(patterns: Tuple[str, ...]) -> Finder:
 
     def finder(data: bytes) -> Iterator[Tuple[int, int]]:
         if len(compiled) == 1:
-            return _hit_lines(data, [match.start() for match in compiled[0].finditer(data)])
+            return _lines_found(compiled[0], data)
         return _hit_lines(data, sorted({match.start() for regex in compiled for match in regex.finditer(data)}))
 
     return finder
+
+
+def _lines_found(regex, data: bytes) -> Iterator[Tuple[int, int]]:
+    """Yield (start, end) of each line holding a match of `regex`, searching on from each line's end."""
+    has_cr = b"\r" in data
+    position = 0
+    while True:
+        match = regex.search(data, position)
+        if match is None:
+            return
+        start, end = _line_around(data, match.start(), position, has_cr)
+        yield start, end
+        position = max(end, match.start() + 1)  # a match starting at a line break is that line's: go past it
 
 
 def _re2_alternation(re2, patterns: Sequence[str]):
