@@ -49,28 +49,50 @@ def normalise_for_diff(text: str) -> str:
     return _RUNS.sub(r"\1", " ".join(_DIGITS.sub("0", text).split()))
 
 
-def shape_starts(texts: Sequence[str]) -> List[str]:
+def shape_starts(texts: Sequence[str], known: Optional[Dict[str, str]] = None) -> List[str]:
     """Return the first REPEAT_PREFIX characters of each clean line's shape (`normalise_for_diff`).
 
     No pattern of the shape runs across a space, so a line cut after a space far enough in has a shape that
-    starts the same: only that head is normalised, and a head whose shape comes out too short is done whole.
-    The heads go through the patterns together, joined by a NUL, which no clean line holds and no pattern
-    matches or runs across.
+    starts the same: only that head is normalised (the whole line when the head's shape comes out too short).
+    Every pattern treats all ASCII digits alike, so a head with its digits made zeros has the same shape: lines
+    that differ only in their numbers (line numbers, counts, durations, ids) are normalised once, the shapes
+    kept in `known`.
     """
+    known = {} if known is None else known
     heads = []
     for text in texts:
         cut = text.find(" ", 2 * REPEAT_PREFIX)
         heads.append(text if cut < 0 else text[:cut + 1])
-    if all(head.strip() and _SEPARATOR not in head for head in heads):
-        pieces = normalise_for_diff(_SEPARATOR.join(heads)).split(_SEPARATOR)
-        starts = [piece.strip()[:REPEAT_PREFIX] for piece in pieces]
-    else:  # a blank head would leave two separators side by side, and those fold into one
-        starts = [normalise_for_diff(head)[:REPEAT_PREFIX] for head in heads]
-    return [start if len(start) >= REPEAT_PREFIX or head is text else normalise_for_diff(text)[:REPEAT_PREFIX]
-            for start, head, text in zip(starts, heads, texts)]
+    starts = _shapes([head.translate(_ZEROS) for head in heads], known)
+    short = [i for i, (start, head, text) in enumerate(zip(starts, heads, texts))
+             if len(start) < REPEAT_PREFIX and head is not text]
+    for i, start in zip(short, _shapes([texts[i].translate(_ZEROS) for i in short], known)):
+        starts[i] = start
+    return starts
+
+
+def _shapes(keys: Sequence[str], known: Dict[str, str]) -> List[str]:
+    """Return the start of each line's shape, normalising each new line once and all of them in one pass.
+
+    The lines go through the patterns joined by a NUL, which no clean line holds and no pattern matches or runs
+    across.
+    """
+    new = [key for key in dict.fromkeys(keys) if key not in known]
+    if all(key.strip() and _SEPARATOR not in key for key in new):
+        pieces = normalise_for_diff(_SEPARATOR.join(new)).split(_SEPARATOR) if new else []
+        found = dict(zip(new, (piece.strip()[:REPEAT_PREFIX] for piece in pieces)))
+    else:  # a blank line would leave two separators side by side, and those fold into one
+        found = {key: normalise_for_diff(key)[:REPEAT_PREFIX] for key in new}
+    found.update((key, known[key]) for key in keys if key not in found)
+    if len(known) + len(found) > _KNOWN_SHAPES:
+        known.clear()
+    known.update(found)
+    return [found[key] for key in keys]
 
 
 _SEPARATOR = "\0"
+_ZEROS = str.maketrans("123456789", "000000000")
+_KNOWN_SHAPES = 4096
 
 
 @dataclass(frozen=True)
@@ -212,6 +234,7 @@ class _Scanner:
         self.first: Dict[str, List[Anchor]] = {}
         self.last: Dict[str, Deque[Anchor]] = {}
         self.shapes: Set[str] = set()
+        self.known_shapes: Dict[str, str] = {}  # shapes by line with its digits made zeros (shape_starts)
         self.last_command: Optional[int] = None
         self.verdict: Optional[int] = None
         self.failing_command: Optional[int] = None
@@ -270,7 +293,8 @@ class _Scanner:
             start = _line_start(cur.data, number - cur.first_line)
             text = clean_line(cur.data[start:_line_end(cur.data, start)].decode("utf-8", errors="replace"))
             found.append((ISSUE, text, number, start))
-        for (rule, text, number, start), shape in zip(found, shape_starts([text for _, text, _, _ in found])):
+        for (rule, text, number, start), shape in zip(found, shape_starts([text for _, text, _, _ in found],
+                                                                          self.known_shapes)):
             repeat = shape in self.shapes
             if len(self.shapes) < _MAX_SHAPES:
                 self.shapes.add(shape)
