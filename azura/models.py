@@ -77,6 +77,11 @@ class Excerpt:
     tokens: int
     anchors: Tuple[int, ...] = ()  # line numbers of the anchor lines, in log order
     total_lines: int = 0  # lines in the log as far as it was read (first_line - 1 + lines seen)
+    # Where the build failed, as the excerpt's scan of the whole log found it (line numbers, None when not found):
+    # the first line reporting a failing exit code, and the last command started before it. The cause
+    # usually sits between the two: the failing command's own output.
+    verdict: Optional[int] = None
+    failing_command: Optional[int] = None
 
 
 @dataclass(frozen=True)

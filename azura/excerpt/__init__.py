@@ -49,7 +49,8 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
         kept = {line.number for line in lines}
         anchors = tuple(sorted({a.line for a in scan.anchors if a.line in kept}))
         excerpts.append(Excerpt(step=log.step, lines=lines, tokens=tokens, anchors=anchors,
-                                total_lines=scan.total_lines))
+                                total_lines=scan.total_lines, verdict=scan.verdict,
+                                failing_command=scan.failing_command))
     return tuple(excerpts)
 
 
