@@ -82,6 +82,8 @@ class Excerpt:
     # usually sits between the two: the failing command's own output.
     verdict: Optional[int] = None
     failing_command: Optional[int] = None
+    # The excerpt lines that did not occur in the last green run's log; None when no green run was compared.
+    novel_lines: Optional[Tuple[int, ...]] = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,11 @@ class Signature:
     examples: Tuple[str, ...] = ()
     confidence: float = 0.8
     source: str = "bundled"  # "bundled" or the path of the user's file
+    # "cause": the line says what broke (a compiler error, a failing test, a missing package); "wrapper": it only
+    # says that something failed (make's "*** Error 2", an exit code, a runner's "3 failed"); "incidental": tools
+    # also print it for problems they recover from (a network retry), so it is the cause only among the last
+    # errors before the step failed. A wrapper decides only when nothing more specific sits in the same section.
+    role: str = "cause"
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,8 @@ class FailingTest:
     """A test that failed, as its runner's output names it or as the Azure DevOps Test Results API returns it.
 
     From the Test Results API: name = automatedTestName (testCaseTitle when absent), outcome, message =
-    errorMessage, stack_trace = stackTrace, duration_ms = durationInMs; its `log_line` is None.
+    errorMessage, stack_trace = stackTrace, duration_ms = durationInMs, framework = automatedTestType;
+    its `log_line` is None.
     """
 
     name: str  # as the runner names it: "tests/test_x.py::test_y", "OrdersTests.Total_IsSum", "TestParse"
@@ -128,11 +136,13 @@ class FailingTest:
     stack_trace: str = ""  # the frames the runner printed, when known (first frame first)
     duration_ms: Optional[float] = None
     log_line: Optional[int] = None  # 1-based line of the log that names the test; None when not from a log
+    framework: str = ""  # the runner that reported it: pytest, jest, junit, xunit, go, cargo, ...; "" if unknown
 
     def to_dict(self) -> dict:
         return {"name": self.name, "message": self.message,
                 "location": self.location.to_dict() if self.location else None, "outcome": self.outcome,
-                "stack_trace": self.stack_trace, "duration_ms": self.duration_ms, "log_line": self.log_line}
+                "stack_trace": self.stack_trace, "duration_ms": self.duration_ms, "log_line": self.log_line,
+                "framework": self.framework}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ class FailingTestDocument(TypedDict):
     stack_trace: str
     duration_ms: Optional[float]
     log_line: Optional[int]
+    framework: str
 
 
 class CompileErrorDocument(TypedDict):

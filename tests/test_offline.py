@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from azura.analyze.offline import MAX_EVIDENCE, analyze_offline, build_tag, headline
+from azura.analyze.offline import analyze_offline, build_tag, headline
+from azura.analyze.say import MAX_EVIDENCE
 from azura.analyze.signatures import bundled_signatures
 from azura.models import Excerpt, FailedStep, Issue, Line, StepLog
 
@@ -136,7 +137,7 @@ def test_build_tag_without_failures_is_unknown():
 
 @pytest.mark.parametrize("name, category, signature_id", [
     ("dotnet-build-cs-error.log", "compile", "csharp-compile-error"),
-    ("pytest-failure.log", "test", "pytest-failed"),
+    ("pytest-failure.log", "test", "assertion-error"),
     ("npm-eresolve.log", "dependency", "npm-eresolve"),
     ("docker-oom-exit-137.log", "resource", "exit-137-oom-killed"),
     ("terraform-403-authorization.log", "auth", "azure-authorization-failed"),

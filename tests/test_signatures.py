@@ -74,7 +74,7 @@ def test_match_signature_returns_none_for_an_ordinary_line():
     ("npm-eresolve", "npm ERR! code ERESOLVE", "npm WARN ERESOLVE overriding peer dependency"),
     ("pytest-failed", "FAILED tests/test_orders.py::test_total - assert 1 == 2", "tests/test_orders.py::test_total PASSED"),
     ("go-test-failed", "--- FAIL: TestParseConfig (0.00s)", "--- PASS: TestParseConfig (0.00s)"),
-    ("junit-failed", "Tests run: 42, Failures: 1, Errors: 0, Skipped: 0", "Tests run: 42, Failures: 0, Errors: 0, Skipped: 1"),
+    ("junit-summary", "Tests run: 42, Failures: 1, Errors: 0, Skipped: 0", "Tests run: 42, Failures: 0, Errors: 0, Skipped: 1"),
     ("typescript-compile-error", "src/a.ts(3,1): error TS2322: Type 'string' is not assignable to type 'number'.",
      "Found 0 errors. Watching for file changes."),
     ("black-check", "would reformat /home/vsts/work/1/s/src/api.py", "All done! ✨ 🍰 ✨ 12 files would be left unchanged."),

@@ -1,18 +1,23 @@
-"""The failure knowledge base: the bundled YAML signatures and the user's entries from azura.yml."""
+"""The failure knowledge base: the bundled YAML signatures and the user's entries from azura.yml.
+
+`SignatureSet` matches all of them against a line in one pass and says which match, so a line is read once
+whatever the size of the knowledge base.
+"""
 from __future__ import annotations
 
 import functools
 import re
 from pathlib import Path
-from typing import Any, Mapping, Optional, Pattern, Sequence, Set, Tuple
+from typing import Any, List, Mapping, Optional, Pattern, Sequence, Set, Tuple
 
 from azura.errors import ConfigError
 from azura.models import CATEGORIES, Signature
 
 BUNDLED_PATH = Path(__file__).resolve().parent.parent / "kb" / "signatures.yml"
 REQUIRED_KEYS = ("id", "category", "pattern", "summary", "hint")
-OPTIONAL_KEYS = ("examples", "confidence")
+OPTIONAL_KEYS = ("examples", "confidence", "role")
 DEFAULT_CONFIDENCE = 0.8
+ROLES = ("cause", "wrapper", "incidental")
 
 
 def load_signatures(user_entries: Sequence[Mapping[str, Any]] = (),
@@ -50,11 +55,73 @@ def bundled_signatures() -> Tuple[Signature, ...]:
 
 
 def match_signature(text: str, signatures: Sequence[Signature]) -> Optional[Signature]:
-    """Return the first signature whose pattern is found in `text`, or None."""
-    for signature in signatures:
-        if compiled(signature.pattern).search(text):
-            return signature
-    return None
+    """Return the first signature (in knowledge-base order) whose pattern is found in `text`, or None."""
+    found = signature_set(tuple(signatures)).matching(text)
+    return found[0] if found else None
+
+
+class SignatureSet:
+    """Signatures compiled into one matcher that says which of them match a line.
+
+    With google-re2, one RE2 set reads the line once and names the patterns that match; only those are then
+    confirmed with Python's `re`, whose semantics (Unicode \\w, look-arounds in users' patterns) stay the
+    reference. Patterns RE2 refuses are tried one by one. Without google-re2, one alternation of all the
+    patterns turns away the usual line before any single pattern runs.
+    """
+
+    def __init__(self, signatures: Sequence[Signature]):
+        self.signatures = tuple(signatures)
+        self._set, self._in_set = _re2_set([signature.pattern for signature in self.signatures])
+        taken = set(self._in_set)
+        self._outside = [index for index in range(len(self.signatures)) if index not in taken]
+        self._any = _alternation([self.signatures[i].pattern for i in self._outside]) if self._outside else None
+
+    def matching(self, text: str) -> Tuple[Signature, ...]:
+        """Return the signatures whose pattern is found in `text`, in knowledge-base order."""
+        # RE2 numbers a set's patterns in the order they were added
+        indices = {self._in_set[i] for i in self._set.Match(text) or ()} if self._set is not None else set()
+        if self._any is not None and self._any.search(text):
+            indices.update(self._outside)
+        return tuple(self.signatures[i] for i in sorted(indices) if compiled(self.signatures[i].pattern).search(text))
+
+
+@functools.lru_cache(maxsize=8)
+def signature_set(signatures: Tuple[Signature, ...]) -> SignatureSet:
+    """Return the matcher for `signatures`; built once per knowledge base."""
+    return SignatureSet(signatures)
+
+
+def _re2_set(patterns: Sequence[str]) -> Tuple[Any, List[int]]:
+    """Return an RE2 set of the patterns RE2 accepts and their indices; (None, []) without google-re2."""
+    try:
+        import re2  # optional, as in the excerpt's scan
+    except ImportError:
+        return None, []
+    accepted: List[int] = []
+    regex_set = re2.Set.SearchSet()
+    for index, pattern in enumerate(patterns):
+        try:
+            regex_set.Add(pattern)
+        except Exception:  # noqa: BLE001 - re2 raises its own error type; such a pattern is tried with `re`
+            continue
+        accepted.append(index)
+    try:
+        regex_set.Compile()
+    except Exception:  # noqa: BLE001 - a set past RE2's memory budget: every pattern is tried with `re`
+        return None, []
+    return (regex_set, accepted) if accepted else (None, [])
+
+
+_GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
+
+
+def _alternation(patterns: Sequence[str]) -> Pattern[str]:
+    """Return one pattern matching where any of `patterns` matches; a leading "(?i)" becomes a scoped group."""
+    def scoped(pattern: str) -> str:
+        flags = _GLOBAL_FLAGS.match(pattern)
+        return f"(?{flags.group(1)}:{pattern[flags.end():]})" if flags else f"(?:{pattern})"
+
+    return re.compile("|".join(scoped(pattern) for pattern in patterns))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -81,6 +148,9 @@ def _signature(entry: Any, index: int, source: str) -> Signature:
         regex = compiled(pattern)
     except re.error as exc:
         raise ConfigError(f"{where} has an invalid pattern: {exc}") from None
+    role = str(entry.get("role", "cause"))
+    if role not in ROLES:
+        raise ConfigError(f"{where} has role {role!r}; expected one of {', '.join(ROLES)}")
     examples = _examples(entry.get("examples", ()), where)
     for example in examples:
         if not regex.search(example):
@@ -88,7 +158,7 @@ def _signature(entry: Any, index: int, source: str) -> Signature:
     return Signature(id=name, category=entry["category"], pattern=pattern, summary=str(entry["summary"]).strip(),
                      hint=str(entry["hint"]).strip(), examples=examples,
                      confidence=_confidence(entry.get("confidence", DEFAULT_CONFIDENCE), where),
-                     source="bundled" if source == str(BUNDLED_PATH) else source)
+                     source="bundled" if source == str(BUNDLED_PATH) else source, role=role)
 
 
 def _examples(value: Any, where: str) -> Tuple[str, ...]:

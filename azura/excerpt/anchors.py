@@ -112,6 +112,7 @@ _STACK_FRAME = re.compile(r'\s*(?:at \S|File "|#\d+ |\[C\]: in |\S+:\d+: in |\d+
 _ANY_RULE = re.compile("|".join(f"(?:{rule.pattern.pattern})" for rule in RULES))
 
 SIGNATURE = Rule("signature", re.compile(""), 10, 3, 10)  # a knowledge-base pattern the caller passed in
+_VERDICT_PATTERN = next(rule.pattern for rule in RULES if rule.name == VERDICT_RULE)
 ISSUE = Rule("issue", re.compile(""), 9, 4, 8)  # a timeline issue of the failed step
 
 
@@ -130,6 +131,14 @@ def classify(text: str, signatures: Sequence[Pattern[str]] = (), issue_texts: Se
         if rule.pattern.search(text):
             return rule
     return None
+
+
+def is_verdict(text: str, rule: Rule) -> bool:
+    """Return whether a clean anchor line of `rule` reports a failing exit code.
+
+    A knowledge-base pattern may know the same line ("Bash exited with code '1'."); it is still the verdict.
+    """
+    return rule.name == VERDICT_RULE or (rule is SIGNATURE and bool(_VERDICT_PATTERN.search(text)))
 
 
 def is_passing(text: str) -> bool:

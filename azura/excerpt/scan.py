@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple
 
-from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, VERDICT_RULE, Rule, classify, issue_key
+from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, Rule, classify, is_verdict, issue_key
 from azura.excerpt.reading import Segment, clean_line, count_breaks, numbered_lines, segments
 from azura.models import Line, StepLog
 
@@ -23,6 +23,7 @@ WINDOW_AFTER = 60
 TAIL_LINES = 400
 TAIL_BYTES = 256 << 10
 _CONTEXT_BYTES = 64 << 10  # bytes borrowed from a neighbouring segment for context
+RE2_MEMORY = 64 << 20  # a budget RE2 may use, not memory it takes up front
 _MAX_SHAPES = 10_000
 _BREAK = re.compile(rb"[\r\n]")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
@@ -81,7 +82,11 @@ def compile_finder(patterns: Sequence[str]) -> Callable[[bytes], Iterator[int]]:
             slow.append(pattern)
     compiled = []
     if fast:
-        compiled.append(re2.compile("|".join(f"(?:{p})" for p in fast).encode()))
+        # The alternation of a hundred-odd knowledge-base patterns needs more than RE2's default 8 MB for its
+        # DFA; below that RE2 falls back to a matcher about six times slower.
+        options = re2.Options()
+        options.max_mem = RE2_MEMORY
+        compiled.append(re2.compile("|".join(f"(?:{p})" for p in fast).encode(), options))
     # Each on its own: `re` refuses a global flag such as "(?i)" anywhere but at the start of a pattern.
     compiled.extend(re.compile(p.encode()) for p in slow)
 
@@ -163,7 +168,7 @@ class _Scanner:
             line = overlong_line(cur)
             rule = ISSUE if wanted else classify(line.text, self.signatures, self.issue_texts)
             if rule:
-                self._note_verdict(rule, line.number)
+                self._note_verdict(rule, line.text, line.number)
                 self._ring(rule).append(Anchor(line.number, rule, normalise_for_diff(line.text), False, (line,)))
             return
         context = _Context(prev, cur, nxt)
@@ -181,7 +186,7 @@ class _Scanner:
             if rule is not None:  # most hits are false alarms: only anchors need their line counted
                 number = numbers.at(start)
                 found.append((rule, text, number, start))
-                self._note_verdict(rule, number)
+                self._note_verdict(rule, text, number)
         for number in wanted:
             start = _line_start(cur.data, number - cur.first_line)
             text = clean_line(cur.data[start:_line_end(cur.data, start)].decode("utf-8", errors="replace"))
@@ -201,8 +206,8 @@ class _Scanner:
             for rule, shape, number, start, repeat in pending:
                 self._ring(rule).append(Anchor(number, rule, shape, repeat, context.window(start, number, rule)))
 
-    def _note_verdict(self, rule: Rule, number: int) -> None:
-        if rule.name == VERDICT_RULE and self.verdict is None:
+    def _note_verdict(self, rule: Rule, text: str, number: int) -> None:
+        if self.verdict is None and is_verdict(text, rule):
             self.verdict = number
             self.failing_command = self.last_command
 
