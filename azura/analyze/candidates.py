@@ -45,14 +45,15 @@ _REPORT_ONLY = re.compile(
     r"|^\W*(?:\S+\s+){0,4}(?:failed|FAILED)[.!]?\s*$")
 
 # Lines that are never the cause, whatever words they hold.
-_PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b")
+_PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b"
+                      r"|\bOK(?: \([\d.]+m?s\))?\s*$")
 # a log record at debug level, wherever its logger puts the level: "DEBUG x", "[debug] x", "12:00:01.2 - 0m0s DEBUG x"
 _DEBUG = re.compile(r"^(?:(?!error|fatal|fail).){0,40}?(?:\[(?:debug|trace|verbose)\]|(?<![\w-])(?:DEBUG|TRACE|VERBOSE)\b)",
                     re.IGNORECASE)
 _WARNING = re.compile(r"^\W{0,4}(?:\[warn(?:ing)?\]|warn(?:ing)?\b|npm WARN\b)", re.IGNORECASE)
-# what failed nothing: an error a tool says it ignored ("make: [x] Error 1 (ignored)"), a count of nothing but
-# warnings ("✖ 1 problem (0 errors, 1 warning)")
-_HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)")
+# what failed nothing or says nothing: an error a tool says it ignored ("make: [x] Error 1 (ignored)"), a count of
+# nothing but warnings ("✖ 1 problem (0 errors, 1 warning)"), an error marker with no text after it ("[error]")
+_HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|ERROR)\]\s*$")
 # what the shell or a runner echoes before it runs a command: "$ make", "[command]/usr/bin/bash", "+ make" (set -x),
 # "> eslint ." (npm), "Run npm test" is not here: it is text GitHub Actions shows, not a command's output
 _ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |> \S)")

@@ -10,11 +10,12 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from azura.analyze.candidates import CAUSE, ERROR, FAILING, WRAPPER, Candidate
+from azura.analyze.candidates import CAUSE, ERROR, FAILING, WRAPPER, Candidate, is_noise
 from azura.analyze.facts.names import TOOLCHAINS, missing_fix
 from azura.models import Facts, FailingTest, Line, Signature
 
 MAX_EVIDENCE = 6
+FOLLOWING_LINES = 2  # lines right under the cause that belong to it, kept as evidence
 MAX_QUOTE = 160
 MAX_NAMED_TESTS = 3
 HIGH, MEDIUM, LOW, GUESS, NOTHING = 0.8, 0.5, 0.35, 0.2, 0.05
@@ -24,6 +25,10 @@ _AGENT_MARKER = re.compile(r"^(?:##)?\[(?:error|warning)\]\s*")
 # a test's expected/actual values, npm's "404 Not Found - GET ...", a bare "file:line".
 _DETAIL = re.compile(r'^\s*--> \S|File "[^"]+", line \d+|^\s+at .*\S+:\d+|^\s*(?:E\s+)?(?:[Ee]xpected|[Aa]ctual|[Rr]eceived'
                      r'|got|but was|but got)\b|\d{3} [A-Z][\w ]+ - (?:GET|PUT|POST) |^\s*\S+\.\w+:\d+(?::\d+)?:?\s*$')
+# Where a log names the command that ran: "$ npm test", "[command]/usr/bin/dotnet test", npm's "> app@1.0 lint /w",
+# "Failed at the app@1.0 lint script", Travis's "The command "make test" exited with 2."
+_COMMAND_LINE = re.compile(r"^\$ (.+)|^\[command\](.+)|^> \S+@\S+ (\S+)|Failed at the \S+ (\S+) script"
+                           r"|The command \"(.+?)\" (?:exited|failed)")
 # Words in the failing command that tell what kind of work it did, for a cause no signature knows.
 _COMMAND_KINDS = (
     ("test", re.compile(r"\b(?:test|tests|spec|specs|check|pytest|jest|mocha|karma|rspec|phpunit|ctest|tox|nox|vitest"
@@ -51,7 +56,7 @@ class Said:
 def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidate], facts: Facts) -> Said:
     """Return the diagnosis resting on `cause`, with the facts read from its failing section."""
     signature = cause.signature
-    category = _category(cause, facts)
+    category = _category(cause, facts, candidates, section)
     specific = _specifics(category, facts, section)
     summary = _summary(specific, signature, category)
     explanation = signature.summary if signature is not None else _generic_explanation(category)
@@ -91,10 +96,11 @@ def _cited(line: Line) -> str:
     return f"The agent reported: {quote(line.text)}"
 
 
-def _category(cause: Candidate, facts: Facts) -> str:
+def _category(cause: Candidate, facts: Facts, candidates: Sequence[Candidate], section: Sequence[Line]) -> str:
     if cause.signature is not None and cause.kind == CAUSE:
         return cause.signature.category
-    # a wrapper or a plain error line: the facts of the section tell what failed, else the failing command's words
+    # a wrapper or a plain error line: the facts of the section tell what failed, else the wrappers that name a
+    # kind of work ("Compilation failed", "3 failed"), else the failing command's words ("npm run lint")
     if facts.compile_errors:
         return "compile"
     if facts.failing_tests or facts.failed_test_count:
@@ -105,11 +111,14 @@ def _category(cause: Candidate, facts: Facts) -> str:
         return "configuration"
     if facts.exit is not None and facts.exit.signal == "SIGKILL":
         return "resource"
-    if cause.signature is not None:
-        return cause.signature.category
-    if facts.exit is not None and facts.exit.command:
-        return command_kind(facts.exit.command) or "unknown"
-    return "unknown"
+    named = [c.signature.category for c in candidates if c.kind == WRAPPER and c.signature is not None
+             and c.signature.category != "script"]
+    if named:
+        return named[-1]
+    commands = [facts.exit.command] if facts.exit is not None and facts.exit.command else []
+    commands += [next(v for v in match.groups() if v) for match in map(_COMMAND_LINE.search, (l.text for l in section))
+                 if match]
+    return command_kind(" ".join(commands)) or (cause.signature.category if cause.signature is not None else "unknown")
 
 
 def _specifics(category: str, facts: Facts, section: Sequence[Line]) -> str:
@@ -295,6 +304,9 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
     fact_lines = {n for n in _fact_lines(facts) if n}
     same = {c.line.number for c in candidates if c.signature is not None and c.signature == cause.signature}
     details = [line for line in block if _DETAIL.search(line.text) or line.number in fact_lines | same]
+    # the error's own next lines: its message under a header ("rake aborted!", "1) Suite", "error[E0308]: ...")
+    details += [line for line in block if 0 < line.number - cause.line.number <= FOLLOWING_LINES
+                and not is_noise(line.text)]
     others = [line for line in section if line.number in fact_lines]
     summaries = [c.line for c in candidates if c.kind == WRAPPER and c.place == cause.place
                  and c.line.number not in taken and c.line.number > cause.line.number][-1:]

@@ -124,7 +124,7 @@ def _name(match: Optional["re.Match[str]"]) -> str:
     if not match:
         return ""
     groups = match.groupdict()
-    return (groups.get("name") or groups.get("name2") or "").replace("%2f", "/").replace("%2F", "/")
+    return (groups.get("name") or groups.get("name2") or "").replace("%2f", "/").replace("%2F", "/").rstrip(".,;:")
 
 
 # Runtimes and tools installed on the agent, as opposed to packages a project depends on.

@@ -38,6 +38,7 @@ def _re(pattern: str) -> Pattern[str]:
 
 
 _INDENTED_MESSAGE = _re(r"^\s*(?:E\s+)?" + _MESSAGE)
+_JAVA_FRAME = _re(r"at (?:[\w.$<>]+\()?(?P<file>\w+\.(?:java|kt|scala|groovy)):(?P<line>\d+)\)?")
 _PY_LOCATION = _re(r'^(?P<file>\S+\.py):(?P<line>\d+): \w+$|File "(?P<file2>[^"]+)", line (?P<line2>\d+)')
 
 REPORTS: Tuple[Report, ...] = (
@@ -53,16 +54,15 @@ REPORTS: Tuple[Report, ...] = (
     Report("jest", _re(r"^\s*● (?P<name>\S.* › .+)$"), _INDENTED_MESSAGE,
            _re(r"\((?P<file>[^()\s]+\.[cm]?[jt]sx?):(?P<line>\d+):\d+\)"), reach=25),
     # Maven Surefire: "testFoo(com.x.FooTest)  Time elapsed: 0.01 sec  <<< FAILURE!", JUnit 5: "com.x.FooTest.testFoo  Time..."
-    Report("junit", _re(r"^(?:\[ERROR\] )?(?:(?P<name>\w+)\((?P<suite>[\w.$]+)\)|(?P<suite2>[\w.$]+)\.(?P<name2>\w+)(?:\(.*\))?)"
-                        r"\s+Time elapsed: .*<<< (?P<outcome>FAILURE|ERROR)!"),
-           _re(r"^\s*" + _MESSAGE), _re(r"at [\w.$]+\((?P<file>\w+\.(?:java|kt|scala|groovy)):(?P<line>\d+)\)"),
-           reach=6, name="{suite}.{name}"),
+    Report("junit", _re(r"^(?:\[ERROR\] )?(?:(?P<name>\w+)\((?P<suite>[\w.$]+)\)|(?P<suite2>[\w.$]+)\.(?P<name2>\w+)(?:\(.*\))?"
+                        r"|(?P<name3>\w+)\(\))\s+Time elapsed: .*<<< (?P<outcome>FAILURE|ERROR)!"),
+           _re(r"^\s*" + _MESSAGE), _JAVA_FRAME, reach=8, name="{suite}.{name}"),
     # Surefire's summary: "[ERROR]   FooTest.testBar:42 expected:<1> but was:<2>"
     Report("junit", _re(r"^(?:\[ERROR\])?\s+(?P<suite>[A-Z][\w$]*)\.(?P<name>\w+):(?P<line>\d+)(?:->\S+)? (?P<message>.+)$"),
            reach=0, name="{suite}.{name}"),
     # Gradle: "com.x.FooTest > testBar FAILED", then "    java.lang.AssertionError at FooTest.java:42"
-    Report("junit", _re(r"^(?P<suite>[\w.$]+) > (?P<name>.+?) FAILED$"), _re(r"^\s+" + _MESSAGE),
-           _re(r"at (?P<file>\w+\.(?:java|kt|scala|groovy)):(?P<line>\d+)"), reach=4, name="{suite}.{name}"),
+    Report("junit", _re(r"^(?P<suite>[\w.$]+) > (?P<name>.+?) FAILED$"), _re(r"^\s+" + _MESSAGE), _JAVA_FRAME,
+           reach=12, name="{suite}.{name}"),
     # dotnet test / vstest: "  Failed Ns.Class.Test [38 ms]", then "  Error Message:", "   Assert.Equal() Failure"
     Report("dotnet", _re(r"^\s*(?:Failed|X) (?P<name>[\w.`+<>]+(?:\(.*\))?) \[\d+(?:\.\d+)? ?m?s\]$"),
            _re(r"^\s*(?!Error Message:|Stack Trace:)(?P<message>\S.*)$"), _re(r" in (?P<file>\S+\.(?:cs|fs|vb)):line (?P<line>\d+)"),
@@ -106,7 +106,7 @@ REPORTS: Tuple[Report, ...] = (
            _re(r"at .*, (?P<file>\S+\.ps1):(?P<line>\d+)"), reach=4),
     # mocha (after "N failing") and RSpec (under "Failures:") both number their reports: "  1) Suite test:";
     # RSpec's say "Failure/Error:" under the title, mocha's print the error itself
-    Report(NUMBERED, _re(r"^\s*\d+\) (?P<name>(?!(?:Failure|Error):$)\S.*?):?$"),
+    Report(NUMBERED, _re(r"^\s*\d+\)(?: (?P<name>(?!(?:Failure|Error):$)\S.*?):?)?$"),
            _re(r"^\s*(?:Failure/Error: .*|(?P<message>(?:expected:?|got:|[\w.:]*(?:Error|Exception)\b:?).*))$"),
            _re(r"\((?P<file>[^()\s]+\.[cm]?[jt]sx?):(?P<line>\d+):\d+\)|# (?P<file2>\./\S+\.rb):(?P<line2>\d+)"),
            reach=10),
@@ -150,25 +150,40 @@ def failing_tests(lines: Sequence[Line]) -> Tuple[Tuple[FailingTest, ...], Optio
 def _test(report: Report, header: "re.Match[str]", lines: Sequence[Line], index: int) -> FailingTest:
     groups = {key: value for key, value in header.groupdict().items() if value is not None}
     for key in ("name", "suite", "line", "file"):
-        if f"{key}2" in groups:
-            groups.setdefault(key, groups[f"{key}2"])
+        for other in (f"{key}2", f"{key}3"):
+            if other in groups:
+                groups.setdefault(key, groups[other])
+    following = _report_lines(report, lines, index)
+    if "name" not in groups:  # mocha prints the title on the lines under "1)", the last ending with ":"
+        groups["name"] = _title_under(following)
     try:
         name = report.name.format(**groups)
     except KeyError:  # a runner's shorter form, without the suite
         name = groups["name"]
     message = groups.get("message", "")
     location = _location(groups.get("file"), groups.get("line"))
-    following = _report_lines(report, lines, index)
     if not message and report.message is not None:
         message = next((m for m in (_first_group(report.message.search(l.text), "message") for l in following) if m), "")
     if location is None and report.location is not None:
-        location = next((loc for loc in (_match_location(report.location, l.text) for l in following) if loc), None)
+        places = [place for place in (_match_location(report.location, l.text) for l in following) if place]
+        # the test's own frame, under the frames of the assertion library that raised
+        own = groups.get("suite", "").split(".")[-1].split("$")[0]
+        location = next((p for p in places if own and p.file.startswith(own + ".")), places[0] if places else None)
     framework = report.framework
     if framework == NUMBERED:
         framework = "rspec" if any("Failure/Error:" in l.text or ".rb:" in l.text for l in following) else "mocha"
     return FailingTest(name=name.strip(), message=_clip(message), location=location,
                        outcome="error" if groups.get("outcome") == "ERROR" else "failed",
                        log_line=lines[index].number or None, framework=framework)
+
+
+def _title_under(following: Sequence[Line]) -> str:
+    title: List[str] = []
+    for line in following:
+        title.append(line.text.strip())
+        if line.text.rstrip().endswith(":"):
+            break
+    return " ".join(title).rstrip(":")
 
 
 def _report_lines(report: Report, lines: Sequence[Line], index: int) -> List[Line]:
