@@ -304,9 +304,10 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
     fact_lines = {n for n in _fact_lines(facts) if n}
     same = {c.line.number for c in candidates if c.signature is not None and c.signature == cause.signature}
     details = [line for line in block if _DETAIL.search(line.text) or line.number in fact_lines | same]
-    # the error's own next lines: its message under a header ("rake aborted!", "1) Suite", "error[E0308]: ...")
-    details += [line for line in block if 0 < line.number - cause.line.number <= FOLLOWING_LINES
-                and not is_noise(line.text)]
+    # the error's own next lines: its message under a line a signature knows ("rake aborted!", "error[E0308]: ...")
+    if cause.signature is not None:
+        details += [line for line in block if 0 < line.number - cause.line.number <= FOLLOWING_LINES
+                    and not is_noise(line.text)]
     others = [line for line in section if line.number in fact_lines]
     summaries = [c.line for c in candidates if c.kind == WRAPPER and c.place == cause.place
                  and c.line.number not in taken and c.line.number > cause.line.number][-1:]
@@ -314,6 +315,7 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
         details, others, summaries = [line for line in section if cause.line.number < line.number
                                       < cause.wrapper.number], [], [cause.wrapper]
     room = MAX_EVIDENCE - 1 - len(summaries)
+    taken.update(line.number for line in summaries)
     for line in sorted(details, key=lambda l: l.number) + sorted(others, key=lambda l: l.number):
         if line.number not in taken and len(chosen) < room:
             chosen.append(line)
