@@ -28,7 +28,7 @@ _ERROR_LIKE = re.compile(
     r"(?<![-\w./])(?:error|ERROR|Error)s?(?![\w./-])|(?<![-\w])(?:fatal|FATAL|Fatal)\b"
     r"|\bFAIL(?:ED|URE|S)?\b|\b[Ff]ail(?:ed|ure)\b|\b[A-Z]\w*(?:Exception|Error)\b|\bException\b"
     r"|\bpanic(?:ked)?\b|Traceback \(most recent call last\)|Segmentation fault|core dumped|\bAborted\b"
-    r"|\bKilled\b|[✗✖×❌]|^not ok\b|\bexceed(?:ed|s)\b|\b[Ee]xpected\b.*\b(?:but|got|received|actual|found|to be|to equal)\b"
+    r"|\bKilled\b|[✗✖×❌]|^not ok\b|^\s*\*\* \([\w.]+\)|\bexceed(?:ed|s)\b|\b[Ee]xpected\b.*\b(?:but|got|received|actual|found|to be|to equal)\b"
     r"|(?i:\b(?:cannot|can't|could not|couldn't|unable to|not found|no such file|permission denied"
     r"|undefined (?:reference|method|symbol|variable|index|local)|is not defined|not recognized|unresolved)\b)"
     # a tool's finding at a place in a file: "src/vhost.erl:91: field description undefined in record vhost"
@@ -41,8 +41,9 @@ _REPORT_ONLY = re.compile(
     r"|\bError [1-9]\d*$|\bCommand failed\b|\b[Tt]ests? failed\b|\bFAILURES?!?$|\b[Cc]ompilation failed\b"
     r"|\bfailed with (?:exit )?(?:code|status)\b|Your build exited with|^Failing tests:$|\*\* TEST FAILED \*\*"
     r"|FAILED TEST SUMMARY|\bfailed [1-9]\d* and passed \d+|\d+/\d+ passing|Test suite failure for"
-    # a short line that only says that something failed: "R CMD check failed", "Installation failed."
-    r"|^\W*(?:\S+\s+){0,4}(?:failed|FAILED)[.!]?\s*$")
+    r"|^Test suite \S+: FAIL$|\b\d+ of \d+ [\w ]+ failed\b"
+    # a short line of words that only says that something failed: "R CMD check failed", "Installation failed."
+    r"|^\W*(?:[A-Za-z]+\s+){0,4}(?:failed|FAILED)[.!]?\s*$")
 
 # Lines that are never the cause, whatever words they hold.
 _PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b"
@@ -57,6 +58,7 @@ _HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|E
 # what the shell or a runner echoes before it runs a command: "$ make", "[command]/usr/bin/bash", "+ make" (set -x),
 # "> eslint ." (npm), "Run npm test" is not here: it is text GitHub Actions shows, not a command's output
 _ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |> \S)")
+_PROGRESS = re.compile(r"^\s*(?:Done|Finished|Compiling|Downloading|Downloaded|Installing|Building|Running)\b")
 _STACK_FRAME = re.compile(r'^\s*(?:at [\w$.<]|File "|#\d+ |\d+: +0x|from \S+:\d+:in )')
 _ZERO_COUNTS = re.compile(r"(?i)\b(?:errors?|failed|failures?|failing)\s*[:=]?\s*0\b|\b0 (?:errors?|failed|failures?|failing)\b")
 
@@ -108,6 +110,11 @@ def place_of(number: int, excerpt: Excerpt) -> str:
     if excerpt.failing_command is not None and number < excerpt.failing_command:
         return BEFORE
     return FAILING
+
+
+def is_progress(text: str) -> bool:
+    """Return whether a line reports routine progress ("Done in 6.20s.", "Compiling x"): the end of a step's work."""
+    return bool(_PROGRESS.match(text))
 
 
 def is_error_like(text: str) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from azura.analyze.candidates import AFTER, BEFORE, CAUSE, ERROR, FAILING, Candidate, is_noise
+from azura.analyze.candidates import AFTER, BEFORE, CAUSE, ERROR, FAILING, Candidate, is_noise, is_progress
 from azura.models import Line
 
 # Categories of a job-level verdict: the job was stopped from outside, so the log's own lines are not the cause.
@@ -77,7 +77,7 @@ def last_output(cause: Candidate, lines: Sequence[Line]) -> Optional[Line]:
         return None
     index = at
     while index > 0 and at - index < LAST_OUTPUT_LINES and 0 < lines[index].number - lines[index - 1].number <= 2:
-        if is_noise(lines[index - 1].text) or not lines[index - 1].text.strip():
+        if is_noise(lines[index - 1].text) or is_progress(lines[index - 1].text) or not lines[index - 1].text.strip():
             break
         index -= 1
         start = lines[index]

@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence
 
 from azura.analyze.candidates import CAUSE, ERROR, FAILING, WRAPPER, Candidate, is_noise
 from azura.analyze.facts.names import TOOLCHAINS, missing_fix
+from azura.analyze.rank import CASCADE_GAP
 from azura.models import Facts, FailingTest, Line, Signature
 
 MAX_EVIDENCE = 6
@@ -308,7 +309,10 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
     if cause.signature is not None:
         details += [line for line in block if 0 < line.number - cause.line.number <= FOLLOWING_LINES
                     and not is_noise(line.text)]
-    others = [line for line in section if line.number in fact_lines]
+    # then the other errors of the same kind the section reports, each cascade by its first line
+    alike = [c for c in candidates if c.kind == cause.kind and c.place == cause.place and c.line.number != cause.line.number]
+    firsts = [c.line for i, c in enumerate(alike) if i == 0 or c.line.number - alike[i - 1].line.number > CASCADE_GAP]
+    others = [line for line in section if line.number in fact_lines] + firsts
     summaries = [c.line for c in candidates if c.kind == WRAPPER and c.place == cause.place
                  and c.line.number not in taken and c.line.number > cause.line.number][-1:]
     if cause.wrapper is not None:
@@ -316,7 +320,7 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
                                       < cause.wrapper.number], [], [cause.wrapper]
     room = MAX_EVIDENCE - 1 - len(summaries)
     taken.update(line.number for line in summaries)
-    for line in sorted(details, key=lambda l: l.number) + sorted(others, key=lambda l: l.number):
+    for line in sorted(details, key=lambda l: l.number) + others:
         if line.number not in taken and len(chosen) < room:
             chosen.append(line)
             taken.add(line.number)
