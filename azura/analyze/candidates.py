@@ -29,7 +29,7 @@ _ERROR_LIKE = re.compile(
     r"|\bFAIL(?:ED|URE|S)?\b|\b[Ff]ail(?:ed|ure)\b|\b[A-Z]\w*(?:Exception|Error)\b|\bException\b"
     r"|\bpanic(?:ked)?\b|Traceback \(most recent call last\)|Segmentation fault|core dumped|\bAborted\b"
     r"|\bKilled\b|[✗✖×❌]|^not ok\b|^\s*\*\* \([\w.]+\)|\bexceed(?:ed|s)\b|\b[Ee]xpected\b.*\b(?:but|got|received|actual|found|to be|to equal)\b"
-    r"|(?i:\b(?:cannot|can't|could not|couldn't|unable to|not found|no such file|permission denied"
+    r"|(?i:\b(?:cannot|can't|could not|couldn't|unable to|not found|no such file|permission denied|timed out"
     r"|undefined (?:reference|method|symbol|variable|index|local)|is not defined|not recognized|unresolved)\b)"
     # a tool's finding at a place in a file: "src/vhost.erl:91: field description undefined in record vhost"
     r"|^\S+\.[A-Za-z]\w{0,7}:\d+(?::\d+)?:(?!\s*(?:note|warning|info)\b)\s*\S")
@@ -59,7 +59,8 @@ _HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|E
 # "> eslint ." (npm), "Run npm test" is not here: it is text GitHub Actions shows, not a command's output
 _ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |> \S)")
 _PROGRESS = re.compile(r"^\s*(?:Done|Finished|Compiling|Downloading|Downloaded|Installing|Building|Running)\b")
-_STACK_FRAME = re.compile(r'^\s*(?:at [\w$.<]|File "|#\d+ |\d+: +0x|from \S+:\d+:in )')
+# a frame of a stack trace: Java/JS "at x", Python 'File "x"', gdb "#0 ", Rust "3: 0x...", Ruby "x.rb:92:in `y'"
+_STACK_FRAME = re.compile(r'^\s*(?:at [\w$.<]|File "|#\d+ |\d+: +0x|(?:from )?\S+:\d+:in [`\'])')
 _ZERO_COUNTS = re.compile(r"(?i)\b(?:errors?|failed|failures?|failing)\s*[:=]?\s*0\b|\b0 (?:errors?|failed|failures?|failing)\b")
 
 

@@ -23,6 +23,7 @@ from azura.models import Line
 JOB_LEVEL = ("timeout", "infrastructure")
 CASCADE_GAP = 30  # log lines between two errors of one cascade: an error with its context, code and notes
 LAST_OUTPUT_LINES = 4
+INCIDENTAL = (CAUSE + ERROR) / 2  # an incidental cause among the last errors: above error lines, below causes
 
 
 def choose_cause(in_log: Sequence[Candidate], from_issues: Sequence[Candidate] = ()) -> Optional[Candidate]:
@@ -45,14 +46,15 @@ def choose_cause(in_log: Sequence[Candidate], from_issues: Sequence[Candidate] =
     return first_of_last_cascade(top)
 
 
-def _kinds(pool: Sequence[Candidate]) -> Sequence[int]:
-    """Return each candidate's kind as it counts here: an incidental cause (a network error, a missing file)
-    far from the last errors of the section is only an error line; tools print those and carry on."""
+def _kinds(pool: Sequence[Candidate]) -> Sequence[float]:
+    """Return each candidate's kind as it counts here: an incidental cause (a network error, a missing file) is
+    below every other cause, and far from the last errors of the section it is only an error line: tools print
+    those and carry on."""
     errors = [candidate for candidate in pool if candidate.kind >= ERROR]
     last = _last_cascade_start(errors)
-    return [ERROR if candidate.kind == CAUSE and candidate.signature is not None
-            and candidate.signature.role == "incidental" and candidate.line.number < last else candidate.kind
-            for candidate in pool]
+    return [(INCIDENTAL if candidate.line.number >= last else ERROR)
+            if candidate.kind == CAUSE and candidate.signature is not None and candidate.signature.role == "incidental"
+            else candidate.kind for candidate in pool]
 
 
 def _last_cascade_start(candidates: Sequence[Candidate]) -> int:

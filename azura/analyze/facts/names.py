@@ -56,6 +56,7 @@ MISSING: Tuple[Tuple[str, str, Pattern[str]], ...] = tuple((kind, fix, re.compil
     ("command", _INSTALL_COMMAND, r"The term '(?P<name>[^']+)' is not recognized as (?:the )?(?:a )?name of a cmdlet"),
     ("command", _INSTALL_COMMAND, r"Unable to locate executable file: '(?P<name>[^']+)'"),
     ("command", _INSTALL_COMMAND, r"exec: \"(?P<name>[^\"]+)\": executable file not found"),
+    ("command", _INSTALL_COMMAND, r"^The program '(?P<name>[^']+)' is currently not installed"),
     ("file", _CHECK_FILE, r"(?:cannot stat|cannot access|cannot open|can't open) '(?P<name>[^']+)': No such file or directory"),
     ("file", _CHECK_FILE, r"No such file or directory: '(?P<name>[^']+)'"),
     ("file", _CHECK_FILE, r"ENOENT: no such file or directory, \w+ '(?P<name>[^']+)'"),
