@@ -19,12 +19,12 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
-    python_requires=">=3.9",
+    python_requires=">=3.10",
     # The report templates live at the repository root (templates/) and install as azura/templates.
     packages=find_packages(include=["azura", "azura.*"]) + ["azura.templates"],
     package_dir={"azura.templates": "templates"},
     package_data={
-        "azura": ["kb/*.yml", "prompts/*.j2", "web/*", "openapi.json"],
+        "azura": ["kb/*.yml", "secrets.yml", "prompts/*.j2", "web/*", "openapi.json"],
         "azura.examples": ["*.log", "README.md"],
         "azura.templates": ["*.j2"],
     },

@@ -20,6 +20,8 @@ from azura.models import Analysis, Deadline, Rendered, SinkOutcome
 
 OUTPUT_FILES = ("summary.md", "pr-comment.md", "analysis.json")
 TAG_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,100}")  # build tags travel in the URL path; no colon allowed
+FORK_READ_ONLY = ("this is a build of a pull request from a fork, and Azure Pipelines gives such builds a read-only "
+                  "token; the summary tab and the report files are still published")
 Clock = Callable[[], float]
 
 
@@ -55,6 +57,18 @@ def write_files(rendered: Rendered, folder: Path) -> Tuple[Path, ...]:
     return tuple(folder / name for name in OUTPUT_FILES)
 
 
+def remove_outputs(path: str) -> Tuple[str, ...]:
+    """Remove the output files an earlier run left in `path`; return the names removed (none when unwritable)."""
+    removed = []
+    for name in OUTPUT_FILES:
+        try:
+            (Path(path) / name).unlink()
+        except OSError:  # absent, or not ours to remove: either way there is nothing more to do
+            continue
+        removed.append(name)
+    return tuple(removed)
+
+
 def publish(analysis: Analysis, rendered: Rendered, settings: Settings, stdout: TextIO,
             deadline: Optional[Deadline] = None, clock: Clock = time.monotonic,
             sleep: Callable[[float], None] = time.sleep) -> Tuple[SinkOutcome, ...]:
@@ -68,7 +82,7 @@ def publish(analysis: Analysis, rendered: Rendered, settings: Settings, stdout: 
     sinks: List[Tuple[str, Callable[[], str]]] = [
         ("files", lambda: _files_sink(rendered, folder)),
         ("summary", lambda: _summary_sink(analysis, rendered, settings, folder, stdout)),
-        ("tag", lambda: _tag_sink(analysis, settings, devops, stdout)),
+        ("tag", lambda: _tag_sink(analysis, settings, devops)),
         ("pr-thread", lambda: _pr_thread_sink(analysis, rendered, settings, devops)),
     ]
     outcomes = []
@@ -86,9 +100,15 @@ class Skipped(Exception):
     """A sink has nothing to do here; the message says why."""
 
 
+class Withheld(Skipped):
+    """A sink would have work, but this build's identity may not do it (a fork's pull request); worth a warning."""
+
+
 def _run_sink(name: str, sink: Callable[[], str]) -> SinkOutcome:
     try:
         return SinkOutcome(name, "ok", sink())
+    except Withheld as reason:
+        return SinkOutcome(name, "withheld", str(reason))
     except Skipped as reason:
         return SinkOutcome(name, "skipped", str(reason))
     except AzuraError as exc:
@@ -115,8 +135,8 @@ class _LazyDevOps:
 
 
 def _files_sink(rendered: Rendered, folder: Path) -> str:
-    paths = write_files(rendered, check_output_dir(str(folder)))
-    return f"wrote {', '.join(str(p) for p in paths)}"
+    first, *others = write_files(rendered, check_output_dir(str(folder)))
+    return f"wrote {', '.join([str(first), *(path.name for path in others)])}"
 
 
 def _in_pipeline(settings: Settings) -> bool:
@@ -136,19 +156,22 @@ def _summary_sink(analysis: Analysis, rendered: Rendered, settings: Settings, fo
     return f"summary tab: {path}"
 
 
-def _tag_sink(analysis: Analysis, settings: Settings, devops: "_LazyDevOps", stdout: TextIO) -> str:
+def _tag_sink(analysis: Analysis, settings: Settings, devops: "_LazyDevOps") -> str:
+    from azura.devops import TAG_PERMISSION_HINT
+
     tag = analysis.tag
     if not tag or not analysis.failures:
         raise Skipped("nothing failed, so no tag")
     if not TAG_PATTERN.fullmatch(tag):
-        # a tag the agent rejects would turn this step red after Azura exits
         raise PublishError(f"tag {tag!r} may only hold letters, digits, '.', '_' and '-'")
-    if _in_pipeline(settings):
-        _emit(stdout, vso("build.addbuildtag", tag))
-        return f"tagged the build {tag}"
+    if settings.fork_pr:
+        raise Withheld(f"no build tag: {FORK_READ_ONLY}")
+    # Through the REST API, never `##vso[build.addbuildtag]`: the agent sends that command after Azura has
+    # exited and marks the step failed when the service refuses it; a refused request here is one warning.
     project, build_id = settings.project, settings.build_id
     devops().call("build", f"tag build {build_id} of project {project} with {tag}",
-                  lambda client: client.add_build_tag(project, build_id, tag), error=PublishError)
+                  lambda client: client.add_build_tag(project, build_id, tag), error=PublishError,
+                  needs=TAG_PERMISSION_HINT)
     return f"tagged build {build_id} {tag}"
 
 
@@ -199,12 +222,13 @@ class _Thread:
 def _pr_thread_sink(analysis: Analysis, rendered: Rendered, settings: Settings, devops: "_LazyDevOps") -> str:
     pull_request = _pull_request(analysis, settings)
     ado = devops()
-    thread = _find_thread(ado, pull_request)
+    author = _own_identity(ado)
+    thread = _find_thread(ado, pull_request, author)
     content = _comment_content(rendered)
     if not analysis.failures:
         return _resolve_thread(ado, pull_request, thread, content)
     if thread is None:
-        thread = _create_thread(ado, pull_request, content)
+        thread = _create_thread(ado, pull_request, content, author)
         return f"commented on {pull_request.label} (thread {thread.id})"
     _update_thread(ado, pull_request, thread, content, "active")
     return f"updated the comment on {pull_request.label} (thread {thread.id})"
@@ -219,6 +243,8 @@ def _pull_request(analysis: Analysis, settings: Settings) -> _PullRequest:
         raise Skipped("GitHub repository: pull-request comments are not posted there (tag and summary still are)")
     if not pr_id:
         raise Skipped("not a pull-request build")
+    if settings.fork_pr:
+        raise Withheld(f"no pull-request comment: {FORK_READ_ONLY}")
     if provider.lower() != "tfsgit" or not repository_id:
         raise Skipped(f"the repository ({provider or 'unknown type'}) is not an Azure Repos Git repository")
     if not settings.project:
@@ -233,21 +259,37 @@ def _comment_content(rendered: Rendered) -> str:
     return body[:MAX_COMMENT_CHARS]
 
 
-def _find_thread(ado: Any, pull_request: _PullRequest) -> Optional[_Thread]:
+def _own_identity(ado: Any) -> str:
+    """Return the id of the identity the token speaks for: the build service in a pipeline, a PAT's owner elsewhere."""
+    data = ado.call("location", "read which identity the token belongs to",
+                    lambda client: client.get_connection_data(), error=PublishError)
+    user = getattr(data, "authenticated_user", None)
+    if not getattr(user, "id", None):
+        raise PublishError("Azure DevOps did not say which identity the token belongs to, so the PR thread "
+                           "could not be told from a copy someone else posted")
+    return str(user.id).lower()
+
+
+def _find_thread(ado: Any, pull_request: _PullRequest, author: str) -> Optional[_Thread]:
     """Return our thread on the PR, or None.
 
-    Ours carries our property AND its first comment starts with the marker: a reply quoting the marker has no
-    property, and text search alone would find any comment that mentions Azura.
+    Ours carries our property, its first comment starts with the marker AND was written by our own identity:
+    anyone can post a thread with both, and editing theirs would put our words in their name. When a retry
+    left two, the oldest is ours.
     """
     threads = ado.call("git", f"list the threads of {pull_request.label}", lambda git: git.get_threads(
         pull_request.repository_id, pull_request.pr_id, project=pull_request.project), error=PublishError)
-    for thread in threads or ():
+    for thread in sorted(threads or (), key=lambda found: found.id or 0):
         if thread.is_deleted or _property(thread.properties, THREAD_PROPERTY) != THREAD_KIND:
             continue
         comments = sorted((c for c in thread.comments or () if not c.is_deleted), key=lambda c: c.id or 0)
-        if comments and (comments[0].content or "").startswith(MARKER):
+        if comments and (comments[0].content or "").startswith(MARKER) and _written_by(comments[0], author):
             return _Thread(thread.id, comments[0].id, comments[0].content, str(thread.status or "active"))
     return None
+
+
+def _written_by(comment: Any, author: str) -> bool:
+    return str(getattr(comment.author, "id", "") or "").lower() == author
 
 
 def _property(properties: Any, key: str) -> Optional[str]:
@@ -257,7 +299,7 @@ def _property(properties: Any, key: str) -> Optional[str]:
     return value if isinstance(value, str) else None
 
 
-def _create_thread(ado: Any, pull_request: _PullRequest, content: str) -> _Thread:
+def _create_thread(ado: Any, pull_request: _PullRequest, content: str, author: str) -> _Thread:
     from azure.devops.v7_1.git.models import Comment, GitPullRequestCommentThread
 
     thread = GitPullRequestCommentThread(
@@ -269,9 +311,10 @@ def _create_thread(ado: Any, pull_request: _PullRequest, content: str) -> _Threa
                                     project=pull_request.project)
         return _Thread(created.id, created.comments[0].id if created.comments else 1, content, "active")
 
-    # POST is not idempotent: when an answer is lost the thread may exist, so look before posting again.
+    # POST is not idempotent: when an answer is lost the thread may exist, or appear a moment later, so look
+    # (and wait for it) before posting again.
     return ado.call("git", f"create the PR thread on {pull_request.label}", create, error=PublishError,
-                    recheck=lambda: _find_thread(ado, pull_request))
+                    recheck=lambda: _find_thread(ado, pull_request, author))
 
 
 def _update_thread(ado: Any, pull_request: _PullRequest, thread: _Thread, content: str, status: str) -> None:

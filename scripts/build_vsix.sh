@@ -1,30 +1,25 @@
 #!/usr/bin/env bash
 # Build the marketplace extension, dist/azura-<version>.vsix: the compiled task, its Node modules,
-# and Azura's wheel with the wheels of its core dependencies for every agent platform (the llm
-# extra is not bundled: the task installs it from the package index when a provider is set).
-# Usage: scripts/build_vsix.sh   (Linux or macOS; PYTHON=python3.12 picks the interpreter that builds the wheel)
+# and Azura's wheel with the locked wheels of its core dependencies for every agent platform
+# (requirements/vsix-wheels.json; the llm extra is not bundled: the task installs it from the
+# package index when a provider is set).
+# Usage: scripts/build_vsix.sh   (Linux or macOS; PYTHON=python3.12 picks the interpreter of the packaging venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python=${PYTHON:-python3}
 build=build/vsix
 stage=$build/stage
-venv=$build/packaging-venv
-version=$("$python" -c 'import re, pathlib; print(re.search(r"__version__ = \"(.+?)\"", pathlib.Path("azura/__init__.py").read_text()).group(1))')
+venv=build/packaging-venv
+
+echo "== Azura's distributions"
+scripts/build_dist.sh
+version=$("$venv/bin/python" -c 'import re, pathlib; print(re.search(r"__version__ = \"(.+?)\"", pathlib.Path("azura/__init__.py").read_text()).group(1))')
+wheel=dist/azura_pipelines-$version-py3-none-any.whl
 vsix=dist/azura-$version.vsix
 
-echo "== packaging tools"
-[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r scripts/packaging/requirements.txt
-
-echo "== Azura $version wheel"
-rm -rf "$build/azura-wheel"
-"$python" -m pip wheel -q --disable-pip-version-check --no-deps -w "$build/azura-wheel" .
-wheel=$build/azura-wheel/azura_pipelines-$version-py3-none-any.whl
-
-echo "== dependency wheels for every agent platform"
-rm -rf task/wheels
-"$venv/bin/python" scripts/packaging/bundle_wheels.py "$wheel" task/wheels | tee "$build/wheels.json"
+echo "== dependency wheels for every agent platform (requirements/vsix-wheels.json)"
+mkdir -p "$build"
+"$venv/bin/python" scripts/packaging/bundle_wheels.py bundle "$wheel" task/wheels | tee "$build/wheels.json"
 
 echo "== task"
 (cd task && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npx tsc -p .)
@@ -43,7 +38,6 @@ echo "== validate"
 "$venv/bin/python" scripts/packaging/validate_task.py "$stage/task/task.json" "$stage/vss-extension.json" "$version"
 
 echo "== package"
-mkdir -p dist
 rm -f "$vsix"
 task/node_modules/.bin/tfx extension create --no-prompt --root "$stage" \
     --manifest-globs vss-extension.json --output-path "$vsix"

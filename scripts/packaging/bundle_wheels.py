@@ -1,14 +1,20 @@
-"""Download the wheels Azura's core needs on every agent platform, so the task installs with no index.
+"""The wheels Azura's core needs on every agent platform, so the task installs with no index.
 
-    python scripts/packaging/bundle_wheels.py AZURA_WHEEL DEST [--jobs N]
+    python scripts/packaging/bundle_wheels.py lock PINS WHEELS_LOCK     # scripts/lock.sh runs this
+    python scripts/packaging/bundle_wheels.py bundle AZURA_WHEEL DEST [--lock WHEELS_LOCK] [--jobs N]
 
-Resolves Azura's dependencies once for all platforms (``uv pip compile --universal``), then, for each
-agent platform and Python version, downloads the wheels whose markers apply there with
-``pip download --only-binary=:all: --platform ... --python-version ... --implementation cp``.
-``pip download`` alone is not enough: it evaluates markers against the running interpreter, so it
-would leave out ``exceptiongroup`` on Python < 3.11 and ``colorama`` on Windows. Finally it proves
-the bundle complete: for each target, resolving from DEST alone, offline, must succeed. Prints
-one JSON summary line; exits 1 when a target cannot be served from DEST.
+Two committed files say what the .vsix holds. PINS (requirements/vsix.txt) is ``uv pip compile
+--universal --generate-hashes`` of Azura's core: one version of each dependency, with markers, for
+every platform. WHEELS_LOCK (requirements/vsix-wheels.json) is derived from it by ``lock``: for each
+agent platform and Python version, the exact files (name and sha256) that target installs. ``lock``
+finds them with ``pip download --platform ... --python-version ... --implementation cp``, which
+evaluates markers for the target, not for the running interpreter (``pip download`` alone would
+leave out ``exceptiongroup`` on Python < 3.11 and ``colorama`` on Windows).
+
+``bundle`` downloads exactly those files, each under its one sha256, so nothing released since the
+lock changes the .vsix; then it proves the bundle complete: for each target, resolving Azura from
+DEST alone, offline, must succeed and give exactly the target's locked pins. Prints one JSON summary
+line; exits 1 when a target cannot be served from DEST.
 
 Only Azura's core requirements are bundled: the ``llm`` extra (openai and pydantic's compiled core,
 jsonschema) would multiply the size past the Marketplace's upload limit, and the task installs it
@@ -17,8 +23,10 @@ from the index only when a provider is configured.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,11 +34,12 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Optional
 
 from packaging.markers import Marker
-from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
-PYTHON_VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
+PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
 # Oldest macOS an agent may run: wheels built for it or for older releases are taken. uv reads the
 # same variable for its darwin targets. 13, because google-re2 publishes no macOS wheel for older
 # releases; every hosted macOS image is 13 or later.
@@ -38,10 +47,12 @@ MACOS_DEPLOYMENT_TARGET = "13.0"
 # Compiled by their authors for speed only; the pure wheel behaves the same. charset-normalizer's
 # builds (15 wheels, about 4 MB) speed up the encoding guess requests makes for undeclared charsets.
 PURE_ONLY = frozenset({"charset-normalizer"})
-# Compiled for speed with no pure wheel published: built here from the index's sdist, without the
+# Compiled for speed with no pure wheel published: built here from the locked sdist, without the
 # extension, into one py3-none-any wheel. PyYAML's compiled wheels (20, about 6.5 MB, two thirds of
 # the bundle) only add the C loaders, and Azura calls yaml.safe_load, which never uses them.
 PURE_FROM_SOURCE = {"pyyaml": {"PYYAML_FORCE_LIBYAML": "0"}}
+WHEELS_LOCK_NOTE = ("Written by scripts/lock.sh (bundle_wheels.py lock) from requirements/vsix.txt: the exact "
+                    "files each agent target installs from the .vsix; an sdist is built into a pure wheel.")
 
 
 @dataclass(frozen=True)
@@ -116,112 +127,230 @@ def all_targets() -> tuple[Target, ...]:
     return tuple(Target(p, v) for p in PLATFORMS for v in PYTHON_VERSIONS)
 
 
-def universal_lock(azura_wheel: Path) -> list[str]:
-    """Return pinned requirement lines, with markers, for Azura on every platform."""
-    with tempfile.TemporaryDirectory() as tmp:
-        request = Path(tmp, "request.in")
-        request.write_text(f"{azura_wheel}\n", encoding="utf-8")
-        output = _run([
-            sys.executable, "-m", "uv", "pip", "compile", str(request), "--universal", "--python-version", PYTHON_VERSIONS[0],
-            "--only-binary", ":all:", "--no-header", "--no-annotate", "--quiet",
-        ])
-    return [line.strip() for line in output.splitlines() if line.strip() and not line.startswith("#")]
+@dataclass(frozen=True)
+class Pin:
+    """One line of a hashed lock: a name, its one version, where it applies, and the files it may be."""
+
+    name: str
+    version: str
+    marker: Optional[str]
+    hashes: tuple[str, ...]
+
+    def applies_to(self, target: Target) -> bool:
+        return self.marker is None or Marker(self.marker).evaluate(target.marker_environment())
+
+    def requirement(self, hashes: Iterable[str] = ()) -> str:
+        """Return the line pip reads: name==version with the allowed hashes (all of them by default)."""
+        return " ".join([f"{self.name}=={self.version}", *(f"--hash={h}" for h in (tuple(hashes) or self.hashes))])
 
 
-def requirements_for(lock: list[str], target: Target) -> list[str]:
-    """Return the pinned requirements (name==version) that apply on the target, without Azura."""
-    environment = target.marker_environment()
-    selected = []
-    for line in lock:
-        if line.endswith(".whl"):
-            continue  # Azura's own wheel, copied as it is
-        requirement = Requirement(line)
-        if requirement.marker is None or Marker(str(requirement.marker)).evaluate(environment):
-            selected.append(f"{requirement.name.lower()}{requirement.specifier}")
-    return selected
+def read_pins(text: str) -> list[Pin]:
+    """Return the pins of a lock written by ``uv pip compile --generate-hashes``."""
+    pins = []
+    for entry in re.sub(r"\\\n", " ", text).splitlines():
+        entry = entry.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        requirement, *options = re.split(r"\s+--hash=", entry)
+        spec, _, marker = requirement.partition(";")
+        name, _, version = spec.strip().partition("==")
+        if not version:
+            raise SystemExit(f"not a pinned, hashed lock line: {entry[:80]!r}")
+        pins.append(Pin(canonicalize_name(name), version.strip(), marker.strip() or None,
+                        tuple(h.strip() for h in options)))
+    return pins
 
 
-def download(requirements: list[str], target: Target, dest: Path) -> None:
-    """Download the target's wheels for exactly these pins into dest (pure ones for PURE_ONLY)."""
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def distribution_name(file_name: str) -> str:
+    """Return the canonical project name of a wheel or sdist file."""
+    if file_name.endswith(".whl"):
+        return parse_wheel_filename(file_name)[0]
+    return parse_sdist_filename(file_name)[0]
+
+
+def download(requirements: list[str], tag_args: list[str], dest: Path, binary: bool = True) -> None:
+    """Download exactly these hashed requirements, for the tags given, into dest."""
     dest.mkdir(parents=True, exist_ok=True)
-    pure = [r for r in requirements if Requirement(r).name in PURE_ONLY]
-    compiled = [r for r in requirements if r not in pure]
-    platform_args = [arg for tag in target.platform.wheel_tags for arg in ("--platform", tag)]
-    if compiled:
-        _pip_download(compiled, ["--implementation", "cp", "--python-version", target.python, *platform_args], dest)
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp, "requirements.txt")
+        listing.write_text("\n".join(requirements) + "\n", encoding="utf-8")
+        _run([
+            sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+            "--require-hashes", "--only-binary=:all:" if binary else "--no-binary=:all:", *tag_args,
+            "--dest", str(dest), "-r", str(listing),
+        ])
+
+
+def tag_args(target: Target, pure: bool = False) -> list[str]:
+    """Return pip's arguments selecting the target's wheels (its pure ones only, when asked)."""
     if pure:
-        _pip_download(pure, ["--implementation", "py", "--abi", "none", "--platform", "any",
-                             "--python-version", target.python], dest)
+        return ["--implementation", "py", "--abi", "none", "--platform", "any", "--python-version", target.python]
+    platforms = [arg for tag in target.platform.wheel_tags for arg in ("--platform", tag)]
+    return ["--implementation", "cp", "--python-version", target.python, *platforms]
 
 
-def build_pure_wheel(pin: str, dest: Path) -> None:
-    """Build the pure wheel of a PURE_FROM_SOURCE pin from its sdist into dest."""
-    name = Requirement(pin).name
+def lock_files(pins: list[Pin], jobs: int) -> dict[str, object]:
+    """Return the wheels lock: for each target, the files its pins resolve to, found by downloading them."""
+    targets = all_targets()
+    with tempfile.TemporaryDirectory() as tmp:
+        sdists = Path(tmp, "sdists")
+        from_source = sorted({p for t in targets for p in pins if p.applies_to(t) and p.name in PURE_FROM_SOURCE},
+                             key=lambda p: p.name)
+        if from_source:
+            download([p.requirement() for p in from_source], [], sdists, binary=False)
+        folders = {t: Path(tmp, t.name) for t in targets}
+
+        def fetch(target: Target, known_pure: set[str]) -> None:
+            wanted = [p for p in pins if p.applies_to(target) and p.name not in PURE_FROM_SOURCE
+                      and f"{p.name}=={p.version}" not in known_pure]
+            pure = [p.requirement() for p in wanted if p.name in PURE_ONLY]
+            compiled = [p.requirement() for p in wanted if p.name not in PURE_ONLY]
+            if compiled:
+                download(compiled, tag_args(target), folders[target])
+            if pure:
+                download(pure, tag_args(target, pure=True), folders[target])
+
+        # The first platform first, for every Python version: that fetches each pure wheel once and
+        # tells which pins are pure. The other platforms then fetch only what is compiled or new to them.
+        first = tuple(t for t in targets if t.platform is PLATFORMS[0])
+        rest = tuple(t for t in targets if t.platform is not PLATFORMS[0])
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(lambda t: fetch(t, set()), first))
+            pure_files = {w.name: w for t in first for w in folders[t].glob("*-none-any.whl")}
+            pure_pins = {_pin(name): name for name in pure_files}
+            list(pool.map(lambda t: fetch(t, set(pure_pins)), rest))
+
+        files: dict[str, str] = {}
+        per_target: dict[str, list[str]] = {}
+        for target in targets:
+            names = {w.name for w in folders[target].glob("*.whl")}
+            names |= {pure_pins[f"{p.name}=={p.version}"] for p in pins
+                      if p.applies_to(target) and f"{p.name}=={p.version}" in pure_pins}
+            names |= {s.name for s in sdists.glob("*")
+                      if any(_pin(s.name) == f"{p.name}=={p.version}" for p in from_source if p.applies_to(target))}
+            per_target[target.name] = sorted(names)
+            for name in names:
+                if name not in files:
+                    path = next(p for p in (folders[target] / name, sdists / name, pure_files.get(name)) if p and p.exists())
+                    files[name] = sha256(path)
+    return {"note": WHEELS_LOCK_NOTE, "files": dict(sorted(files.items())), "targets": per_target}
+
+
+def fetch_locked(wheels_lock: dict, dest: Path, jobs: int) -> None:
+    """Download every file of the wheels lock into dest, each under its one locked sha256."""
+    files: dict[str, str] = wheels_lock["files"]
+    by_name = {t.name: t for t in all_targets()}
+    unknown = set(wheels_lock["targets"]) ^ set(by_name)
+    if unknown:
+        raise SystemExit(f"the wheels lock and this script disagree on the targets ({', '.join(sorted(unknown))}): "
+                         "run scripts/lock.sh")
+    # Each file once, fetched for the first target that lists it; an sdist for no target.
+    owner: dict[str, Optional[Target]] = {}
+    for name, listed in wheels_lock["targets"].items():
+        for file_name in listed:
+            owner.setdefault(file_name, None if file_name.endswith(".tar.gz") else by_name[name])
+
+    def fetch(target: Optional[Target]) -> None:
+        mine = [f for f, t in owner.items() if t is target]
+        pure = [f for f in mine if f.endswith("-none-any.whl") and distribution_name(f) in PURE_ONLY]
+        rest = [f for f in mine if f not in pure]
+        if target is None:
+            download([_requirement(f, files[f]) for f in rest], [], dest, binary=False)
+            return
+        if rest:
+            download([_requirement(f, files[f]) for f in rest], tag_args(target), dest)
+        if pure:
+            download([_requirement(f, files[f]) for f in pure], tag_args(target, pure=True), dest)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(fetch, set(owner.values())))
+    got = {p.name for p in dest.iterdir()}
+    if got != set(owner):
+        raise SystemExit(f"downloaded files differ from the wheels lock: missing {sorted(set(owner) - got)}, "
+                         f"unexpected {sorted(got - set(owner))}")
+
+
+def _requirement(file_name: str, digest: str) -> str:
+    return f"{_pin(file_name)} --hash={digest}"
+
+
+def build_pure_wheel(sdist: Path, dest: Path) -> Path:
+    """Build the pure wheel of a PURE_FROM_SOURCE sdist into dest, with the packaging venv's setuptools."""
+    name = distribution_name(sdist.name)
     with tempfile.TemporaryDirectory() as tmp:
         _run([
             sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
-            "--no-binary", name, "--wheel-dir", tmp, pin,
-        ], env={**os.environ, **PURE_FROM_SOURCE[name]})
+            "--no-build-isolation", "--no-index", "--wheel-dir", tmp, str(sdist),
+        ], env={**os.environ, **PURE_FROM_SOURCE[str(name)]})
         (wheel,) = Path(tmp).glob("*.whl")
         if not wheel.name.endswith("-none-any.whl"):
-            raise SystemExit(f"{pin}: the build without its extension gave {wheel.name}, not a pure wheel")
+            raise SystemExit(f"{sdist.name}: the build without its extension gave {wheel.name}, not a pure wheel")
         dest.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(wheel, dest / wheel.name)
+        return Path(shutil.copy2(wheel, dest / wheel.name))
 
 
-def _pip_download(requirements: list[str], tag_args: list[str], dest: Path) -> None:
-    _run([
-        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-        "--only-binary=:all:", *tag_args, "--dest", str(dest), *requirements,
-    ])
-
-
-def unresolvable_offline(azura_wheel: Path, wheels: Path, target: Target) -> str:
-    """Return uv's error when the target cannot install Azura from wheels alone, else ''."""
+def offline_resolution(azura_wheel: Path, wheels: Path, target: Target) -> tuple[set[str], str]:
+    """Return the pins uv resolves for Azura from the wheels alone, offline, and its error ('' when none)."""
     command = [
         sys.executable, "-m", "uv", "pip", "compile", "-", "--offline", "--no-index", "--find-links", str(wheels),
         "--python-platform", target.platform.uv_platform, "--python-version", target.python,
-        "--only-binary", ":all:", "--no-header", "--quiet",
+        "--only-binary", ":all:", "--no-header", "--no-annotate", "--quiet",
     ]
     result = subprocess.run(
         command, input=f"{azura_wheel}\n", capture_output=True, text=True, check=False,
         env={**os.environ, "MACOSX_DEPLOYMENT_TARGET": MACOS_DEPLOYMENT_TARGET},
     )
-    return result.stderr.strip() if result.returncode else ""
+    if result.returncode:
+        return set(), result.stderr.strip()
+    pins = {line.split(";")[0].strip().lower() for line in result.stdout.splitlines()
+            if "==" in line and not line.lstrip().startswith("#")}
+    return pins, ""
 
 
-def bundle(azura_wheel: Path, dest: Path, jobs: int) -> dict[str, object]:
-    """Fill dest with Azura's wheel and its dependencies' wheels; return a summary."""
-    lock = universal_lock(azura_wheel)
-    targets = all_targets()
-    from_source = {r for t in targets for r in requirements_for(lock, t) if Requirement(r).name in PURE_FROM_SOURCE}
-    # Linux first, for every Python version: that fetches each pure wheel once and tells which
-    # pins are pure. The other platforms then fetch only what is compiled or new to them.
-    first = tuple(t for t in targets if t.platform is PLATFORMS[0])
-    rest = tuple(t for t in targets if t.platform is not PLATFORMS[0])
+def target_problems(azura_wheel: Path, wheels: Path, target: Target, expected: set[str]) -> str:
+    """Return why the target cannot install exactly its locked pins from the wheels offline, or ''."""
+    resolved, error = offline_resolution(azura_wheel, wheels, target)
+    if error:
+        return error
+    resolved = {p for p in resolved if not p.startswith("azura-pipelines")}
+    if resolved != expected:
+        return f"resolves {sorted(resolved - expected)} instead of {sorted(expected - resolved)}"
+    return ""
+
+
+def bundle(azura_wheel: Path, dest: Path, wheels_lock: dict, jobs: int) -> dict[str, object]:
+    """Fill dest with Azura's wheel and the locked wheels of its dependencies; return a summary."""
+    if dest.exists():
+        shutil.rmtree(dest)
     with tempfile.TemporaryDirectory() as tmp:
-        built = Path(tmp, "built-from-source")
-        for pin in sorted(from_source):
-            build_pure_wheel(pin, built)
-        # One folder per target: parallel pip runs must not write the same file.
-        folders = {t: Path(tmp, t.name) for t in targets}
-
-        def fetch(target: Target, have: set[str]) -> None:
-            download([r for r in requirements_for(lock, target) if r not in have], target, folders[target])
-
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            list(pool.map(lambda t: fetch(t, from_source), first))
-            pure = from_source | {_pin(w) for t in first for w in folders[t].glob("*-none-any.whl")}
-            list(pool.map(lambda t: fetch(t, pure), rest))
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(azura_wheel, dest / azura_wheel.name)
-        for folder in (built, *folders.values()):
-            for wheel in folder.glob("*.whl"):
-                if not (dest / wheel.name).exists():
-                    shutil.copy2(wheel, dest / wheel.name)
+        fetched = Path(tmp, "fetched")
+        fetched.mkdir()
+        fetch_locked(wheels_lock, fetched, jobs)
+        dest.mkdir(parents=True)
+        built = {}
+        for file in sorted(fetched.iterdir()):
+            if file.name.endswith(".tar.gz"):
+                built[file.name] = build_pure_wheel(file, dest).name
+            else:
+                shutil.copy2(file, dest / file.name)
+    shutil.copy2(azura_wheel, dest / azura_wheel.name)
     bundled = dest / azura_wheel.name
+    targets = all_targets()
+
+    def expected(target: Target) -> set[str]:
+        names = (built.get(f, f) for f in wheels_lock["targets"][target.name])
+        return {_pin(n) for n in names}
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        errors = dict(zip(targets, pool.map(lambda t: unresolvable_offline(bundled, dest, t), targets)))
+        errors = dict(zip(targets, pool.map(lambda t: target_problems(bundled, dest, t, expected(t)), targets)))
     wheels = sorted(dest.glob("*.whl"))
     return {
         "wheels": len(wheels),
@@ -232,10 +361,11 @@ def bundle(azura_wheel: Path, dest: Path, jobs: int) -> dict[str, object]:
     }
 
 
-def _pin(wheel: Path) -> str:
-    """Return 'name==version' of a wheel file, the name normalised as pip writes it."""
-    name, version = wheel.name.split("-")[:2]
-    return f"{name.replace('_', '-').lower()}=={version}"
+def _pin(file_name: str) -> str:
+    """Return 'name==version' of a wheel or sdist file, the name canonical."""
+    parse = parse_wheel_filename if file_name.endswith(".whl") else parse_sdist_filename
+    name, version = parse(file_name)[:2]
+    return f"{name}=={version}"
 
 
 def _run(command: list[str], env: dict[str, str] | None = None) -> str:
@@ -247,13 +377,24 @@ def _run(command: list[str], env: dict[str, str] | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Bundle the wheels and print the summary as one JSON line."""
+    """Write the wheels lock, or fill the bundle and print its summary as one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("azura_wheel", type=Path)
-    parser.add_argument("dest", type=Path)
-    parser.add_argument("--jobs", type=int, default=4)
+    commands = parser.add_subparsers(dest="command", required=True)
+    lock = commands.add_parser("lock", help="derive the exact files per target from the hashed pins")
+    lock.add_argument("pins", type=Path)
+    lock.add_argument("wheels_lock", type=Path)
+    make = commands.add_parser("bundle", help="download the locked files and prove every target installs offline")
+    make.add_argument("azura_wheel", type=Path)
+    make.add_argument("dest", type=Path)
+    make.add_argument("--lock", type=Path, default=Path("requirements/vsix-wheels.json"))
+    for command in (lock, make):
+        command.add_argument("--jobs", type=int, default=4)
     args = parser.parse_args(argv)
-    summary = bundle(args.azura_wheel.resolve(), args.dest, args.jobs)
+    if args.command == "lock":
+        wheels_lock = lock_files(read_pins(args.pins.read_text(encoding="utf-8")), args.jobs)
+        args.wheels_lock.write_text(json.dumps(wheels_lock, indent=1) + "\n", encoding="utf-8")
+        return 0
+    summary = bundle(args.azura_wheel.resolve(), args.dest, json.loads(args.lock.read_text(encoding="utf-8")), args.jobs)
     print(json.dumps(summary))
     return 1 if summary["targets_needing_index"] else 0
 

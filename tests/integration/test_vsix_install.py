@@ -9,7 +9,6 @@ checked without a .vsix.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -24,7 +23,10 @@ import pytest
 import azura
 from packaging.requirements import Requirement
 from tests.emulators import ado_scenarios as scenarios
-from tests.integration.conftest import TOKEN
+from tests.emulators.ado import AdoEmulator
+from tests.emulators.forward_proxy import ForwardProxy
+from tests.integration.conftest import ADO_HOST, TOKEN
+from tests.scripts import packaging_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node")
@@ -44,14 +46,6 @@ VSIX = _vsix()
 needs_vsix = pytest.mark.skipif(
     VSIX is None, reason=f"no dist/azura-{azura.__version__}.vsix: run scripts/build_vsix.sh (or set AZURA_VSIX)")
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
-
-
-def _packaging_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / "packaging" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 def _pip_offline_settings() -> dict:
@@ -171,6 +165,10 @@ def _run_task(extension: Path, env: dict) -> subprocess.CompletedProcess:
 @pytest.fixture
 def task_env(emulator, agent_env, tmp_path):
     """Return the environment an agent gives the task: inputs, the job connection, no token variable."""
+    return _task_environment(emulator, agent_env, tmp_path)
+
+
+def _task_environment(emulator, agent_env, tmp_path) -> dict:
     scenario = scenarios.multi_stage_two_failed_jobs(emulator)
     env = agent_env(emulator, scenario, SYSTEM_ACCESSTOKEN=None, PYTHONPATH=None)
     env.update(_pip_offline_settings())
@@ -190,15 +188,46 @@ def task_env(emulator, agent_env, tmp_path):
 
 @needs_vsix
 @needs_node
-def test_task_from_the_vsix_installs_offline_and_publishes_through_the_agent(extension, task_env):
+def test_task_from_the_vsix_installs_offline_and_publishes(extension, task_env, emulator):
     run = _run_task(extension, task_env)
 
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "##vso[build.addbuildtag]azura-test" in run.stdout.splitlines()
+    assert emulator.tags(int(task_env["BUILD_BUILDID"])) == ["azura-test"]
     assert any(line.startswith("##vso[task.uploadsummary]") for line in run.stdout.splitlines())
     assert "##vso[task.complete result=Succeeded;]Azura analysed the run." in run.stdout
     assert "Looking in indexes" not in run.stdout
     assert TOKEN not in run.stdout and TOKEN not in run.stderr
+
+
+@needs_vsix
+@needs_node
+def test_task_behind_a_proxy_with_an_internal_ca_publishes_through_the_proxy(extension, agent_env, internal_ca,
+                                                                              tmp_path):
+    ca_file, server_context = internal_ca
+    credentials = ("agent-svc", "p@ss:w/rd")
+    with AdoEmulator(token=TOKEN, tls=server_context) as emulator, \
+            ForwardProxy(hosts={ADO_HOST: "127.0.0.1"}, credentials=credentials) as proxy:
+        env = _task_environment(emulator, agent_env, tmp_path)
+        env.update({  # what the agent gives a task when it was configured with --proxyurl ... --sslcacert
+            "SYSTEM_COLLECTIONURI": f"https://{ADO_HOST}:{emulator.port}/{emulator.org}/",
+            "AGENT_PROXYURL": proxy.url,
+            "AGENT_PROXYUSERNAME": credentials[0],
+            "SECRET_AGENT_PROXYPASSWORD": credentials[1],
+            "AGENT_PROXYBYPASSLIST": json.dumps(["127\\.0\\.0\\.1"]),
+            "AGENT_CAINFO": str(ca_file),
+        })
+
+        run = _run_task(extension, env)
+
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "##vso[task.complete result=Succeeded;]" in run.stdout, run.stdout
+        assert emulator.tags(int(env["BUILD_BUILDID"])) == ["azura-test"]
+    tunnels = proxy.requests(host=ADO_HOST)
+    assert tunnels and {(r.method, r.authorized) for r in tunnels} == {("CONNECT", True)}
+    # task-lib itself debug-prints Agent.ProxyPassword when it loads; the agent masks that secret variable.
+    leaks = [line for line in (run.stdout + run.stderr).splitlines()
+             if credentials[1] in line and not line.startswith("##vso[task.debug]Agent.ProxyPassword=")]
+    assert leaks == []
 
 
 @needs_vsix
@@ -215,7 +244,7 @@ def test_task_reuses_its_environment_on_the_next_run(extension, task_env):
 
 @needs_vsix
 @needs_node
-def test_task_with_a_provider_and_no_index_warns_and_analyses_offline(extension, task_env):
+def test_task_with_a_provider_and_no_index_warns_and_analyses_offline(extension, task_env, emulator):
     task_env.update({"INPUT_LLMPROVIDER": "openai", "INPUT_MODEL": "gpt-4o-mini"})
 
     run = _run_task(extension, task_env)
@@ -223,28 +252,35 @@ def test_task_with_a_provider_and_no_index_warns_and_analyses_offline(extension,
     lines = run.stdout.splitlines()
     assert any(line.startswith("##vso[task.issue type=warning") and "Could not install Azura's LLM extra" in line
                for line in lines), run.stdout + run.stderr
-    assert any(line.startswith("[command]") and "-m azura analyze --llm-provider none" in line for line in lines)
-    assert "##vso[build.addbuildtag]azura-test" in lines
+    assert any(line.startswith("[command]") and "-m azura analyze --output-dir " in line
+               and "--llm-provider none" in line for line in lines)
+    assert emulator.tags(int(task_env["BUILD_BUILDID"])) == ["azura-test"]
     assert "##vso[task.complete result=SucceededWithIssues;]" in run.stdout
     assert TOKEN not in run.stdout and TOKEN not in run.stderr
 
 
-LOCK = [
-    "anyio==4.12.1 ; python_full_version < '3.10'",
-    "colorama==0.4.6 ; sys_platform == 'win32'",
-    "exceptiongroup==1.3.1 ; python_full_version < '3.11'",
-    "pyyaml==6.0.3",
-]
+LOCK = """
+anyio==4.12.1 ; python_full_version < '3.11' \\
+    --hash=sha256:aaaa
+colorama==0.4.6 ; sys_platform == 'win32' \\
+    --hash=sha256:bbbb
+    # via click
+exceptiongroup==1.3.1 ; python_full_version < '3.11' \\
+    --hash=sha256:cccc \\
+    --hash=sha256:dddd
+pyyaml==6.0.3 \\
+    --hash=sha256:eeee
+"""
 
 
 def _selected(python: str, platform: str) -> set:
-    bundle = _packaging_script("bundle_wheels")
+    bundle = packaging_script("bundle_wheels")
     (target,) = [t for t in bundle.all_targets() if t.python == python and t.platform.name == platform]
-    return {Requirement(r).name for r in bundle.requirements_for(LOCK, target)}
+    return {pin.name for pin in bundle.read_pins(LOCK) if pin.applies_to(target)}
 
 
 def test_bundle_takes_exceptiongroup_for_python_below_3_11_only():
-    assert "exceptiongroup" in _selected("3.9", "linux-x64")
+    assert "exceptiongroup" in _selected("3.10", "linux-x64")
     assert "exceptiongroup" not in _selected("3.11", "linux-x64")
 
 
@@ -253,15 +289,39 @@ def test_bundle_takes_colorama_for_windows_only():
     assert "colorama" not in _selected("3.12", "macos-arm64")
 
 
+def test_bundle_reads_every_hash_of_a_locked_pin():
+    pins = {pin.name: pin for pin in packaging_script("bundle_wheels").read_pins(LOCK)}
+    assert pins["exceptiongroup"].hashes == ("sha256:cccc", "sha256:dddd")
+    assert pins["exceptiongroup"].requirement() == "exceptiongroup==1.3.1 --hash=sha256:cccc --hash=sha256:dddd"
+
+
+def test_bundle_downloads_a_locked_file_under_its_one_hash():
+    bundle = packaging_script("bundle_wheels")
+    requirement = bundle._requirement("markupsafe-3.0.4-cp313-cp313-win_amd64.whl", "sha256:ffff")
+    assert requirement == "markupsafe==3.0.4 --hash=sha256:ffff"
+
+
 def test_task_json_of_this_source_passes_the_published_schema(tmp_path):
     (tmp_path / "main.js").touch()
     task = json.loads((REPO_ROOT / "task" / "task.json").read_text(encoding="utf-8"))
-    assert _packaging_script("validate_task").task_problems(task, tmp_path) == []
+    assert packaging_script("validate_task").task_problems(task, tmp_path) == []
 
 
 def test_restricted_command_mode_is_refused(tmp_path):
     (tmp_path / "main.js").touch()
     task = json.loads((REPO_ROOT / "task" / "task.json").read_text(encoding="utf-8"))
     task["restrictions"] = {"commands": {"mode": "restricted"}}
-    problems = _packaging_script("validate_task").task_problems(task, tmp_path)
-    assert problems == ["task.json restrictions: restricted mode blocks the tag and summary commands"]
+    problems = packaging_script("validate_task").task_problems(task, tmp_path)
+    assert problems == ["task.json restrictions: restricted mode blocks the summary command"]
+
+
+def test_task_and_extension_of_this_source_carry_one_version():
+    task = json.loads((REPO_ROOT / "task" / "task.json").read_text(encoding="utf-8"))
+    manifest = json.loads((REPO_ROOT / "vss-extension.json").read_text(encoding="utf-8"))
+    assert packaging_script("validate_task").version_problems(task, manifest) == []
+
+
+def test_task_version_other_than_the_extension_is_refused():
+    task = {"version": {"Major": 0, "Minor": 2, "Patch": 1}}
+    problems = packaging_script("validate_task").version_problems(task, {"version": "0.2.0"})
+    assert problems == ["task.json version: 0.2.1 is not the extension's 0.2.0; bump both"]
