@@ -62,6 +62,8 @@ def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidat
     summary = _summary(specific, signature, category)
     explanation = signature.summary if signature is not None else _generic_explanation(category)
     cited = _cited(cause.line)
+    if specific and cause.line.number and _said_already(specific, cause.line.text):
+        cited = f"(line {cause.line.number})"
     if cause.wrapper is not None:
         cited = f"The last output before line {cause.wrapper.number} ({quote(cause.wrapper.text, 80)}): {cited}"
     root_cause = " ".join(part for part in (specific, explanation, cited) if part)
@@ -81,6 +83,13 @@ def quote(text: str, limit: int = MAX_QUOTE) -> str:
     cut = text[:limit - 1]
     space = cut.rfind(" ")
     return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + "…"
+
+
+def _said_already(sentence: str, text: str) -> bool:
+    """Return whether a sentence already quotes the gist of a log line (its longest run of words)."""
+    words = " ".join(_AGENT_MARKER.sub("", text).split())
+    gist = max(re.split(r"^\W*E\s+|[:|]\s", words), key=len).strip()
+    return len(gist) >= 12 and gist in " ".join(sentence.split())
 
 
 def command_kind(command: str) -> Optional[str]:
