@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Dict, List
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from bench_excerpt import ERROR_LINE, run_measured  # noqa: E402
+from bench_excerpt import ERROR_LINE, run_measured, write_log_in_child  # noqa: E402
 
 
 def main() -> int:
@@ -35,10 +34,7 @@ def main() -> int:
     checkouts = {"this": REPO} if args.against is None else {"this": REPO, "other": args.against.resolve()}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "bench.log"
-        error_line = int(subprocess.run(
-            [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import bench_excerpt as b;"
-             f" print(b.write_log(b.Path({str(path)!r}), {args.size_mb}))"],
-            check=True, capture_output=True, text=True).stdout)
+        error_line = write_log_in_child(path, args.size_mb)
         print(f"log: {path.stat().st_size / (1 << 20):.0f} MB, error at line {error_line:,}")
         run_measured(["cat", str(path)])  # warm the page cache
         command = [sys.executable, "-m", "azura", "analyze", "--log", str(path), "--format", "json",

@@ -95,6 +95,14 @@ def write_log(path: Path, size_mb: int) -> int:
     return error_line
 
 
+def write_log_in_child(path: Path, size_mb: int) -> int:
+    """Write the benchmark log from a child process, so this one stays small (see run_measured); return its error line."""
+    return int(subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import bench_excerpt as b;"
+         f" print(b.write_log(b.Path({str(path)!r}), {size_mb}))"],
+        check=True, capture_output=True, text=True).stdout)
+
+
 def run_measured(argv: List[str]) -> Tuple[float, int, str]:
     """Run a command; return its wall time, peak RSS in MB and stdout.
 
@@ -125,11 +133,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "bench.log"
-        # written by a child process, so this one stays small (see run_measured)
-        error_line = int(subprocess.run(
-            [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import bench_excerpt as b;"
-             f" print(b.write_log(b.Path({str(path)!r}), {args.size_mb}))"],
-            check=True, capture_output=True, text=True).stdout)
+        error_line = write_log_in_child(path, args.size_mb)
         size_mb = path.stat().st_size / (1 << 20)
         print(f"log: {size_mb:.0f} MB, error at line {error_line:,}")
         run_measured(["cat", str(path)])  # warm the page cache for both contenders
