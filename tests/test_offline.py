@@ -297,7 +297,7 @@ def test_compile_error_names_file_line_and_code_and_the_fix_starts_there():
         first=50))
     assert (failure.category, failure.signature_id) == ("compile", "rust-compile-error")
     assert failure.summary == "Compile error E0308 at src/parser.rs:118:24: mismatched types."
-    assert failure.suggested_fix.startswith("Fix `src/parser.rs:118:24` first")
+    assert failure.suggested_fix.startswith("Fix `src/parser.rs:118:24` (E0308) first")
     assert [line.number for line in failure.evidence[:2]] == [50, 51]
 
 

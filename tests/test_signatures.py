@@ -143,3 +143,41 @@ def test_new_user_entry_is_tried_before_every_bundled_signature():
     line = "Api.cs(3,5): error CS0246: The type or namespace name 'LegacyDto' could not be found"
     assert match_signature(line, signatures).category == "dependency"
     assert match_signature(line, BUNDLED).category == "compile"
+
+
+# --- roles and the one-pass matcher ----------------------------------------------------------------------------
+
+def test_user_entry_may_be_a_wrapper_and_takes_part_in_ranking():
+    from azura.analyze.offline import analyze_offline
+    from azura.models import Excerpt, FailedStep, Line
+
+    signatures = load_signatures([user_entry(id="team-gate", category="deploy", role="wrapper",
+                                             pattern=r"^Deployment gate failed"),
+                                  user_entry(id="team-quota", category="deploy", pattern=r"quota of \d+ slots reached")],
+                                 "azura.yml")
+    assert signatures[0].role == "wrapper" and signatures[1].role == "cause"
+    lines = (Line(10, "Slot swap refused: quota of 5 slots reached"), Line(11, "Deployment gate failed"))
+    (failure,) = analyze_offline([Excerpt(step=FailedStep(name="Deploy"), lines=lines, tokens=20)], signatures)
+    assert (failure.signature_id, failure.evidence[0].number) == ("team-quota", 10)
+
+
+def test_unknown_role_names_the_entry_and_the_roles():
+    with pytest.raises(ConfigError, match=r"'team-flaky-db' has role 'summary'; expected one of cause, wrapper, incidental"):
+        load_signatures([user_entry(role="summary")], "azura.yml")
+
+
+def test_every_signature_matching_a_line_is_found_in_knowledge_base_order():
+    from azura.analyze.signatures import signature_set
+
+    text = "##[error]Bash exited with code '137'."
+    assert [s.id for s in signature_set(BUNDLED).matching(text)] == ["exit-137-oom-killed", "process-exit-code"]
+    assert signature_set(BUNDLED).matching("Restored 12 packages in 1.2 s") == ()
+
+
+def test_a_user_pattern_re2_refuses_is_still_matched():
+    from azura.analyze.signatures import signature_set
+
+    # a look-behind: RE2 cannot compile it, so it is tried with Python's re beside the RE2 set
+    signatures = load_signatures([user_entry(pattern=r"(?<!not )warming up")], "azura.yml")
+    assert [s.id for s in signature_set(signatures).matching("ContosoDb is warming up")][:1] == ["team-flaky-db"]
+    assert "team-flaky-db" not in [s.id for s in signature_set(signatures).matching("ContosoDb is not warming up")]

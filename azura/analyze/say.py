@@ -225,7 +225,8 @@ def _fix(category: str, facts: Facts, signature: Optional[Signature], section: S
             return f"Run {rerun} locally and read its assertion message; fix the code or the test."
     if category in ("compile", "lint") and facts.compile_errors and facts.compile_errors[0].location:
         first = facts.compile_errors[0]
-        lead = f"Fix `{first.location}` first ({quote(first.message, 80)}); later errors often follow from it."
+        what = first.code or quote(first.message, 60)
+        lead = f"Fix `{first.location}` ({what}) first; later errors often follow from it."
         return f"{lead} {hint}".strip()
     if facts.missing:
         first = facts.missing[0]
