@@ -98,7 +98,10 @@ def _re2_set(patterns: Sequence[str]) -> Tuple[Any, List[int]]:
     except ImportError:
         return None, []
     accepted: List[int] = []
-    regex_set = re2.Set.SearchSet()
+    options = re2.Options()
+    options.log_errors = False  # a pattern RE2 refuses is expected (users' look-arounds): no noise on stderr
+    options.max_mem = 64 << 20  # a hundred-odd patterns need more than the default 8 MB to match at full speed
+    regex_set = re2.Set.SearchSet(options)
     for index, pattern in enumerate(patterns):
         try:
             regex_set.Add(pattern)

@@ -102,8 +102,10 @@ def compile_finder(patterns: Tuple[str, ...]) -> Callable[[bytes], Iterator[int]
 
 
 def _re2_compiles(re2, pattern: str) -> bool:
+    options = re2.Options()
+    options.log_errors = False  # refusing a look-around is expected; RE2 would print it to stderr
     try:
-        re2.compile(pattern.encode())
+        re2.compile(pattern.encode(), options)
         return True
     except Exception:  # noqa: BLE001 - re2 raises its own error type; any failure means "use re"
         return False
