@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Optional, Pattern, Sequence, Set, Tuple
 
+from azura.analyze.patterns import pattern_problem
 from azura.errors import ConfigError
 from azura.models import CATEGORIES, Signature
 
@@ -81,6 +82,9 @@ def _signature(entry: Any, index: int, source: str) -> Signature:
         regex = compiled(pattern)
     except re.error as exc:
         raise ConfigError(f"{where} has an invalid pattern: {exc}") from None
+    problem = pattern_problem(pattern)
+    if problem:
+        raise ConfigError(f"{where} has a pattern that could stall on a hostile line: {problem}")
     examples = _examples(entry.get("examples", ()), where)
     for example in examples:
         if not regex.search(example):

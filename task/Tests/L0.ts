@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
 import {
-    ANALYZE, API_KEY, CREATE_VENV, LLM_MARKER, PIP_ARGUMENTS, PIP_LLM, PIP_OFFLINE, PIP_WITH_INDEX, TEMP, TOKEN,
+    ANALYZE, API_KEY, CREATE_VENV, LLM_MARKER, PIP_ARGUMENTS, PIP_LLM, PIP_OFFLINE, PIP_OFFLINE_RE2, PIP_WITH_INDEX, TEMP, TOKEN,
 } from './scenario';
 
 const TASK_JSON = path.join(__dirname, '..', 'task.json');
@@ -43,7 +43,9 @@ describe('Azura task', function () {
         it('creates the environment and installs Azura from the bundled wheels with no index', () => {
             runValidations(tr, () => {
                 assert.ok(tr.ran(CREATE_VENV), 'venv created');
-                assert.ok(tr.ran(PIP_OFFLINE), 'offline install');
+                const lines = commandLines(tr);
+                const withRe2 = lines.indexOf(`[command]${PIP_OFFLINE_RE2}`);
+                assert.ok(withRe2 >= 0 && lines.indexOf(`[command]${PIP_OFFLINE}`) > withRe2, 'RE2 first, then without it');
                 assert.ok(!tr.ran(PIP_WITH_INDEX), 'the core must not come from the index');
             });
         });

@@ -23,6 +23,7 @@ export const VENV_PYTHON = process.platform === 'win32'
 export const CREATE_VENV = `${PYTHON} -m venv --clear ${VENV}`;
 const PIP = `${VENV_PYTHON} -m pip install --disable-pip-version-check --no-input --progress-bar off`;
 export const PIP_OFFLINE = `${PIP} --no-index --find-links ${WHEELS} ${WHEEL}`;
+export const PIP_OFFLINE_RE2 = `${PIP_OFFLINE}[re2]`;
 export const PIP_WITH_INDEX = `${PIP} --find-links ${WHEELS} ${WHEEL}`;
 // The llm extra: Azura and its core from the bundled wheels, openai and jsonschema from the index.
 export const PIP_LLM = `${PIP} --find-links ${WHEELS} ${WHEEL}[llm]`;
@@ -53,6 +54,8 @@ export function newRunner(): TaskMockRunner {
 export function firstRunAnswers(exec: { [command: string]: TaskLibAnswerExecResult }): TaskLibAnswers {
     return cachedRunAnswers({ core: false, llm: false }, {
         [CREATE_VENV]: { code: 0 },
+        // no google-re2 wheel for this agent in the bundle: Azura installs without it
+        [PIP_OFFLINE_RE2]: { code: 1, stderr: 'ERROR: No matching distribution found for google-re2' },
         [PIP_OFFLINE]: { code: 0, stdout: 'Successfully installed azura-pipelines-0.1.0' },
         [PIP_LLM]: { code: 0, stdout: 'Successfully installed openai-2.8.0 jsonschema-4.25.1' },
         ...exec,
