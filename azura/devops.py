@@ -280,11 +280,12 @@ def _access_hint(action: str, settings: Settings) -> str:
 def _target_hint(settings: Settings) -> str:
     if settings.mode == "pipeline":
         return "check SYSTEM_COLLECTIONURI, SYSTEM_TEAMPROJECT and BUILD_BUILDID"
-    return "check --build-url, or --org-url, --project and --build-id"
+    # read on the command line and by API clients alike, so it names no flag
+    return "check the build URL, or the organisation URL, project and build id"
 
 
 def _org_setting(settings: Settings) -> str:
-    return "SYSTEM_COLLECTIONURI" if settings.mode == "pipeline" else "--org-url / AZURE_DEVOPS_ORG_URL"
+    return "SYSTEM_COLLECTIONURI" if settings.mode == "pipeline" else "AZURE_DEVOPS_ORG_URL"
 
 
 def _is_requests_error(exc: Exception) -> bool:

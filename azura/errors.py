@@ -4,8 +4,9 @@ from enum import IntEnum
 
 class ExitCode(IntEnum):
     OK = 0
-    ANALYSIS_IMPOSSIBLE = 1  # only with --strict
-    USAGE = 2
+    ANALYSIS_IMPOSSIBLE = 1  # could not analyse or answer; `analyze` in a pipeline only with --strict
+    USAGE = 2  # usage or configuration error, a missing extra included
+    INTERRUPTED = 130  # Ctrl+C, as shells report SIGINT
 
 
 class AzuraError(Exception):

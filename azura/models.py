@@ -94,6 +94,127 @@ class Signature:
 
 
 @dataclass(frozen=True)
+class SourceLocation:
+    """A place in the source code: a compile error's file:line:column, where a test failed, a stack frame."""
+
+    file: str
+    line: Optional[int] = None
+    column: Optional[int] = None
+
+    def __str__(self) -> str:
+        return ":".join(str(part) for part in (self.file, self.line, self.column) if part is not None)
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "column": self.column}
+
+
+@dataclass(frozen=True)
+class FailingTest:
+    """A test that failed, as its runner's output names it or as the Azure DevOps Test Results API returns it.
+
+    From the Test Results API: name = automatedTestName (testCaseTitle when absent), outcome, message =
+    errorMessage, stack_trace = stackTrace, duration_ms = durationInMs; its `log_line` is None.
+    """
+
+    name: str  # as the runner names it: "tests/test_x.py::test_y", "OrdersTests.Total_IsSum", "TestParse"
+    message: str = ""  # the assertion message or exception, its first line
+    location: Optional[SourceLocation] = None  # where it failed, when the output says
+    outcome: str = "failed"  # failed, error (broke outside its assertions), timeout, aborted
+    stack_trace: str = ""  # the frames the runner printed, when known (first frame first)
+    duration_ms: Optional[float] = None
+    log_line: Optional[int] = None  # 1-based line of the log that names the test; None when not from a log
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "message": self.message,
+                "location": self.location.to_dict() if self.location else None, "outcome": self.outcome,
+                "stack_trace": self.stack_trace, "duration_ms": self.duration_ms, "log_line": self.log_line}
+
+
+@dataclass(frozen=True)
+class CompileError:
+    """One error a compiler, type checker or interpreter's parser reported."""
+
+    message: str  # without its location and code: "The type or namespace name 'OrderDto' could not be found"
+    location: Optional[SourceLocation] = None
+    code: str = ""  # the tool's error code when it has one: CS0246, TS2322, E0308
+    log_line: Optional[int] = None
+
+    def to_dict(self) -> dict:
+        return {"message": self.message, "location": self.location.to_dict() if self.location else None,
+                "code": self.code, "log_line": self.log_line}
+
+
+@dataclass(frozen=True)
+class MissingName:
+    """Something the build needed and did not find."""
+
+    kind: str  # module, package, command, file, symbol
+    name: str  # "requests", "left-pad@^9.9.9", "yarn", "src/app.csproj"
+    log_line: Optional[int] = None
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "log_line": self.log_line}
+
+
+@dataclass(frozen=True)
+class VersionMismatch:
+    """A version the build wanted against the one it found."""
+
+    subject: str  # what is versioned: "node", "python", "Java class file", a package name
+    wanted: str  # as the tool wrote it: ">=18", "55.0", "^2.1.0"
+    found: str = ""  # "" when the tool only said what it wanted
+    log_line: Optional[int] = None
+
+    def to_dict(self) -> dict:
+        return {"subject": self.subject, "wanted": self.wanted, "found": self.found, "log_line": self.log_line}
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How the failing process ended: its exit code, or the signal that killed it."""
+
+    code: Optional[int] = None
+    signal: str = ""  # SIGSEGV, SIGKILL, SIGABRT
+    command: str = ""  # the command, when the log names it
+    log_line: Optional[int] = None
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "signal": self.signal, "command": self.command, "log_line": self.log_line}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the cause says, in named parts: read from the log's cause section, or from Azure DevOps' own records.
+
+    The lists hold the first few of each kind, in log order; the counts say how many there were in all when
+    the tool printed a total ("3 failed, 120 passed", "Found 4 errors"), and are None when it did not.
+    """
+
+    failing_tests: Tuple[FailingTest, ...] = ()
+    failed_test_count: Optional[int] = None
+    compile_errors: Tuple[CompileError, ...] = ()
+    compile_error_count: Optional[int] = None
+    missing: Tuple[MissingName, ...] = ()
+    versions: Tuple[VersionMismatch, ...] = ()
+    exit: Optional[ExitStatus] = None
+
+    def __bool__(self) -> bool:
+        return bool(self.failing_tests or self.compile_errors or self.missing or self.versions or self.exit
+                    or self.failed_test_count or self.compile_error_count)
+
+    def to_dict(self) -> dict:
+        return {
+            "failing_tests": [test.to_dict() for test in self.failing_tests],
+            "failed_test_count": self.failed_test_count,
+            "compile_errors": [error.to_dict() for error in self.compile_errors],
+            "compile_error_count": self.compile_error_count,
+            "missing": [name.to_dict() for name in self.missing],
+            "versions": [version.to_dict() for version in self.versions],
+            "exit": self.exit.to_dict() if self.exit else None,
+        }
+
+
+@dataclass(frozen=True)
 class Failure:
     """The analysis of one failed step."""
 
@@ -106,6 +227,7 @@ class Failure:
     confidence: float  # 0.0 .. 1.0
     evidence: Tuple[Line, ...] = ()
     signature_id: Optional[str] = None
+    facts: Facts = field(default_factory=Facts)  # the specifics the diagnosis names
 
     def to_dict(self) -> dict:
         return {
@@ -120,6 +242,7 @@ class Failure:
             "confidence": round(self.confidence, 2),
             "evidence": [line.to_dict() for line in self.evidence],
             "excerpt": [line.to_dict() for line in self.excerpt.lines],
+            "facts": self.facts.to_dict(),
         }
 
 

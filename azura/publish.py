@@ -55,6 +55,18 @@ def write_files(rendered: Rendered, folder: Path) -> Tuple[Path, ...]:
     return tuple(folder / name for name in OUTPUT_FILES)
 
 
+def remove_outputs(path: str) -> Tuple[str, ...]:
+    """Remove the output files an earlier run left in `path`; return the names removed (none when unwritable)."""
+    removed = []
+    for name in OUTPUT_FILES:
+        try:
+            (Path(path) / name).unlink()
+        except OSError:  # absent, or not ours to remove: either way there is nothing more to do
+            continue
+        removed.append(name)
+    return tuple(removed)
+
+
 def publish(analysis: Analysis, rendered: Rendered, settings: Settings, stdout: TextIO,
             deadline: Optional[Deadline] = None, clock: Clock = time.monotonic,
             sleep: Callable[[float], None] = time.sleep) -> Tuple[SinkOutcome, ...]:
@@ -115,8 +127,8 @@ class _LazyDevOps:
 
 
 def _files_sink(rendered: Rendered, folder: Path) -> str:
-    paths = write_files(rendered, check_output_dir(str(folder)))
-    return f"wrote {', '.join(str(p) for p in paths)}"
+    first, *others = write_files(rendered, check_output_dir(str(folder)))
+    return f"wrote {', '.join([str(first), *(path.name for path in others)])}"
 
 
 def _in_pipeline(settings: Settings) -> bool:

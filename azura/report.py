@@ -24,6 +24,9 @@ PR_COMMENT_MARKER = "<!-- azura:pr-comment v1 -->"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # A URL ends before brackets, quotes and trailing punctuation, as markdown autolinks do.
 _URL = re.compile(r"(?:(?:https?|ftp|file)://|www\.)[^\s<>`\"'()\[\]]*[^\s<>`\"'()\[\].,;:!?]", re.IGNORECASE)
+# A code span as CommonMark reads it: a backtick run, text, a run of the same length. Its text renders literally,
+# so a fix such as "run `npm ci`" keeps its code formatting instead of showing escaped backticks.
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 # Characters that carry meaning in markdown inline text (emphasis, code, links, tables, strikethrough).
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
@@ -54,7 +57,8 @@ def template_environment(user_dir: Optional[str] = None):
         # markdown, not HTML: escaping would show `&lt;` inside code blocks
         autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
     )
-    environment.filters.update(code_block=code_block, plain=plain, percent=percent, first_line=first_line)
+    environment.filters.update(code_block=code_block, plain=plain, percent=percent, first_line=first_line,
+                               shorten=shorten)
     environment.globals.update(log_url=log_url, build_link=build_link,
                                commit_link=commit_link, pr_comment_marker=PR_COMMENT_MARKER)
     return environment
@@ -99,12 +103,17 @@ def _render(environment, name: str, analysis: Analysis, templates_dir: Optional[
     return neutralize(output)
 
 
-def code_block(value: Union[str, Iterable[Line]], fence: bool = True) -> str:
-    """Return log text as a fenced code block (or indented, for the terminal), numbered when given Lines."""
+def code_block(value: Union[str, Iterable[Line]], fence: bool = True, mark: Optional[Line] = None) -> str:
+    """Return log text as a fenced code block (or indented, for the terminal), numbered when given Lines.
+
+    `mark` is the line the diagnosis rests on: among several lines it is shown with a `>` before its number.
+    """
     if isinstance(value, str):
         rows = value.splitlines()
     else:
-        rows = [_numbered(line) for line in value]
+        lines = list(value)
+        marked = mark if len(lines) > 1 else None
+        rows = [_numbered(line, line == marked) for line in lines]
     rows = [neutralize(_CONTROL.sub("", row.replace("\r", ""))) for row in rows]
     if not fence:
         return "\n".join("    " + row for row in rows)
@@ -113,9 +122,9 @@ def code_block(value: Union[str, Iterable[Line]], fence: bool = True) -> str:
     return "\n".join([marker, *rows, marker])
 
 
-def _numbered(line: Line) -> str:
+def _numbered(line: Line, marked: bool) -> str:
     label = str(line.number) if line.number > 0 else "agent"
-    return f"{label:>6} | {line.text}"
+    return f"{'>' if marked else ' '}{label:>5} | {line.text}"
 
 
 def plain(value: object, markdown: bool = True) -> str:
@@ -126,14 +135,26 @@ def plain(value: object, markdown: bool = True) -> str:
         return text
     pieces: List[str] = []
     position = 0
+    for span in _CODE_SPAN.finditer(text):
+        pieces.append(_inline_markdown(text[position:span.start()]))
+        pieces.append(span.group(0))
+        position = span.end()
+    pieces.append(_inline_markdown(text[position:]))
+    # a backslash before the marker's last character: `\#`, `\-`, `12\.`
+    return _BLOCK_START.sub(lambda match: match.group(0)[:-1] + "\\" + match.group(0)[-1], "".join(pieces))
+
+
+def _inline_markdown(text: str) -> str:
+    """Return text outside code spans inert: URLs shown as code, markup escaped."""
+    pieces: List[str] = []
+    position = 0
     for match in _URL.finditer(text):
         pieces.append(_escape_markdown(text[position:match.start()]))
         # in a code span a URL is shown, copyable, and never turned into a link
         pieces.append(f"`{match.group(0)}`")
         position = match.end()
     pieces.append(_escape_markdown(text[position:]))
-    # a backslash before the marker's last character: `\#`, `\-`, `12\.`
-    return _BLOCK_START.sub(lambda match: match.group(0)[:-1] + "\\" + match.group(0)[-1], "".join(pieces))
+    return "".join(pieces)
 
 
 def _escape_markdown(text: str) -> str:
@@ -145,6 +166,17 @@ def _escape_markdown(text: str) -> str:
 def percent(confidence: float) -> str:
     """Return a confidence as a whole percentage."""
     return f"{round(confidence * 100)}%"
+
+
+def shorten(text: str, limit: int) -> str:
+    """Return text cut to at most `limit` characters at a word boundary, with "…" when anything was cut."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    if text[limit - 1] != " " and " " in cut:  # mid-word: back to the last whole word
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "…"
 
 
 def first_line(text: str) -> str:

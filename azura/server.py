@@ -32,6 +32,8 @@ WEB_DIR = Path(__file__).parent / "web"
 OPENAPI_PATH = Path(__file__).parent / "openapi.json"
 MAX_CHAT_CHARS = 2000
 MAX_HISTORY = 20  # messages of a conversation sent back to the LLM
+# The routes of the API Azura grew from, served as aliases so that its clients keep working.
+ORIGINAL_API_ROUTES = ("/process_errors", "/process_errors_async", "/example_errors")
 log = logging.getLogger("azura.server")
 
 
@@ -88,17 +90,35 @@ def serve(settings: Settings, stderr: TextIO = sys.stderr) -> None:
     """Serve the app on settings.host:port with werkzeug's threaded server until interrupted."""
     from werkzeug.serving import make_server
 
-    app = create_app(settings)
-    server = make_server(settings.host, settings.port, app, threaded=True)
-    stderr.write(f"azura: serving on http://{settings.host}:{server.server_port} (Ctrl+C stops; use gunicorn "
-                 f"in production: gunicorn -w 2 'azura.server:app_from_env()')\n")
+    check_exposure(settings)
+    # Bound here rather than by werkzeug, which prints its own message and exits 1 when the port is taken.
+    with _listen(settings) as listener:
+        app = create_app(settings)
+        server = make_server(settings.host, settings.port, app, threaded=True, fd=listener.fileno())
+        address = f"http://{settings.host}:{server.port}"
+        stderr.write(f"azura: serving on {address} (Ctrl+C stops; use gunicorn in production: "
+                     f"gunicorn -w 2 'azura.server:app_from_env()')\n")
+        try:
+            server.serve_forever()  # werkzeug's returns on Ctrl+C
+        finally:
+            server.server_close()
+            app.extensions["azura"]["runner"].shutdown()
+    stderr.write(f"azura: stopped serving {address}; unfinished jobs are kept in {settings.jobs_db} and resume "
+                 f"on the next start\n")
+
+
+def _listen(settings: Settings):
+    """Return a listening socket on settings.host:port, or raise ConfigError naming the flags to change."""
+    import socket
+
+    from werkzeug.serving import select_address_family
+
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        stderr.write("azura: stopped\n")
-    finally:
-        server.server_close()
-        app.extensions["azura"]["runner"].shutdown()
+        return socket.create_server((settings.host, settings.port), backlog=128,
+                                    family=select_address_family(settings.host, settings.port))
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise ConfigError(f"cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}): "
+                          f"pass another --port or --host") from None
 
 
 # ---------------------------------------------------------------- the work behind the endpoints
@@ -121,22 +141,33 @@ def run_analysis(request: Dict[str, Any], settings: Settings,
 
 
 def _build_settings(request: Dict[str, Any], settings: Settings) -> Settings:
-    from azura.context import require_build
-
+    _require_devops(settings, "analyse builds")
     if request.get("build_url"):
         ref = _build_reference(request["build_url"])
-        if settings.org_url and ref.org_url.rstrip("/").lower() != settings.org_url.rstrip("/").lower():
+        if ref.org_url.rstrip("/").lower() != settings.org_url.rstrip("/").lower():
             # The server's token belongs to one organisation; never send it to another host.
-            raise InputError("field 'build_url' must point to the organisation this server is configured for "
-                             "(AZURE_DEVOPS_ORG_URL)")
-        target = replace(settings, mode="remote", project=ref.project, build_id=ref.build_id, publish=False)
-    else:
-        from azura.ask.tools import DevOpsTools
+            raise InputError(f"field 'build_url' must point to the organisation this server reads "
+                             f"({settings.org_url})")
+        return replace(settings, mode="remote", project=ref.project, build_id=ref.build_id, publish=False)
+    project = request.get("project") or settings.project or _only_project(settings)
+    return replace(settings, mode="remote", project=project, build_id=request["build_id"], publish=False)
 
-        project = request.get("project") or DevOpsTools(settings).project_or_default(None)
-        target = replace(settings, mode="remote", project=project, build_id=request["build_id"], publish=False)
-    require_build(target)
-    return target
+
+def _require_devops(settings: Settings, purpose: str) -> None:
+    """Raise ConfigError, worded for the API's client, when this server has no Azure DevOps to read."""
+    if not (settings.org_url and settings.token):
+        raise ConfigError(f"this server cannot {purpose}: it was started without an Azure DevOps organisation "
+                          f"and token (AZURE_DEVOPS_ORG_URL, AZURE_DEVOPS_PAT); log text can still be analysed")
+
+
+def _only_project(settings: Settings) -> str:
+    from azura.ask.tools import DevOpsTools
+
+    visible = DevOpsTools(settings).projects()
+    if len(visible) != 1:
+        raise InputError(f"field 'project' is needed: the organisation has {len(visible)} projects and the "
+                         f"server no default one (AZURE_DEVOPS_PROJECT)")
+    return visible[0]
 
 
 def _build_reference(url: str):
@@ -162,6 +193,11 @@ def parse_analyze_request(content_type: str, body: bytes, json_body: Any) -> Dic
         return {"log": _errors_to_log(json_body)}
     if not isinstance(json_body, dict):
         raise InputError("the JSON body must be an object or a list of {\"context\": \"...\"} errors")
+    if "errors" in json_body:  # the original API's body: {"errors": [{"context": "..."}]}
+        _only_fields(json_body, ("errors",))
+        if not isinstance(json_body["errors"], list):
+            raise InputError("field 'errors' must be a list of {\"context\": \"...\"} objects")
+        return {"log": _errors_to_log(json_body["errors"])}
     if "log" in json_body:
         _only_fields(json_body, ("log", "name"))
         return {"log": _text_field(json_body, "log", required=True),
@@ -179,7 +215,7 @@ def parse_analyze_request(content_type: str, body: bytes, json_body: Any) -> Dic
             raise InputError("field 'project' must be a non-empty string")
         return {"project": project, "build_id": build_id}
     _only_fields(json_body, ())
-    raise InputError("the JSON body needs one of the fields 'log', 'build_url' or 'build_id'")
+    raise InputError("the JSON body needs one of the fields 'log', 'errors', 'build_url' or 'build_id'")
 
 
 def _errors_to_log(errors: List[Any]) -> str:
@@ -200,7 +236,8 @@ def _only_fields(body: Dict[str, Any], allowed: tuple) -> None:
     extra = sorted(k for k in body if k not in allowed)
     if extra:
         names = ", ".join(f"'{k[:40]}'" for k in extra[:5])
-        raise InputError(f"unknown field(s) {names}; allowed: {', '.join(allowed) or 'log, build_url, build_id'}")
+        raise InputError(f"unknown field(s) {names}; allowed: "
+                         f"{', '.join(allowed) or 'log, errors, build_url, build_id'}")
 
 
 def _text_field(body: Dict[str, Any], name: str, required: bool = False, limit: Optional[int] = None) -> Optional[str]:
@@ -240,7 +277,8 @@ def _register_guards(app, settings: Settings) -> None:
 
     @app.before_request
     def require_api_key():
-        if request.method == "OPTIONS" or not (request.path.startswith("/api/") or request.path == "/health"):
+        if request.method == "OPTIONS" or not (request.path.startswith("/api/") or request.path == "/health"
+                                               or request.path in ORIGINAL_API_ROUTES):
             return None
         if settings.api_key:
             sent = request.headers.get("Authorization", "")
@@ -330,10 +368,12 @@ def _register_routes(app, settings: Settings, store, runner) -> None:
         return send_from_directory(OPENAPI_PATH.parent, OPENAPI_PATH.name, mimetype="application/json")
 
     @app.post("/api/analyze")
+    @app.post("/process_errors")
     def analyze():
         return jsonify(run_analysis(analyze_request(), settings))
 
     @app.post("/api/analyze/async")
+    @app.post("/process_errors_async")
     def analyze_async():
         job_id = runner.submit(analyze_request())
         response = jsonify({"job_id": job_id, "status": "queued", "url": f"/api/jobs/{job_id}"})
@@ -349,6 +389,7 @@ def _register_routes(app, settings: Settings, store, runner) -> None:
         return jsonify(found.to_dict())
 
     @app.get("/api/examples")
+    @app.get("/example_errors")
     def examples():
         return jsonify({"examples": _examples()})
 
@@ -364,6 +405,7 @@ def _register_routes(app, settings: Settings, store, runner) -> None:
             history = store.conversation(chat_request["conversation_id"])
             if history is None:
                 return _error("no such conversation (conversations expire after AZURA_JOB_TTL seconds idle)", 404)
+        _require_devops(settings, "answer questions about pipelines")
         answer = ask(chat_request["message"], settings, history=history[-MAX_HISTORY:])
         history = history + [{"role": "user", "content": chat_request["message"]},
                              {"role": "assistant", "content": answer.text}]

@@ -8,7 +8,8 @@ import pytest
 
 from azura.analyze.offline import analyze_offline, build_tag, headline
 from azura.analyze.signatures import bundled_signatures
-from azura.models import CATEGORIES, Analysis, Build, Excerpt, FailedStep, History, Line, Usage
+from azura.models import (CATEGORIES, Analysis, Build, CompileError, Excerpt, ExitStatus, FailedStep, Facts,
+                          FailingTest, Failure, History, Line, MissingName, SourceLocation, Usage, VersionMismatch)
 from azura.report import analysis_json
 
 class BuildDocument(TypedDict):
@@ -24,6 +25,59 @@ class LineDocument(TypedDict):
     text: str
 
 
+class LocationDocument(TypedDict):
+    file: str
+    line: Optional[int]
+    column: Optional[int]
+
+
+class FailingTestDocument(TypedDict):
+    name: str
+    message: str
+    location: Optional[LocationDocument]
+    outcome: str
+    stack_trace: str
+    duration_ms: Optional[float]
+    log_line: Optional[int]
+
+
+class CompileErrorDocument(TypedDict):
+    message: str
+    location: Optional[LocationDocument]
+    code: str
+    log_line: Optional[int]
+
+
+class MissingDocument(TypedDict):
+    kind: str
+    name: str
+    log_line: Optional[int]
+
+
+class VersionDocument(TypedDict):
+    subject: str
+    wanted: str
+    found: str
+    log_line: Optional[int]
+
+
+class ExitDocument(TypedDict):
+    code: Optional[int]
+    signal: str
+    command: str
+    log_line: Optional[int]
+
+
+class FactsDocument(TypedDict):
+    failing_tests: List[FailingTestDocument]
+    failed_test_count: Optional[int]
+    compile_errors: List[CompileErrorDocument]
+    compile_error_count: Optional[int]
+    missing: List[MissingDocument]
+    versions: List[VersionDocument]
+    exit: Optional[ExitDocument]
+
+
 class FailureDocument(TypedDict):
     stage: Optional[str]
     job: Optional[str]
@@ -36,6 +90,7 @@ class FailureDocument(TypedDict):
     confidence: float
     evidence: List[LineDocument]
     excerpt: List[LineDocument]
+    facts: FactsDocument
 
 
 class HistoryDocument(TypedDict):
@@ -98,6 +153,35 @@ def test_failure_entries_have_exactly_the_contract_keys():
     assert failure["category"] == "compile" and 0.0 <= failure["confidence"] <= 1.0
     assert all(set(line) == keys(LineDocument) for line in failure["evidence"] + failure["excerpt"])
     assert [line["line"] for line in failure["excerpt"]] == [41, 90]
+
+
+def test_facts_have_exactly_the_contract_keys_when_empty():
+    (failure,) = offline_document()["failures"]
+    assert set(failure["facts"]) == keys(FactsDocument)
+
+
+def test_every_kind_of_fact_has_exactly_the_contract_keys():
+    here = SourceLocation("src/A.cs", 3, 5)
+    facts = Facts(
+        failing_tests=(FailingTest("OrdersTests.Total", "Expected 108 but was 107", here, duration_ms=12.0,
+                                   log_line=40),),
+        failed_test_count=1,
+        compile_errors=(CompileError("The type 'OrderDto' could not be found", here, "CS0246", 41),),
+        compile_error_count=1, missing=(MissingName("package", "requests", 42),),
+        versions=(VersionMismatch("node", ">=18", "16.20.2", 43),), exit=ExitStatus(137, "SIGKILL", "make", 44))
+    step = FailedStep(name="build")
+    failure = Failure(step=step, excerpt=Excerpt(step=step, lines=(), tokens=0), category="compile", summary="s",
+                      root_cause="r", suggested_fix="f", confidence=0.9, facts=facts)
+    document = json.loads(analysis_json(Analysis(headline="h", failures=(failure,), tag="azura-compile")))
+    written = document["failures"][0]["facts"]
+    assert set(written) == keys(FactsDocument)
+    (test,) = written["failing_tests"]
+    assert set(test) == keys(FailingTestDocument) and set(test["location"]) == keys(LocationDocument)
+    assert set(written["compile_errors"][0]) == keys(CompileErrorDocument)
+    assert set(written["missing"][0]) == keys(MissingDocument)
+    assert set(written["versions"][0]) == keys(VersionDocument)
+    assert set(written["exit"]) == keys(ExitDocument)
+    assert test["location"] == {"file": "src/A.cs", "line": 3, "column": 5}
 
 
 def test_build_history_and_usage_have_exactly_the_contract_keys():

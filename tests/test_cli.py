@@ -1,13 +1,17 @@
 """The command line as a user meets it: exit codes, messages that name the problem, nothing half-written."""
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from azura.errors import ExitCode
+from azura.cli import main
 from tests.helpers import run_azura
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DOTNET_FAILURE = [
     "2024-05-02T10:00:00.0000000Z ##[section]Starting: Build",
     "2024-05-02T10:00:01.0000000Z ##[command]dotnet build --configuration Release",
@@ -171,3 +175,165 @@ def test_gzipped_log_is_read_through_gzip(in_tmp, make_log):
     log = make_log(gzip.compress("\n".join(DOTNET_FAILURE).encode()), name="build.log.gz")
     run = run_azura("analyze", "--log", str(log), "--format", "json")
     assert run.json["failures"][0]["category"] == "compile"
+
+
+# ---------------------------------------------------------------- what each command did, and where
+
+def test_analyze_says_on_stderr_where_it_wrote_the_reports(in_tmp, make_log):
+    log = make_log(DOTNET_FAILURE)
+    run = run_azura("analyze", "--log", str(log), "--output-dir", "out")
+    assert run.stderr.splitlines()[-1] == f"azura: wrote {os.path.join('out', 'summary.md')}, pr-comment.md, " \
+                                          "analysis.json"
+    assert "wrote" not in run.stdout
+
+
+def test_json_on_stdout_stays_one_document_while_stderr_says_what_was_done(in_tmp, make_log):
+    log = make_log(DOTNET_FAILURE)
+    run = run_azura("analyze", "--log", str(log), "--format", "json")
+    assert run.json["schema_version"] == 1
+    assert "azura: wrote azura-report" in run.stderr
+
+
+def test_a_failed_run_removes_the_reports_an_earlier_run_left(in_tmp, make_log):
+    log = make_log(DOTNET_FAILURE)
+    run_azura("analyze", "--log", str(log), "--output-dir", "out")
+    log.unlink()
+
+    run = run_azura("analyze", "--log", str(log), "--output-dir", "out", expect=ExitCode.USAGE)
+
+    assert os.listdir(in_tmp / "out") == []
+    assert "removed the earlier summary.md, pr-comment.md, analysis.json" in run.stderr
+
+
+def test_a_failed_run_leaves_other_files_in_the_output_folder_alone(in_tmp):
+    (in_tmp / "out").mkdir()
+    (in_tmp / "out" / "notes.txt").write_text("mine")
+    run = run_azura("analyze", "--log", "missing.log", "--output-dir", "out", expect=ExitCode.USAGE)
+    assert os.listdir(in_tmp / "out") == ["notes.txt"] and "removed" not in run.stderr
+
+
+def test_demo_says_what_it_analysed_and_that_it_wrote_nothing(in_tmp):
+    from azura.examples import example_paths
+
+    run = run_azura("demo")
+    assert f"azura: analysed the {len(example_paths())} example logs in {example_paths()[0].parent} offline" \
+        in run.stderr and "nothing was written" in run.stderr
+    assert os.listdir(in_tmp) == []
+
+
+# ---------------------------------------------------------------- each command takes only its own flags
+
+@pytest.mark.parametrize("args, command, flag", [
+    (("demo", "--publish"), "demo", "--publish"),
+    (("demo", "--output-dir", "out"), "demo", "--output-dir"),
+    (("demo", "--llm-provider", "openai"), "demo", "--llm-provider"),
+    (("serve", "--no-tag"), "serve", "--no-tag"),
+    (("serve", "--format", "json"), "serve", "--format"),
+    (("ask", "--strict", "why did build 1 fail?"), "ask", "--strict"),
+    (("ask", "--build-url=https://dev.azure.com/o/p/_build/results?buildId=1", "why?"), "ask", "--build-url"),
+])
+def test_a_flag_of_another_command_is_a_usage_error_naming_both(in_tmp, args, command, flag):
+    run = run_azura(*args, expect=ExitCode.USAGE)
+    assert f"azura {command}: error: {flag} does not apply to azura {command} (it is a flag of azura analyze" \
+        in run.stderr
+
+
+@pytest.mark.parametrize("command, absent", [
+    ("demo", ("--publish", "--output-dir", "--llm-provider", "--org-url", "--strict", "--timeout")),
+    ("serve", ("--publish", "--no-tag", "--format", "--output-dir", "--strict", "--log")),
+    ("ask", ("--publish", "--no-summary", "--output-dir", "--strict", "--log", "--build-url")),
+])
+def test_help_of_a_command_lists_only_the_flags_that_apply(command, absent):
+    help_text = run_azura(command, "--help").stdout
+    assert [flag for flag in absent if flag in help_text] == []
+
+
+def test_analyze_keeps_every_documented_flag():
+    help_text = run_azura("analyze", "--help").stdout
+    documented = ("--llm-provider", "--model", "--endpoint", "--llm-timeout", "--no-cache", "--budget",
+                  "--output-dir", "--format", "--publish", "--no-publish", "--no-tag", "--no-pr-comment",
+                  "--no-summary", "--tag-prefix", "--no-history", "--templates", "--config", "--env-file",
+                  "--strict", "--timeout", "--log", "--build-url", "--org-url", "--project", "--build-id")
+    assert [flag for flag in documented if flag not in help_text] == []
+
+
+# ---------------------------------------------------------------- exit codes
+
+class InterruptedStdin:
+    def read(self, *args):
+        raise KeyboardInterrupt
+
+    readline = read1 = readinto = read
+
+    def __iter__(self):
+        raise KeyboardInterrupt
+
+
+def test_interrupted_run_exits_130(in_tmp):
+    import io
+
+    stderr = io.StringIO()
+    code = main(["analyze", "--log", "-"], environ={}, stdout=io.StringIO(), stderr=stderr, stdin=InterruptedStdin())
+    assert code == ExitCode.INTERRUPTED == 130 and "interrupted" in stderr.getvalue()
+
+
+def test_a_run_that_cannot_reach_azure_devops_exits_1_outside_a_pipeline(in_tmp):
+    environ = {"AZURE_DEVOPS_PAT": "x" * 52, "AZURE_DEVOPS_ORG_URL": "http://127.0.0.1:9"}  # discard port: closed
+    run = run_azura("analyze", "--project", "Widgets", "--build-id", "7", "--timeout", "3", environ=environ,
+                    expect=ExitCode.ANALYSIS_IMPOSSIBLE)
+    assert "could not read build 7" in run.stderr
+
+
+# ---------------------------------------------------------------- missing extras
+
+@pytest.mark.parametrize("blocked, args, environ, extra", [
+    (("flask",), ("serve",), {}, "serve"),
+    (("werkzeug",), ("serve",), {}, "serve"),
+    (("openai",), ("ask", "list pipelines"), {"LLM_PROVIDER": "openai", "OPENAI_API_KEY": "sk-test-123456"}, "llm"),
+    (("jsonschema",), ("analyze", "--log", "-"), {"LLM_PROVIDER": "ollama"}, "llm"),
+    (("azure.identity",), ("analyze", "--log", "-"),
+     {"LLM_PROVIDER": "azure_openai", "AZURE_OPENAI_ENDPOINT": "https://x.openai.azure.com", "LLM_MODEL_NAME": "d"},
+     "azure-identity"),
+])
+def test_a_missing_extra_is_named_with_its_install_command_and_exits_2(in_tmp, monkeypatch, blocked, args, environ,
+                                                                       extra):
+    for module in blocked:
+        monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails as if it were not installed
+    run = run_azura(*args, environ={"AZURA_JOBS_DB": str(in_tmp / "jobs.db"), **environ},
+                    stdin="\n".join(DOTNET_FAILURE).encode(), expect=ExitCode.USAGE)
+    assert f"pip install 'azura-pipelines[{extra}]'" in run.stderr and "internal error" not in run.stderr
+
+
+def test_without_the_tokenizer_extra_tokens_are_estimated_and_the_run_succeeds(in_tmp, monkeypatch, make_log):
+    from azura import tokens
+
+    monkeypatch.setitem(sys.modules, "tiktoken", None)
+    tokens._encoder.cache_clear()
+    try:
+        run = run_azura("analyze", "--log", str(make_log(DOTNET_FAILURE)), "--format", "json")
+        assert tokens.tokenizer_name() == "estimate"
+    finally:
+        tokens._encoder.cache_clear()
+    assert run.json["usage"]["excerpt_tokens"] > 0
+
+
+def test_serve_on_a_port_in_use_exits_2_naming_the_port(in_tmp):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = run_azura("serve", "--port", str(port), environ={"AZURA_JOBS_DB": str(in_tmp / "jobs.db")},
+                        expect=ExitCode.USAGE)
+    assert f"127.0.0.1:{port}" in run.stderr and "--port" in run.stderr
+
+
+def test_readme_shows_what_the_demo_really_prints(in_tmp):
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"```\n(=== pytest-failure\.log ===\n.*?)```", readme, re.DOTALL).group(1)
+    printed = run_azura("demo").stdout
+    start = printed.index("=== pytest-failure.log ===")
+    actual = printed[start:printed.index("\n===", start)]
+    # the token count depends on whether the tokenizer extra is installed
+    assert re.sub(r"[\d,]+-token", "N-token", shown).strip() == re.sub(r"[\d,]+-token", "N-token", actual).strip()

@@ -219,7 +219,7 @@ def test_organisation_url_that_is_not_azure_devops_names_the_setting(tmp_path, m
     try:
         settings = Settings(mode="remote", org_url=f"http://127.0.0.1:{server.server_port}/intranet",
                             project="Widgets", token=TOKEN, token_variable="AZURE_DEVOPS_PAT", timeout=30.0)
-        expected = r"did not answer like Azure DevOps.*\(--org-url / AZURE_DEVOPS_ORG_URL\)"
+        expected = r"did not answer like Azure DevOps.*\(AZURE_DEVOPS_ORG_URL\)"
         with pytest.raises(CollectError, match=expected):
             collect.get_build(AzureDevOps(settings), "Widgets", 1)
     finally:

@@ -1,11 +1,13 @@
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
 from azura.errors import ConfigError
 from azura.models import (Analysis, Build, Change, Excerpt, FailedStep, Failure, History, Line, Usage)
-from azura.report import (PR_COMMENT_MARKER, TEMPLATE_NAMES, bundled_templates_dir, code_block, plain, render)
+from azura.report import (PR_COMMENT_MARKER, TEMPLATE_NAMES, bundled_templates_dir, code_block, plain, render,
+                          shorten)
 
 BUILD_URL = "https://dev.azure.com/contoso/web/_build/results?buildId=812"
 LOGGING_COMMAND = re.compile(r"##(?:vso)?\[", re.IGNORECASE)
@@ -79,7 +81,7 @@ def test_code_fence_is_longer_than_any_backtick_run_in_the_log():
 
 def test_evidence_with_a_fence_stays_inside_its_block_in_the_summary():
     summary = render(make_analysis(make_failure("```", "## Injected heading"))).summary_md
-    assert "\n````\n    40 | ```\n    41 | ## Injected heading\n````\n" in summary
+    assert "\n````\n>   40 | ```\n    41 | ## Injected heading\n````\n" in summary
 
 
 def test_code_block_keeps_markup_characters_literal():
@@ -150,21 +152,21 @@ def test_history_shows_only_what_was_established():
 def test_pr_comment_caps_evidence_lines_and_json_keeps_the_whole_excerpt():
     texts = [f"src/m{i}.c:{i}:1: error: expected ';'" for i in range(30)]
     rendered = render(make_analysis(make_failure(*texts)))
-    assert len(re.findall(r"^\s+\d+ \| src/m", rendered.pr_comment_md, re.MULTILINE)) == 6
-    assert len(re.findall(r"^\s+\d+ \| src/m", rendered.summary_md, re.MULTILINE)) == 12
+    assert len(re.findall(r"^[> ]\s*\d+ \| src/m", rendered.pr_comment_md, re.MULTILINE)) == 6
+    assert len(re.findall(r"^[> ]\s*\d+ \| src/m", rendered.summary_md, re.MULTILINE)) == 12
     assert len(json.loads(rendered.analysis_json)["failures"][0]["excerpt"]) == 30
 
 
 def test_pr_comment_shows_three_failures_and_counts_the_rest():
     failures = tuple(make_failure("error CS0246", name=f"Build {i}") for i in range(5))
     comment = render(make_analysis(*failures)).pr_comment_md
-    assert "Build 2" in comment and "Build 3" not in comment and "+2 more failed steps" in comment
+    assert "Build 2" in comment and "Build 3" not in comment and "2 more failed steps: see the build summary" in comment
 
 
 def test_footer_names_the_model_or_says_offline():
-    assert "Offline analysis · excerpt 12 tokens" in render(make_analysis()).summary_md
-    summary = render(make_analysis(provider="openai", model="gpt-4o", usage=Usage(12, 900, 120))).summary_md
-    assert "Analysed by gpt-4o" in summary and "900 prompt + 120 completion tokens" in summary
+    assert "Offline analysis from a 12-token log excerpt" in render(make_analysis()).summary_md
+    summary = render(make_analysis(provider="openai", model="gpt-4o", usage=Usage(12, 1900, 120))).summary_md
+    assert "Analysed by gpt-4o" in summary and "1,900 prompt + 120 completion tokens" in summary
 
 
 def test_degraded_analysis_does_not_claim_the_model_answered():
@@ -189,3 +191,93 @@ def test_bundled_templates_are_found_from_the_source_tree():
 ])
 def test_plain_text_cannot_open_a_markdown_block_at_line_start(text, expected):
     assert plain(text) == expected
+
+
+# ---------------------------------------------------------------- read as Azure DevOps renders it
+
+def rendered_html(markdown: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").render(markdown)
+
+
+def prose_texts(markdown: str):
+    """Return the text a reader sees outside code (spans and blocks), token by token."""
+    from markdown_it import MarkdownIt
+
+    for block in MarkdownIt("commonmark").parse(markdown):
+        for token in block.children or ():
+            if token.type == "text":
+                yield token.content
+
+
+def demo_analyses():
+    from dataclasses import replace
+
+    from azura import engine
+    from azura.context import Settings
+    from azura.examples import example_paths
+
+    return [engine.analyze_local(replace(Settings(), log_paths=(str(path),))) for path in example_paths()]
+
+
+def test_code_in_a_fix_renders_as_code_not_as_escaped_backticks():
+    rendered = render(make_analysis(make_failure("error", fix="Run `npm ci` locally, then `npm run build`.")))
+    for markdown in (rendered.summary_md, rendered.pr_comment_md):
+        html = rendered_html(markdown)
+        assert "<code>npm ci</code>" in html and "<code>npm run build</code>" in html
+        assert "\\`" not in markdown
+
+
+def test_an_unmatched_backtick_stays_a_literal_backtick():
+    html = rendered_html(plain("quote ` here and *not emphasis*"))
+    assert "quote ` here and *not emphasis*" in html and "<code>" not in html and "<em>" not in html
+
+
+@pytest.mark.parametrize("output", ["summary_md", "pr_comment_md"])
+def test_demo_reports_render_without_stray_escapes_or_backticks(output):
+    for analysis in demo_analyses():
+        for text in prose_texts(getattr(render(analysis), output)):
+            assert "\\" not in text and "`" not in text, text
+
+
+def test_evidence_is_shown_in_log_order_with_the_line_the_diagnosis_rests_on_marked():
+    cause, assertion, tally = (Line(109, "FAILED tests/t.py::test_tax"), Line(86, "E  assert 116 == 119"),
+                               Line(110, "1 failed, 212 passed"))
+    failure = replace(make_failure("placeholder"), evidence=(cause, assertion, tally))
+    rendered = render(make_analysis(failure))
+
+    for output in (rendered.summary_md, rendered.pr_comment_md, rendered.text):
+        rows = [row.strip() for row in output.splitlines() if re.match(r"^\s*>?\s*\d+ \| ", row)]
+        assert rows == ["86 | E  assert 116 == 119", ">  109 | FAILED tests/t.py::test_tax", "110 | 1 failed, 212 passed"]
+    assert json.loads(rendered.analysis_json)["failures"][0]["evidence"][0]["line"] == 109  # the data keeps its order
+
+
+def test_a_single_evidence_line_is_not_marked():
+    summary = render(make_analysis(make_failure("error CS0246"))).summary_md
+    assert "\n    40 | error CS0246\n" in summary and ">" not in summary.split("```")[1]
+
+
+def test_more_evidence_than_shown_points_to_the_log_not_to_a_file_the_reader_cannot_open():
+    build = Build(id=812, number="1", url=BUILD_URL, definition="web", result="failed")
+    texts = [f"src/m{i}.c:{i}:1: error: expected ';'" for i in range(20)]
+    summary = render(make_analysis(make_failure(*texts, record_id="r1"), build=build)).summary_md
+    assert "8 more evidence lines are not shown: [open the log](" in summary and "analysis.json" not in summary
+
+
+@pytest.mark.parametrize("text, limit, expected", [
+    ("The type or namespace name could not be found", 30, "The type or namespace name…"),
+    ("short enough", 30, "short enough"),
+    ("Supercalifragilistic", 8, "Superca…"),
+    ("one two, three", 9, "one two…"),
+])
+def test_shorten_cuts_at_a_word_boundary(text, limit, expected):
+    assert shorten(text, limit) == expected
+
+
+def test_a_long_commit_subject_is_cut_at_a_word_boundary():
+    subject = "Rename the order summary DTO " + "and update every caller " * 8
+    history = full_history(changes=(Change(id="a1b2c3d4", author="Jane", message=subject),))
+    line = next(row for row in render(make_analysis(history=history)).summary_md.splitlines() if "a1b2c3d4" in row)
+    shown = re.search(r"`a1b2c3d4` (.*)…", line).group(1)
+    assert len(shown) < 100 and subject.startswith(shown) and subject[len(shown)] == " "

@@ -39,6 +39,13 @@ def test_bundled_signature_category_is_in_the_contract(signature):
     assert signature.category in CATEGORIES
 
 
+@pytest.mark.parametrize("signature", BUNDLED, ids=lambda s: s.id)
+def test_bundled_signature_text_points_into_the_log_not_at_a_line_on_screen(signature):
+    # Summaries and hints are read in a PR comment or the summary tab, where the matched line may not be shown.
+    for text in (signature.summary, signature.hint):
+        assert not re.search(r"\b(?:above|below)\b|\bthis line\b", text or ""), f"{signature.id}: {text}"
+
+
 def test_bundled_knowledge_base_is_large_and_ids_are_unique_slugs():
     ids = [signature.id for signature in BUNDLED]
     assert len(ids) >= 40

@@ -110,7 +110,7 @@ function renderTable(rows) {
 
 // ---------------------------------------------------------------- talking to the server
 
-const state = { conversationId: null };
+const state = { conversationId: null, askOff: false, example: null, result: null };
 const $ = (id) => document.getElementById(id);
 const JOB_POLL_MS = 500;
 const JOB_DEADLINE_MS = 10 * 60 * 1000;
@@ -195,7 +195,7 @@ async function askQuestion(event) {
     thinking.remove();
     addMessage("assistant error", (item) => { item.textContent = error.message; });
   } finally {
-    $("ask").disabled = false;
+    $("ask").disabled = state.askOff;
     $("question").focus();
   }
 }
@@ -218,19 +218,31 @@ async function waitForJob(url) {
   throw new ApiError("the analysis is taking too long; try again later");
 }
 
+// A bundled example is sent with its name, so the analysis names it instead of "pasted log".
+function analyseRequest(log) {
+  const example = state.example;
+  if (example && example.log === log) {
+    return { headers: { "Content-Type": "application/json" }, body: JSON.stringify({ log, name: example.name }) };
+  }
+  return { headers: { "Content-Type": "text/plain; charset=utf-8" }, body: log };
+}
+
 async function analyseLog(event) {
   event.preventDefault();
   const log = $("log").value;
   if (!log.trim()) return;
   $("analyse").disabled = true;
   $("analysis").textContent = "";
+  $("result-actions").hidden = true;
   setProgress(0, "queued");
   try {
-    const job = await api("/api/analyze/async", {
-      method: "POST", headers: { "Content-Type": "text/plain; charset=utf-8" }, body: log,
-    });
+    const job = await api("/api/analyze/async", Object.assign({ method: "POST" }, analyseRequest(log)));
     const result = await waitForJob(job.url);
+    state.result = { markdown: result.markdown, json: JSON.stringify(result.analysis, null, 2) + "\n",
+                     name: fileName(state.example && state.example.log === log ? state.example.name : "analysis") };
     $("analysis").innerHTML = renderMarkdown(result.markdown);
+    $("result-actions").hidden = false;
+    $("action-status").textContent = "";
     setProgress(1, result.analysis.headline);
   } catch (error) {
     $("progress").hidden = true;
@@ -238,6 +250,61 @@ async function analyseLog(event) {
   } finally {
     $("analyse").disabled = false;
   }
+}
+
+const fileName = (name) => `azura-${name.replace(/[^A-Za-z0-9._-]+/g, "-")}`;
+
+// The clipboard API needs a secure context (https or this machine) and a focused page; without them the
+// text of a selected, invisible textarea is copied the older way.
+async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return;
+    } catch (error) { /* fall through to the older way */ }
+  }
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  document.body.appendChild(area);
+  area.select();
+  const copied = document.execCommand("copy");
+  area.remove();
+  if (!copied) throw new Error("the browser refused to copy");
+}
+
+function download(text, name, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+function resultAction(kind) {
+  return async () => {
+    const result = state.result;
+    if (!result) return;
+    const markdown = kind.endsWith("markdown");
+    const text = markdown ? result.markdown : result.json;
+    try {
+      if (kind.startsWith("copy")) {
+        await copyText(text);
+        $("action-status").textContent = `Copied the ${markdown ? "Markdown" : "JSON"}.`;
+      } else {
+        download(text, `${result.name}.${markdown ? "md" : "json"}`,
+                 markdown ? "text/markdown;charset=utf-8" : "application/json");
+        $("action-status").textContent = `Downloaded ${result.name}.${markdown ? "md" : "json"}.`;
+      }
+    } catch (error) {
+      $("action-status").textContent = `Could not ${kind.split("-")[0]}: ${error.message}`;
+    }
+  };
 }
 
 async function loadExamples() {
@@ -251,6 +318,7 @@ async function loadExamples() {
   }
   select.addEventListener("change", () => {
     const chosen = examples.find((e) => e.name === select.value);
+    state.example = chosen || null;
     if (chosen) $("log").value = chosen.log;
   });
 }
@@ -263,6 +331,16 @@ async function showHealth() {
     : "Azure DevOps unreachable";
   $("health").textContent = `v${health.version} · ${llm} · ${ado}`;
   $("health").classList.toggle("bad", devops.configured && !devops.reachable);
+  setAskOff(devops.configured ? "" : "Ask is off: this server has no Azure DevOps organisation "
+    + "(start it with AZURE_DEVOPS_ORG_URL and AZURE_DEVOPS_PAT set).");
+}
+
+function setAskOff(reason) {
+  state.askOff = Boolean(reason);
+  for (const id of ["question", "ask"]) $(id).disabled = state.askOff;
+  $("ask").classList.toggle("off", state.askOff);
+  $("ask-off").textContent = reason;
+  $("ask-off").hidden = !state.askOff;
 }
 
 function useKey(event) {
@@ -282,6 +360,9 @@ if (typeof document !== "undefined") {
     $("chat-form").addEventListener("submit", askQuestion);
     $("analyse-form").addEventListener("submit", analyseLog);
     $("key-form").addEventListener("submit", useKey);
+    for (const kind of ["copy-markdown", "copy-json", "download-markdown", "download-json"]) {
+      $(kind).addEventListener("click", resultAction(kind));
+    }
     start();
   });
 }

@@ -31,3 +31,16 @@ def test_question_the_parser_cannot_read_needs_an_llm_and_exits_2(emulator, tmp_
                     expect=ExitCode.USAGE)
     assert "LLM_PROVIDER" in run.stderr
     assert run.stdout == ""
+
+
+def test_ask_says_on_stderr_where_the_answer_came_from(emulator, tmp_path, in_tmp):
+    scenario = ado_scenarios.multi_stage_two_failed_jobs(emulator)
+    run = run_azura("ask", f"why did build {scenario.build_id} fail?", environ=_laptop_env(emulator, tmp_path))
+    assert run.stderr.splitlines()[-1] == f"azura: answered from {emulator.org_url} (offline)"
+
+
+def test_ask_exits_1_when_azure_devops_refuses_it_an_answer(emulator, tmp_path, in_tmp):
+    ado_scenarios.multi_stage_two_failed_jobs(emulator)
+    environ = {**_laptop_env(emulator, tmp_path), "AZURE_DEVOPS_PAT": "wrong-token-123456"}
+    run = run_azura("ask", "list pipelines", environ=environ, expect=ExitCode.ANALYSIS_IMPOSSIBLE)
+    assert "AZURE_DEVOPS_PAT" in run.stderr and run.stdout == ""

@@ -120,6 +120,16 @@ def test_analyze_of_a_missing_build_names_the_problem_without_a_traceback(server
     assert "not found" in answer.json["error"] and "Traceback" not in answer.text
 
 
+def test_a_build_url_of_a_missing_build_is_answered_without_command_line_flags(server, emulator):
+    ado_scenarios.multi_stage_two_failed_jobs(emulator)
+
+    answer = server.post("/api/analyze", json_body={
+        "build_url": f"{emulator.org_url}/Widgets/_build/results?buildId=999999"})
+
+    assert answer.status == 502 and "not found" in answer.json["error"]
+    assert "--" not in answer.json["error"]
+
+
 def test_async_analysis_reports_progress_then_the_same_result_as_the_sync_one(offline_server):
     queued = offline_server.post("/api/analyze/async", body=PYTEST_LOG.encode(),
                                  headers={"Content-Type": "text/plain"})
@@ -187,8 +197,10 @@ def test_chat_lists_the_pipelines_that_failed_today_and_not_older_failures(serve
     assert [b["id"] for b in answer["builds"]] == [today.id]
 
 
-def test_chat_without_an_llm_says_which_questions_need_one(offline_server):
-    answer = offline_server.post("/api/chat", json_body={"message": "How do I make my pipeline faster?"}).json
+def test_chat_without_an_llm_says_which_questions_need_one(server, emulator):
+    ado_scenarios.multi_stage_two_failed_jobs(emulator)
+
+    answer = server.post("/api/chat", json_body={"message": "How do I make my pipeline faster?"}).json
 
     assert answer["understood"] is False
     assert "LLM_PROVIDER" in answer["answer"]
@@ -212,7 +224,8 @@ def test_openapi_document_lists_every_endpoint(offline_server):
     document = offline_server.get("/openapi.json").json
 
     assert set(document["paths"]) == {"/health", "/api/analyze", "/api/analyze/async", "/api/jobs/{job_id}",
-                                      "/api/examples", "/api/chat"}
+                                      "/api/examples", "/api/chat", "/process_errors", "/process_errors_async",
+                                      "/example_errors"}
 
 
 def test_cors_headers_are_absent_unless_origins_are_configured(offline_server):
@@ -232,3 +245,99 @@ def test_cors_allows_only_the_configured_origins(tmp_path):
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://ok.test"
     assert "Access-Control-Allow-Origin" not in refused.headers
     assert preflight.status == 200 and "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+
+
+# ---------------------------------------------------------------- the original API's routes and body
+
+ORIGINAL_BODY = {"errors": [{"context": line} for line in PYTEST_LOG.splitlines()]}
+
+
+def test_process_errors_answers_what_api_analyze_answers(offline_server):
+    original = offline_server.post("/process_errors", json_body=ORIGINAL_BODY)
+    current = offline_server.post("/api/analyze", json_body={"log": PYTEST_LOG})
+
+    assert original.status == 200, original.text
+    assert original.json == current.json
+
+
+def test_api_analyze_accepts_the_original_errors_wrapper(offline_server):
+    answer = offline_server.post("/api/analyze", json_body=ORIGINAL_BODY)
+
+    assert answer.status == 200, answer.text
+    assert [f["category"] for f in answer.json["analysis"]["failures"]] == ["test"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"errors": "not a list"}, "errors"),
+    ({"errors": [{"context": "x", "severity": "high"}]}, "unknown field"),
+    ({"errors": [{"context": "x"}], "log": "y"}, "unknown field"),
+])
+def test_a_malformed_errors_wrapper_is_refused_naming_the_problem(offline_server, body, field):
+    answer = offline_server.post("/process_errors", json_body=body)
+
+    assert answer.status == 400 and field in answer.json["error"]
+
+
+def test_process_errors_async_runs_the_same_job_as_api_analyze_async(offline_server):
+    queued = offline_server.post("/process_errors_async", json_body=ORIGINAL_BODY)
+
+    assert queued.status == 202 and queued.headers["Location"] == f"/api/jobs/{queued.json['job_id']}"
+    job = wait_for_job(offline_server.url, queued.json["job_id"])
+    assert job["status"] == "done" and job["result"] == offline_server.post("/api/analyze", json_body=ORIGINAL_BODY).json
+
+
+def test_example_errors_answers_what_api_examples_answers(offline_server):
+    assert offline_server.get("/example_errors").json == offline_server.get("/api/examples").json
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/process_errors"), ("POST", "/process_errors_async"),
+                                          ("GET", "/example_errors")])
+def test_original_routes_need_the_api_key_like_the_rest_of_the_api(tmp_path, method, path):
+    with ServerThread(settings_for(tmp_path, {"AZURA_API_KEY": "original-routes-key-5d2e"})) as keyed:
+        answer = keyed.get(path, method=method, json_body=ORIGINAL_BODY if method == "POST" else None)
+
+    assert answer.status == 401
+
+
+# ---------------------------------------------------------------- errors worded for an API client
+
+@pytest.mark.parametrize("body", [
+    {"build_url": "https://dev.azure.com/contoso/Widgets/_build/results?buildId=7"},
+    {"project": "Widgets", "build_id": 7},
+])
+def test_build_request_to_a_server_without_organisation_says_so_without_command_line_flags(offline_server, body):
+    answer = offline_server.post("/api/analyze", json_body=body)
+
+    assert answer.status == 400
+    assert "AZURE_DEVOPS_ORG_URL" in answer.json["error"] and "--" not in answer.json["error"]
+
+
+def test_chat_on_a_server_without_organisation_says_so_without_command_line_flags(offline_server):
+    answer = offline_server.post("/api/chat", json_body={"message": "why did build 7 fail?"})
+
+    assert answer.status == 400
+    assert "AZURE_DEVOPS_ORG_URL" in answer.json["error"] and "--" not in answer.json["error"]
+
+
+def test_build_of_another_organisation_names_the_one_the_server_reads(server, emulator):
+    answer = server.post("/api/analyze", json_body={
+        "build_url": "https://dev.azure.com/elsewhere/Widgets/_build/results?buildId=1000"})
+
+    assert answer.status == 400 and emulator.org_url in answer.json["error"] and "--" not in answer.json["error"]
+
+
+# ---------------------------------------------------------------- azura serve says where it served
+
+def test_serve_stopped_with_ctrl_c_exits_0_and_says_where_the_jobs_are(tmp_path):
+    import signal
+
+    from tests.integration.server_support import DEADLINE, free_port, start_server_process
+
+    jobs_db = tmp_path / "jobs.sqlite3"
+    port = free_port()
+    process = start_server_process({"AZURA_JOBS_DB": str(jobs_db)}, port, tmp_path)
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=DEADLINE)[1].decode()
+
+    assert process.returncode == 0
+    assert f"stopped serving http://127.0.0.1:{port}" in stderr and str(jobs_db) in stderr

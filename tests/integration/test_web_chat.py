@@ -189,3 +189,104 @@ def test_page_of_a_keyed_server_asks_for_the_key_then_answers(browser, tmp_path,
 
     assert "widgets-ci" in answer
     assert browser.evaluate("document.getElementById('key-form').hidden") is True
+
+
+@pytest.fixture
+def offline_server(tmp_path):
+    """Return a running server with no Azure DevOps organisation."""
+    with ServerThread(settings_for(tmp_path)) as running:
+        yield running
+
+
+def analyse_in_page(browser, log: str) -> str:
+    """Paste `log`, press Analyse and return the rendered analysis once it is there."""
+    browser.evaluate(f"document.getElementById('log').value = {json.dumps(log)}")
+    browser.evaluate("document.getElementById('analyse').click()")
+    return browser.wait_for("document.getElementById('analysis').innerText", "the analysis")
+
+
+def choose_example(browser, name: str) -> None:
+    browser.wait_for(f"[...document.querySelectorAll('#examples option')].some(o => o.value === {json.dumps(name)})",
+                     "the examples")
+    browser.evaluate(f"const s = document.getElementById('examples'); s.value = {json.dumps(name)}; "
+                     "s.dispatchEvent(new Event('change'))")
+
+
+@pytest.mark.parametrize("width", [1280, 420])
+def test_long_log_lines_scroll_inside_their_block_and_never_the_page(browser, offline_server, width):
+    long_line = "E   AssertionError: " + "x" * 3000
+    browser.send("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=False)
+    browser.open(offline_server.url + "/")
+
+    analyse_in_page(browser, "\n".join(["tests/test_a.py::test_a FAILED", long_line,
+                                        "FAILED tests/test_a.py::test_a - " + long_line]))
+    page_width = browser.evaluate("document.documentElement.scrollWidth")
+    viewport = browser.evaluate("document.documentElement.clientWidth")
+    block = browser.evaluate("(() => { const p = document.querySelector('#analysis pre'); "
+                             "return [p.scrollWidth, p.clientWidth]; })()")
+
+    assert page_width <= viewport
+    assert block[0] > block[1]  # the log line scrolls inside its own box
+
+
+def test_bundled_example_is_analysed_under_its_name(browser, offline_server):
+    browser.open(offline_server.url + "/")
+
+    choose_example(browser, "pytest-failure")
+    browser.evaluate("document.getElementById('analyse').click()")
+    rendered = browser.wait_for("!document.getElementById('result-actions').hidden && "
+                                "document.getElementById('analysis').innerText", "the analysis")
+
+    assert "pytest-failure" in rendered and "pasted log" not in rendered
+
+
+def test_analysis_is_copied_and_downloaded_as_markdown_and_json(browser, offline_server, tmp_path):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.send("Browser.grantPermissions", origin=offline_server.url,
+                 permissions=["clipboardReadWrite", "clipboardSanitizedWrite"])
+    browser.send("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
+    browser.send("Emulation.setFocusEmulationEnabled", enabled=True)  # a person's click leaves the page focused
+    browser.open(offline_server.url + "/")
+    choose_example(browser, "pytest-failure")
+    browser.evaluate("document.getElementById('analyse').click()")
+    browser.wait_for("!document.getElementById('result-actions').hidden", "the analysis")
+
+    browser.evaluate("document.getElementById('copy-json').click()")
+    browser.wait_for("document.getElementById('action-status').innerText.includes('Copied')", "the copy")
+    copied_json = json.loads(browser.evaluate("navigator.clipboard.readText()"))
+    browser.evaluate("document.getElementById('copy-markdown').click()")
+    browser.wait_for("document.getElementById('action-status').innerText.includes('Markdown')", "the copy")
+    copied_markdown = browser.evaluate("navigator.clipboard.readText()")
+    for kind in ("download-markdown", "download-json"):
+        browser.evaluate(f"document.getElementById('{kind}').click()")
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end and sorted(p.name for p in downloads.iterdir()) != [
+            "azura-pytest-failure.json", "azura-pytest-failure.md"]:
+        time.sleep(0.1)
+
+    assert copied_json["schema_version"] == 1 and copied_json["failures"][0]["task"] == "pytest-failure"
+    assert copied_markdown.startswith("<!-- azura:pr-comment v1 -->") and "pytest-failure" in copied_markdown
+    assert json.loads((downloads / "azura-pytest-failure.json").read_text()) == copied_json
+    assert (downloads / "azura-pytest-failure.md").read_text() == copied_markdown
+
+
+def test_ask_is_off_with_a_one_line_reason_when_no_organisation_is_configured(browser, offline_server):
+    browser.open(offline_server.url + "/")
+
+    reason = browser.wait_for("!document.getElementById('ask-off').hidden && "
+                              "document.getElementById('ask-off').innerText", "the reason")
+
+    assert "AZURE_DEVOPS_ORG_URL" in reason and "\n" not in reason.strip()
+    assert browser.evaluate("document.getElementById('ask').disabled && "
+                            "document.getElementById('question').disabled") is True
+
+
+def test_ask_stays_on_when_an_organisation_is_configured(browser, server, emulator):
+    ado_scenarios.multi_stage_two_failed_jobs(emulator)
+    browser.open(server.url + "/")
+
+    browser.wait_for("document.getElementById('health').innerText.includes('Azure DevOps')", "the health line")
+
+    assert browser.evaluate("document.getElementById('ask').disabled") is False
+    assert browser.evaluate("document.getElementById('ask-off').hidden") is True
