@@ -243,6 +243,10 @@ def _common_parsers() -> SimpleNamespace:
     organisation.add_argument("--project", metavar="NAME", help="project name or id (default AZURE_DEVOPS_PROJECT)")
     organisation.add_argument("--no-history", action="store_true", default=None,
                               help="do not look at earlier builds")
+    organisation.add_argument("--no-test-results", action="store_true", default=None,
+                              help="do not read the build's failed tests from the Test Results API")
+    organisation.add_argument("--no-source-lines", action="store_true", default=None,
+                              help="do not read the source lines a failure names at the run's commit")
     organisation.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="deadline of one analysis in seconds (default 120)")
     return SimpleNamespace(settings=settings, report=report, output=output, llm=llm, devops=devops)
 
@@ -314,12 +318,15 @@ def _cmd_analyze(args, settings, io) -> int:
 
     deadline = Deadline.after(settings.timeout, time.monotonic())
     publish.check_output_dir(settings.output_dir)
-    _check_llm(settings)
+    settings, llm_unusable = _usable_llm(settings)
     with progress.Progress(io.stderr, progress.wanted(io.stderr, io.environ)) as shown:
         if settings.mode == "local":
             analysis = engine.analyze_local(settings, stdin=io.stdin, deadline=deadline, progress=shown.phase)
         else:
             analysis = engine.analyze_run(settings, deadline=deadline, progress=shown.phase)
+        if llm_unusable:
+            _report_problem(llm_unusable, io.stderr, settings.in_pipeline)
+            analysis = analysis.with_warning(llm_unusable, degraded=True)
         shown.phase("writing the reports" + (" and publishing" if settings.publish else ""))
         rendered = report.render(analysis, settings.templates_dir)
         commands = io.stderr if settings.format == "json" else io.stdout
@@ -336,6 +343,22 @@ def _cmd_analyze(args, settings, io) -> int:
     return ExitCode.ANALYSIS_IMPOSSIBLE if (failed and settings.strict) else ExitCode.OK
 
 
+def _usable_llm(settings):
+    """Return the settings to run with, and why the configured LLM is left out (None when it is usable)."""
+    from dataclasses import replace
+
+    try:
+        _check_llm(settings)
+    except ConfigError as exc:
+        if not settings.fork_pr:
+            raise
+        # Azure Pipelines gives builds of forks no secret variables: a missing key there is expected, not a mistake.
+        return replace(settings, llm_provider="none"), (
+            f"the LLM was not asked ({exc}): builds of pull requests from forks get no secret variables, "
+            "so this analysis is offline")
+    return settings, None
+
+
 def _print_report(rendered, output_format: str, stdout: TextIO) -> None:
     text = {"json": rendered.analysis_json, "markdown": rendered.summary_md}.get(output_format, rendered.text)
     stdout.write(text if text.endswith("\n") else text + "\n")
@@ -343,8 +366,9 @@ def _print_report(rendered, output_format: str, stdout: TextIO) -> None:
 
 
 def _report_outcome(outcome, stderr: TextIO, settings) -> None:
-    """Say on stderr what one sink did: done, failed, or (when publishing) why it had nothing to do."""
-    if outcome.status == "failed":
+    """Say on stderr what one sink did: done, failed or withheld (warnings), or (when publishing) why it had
+    nothing to do."""
+    if outcome.status in ("failed", "withheld"):
         _report_problem(f"{outcome.sink}: {outcome.detail}", stderr, settings.in_pipeline)
     elif outcome.status == "ok":
         stderr.write(f"azura: {outcome.detail}\n")

@@ -268,6 +268,7 @@ def _failed_step(record: Any, by_id: Mapping[str, Any]) -> FailedStep:
         result=record.result,
         attempt=(job or record).attempt or 1,
         issues=tuple(_issue(i) for i in record.issues or ()),
+        job_identifier=job.identifier if job is not None else None,
     )
 
 

@@ -37,8 +37,10 @@ class Settings:
     pr_target_branch: Optional[str] = None
     repository_id: Optional[str] = None
     repository_provider: Optional[str] = None
+    fork_pr: bool = False  # a build of a pull request from a fork: its token is read-only and it gets no secrets
     job_attempt: int = 1
     task_instance_id: Optional[str] = None
+    sources_dir: Optional[str] = None  # the agent's checkout (BUILD_SOURCESDIRECTORY), pipeline mode only
     temp_dir: Optional[str] = None
     in_pipeline: bool = False
     # LLM
@@ -63,6 +65,8 @@ class Settings:
     timeout: float = 120.0
     tag_prefix: str = "azura"
     history: bool = True
+    test_results: bool = True  # read the build's failed tests from the Test Results API (Test: Read)
+    source_lines: bool = True  # read the lines a failure names at the run's commit (Code: Read)
     user_signatures: Tuple[Mapping[str, Any], ...] = ()
     config_path: Optional[str] = None
     secrets: Tuple[str, ...] = field(default=(), repr=False)
@@ -224,7 +228,9 @@ def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
         "strict": bool(layers.flags.get("strict")) or _truthy(layers.get(None, ("AZURA_STRICT",), "strict") or ""),
         "timeout": _number(layers.get("timeout", ("AZURA_TIMEOUT",), "timeout") or 120, "--timeout"),
         "tag_prefix": _tag_prefix(str(layers.get("tag_prefix", ("AZURA_TAG_PREFIX",), "tag_prefix") or "azura")),
-        "history": not layers.flags.get("no_history") and str(layers.config_file.get("history", True)) != "False",
+        "history": _lookup_on(layers, "history"),
+        "test_results": _lookup_on(layers, "test_results"),
+        "source_lines": _lookup_on(layers, "source_lines"),
         "sinks": tuple(s for s in SINKS if s not in skipped),
         "user_signatures": tuple(user_signatures),
         "config_path": layers.flags.get("config_path"),
@@ -242,6 +248,11 @@ def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
         "max_body_bytes": _positive_int(layers.get(None, ("AZURA_MAX_BODY_BYTES",), "max_body_bytes")
                                         or 20 * 1024 * 1024, "AZURA_MAX_BODY_BYTES"),
     }
+
+
+def _lookup_on(layers: _Layers, name: str) -> bool:
+    """Return whether an optional Azure DevOps lookup runs: on unless --no-<name> or `<name>: false` in azura.yml."""
+    return not layers.flags.get(f"no_{name}") and str(layers.config_file.get(name, True)) != "False"
 
 
 def _user_cache_dir(layers: _Layers) -> str:
@@ -298,8 +309,10 @@ def _pipeline_values(environ: Mapping[str, str]) -> Dict[str, Any]:
         "pr_target_branch": _branch_ref(environ.get("SYSTEM_PULLREQUEST_TARGETBRANCH", "")),
         "repository_id": environ.get("BUILD_REPOSITORY_ID") or None,
         "repository_provider": environ.get("BUILD_REPOSITORY_PROVIDER") or None,
+        "fork_pr": _truthy(environ.get("SYSTEM_PULLREQUEST_ISFORK", "")),
         "job_attempt": optional_int("SYSTEM_JOBATTEMPT") or 1,
         "task_instance_id": environ.get("SYSTEM_TASKINSTANCEID") or None,
+        "sources_dir": environ.get("BUILD_SOURCESDIRECTORY") or None,
     }
 
 
@@ -339,8 +352,8 @@ def require_token(settings: Settings) -> str:
         return settings.token
     if settings.mode == "pipeline":
         raise ConfigError(f"SYSTEM_ACCESSTOKEN is not set: {TOKEN_HINT}")
-    raise ConfigError("no Azure DevOps token: set AZURE_DEVOPS_PAT (a PAT with Build: Read, and Code: Read & "
-                      "write to comment on pull requests)")
+    raise ConfigError("no Azure DevOps token: set AZURE_DEVOPS_PAT (a PAT with Build: Read, Build: Read & execute "
+                      "to tag with --publish, and Code: Read & write to comment on pull requests)")
 
 
 def read_dotenv(path: Optional[str], explicit: bool) -> Dict[str, str]:

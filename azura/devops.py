@@ -29,11 +29,23 @@ AREAS = {  # resource area ids of the SDK clients Azura uses
     "build": "965220d5-5bb9-42cf-8d67-9b146df2a5a4",
     "git": "4e080c62-fa21-4fbc-8fef-2a10a2b38049",
     "core": "79134c72-4a58-4b42-976c-04e7115f32bf",
+    "test": "c2aa639c-3ccc-4740-b3b6-ce2a1e1d984e",
 }
 PR_PERMISSION_HINT = (
     "the build service identity needs the Git permission \"Contribute to pull requests\" on this repository: "
     "Project settings > Repositories > (repository) > Security > '<Project> Build Service (<org>)' "
     "(or 'Project Collection Build Service (<org>)')")
+TAG_PERMISSION_HINT = (
+    "the build service identity needs the pipeline permission \"Edit build quality\" (it covers build tags): "
+    "Pipelines > (pipeline) > ... > Manage security > '<Project> Build Service (<org>)' "
+    "(or 'Project Collection Build Service (<org>)')")
+
+# What the lookups beyond the logs need (`call(needs=...)`); read by API clients too, so they name the azura.yml
+# setting beside the flag.
+TEST_PERMISSION_HINT = ("the identity needs Test: Read (\"View test runs\" on the project; a PAT needs the scope Test "
+                        "Management: Read); `test_results: false` (--no-test-results) turns this lookup off")
+CODE_PERMISSION_HINT = ("the identity needs Code: Read on the repository; `source_lines: false` (--no-source-lines) "
+                        "turns the source and commit-file lookups off")
 
 
 class TransientFailure(Exception):
@@ -76,13 +88,14 @@ class AzureDevOps:
         self._lock = threading.Lock()
 
     def call(self, area: str, action: str, request: Callable[[Any], T], error: Type[AzuraError] = CollectError,
-             recheck: Optional[Callable[[], Optional[T]]] = None) -> T:
+             recheck: Optional[Callable[[], Optional[T]]] = None, needs: Optional[str] = None) -> T:
         """Return request(client of `area`), retrying transient failures; raise `error` saying what went wrong.
 
         Args:
             action: what the request does, for messages: "read build 42 of project Web".
             recheck: for a request that must not happen twice (creating a PR thread): run before every retry;
                 when it finds the result of an earlier attempt that was cut off, that result is returned.
+            needs: the permission to name when the service refuses the request (403).
         """
         attempt = 1
         while True:
@@ -93,7 +106,7 @@ class AzureDevOps:
                 failure = exc
             wait = self._retry_wait(failure, attempt)
             if wait is None:
-                raise self._translate(failure, action, error) from None
+                raise self._translate(failure, action, error, needs) from None
             if wait >= self.deadline.remaining(self.clock()):
                 raise error(f"could not {action}: Azure DevOps kept failing ({_describe(failure)}) and the "
                             f"run's --timeout of {self.settings.timeout:g} s would pass before another try")
@@ -133,6 +146,8 @@ class AzureDevOps:
             from azure.devops.v7_1.build.build_client import BuildClient as client_class
         elif area == "git":
             from azure.devops.v7_1.git.git_client import GitClient as client_class
+        elif area == "test":
+            from azure.devops.v7_1.test.test_client import TestClient as client_class
         else:
             from azure.devops.v7_1.core.core_client import CoreClient as client_class
         return self._configured(client_class(url, creds))
@@ -167,11 +182,11 @@ class AzureDevOps:
         kwargs["timeout"] = max(0.5, limit)
         return kwargs
 
-    def _translate(self, exc: Exception, action: str, error: Type[AzuraError]) -> AzuraError:
+    def _translate(self, exc: Exception, action: str, error: Type[AzuraError], needs: Optional[str]) -> AzuraError:
         """Return the user-facing error for an SDK or transport failure; it never holds the token."""
         if isinstance(exc, AzuraError):
             return exc
-        message = self._scrub(_message_for(exc, action, self.settings))
+        message = self._scrub(_message_for(exc, action, self.settings, needs))
         return error(message)
 
     def _scrub(self, text: str) -> str:
@@ -211,6 +226,8 @@ def _is_transient(exc: Exception) -> bool:
         return True
     if isinstance(exc, AzureDevOpsClientRequestError):  # an error answer from the service, not the transport
         return False
+    if _lasting_transport_problem(exc):  # another try gets the same answer
+        return False
     # connection refused or reset, timeouts, and bodies cut off while a log streams
     return isinstance(exc, (ClientRequestError, RequestException))
 
@@ -221,7 +238,7 @@ def _describe(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _message_for(exc: Exception, action: str, settings: Settings) -> str:
+def _message_for(exc: Exception, action: str, settings: Settings, needs: Optional[str] = None) -> str:
     """Return what went wrong and what to change, from the exception classes the SDK raises."""
     from azure.devops.exceptions import (AzureDevOpsAuthenticationError, AzureDevOpsClientRequestError,
                                          AzureDevOpsServiceError)
@@ -230,11 +247,13 @@ def _message_for(exc: Exception, action: str, settings: Settings) -> str:
     if isinstance(exc, (AzureDevOpsAuthenticationError, SignInPage)):
         return _token_refused(action, settings, "sign-in page" if isinstance(exc, SignInPage) else "401")
     if isinstance(exc, AzureDevOpsServiceError):
-        return _service_error(exc, action, settings)
+        return _service_error(exc, action, settings, needs)
     if isinstance(exc, AzureDevOpsClientRequestError):
         status = re.search(r"returned a (\d{3}) status code", str(exc))
         if status and status.group(1) == "403":
-            return f"could not {action}: access denied (403); {_access_hint(action, settings)}"
+            return f"could not {action}: access denied (403); {_access_hint(action, settings, needs)}"
+        if status and status.group(1) == "407":
+            return f"could not {action}: {_PROXY_REFUSED}"
         if status and status.group(1) == "404":
             return f"could not {action}: not found (404) at {settings.org_url}; {_target_hint(settings)}"
         return f"could not {action}: {_first_line(str(exc))}"
@@ -244,19 +263,25 @@ def _message_for(exc: Exception, action: str, settings: Settings) -> str:
         return (f"could not {action}: {settings.org_url} did not answer like Azure DevOps (no JSON); "
                 f"check the organisation URL ({_org_setting(settings)})")
     if isinstance(exc, ClientRequestError) or _is_requests_error(exc):
-        return f"could not reach {settings.org_url} to {action} ({_reason(exc)}) after {MAX_ATTEMPTS} tries"
+        tries = "" if _lasting_transport_problem(exc) else f" after {MAX_ATTEMPTS} tries"
+        return f"could not reach {settings.org_url} to {action} ({_reason(exc)}){tries}"
     return f"could not {action}: unexpected {type(exc).__name__}: {_first_line(str(exc))}"
 
 
-def _service_error(exc: Any, action: str, settings: Settings) -> str:
+def _service_error(exc: Any, action: str, settings: Settings, needs: Optional[str]) -> str:
     key = exc.type_key or ""
     text = _first_line(exc.message or "")
     if key == "GitNeedsPermissionException" or text.startswith("TF401027"):
         return f"could not {action}: {PR_PERMISSION_HINT} ({text})"
     if key.endswith("NotFoundException") or "DoesNotExist" in key or text.startswith("TF400714"):
         return f"could not {action}: not found at {settings.org_url} ({text}); {_target_hint(settings)}"
-    if key in ("UnauthorizedRequestException", "AccessCheckException") or "TF400813" in text:
-        return f"could not {action}: access denied ({text}); {_access_hint(action, settings)}"
+    # TF400813 comes with a 401: the service does not accept this token here, whatever it may do elsewhere.
+    if key == "UnauthorizedRequestException" or text.startswith("TF400813"):
+        return _token_refused(action, settings, "TF400813")
+    if key in ("AccessDeniedException", "AccessCheckException") or text.startswith("Access denied"):
+        return f"could not {action}: access denied ({text}); {_access_hint(action, settings, needs)}"
+    if key == "VssVersionOutOfRangeException":
+        return f"could not {action}: {settings.org_url} does not serve the REST API version that was asked for ({text})"
     return f"could not {action}: {text or key}"
 
 
@@ -266,11 +291,14 @@ def _token_refused(action: str, settings: Settings, how: str) -> str:
         advice = ("map it in the step: `env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)`"
                   if variable == "SYSTEM_ACCESSTOKEN" else f"check {variable}")
     else:
-        advice = f"create a new personal access token (Build: Read; Code: Read & write for PR comments) in {variable}"
+        advice = (f"create a new personal access token (Build: Read, or Read & execute to tag with --publish; "
+                  f"Code: Read & write for PR comments) in {variable}")
     return f"the token from {variable} was refused ({how}) when trying to {action}: {advice}"
 
 
-def _access_hint(action: str, settings: Settings) -> str:
+def _access_hint(action: str, settings: Settings, needs: Optional[str] = None) -> str:
+    if needs:
+        return needs
     if "pull request" in action or "PR thread" in action:
         return PR_PERMISSION_HINT
     identity = settings.token_variable or "the token"
@@ -294,9 +322,37 @@ def _is_requests_error(exc: Exception) -> bool:
     return isinstance(exc, RequestException)
 
 
+_PROXY_REFUSED = "the proxy refused the credentials in HTTPS_PROXY / HTTP_PROXY (407)"
+_UNTRUSTED_CERTIFICATE = ("its TLS certificate is not trusted: point REQUESTS_CA_BUNDLE at a bundle holding the CA "
+                          "that signed it (the task passes on the agent's CA certificate)")
+
+
+def _lasting_transport_problem(exc: Exception) -> Optional[str]:
+    """Return what is wrong when the transport failed for a reason no retry mends, else None."""
+    text = str(_inner(exc))
+    if "407" in text and ("proxy" in text.lower() or "tunnel" in text.lower()):
+        return _PROXY_REFUSED
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return _UNTRUSTED_CERTIFICATE
+    return None
+
+
+def _inner(exc: Exception) -> BaseException:
+    return getattr(exc, "inner_exception", None) or exc.__cause__ or exc
+
+
 def _reason(exc: Exception) -> str:
-    inner = getattr(exc, "inner_exception", None) or exc.__cause__ or exc
+    inner = _inner(exc)
     text = str(inner)
+    # Only fixed words leave here: the raw text may hold the proxy URL, and with it the proxy's password.
+    lasting = _lasting_transport_problem(exc)
+    if lasting:
+        return lasting
+    if "ProxyError" in text or "Tunnel connection failed" in text:
+        return "the proxy in HTTPS_PROXY / HTTP_PROXY could not be reached or refused the connection"
+    if any(words in text for words in ("NameResolutionError", "Name or service not known", "getaddrinfo failed",
+                                       "nodename nor servname")):
+        return "its host name does not resolve here; if only a proxy reaches it, set HTTPS_PROXY"
     for name in ("timed out", "Connection refused", "Connection reset", "Connection aborted", "IncompleteRead"):
         if name.lower() in text.lower():
             return name.lower()

@@ -5,12 +5,15 @@ The CLI, `azura ask` and the server all call these, so every answer about a fail
 from __future__ import annotations
 
 import time
-from typing import BinaryIO, Callable, Iterable, Optional
+from dataclasses import replace
+from typing import BinaryIO, Callable, Iterable, Optional, Tuple
 
 from azura.context import Settings
-from azura.models import Analysis, Build, Deadline, FailedStep, History, StepLog
+from azura.models import Analysis, Build, Deadline, FailedStep, FailedTestRun, History, StepLog
 
 Clock = Callable[[], float]
+GROUND_SHARE = 0.15  # of the time left after the offline analysis: source lines and the files commits touched
+GROUND_MIN_SECONDS = 5.0
 Phase = Callable[[str], None]  # told what runs now, for a progress line; the server and tests pass nothing
 
 
@@ -37,10 +40,13 @@ def analyze_text(text: str, settings: Settings, name: str = "pasted log", clock:
 
 def analyze_logs(logs: Iterable[StepLog], settings: Settings, build: Optional[Build] = None,
                  history: Optional[History] = None, deadline: Optional[Deadline] = None,
-                 novel: Optional[Callable[[FailedStep, str], bool]] = None, progress: Phase = _quiet) -> Analysis:
+                 novel: Optional[Callable[[FailedStep, str], bool]] = None,
+                 test_runs: Optional[Tuple[FailedTestRun, ...]] = None,
+                 ground: Optional[Callable[[Analysis], Analysis]] = None, progress: Phase = _quiet) -> Analysis:
     """Return the analysis of already collected step logs: excerpt, then analyze.
 
-    `novel` tells which lines of a step did not occur in the last green run, so the excerpt prefers them.
+    `novel` tells which lines of a step did not occur in the last green run, so the excerpt prefers them;
+    `test_runs` and `ground` bring in Azure DevOps' own facts (see `analyze`).
     """
     from azura.analyze import analyze
     from azura.analyze.signatures import load_signatures
@@ -51,25 +57,67 @@ def analyze_logs(logs: Iterable[StepLog], settings: Settings, build: Optional[Bu
                               secrets=settings.secrets, novel=novel)
     if settings.llm_provider != "none":
         progress(f"asking the LLM ({settings.llm_provider}{' ' + settings.model if settings.model else ''})")
-    return analyze(excerpts, signatures, settings, build=build, history=history, deadline=deadline)
+    return analyze(excerpts, signatures, settings, build=build, history=history, deadline=deadline,
+                   test_runs=test_runs, ground=ground)
 
 
 def analyze_run(settings: Settings, clock: Clock = time.monotonic, deadline: Optional[Deadline] = None,
                 progress: Phase = _quiet) -> Analysis:
     """Return the analysis of the Azure DevOps run in settings (pipeline or remote mode), within `deadline`."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from azura import collect
     from azura.context import require_build
     from azura.history import read_history
+    from azura.testresults import read_failed_tests, with_failure_streaks
 
     require_build(settings)
     deadline = deadline or Deadline.after(settings.timeout, clock())
     progress(f"reading build {settings.build_id} from {settings.org_url}")
     run = collect.collect_run(settings, deadline, clock)
-    progress("looking at earlier builds")
-    findings = read_history(settings, run, deadline, clock)
+    progress("looking at earlier builds and the failed tests")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="azura-tests") as pool:
+        # The failed tests are read while the history is: both mostly wait on Azure DevOps.
+        asked = pool.submit(read_failed_tests, settings, run.build, deadline, clock) if run.logs else None
+        findings = read_history(settings, run, deadline, clock)
+        tests = asked.result() if asked is not None else None
     progress("cutting the failed steps' logs down")
     analysis = analyze_logs(run.logs, settings, build=run.build, history=findings.history, deadline=deadline,
-                            novel=findings.novel, progress=progress)
-    for warning in run.warnings + findings.warnings:
+                            novel=findings.novel,
+                            test_runs=with_failure_streaks(tests.runs, findings.failing_runs) if tests else None,
+                            ground=_grounding(settings, run.build, deadline, clock), progress=progress)
+    for warning in run.warnings + (tests.warnings if tests else ()) + findings.warnings:
         analysis = analysis.with_warning(warning)
     return analysis
+
+
+def _grounding(settings: Settings, build: Build, deadline: Deadline, clock: Clock) -> Callable[[Analysis], Analysis]:
+    """Return ground(offline): the analysis with the source lines its facts name and the files commits touched."""
+
+    def ground(offline: Analysis) -> Analysis:
+        from azura.devops import AzureDevOps
+        from azura.history import with_touched_files
+        from azura.sources import named_places, read_source_windows
+
+        if not settings.source_lines:
+            return offline
+        left = deadline.remaining(clock())
+        if left < GROUND_MIN_SECONDS:
+            return offline.with_warning(f"source lines not read: only {left:.0f} s of the --timeout were left")
+        ado = AzureDevOps(settings, Deadline(clock() + left * GROUND_SHARE), clock)
+        places = named_places(offline.failures, settings.sources_dir)
+        try:
+            windows, warnings = read_source_windows(settings, build, places, ado)
+            history = offline.history
+            if history is not None:
+                tests = [test.name for failure in offline.failures for test in failure.facts.failing_tests]
+                history, more = with_touched_files(history, build, [place.path for place in places], tests, ado)
+                warnings += more
+        except Exception as exc:  # noqa: BLE001 - an answer shaped unlike the API's must cost these lookups only
+            return offline.with_warning(f"source lines not read: unexpected {type(exc).__name__} ({str(exc)[:120]})")
+        grounded = replace(offline, sources=windows, history=history)
+        for warning in warnings:
+            grounded = grounded.with_warning(warning)
+        return grounded
+
+    return ground

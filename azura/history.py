@@ -1,25 +1,29 @@
 """The history step: what earlier builds of the same pipeline and branch say about this failure.
 
 It runs between collect and analyze and answers three questions: since when (the last green build and
-the first failed build of the current red streak), what changed (the commits in between), and is it real
-(the same failure passed without a code change: flaky). It also reads each failed step's log in the last
-green build, so the excerpt can prefer the lines the green run never printed.
+the first failed build of the current red streak), what changed (every commit since the last green build up
+to this one, the ones that came with the first failed build marked as prime suspects), and is it real (the
+same failure passed without a code change: flaky). It also reads each failed step's log in the last green
+build, so the excerpt can prefer the lines the green run never printed. Once the offline analysis knows which
+files and tests fail, `with_touched_files` says which commits touched them.
 
 Requests, not counting retries (the SDK cannot page `get_builds`, so the streak is found with `top` and
 time windows):
 - streak: 1 list of the newest WINDOW_BUILDS completed builds; only when all of them are red, 2 more
   (the last green before the window, the first red after it); a pull-request branch with no green build
   adds 1 for the target branch's last green (and 1 to read the target branch off an Azure Repos PR);
-- changes: 1;
+- changes: 1 for the commits that came with the first failed build, 1 more for those since when this build is
+  not that one;
 - flaky: at most MAX_TIMELINE_READS timelines;
 - log diff: 1 timeline of the green build, then 1 log window per failed step, MAX_DIFF_STEPS steps.
-At most 3 + 2 + 1 + MAX_TIMELINE_READS + 1 + MAX_DIFF_STEPS = 14 requests, plus the SDK's location lookups
-when history makes its own client.
+At most 3 + 2 + 2 + MAX_TIMELINE_READS + 1 + MAX_DIFF_STEPS = 15 requests, plus the SDK's location lookups
+when history makes its own client. After the analysis, `with_touched_files` asks for the files of at most
+MAX_COMMIT_READS commits (Azure Repos only).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
@@ -35,8 +39,12 @@ T = TypeVar("T")
 
 GREEN = "succeeded"
 RED = "failed"
+PARTIAL = "partiallySucceeded"
 WINDOW_BUILDS = 50  # builds read in one list request: a streak longer than this costs two more requests
-MAX_CHANGES = 20
+MAX_CHANGES = 20  # suspects listed, and as many later commits
+MAX_COMMIT_READS = 5  # commits whose touched files are read, the suspects first
+MAX_FILES_PER_COMMIT = 100
+MAX_TOUCHED_SHOWN = 5
 FLAKY_DAYS = 14
 MAX_TIMELINE_READS = 4  # timelines read to decide whether the failure is flaky
 MAX_DIFF_STEPS = 3  # failed steps compared with the green run
@@ -70,11 +78,25 @@ class Findings:
     history: Optional[History] = None
     known_lines: Mapping[FailedStep, FrozenSet[str]] = field(default_factory=dict)
     warnings: Tuple[str, ...] = ()
+    builds: Tuple[Build, ...] = ()  # the completed builds of the branch read for the streak
+    build: Optional[Build] = None  # the failed build itself
 
     def novel(self, step: FailedStep, shape: str) -> bool:
         """Return whether a line shape of a failed step is new: its green run was read and never printed it."""
         known = self.known_lines.get(step)
         return known is not None and bool(shape) and shape not in known
+
+    def failing_runs(self, since_build_id: int) -> Optional[int]:
+        """Return the failed runs of the branch from build `since_build_id` up to this build, this one included.
+
+        None when the builds read do not reach back that far.
+        """
+        current = self.build
+        if current is None or not self.builds or since_build_id > current.id \
+                or min(b.id for b in self.builds) > since_build_id:
+            return None
+        earlier = {b.id for b in self.builds if since_build_id <= b.id < current.id and b.result in (RED, PARTIAL)}
+        return len(earlier) + 1
 
 
 @dataclass(frozen=True)
@@ -126,17 +148,18 @@ def read_history(settings: Settings, run: Run, deadline: Deadline, clock: Clock 
         return Findings(warnings=(f"build history not read: {exc}",))
     steps = [log.step for log in run.logs]
     warnings: List[str] = []
-    changes = _gathered("the changes", lambda: reader.changes(streak), (), reader, warnings)
+    changes = _gathered("the changes", lambda: reader.changes(streak), ((), False), reader, warnings)
     evidence = _gathered("the flaky checks", lambda: reader.flaky_evidence(steps), (), reader, warnings)
     green = streak.last_success
     baseline = _gathered("the green run's log", lambda: reader.baseline(green, steps), {}, reader, warnings) \
         if green is not None else {}
+    listed, truncated = changes
     history = History(
         last_success_build_id=green.id if green else None, last_success_url=green.url if green else None,
         first_failure_build_id=streak.first_failure.id, first_failure_url=streak.first_failure.url,
-        changes=tuple(changes[:MAX_CHANGES]), changes_truncated=len(changes) > MAX_CHANGES,
-        flaky=bool(evidence), flaky_evidence=tuple(evidence))
-    return Findings(history=history, known_lines=baseline, warnings=tuple(warnings))
+        changes=listed, changes_truncated=truncated, flaky=bool(evidence), flaky_evidence=tuple(evidence))
+    return Findings(history=history, known_lines=baseline, warnings=tuple(warnings), builds=reader.window,
+                    build=build)
 
 
 def _gathered(part: str, gather: Callable[[], T], fallback: T, reader: "_Reader", warnings: List[str]) -> T:
@@ -211,14 +234,27 @@ class _Reader:
 
     # -- what changed
 
-    def changes(self, streak: Streak) -> Tuple[Change, ...]:
-        """Return the commits that came with the first failed build: since the last green one when known."""
+    def changes(self, streak: Streak) -> Tuple[Tuple[Change, ...], bool]:
+        """Return the commits since the last green build up to this one, the prime suspects first, and whether
+        the list was cut at MAX_CHANGES suspects or MAX_CHANGES later commits.
+
+        The suspects came with the first failed build (since the last green one when known); the later commits
+        came with the red builds after it, up to this one.
+        """
         from azura.collect import build_changes, changes_between_builds
 
         green, first = streak.last_success, streak.first_failure
         if green is not None and green.source_branch == first.source_branch:
-            return changes_between_builds(self.ado, self.project, green.id, first.id, top=MAX_CHANGES + 1)
-        return build_changes(self.ado, self.project, first.id, top=MAX_CHANGES + 1)
+            suspects = changes_between_builds(self.ado, self.project, green.id, first.id, top=MAX_CHANGES + 1)
+        else:
+            suspects = build_changes(self.ado, self.project, first.id, top=MAX_CHANGES + 1)
+        later: Tuple[Change, ...] = ()
+        if first.id != self.build.id and not self.out_of_time():
+            later = changes_between_builds(self.ado, self.project, first.id, self.build.id, top=MAX_CHANGES + 1)
+        seen = {change.id for change in suspects}
+        later = tuple(change for change in later if change.id not in seen)
+        listed = tuple(replace(change, suspect=True) for change in suspects[:MAX_CHANGES]) + later[:MAX_CHANGES]
+        return listed, len(suspects) > MAX_CHANGES or len(later) > MAX_CHANGES
 
     # -- is it real
 
@@ -344,3 +380,72 @@ def _verb(result: str) -> str:
 
 def _moment(iso: Optional[str]) -> Optional[datetime]:
     return datetime.fromisoformat(iso) if iso else None
+
+
+# -- which commits touched what fails
+
+def with_touched_files(history: History, build: Build, paths: Sequence[str], test_names: Sequence[str],
+                       ado: "AzureDevOps") -> Tuple[History, Tuple[str, ...]]:
+    """Return the history with each listed commit's files that the failure names, and what could not be read.
+
+    `paths` are repository files the failure names (compile errors, failing tests' files, stack frames);
+    `test_names` the failing tests, whose class or file a commit may touch. The files of at most
+    MAX_COMMIT_READS commits are read (Git commits API, Azure Repos only), the prime suspects first.
+    """
+    if not history.changes or not (paths or test_names) or build.repository_type != "TfsGit" \
+            or not build.repository_id:
+        return history, ()
+    from azura.devops import CODE_PERMISSION_HINT
+
+    project = build.project or ado.settings.project
+    wanted = _Wanted(paths, test_names)
+    changes = list(history.changes)
+    warnings: List[str] = []
+    order = sorted(range(len(changes)), key=lambda index: not changes[index].suspect)
+    for index in order[:MAX_COMMIT_READS]:
+        change = changes[index]
+        try:
+            touched = ado.call("git", f"list the files changed by commit {change.id[:8]}",
+                               lambda client: client.get_changes(change.id, build.repository_id, project,
+                                                                 top=MAX_FILES_PER_COMMIT),
+                               needs=CODE_PERMISSION_HINT)
+        except AzuraError as exc:
+            warnings.append(f"build history: the files of commit {change.id[:8]} not read: {exc}")
+            break  # the next commit would most likely be refused the same way
+        files = _changed_files(touched.changes if touched is not None else None)
+        changes[index] = replace(change, files=tuple(path for path in files if wanted(path))[:MAX_TOUCHED_SHOWN])
+    return replace(history, changes=tuple(changes)), tuple(warnings)
+
+
+def _changed_files(changes: Any) -> List[str]:
+    """Return the file paths of a commit's changes; the SDK leaves them as the service's JSON objects."""
+    paths = []
+    for change in changes or ():
+        item = change.get("item") if isinstance(change, dict) else None
+        if isinstance(item, dict) and isinstance(item.get("path"), str) and not item.get("isFolder"):
+            paths.append(item["path"].lstrip("/"))
+    return paths
+
+
+class _Wanted:
+    """Tells whether a touched file is one the failure names: the same path, or the file of a failing test."""
+
+    def __init__(self, paths: Sequence[str], test_names: Sequence[str]):
+        self.paths = {path.lower() for path in paths}
+        self.stems = {stem.lower() for name in test_names for stem in _test_files(name)}
+
+    def __call__(self, path: str) -> bool:
+        lowered = path.lower()
+        if lowered in self.paths or any(named.endswith("/" + lowered) for named in self.paths):
+            return True
+        stem = lowered.rsplit("/", 1)[-1].split(".", 1)[0]
+        return stem in self.stems or lowered in self.stems
+
+
+def _test_files(name: str) -> List[str]:
+    """Return what names a failing test's file: the path of a pytest id, the class of a dotted name."""
+    if "::" in name:
+        return [name.split("::", 1)[0]]
+    parts = [part for part in name.split("(")[0].split(".") if part]
+    # Namespace.Class.Method: the class is the file's name in C#, Java, Kotlin and most xUnit-style runners.
+    return [parts[-2]] if len(parts) >= 2 and len(parts[-2]) >= 4 else []

@@ -5,10 +5,14 @@ or loose dicts; `Analysis.to_dict()` is the `analysis.json` contract (schema_ver
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Optional, Tuple
 
 SCHEMA_VERSION = 1
+
+# A stack frame names a place: "at X in f.cs:line 20", 'File "x.py", line 3', "at f (src/a.ts:4:7)", "x.go:12".
+_FRAME = re.compile(r'^(?:at\s|File\s")|\bline\s\d+|[\w.\\/-]+\.\w+[:(]\d+')
 
 CATEGORIES = (
     "compile", "test", "dependency", "network", "auth", "timeout", "resource",
@@ -48,6 +52,7 @@ class FailedStep:
     attempt: int = 1
     issues: Tuple[Issue, ...] = ()
     line_count: Optional[int] = None
+    job_identifier: Optional[str] = None  # the job's timeline identifier, Stage.Phase.Job: test runs name it
 
     @property
     def path(self) -> str:
@@ -113,7 +118,8 @@ class FailingTest:
     """A test that failed, as its runner's output names it or as the Azure DevOps Test Results API returns it.
 
     From the Test Results API: name = automatedTestName (testCaseTitle when absent), outcome, message =
-    errorMessage, stack_trace = stackTrace, duration_ms = durationInMs; its `log_line` is None.
+    errorMessage, stack_trace = stackTrace, duration_ms = durationInMs, failing_since_build = failingSince.build.id;
+    its `log_line` is None.
     """
 
     name: str  # as the runner names it: "tests/test_x.py::test_y", "OrdersTests.Total_IsSum", "TestParse"
@@ -123,11 +129,63 @@ class FailingTest:
     stack_trace: str = ""  # the frames the runner printed, when known (first frame first)
     duration_ms: Optional[float] = None
     log_line: Optional[int] = None  # 1-based line of the log that names the test; None when not from a log
+    failing_since_build: Optional[int] = None  # the build it has failed in since, as the Test Results API says
+    failing_runs: Optional[int] = None  # runs of this pipeline and branch it failed in a row, this one included
+
+    @property
+    def first_frame(self) -> str:
+        """Return the first line of the stack trace that names a place in code, else its first line."""
+        lines = [line.strip() for line in self.stack_trace.splitlines() if line.strip()]
+        return next((line for line in lines if _FRAME.search(line)), lines[0] if lines else "")
 
     def to_dict(self) -> dict:
         return {"name": self.name, "message": self.message,
                 "location": self.location.to_dict() if self.location else None, "outcome": self.outcome,
-                "stack_trace": self.stack_trace, "duration_ms": self.duration_ms, "log_line": self.log_line}
+                "stack_trace": self.stack_trace, "first_frame": self.first_frame, "duration_ms": self.duration_ms,
+                "log_line": self.log_line, "failing_since_build": self.failing_since_build,
+                "failing_runs": self.failing_runs}
+
+
+@dataclass(frozen=True)
+class FailedTestRun:
+    """A test run of the build with failed tests, summarised from the Test Results API.
+
+    Counts come from the run's runStatistics; `tests` are the first failed results in the order the API returned
+    them, `messages` the first line of each distinct error message among the failed results read, with how
+    many share it, most frequent first. `read` says how many failed results were read (paging stops at a bound).
+    """
+
+    id: int
+    name: str
+    url: Optional[str] = None
+    total: int = 0
+    failed: int = 0  # results with a failed outcome: Failed, Error, Timeout, Aborted
+    outcomes: Tuple[Tuple[str, int], ...] = ()  # (outcome, count) from runStatistics, most first
+    tests: Tuple[FailingTest, ...] = ()
+    messages: Tuple[Tuple[str, int], ...] = ()
+    read: int = 0
+    job_identifier: Optional[str] = None  # Stage.Phase.Job of its pipelineReference, when the run has one
+    attempt: Optional[int] = None  # the job attempt that published it
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "url": self.url, "total": self.total, "failed": self.failed,
+                "outcomes": dict(self.outcomes), "tests": [test.to_dict() for test in self.tests],
+                "messages": [{"message": message, "count": count} for message, count in self.messages],
+                "read": self.read}
+
+
+@dataclass(frozen=True)
+class SourceWindow:
+    """A few lines of a repository file at the run's commit, around a line the failure names."""
+
+    location: SourceLocation  # path relative to the repository root, and the line named
+    lines: Tuple[Line, ...]  # numbered as in the file, redacted
+    commit: Optional[str] = None
+    reason: str = ""  # what named the line: "compile error CS0246", "failing test X"
+
+    def to_dict(self) -> dict:
+        return {"file": self.location.file, "line": self.location.line, "commit": self.commit,
+                "reason": self.reason, "lines": [line.to_dict() for line in self.lines]}
 
 
 @dataclass(frozen=True)
@@ -294,17 +352,19 @@ class Run:
 
 @dataclass(frozen=True)
 class Change:
-    """A commit between the last green build and the failed one."""
+    """A commit between the last green build and the failed one (this build included)."""
 
     id: str
     author: Optional[str]
     message: str
     url: Optional[str] = None
     timestamp: Optional[str] = None
+    suspect: bool = False  # it arrived with the first failing build of the red streak
+    files: Tuple[str, ...] = ()  # files it touched that the failure names (a failing file, a failing test's file)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "author": self.author, "message": self.message, "url": self.url,
-                "timestamp": self.timestamp}
+                "timestamp": self.timestamp, "suspect": self.suspect, "files": list(self.files)}
 
 
 @dataclass(frozen=True)
@@ -355,6 +415,8 @@ class Analysis:
     build: Optional[Build] = None
     history: Optional[History] = None
     usage: Usage = field(default_factory=Usage)
+    test_runs: Optional[Tuple[FailedTestRun, ...]] = None  # None: the Test Results API was not asked
+    sources: Tuple[SourceWindow, ...] = ()
 
     def with_warning(self, message: str, degraded: bool = False) -> "Analysis":
         """Return a copy with one more warning (and degraded set when the LLM answer was dropped)."""
@@ -372,6 +434,8 @@ class Analysis:
             "tag": self.tag,
             "failures": [failure.to_dict() for failure in self.failures],
             "history": self.history.to_dict() if self.history else None,
+            "test_runs": None if self.test_runs is None else [run.to_dict() for run in self.test_runs],
+            "sources": [window.to_dict() for window in self.sources],
             "usage": self.usage.to_dict(),
         }
 
@@ -388,7 +452,8 @@ class Rendered:
 
 @dataclass(frozen=True)
 class SinkOutcome:
-    """What one publish sink did: `ok`, `skipped` (with the reason) or `failed` (with the reason)."""
+    """What one publish sink did: `ok`, `skipped`, `withheld` (skipped because this build may not write there, a
+    fork's pull request: worth a warning) or `failed`; the detail says what or why."""
 
     sink: str  # tag, pr-thread, summary, files
     status: str

@@ -20,6 +20,8 @@ from azura.models import Analysis, Deadline, Rendered, SinkOutcome
 
 OUTPUT_FILES = ("summary.md", "pr-comment.md", "analysis.json")
 TAG_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,100}")  # build tags travel in the URL path; no colon allowed
+FORK_READ_ONLY = ("this is a build of a pull request from a fork, and Azure Pipelines gives such builds a read-only "
+                  "token; the summary tab and the report files are still published")
 Clock = Callable[[], float]
 
 
@@ -80,7 +82,7 @@ def publish(analysis: Analysis, rendered: Rendered, settings: Settings, stdout: 
     sinks: List[Tuple[str, Callable[[], str]]] = [
         ("files", lambda: _files_sink(rendered, folder)),
         ("summary", lambda: _summary_sink(analysis, rendered, settings, folder, stdout)),
-        ("tag", lambda: _tag_sink(analysis, settings, devops, stdout)),
+        ("tag", lambda: _tag_sink(analysis, settings, devops)),
         ("pr-thread", lambda: _pr_thread_sink(analysis, rendered, settings, devops)),
     ]
     outcomes = []
@@ -98,9 +100,15 @@ class Skipped(Exception):
     """A sink has nothing to do here; the message says why."""
 
 
+class Withheld(Skipped):
+    """A sink would have work, but this build's identity may not do it (a fork's pull request); worth a warning."""
+
+
 def _run_sink(name: str, sink: Callable[[], str]) -> SinkOutcome:
     try:
         return SinkOutcome(name, "ok", sink())
+    except Withheld as reason:
+        return SinkOutcome(name, "withheld", str(reason))
     except Skipped as reason:
         return SinkOutcome(name, "skipped", str(reason))
     except AzuraError as exc:
@@ -148,19 +156,22 @@ def _summary_sink(analysis: Analysis, rendered: Rendered, settings: Settings, fo
     return f"summary tab: {path}"
 
 
-def _tag_sink(analysis: Analysis, settings: Settings, devops: "_LazyDevOps", stdout: TextIO) -> str:
+def _tag_sink(analysis: Analysis, settings: Settings, devops: "_LazyDevOps") -> str:
+    from azura.devops import TAG_PERMISSION_HINT
+
     tag = analysis.tag
     if not tag or not analysis.failures:
         raise Skipped("nothing failed, so no tag")
     if not TAG_PATTERN.fullmatch(tag):
-        # a tag the agent rejects would turn this step red after Azura exits
         raise PublishError(f"tag {tag!r} may only hold letters, digits, '.', '_' and '-'")
-    if _in_pipeline(settings):
-        _emit(stdout, vso("build.addbuildtag", tag))
-        return f"tagged the build {tag}"
+    if settings.fork_pr:
+        raise Withheld(f"no build tag: {FORK_READ_ONLY}")
+    # Through the REST API, never `##vso[build.addbuildtag]`: the agent sends that command after Azura has
+    # exited and marks the step failed when the service refuses it; a refused request here is one warning.
     project, build_id = settings.project, settings.build_id
     devops().call("build", f"tag build {build_id} of project {project} with {tag}",
-                  lambda client: client.add_build_tag(project, build_id, tag), error=PublishError)
+                  lambda client: client.add_build_tag(project, build_id, tag), error=PublishError,
+                  needs=TAG_PERMISSION_HINT)
     return f"tagged build {build_id} {tag}"
 
 
@@ -231,6 +242,8 @@ def _pull_request(analysis: Analysis, settings: Settings) -> _PullRequest:
         raise Skipped("GitHub repository: pull-request comments are not posted there (tag and summary still are)")
     if not pr_id:
         raise Skipped("not a pull-request build")
+    if settings.fork_pr:
+        raise Withheld(f"no pull-request comment: {FORK_READ_ONLY}")
     if provider.lower() != "tfsgit" or not repository_id:
         raise Skipped(f"the repository ({provider or 'unknown type'}) is not an Azure Repos Git repository")
     if not settings.project:

@@ -2,14 +2,15 @@
 import json
 import re
 from dataclasses import replace
-from typing import List, Optional, TypedDict
+from typing import Dict, List, Optional, TypedDict
 
 import pytest
 
 from azura.analyze.offline import analyze_offline, build_tag, headline
 from azura.analyze.signatures import bundled_signatures
-from azura.models import (CATEGORIES, Analysis, Build, CompileError, Excerpt, ExitStatus, FailedStep, Facts,
-                          FailingTest, Failure, History, Line, MissingName, SourceLocation, Usage, VersionMismatch)
+from azura.models import (CATEGORIES, Analysis, Build, Change, CompileError, Excerpt, ExitStatus, FailedStep,
+                          FailedTestRun, Facts, FailingTest, Failure, History, Line, MissingName, SourceLocation,
+                          SourceWindow, Usage, VersionMismatch)
 from azura.report import analysis_json
 
 class BuildDocument(TypedDict):
@@ -37,8 +38,11 @@ class FailingTestDocument(TypedDict):
     location: Optional[LocationDocument]
     outcome: str
     stack_trace: str
+    first_frame: str
     duration_ms: Optional[float]
     log_line: Optional[int]
+    failing_since_build: Optional[int]
+    failing_runs: Optional[int]
 
 
 class CompileErrorDocument(TypedDict):
@@ -93,12 +97,47 @@ class FailureDocument(TypedDict):
     facts: FactsDocument
 
 
+class ChangeDocument(TypedDict):
+    id: str
+    author: Optional[str]
+    message: str
+    url: Optional[str]
+    timestamp: Optional[str]
+    suspect: bool
+    files: List[str]
+
+
 class HistoryDocument(TypedDict):
     last_success_build_id: Optional[int]
     first_failure_build_id: Optional[int]
-    changes: list
+    changes: List[ChangeDocument]
     flaky: bool
     flaky_evidence: List[str]
+
+
+class MessageGroupDocument(TypedDict):
+    message: str
+    count: int
+
+
+class FailedTestRunDocument(TypedDict):
+    id: int
+    name: str
+    url: Optional[str]
+    total: int
+    failed: int
+    outcomes: Dict[str, int]
+    tests: List[FailingTestDocument]
+    messages: List[MessageGroupDocument]
+    read: int
+
+
+class SourceDocument(TypedDict):
+    file: str
+    line: Optional[int]
+    commit: Optional[str]
+    reason: str
+    lines: List[LineDocument]
 
 
 class UsageDocument(TypedDict):
@@ -118,6 +157,8 @@ class AnalysisDocument(TypedDict):
     tag: str
     failures: List[FailureDocument]
     history: Optional[HistoryDocument]
+    test_runs: Optional[List[FailedTestRunDocument]]
+    sources: List[SourceDocument]
     usage: UsageDocument
 
 
@@ -145,6 +186,7 @@ def test_document_has_exactly_the_contract_keys_and_version_1():
     assert document["schema_version"] == 1
     assert (document["provider"], document["model"], document["degraded"]) == ("none", None, False)
     assert document["build"] is None and document["history"] is None
+    assert document["test_runs"] is None and document["sources"] == []
 
 
 def test_failure_entries_have_exactly_the_contract_keys():
@@ -187,10 +229,33 @@ def test_every_kind_of_fact_has_exactly_the_contract_keys():
 def test_build_history_and_usage_have_exactly_the_contract_keys():
     document = offline_document(
         build=Build(id=812, number="20261121.3", url=None, definition="web", result="failed"),
-        history=History(last_success_build_id=800, first_failure_build_id=805))
+        history=History(last_success_build_id=800, first_failure_build_id=805,
+                        changes=(Change("9f2c1ab", "Ana", "Round half-even", suspect=True, files=("src/A.cs",)),)))
     assert set(document["build"]) == keys(BuildDocument)
     assert set(document["history"]) == keys(HistoryDocument)
+    (change,) = document["history"]["changes"]
+    assert set(change) == keys(ChangeDocument) and change["suspect"] is True and change["files"] == ["src/A.cs"]
     assert set(document["usage"]) == keys(UsageDocument)
+
+
+def test_test_runs_and_sources_have_exactly_the_contract_keys():
+    failed = FailingTest("Widgets.Tests.TaxTests.Total", "Assert.Equal() Failure", outcome="failed",
+                         stack_trace="   at Widgets.Tests.TaxTests.Total() in /home/vsts/work/1/s/T.cs:line 88",
+                         failing_since_build=805, failing_runs=3)
+    run = FailedTestRun(id=31, name="VSTest run", total=120, failed=1, outcomes=(("Passed", 119), ("Failed", 1)),
+                        tests=(failed,), messages=(("Assert.Equal() Failure", 1),), read=1)
+    window = SourceWindow(SourceLocation("T.cs", 88), (Line(88, "Assert.Equal(32.54m, total);"),), "a1b2c3d4",
+                          "failing test Widgets.Tests.TaxTests.Total")
+    document = offline_document(test_runs=(run,), sources=(window,))
+    (written,) = document["test_runs"]
+    assert set(written) == keys(FailedTestRunDocument) and written["outcomes"] == {"Passed": 119, "Failed": 1}
+    (test,) = written["tests"]
+    assert set(test) == keys(FailingTestDocument)
+    assert test["first_frame"].startswith("at Widgets.Tests.TaxTests.Total()") and test["failing_runs"] == 3
+    assert set(written["messages"][0]) == keys(MessageGroupDocument)
+    (source,) = document["sources"]
+    assert set(source) == keys(SourceDocument) and set(source["lines"][0]) == keys(LineDocument)
+    assert (source["file"], source["line"], source["commit"]) == ("T.cs", 88, "a1b2c3d4")
 
 
 def test_category_enum_is_the_contract():

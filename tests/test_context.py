@@ -115,3 +115,9 @@ def test_token_never_shows_in_settings_repr():
 def test_pull_request_target_branch_becomes_a_full_ref(given, expected):
     environ = {"TF_BUILD": "True", "SYSTEM_PULLREQUEST_TARGETBRANCH": given}
     assert load_settings({}, environ, {}, {}).pr_target_branch == expected
+
+
+@pytest.mark.parametrize("is_fork, expected", [("True", True), ("true", True), ("False", False), (None, False)])
+def test_pull_request_from_a_fork_is_known_from_the_agent_variable(is_fork, expected):
+    environ = dict(AGENT, **({"SYSTEM_PULLREQUEST_ISFORK": is_fork} if is_fork is not None else {}))
+    assert settings_from(environ=environ).fork_pr is expected

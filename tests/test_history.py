@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from azura.context import Settings
-from azura.history import (GREEN_OVERRUN_LINES, GREEN_WINDOW_LINES, MIN_SECONDS_LEFT, Findings, current_streak,
-                           green_window, known_lines, read_history)
+from azura.history import (GREEN_OVERRUN_LINES, GREEN_WINDOW_LINES, MIN_SECONDS_LEFT, Findings, _Wanted,
+                           current_streak, green_window, known_lines, read_history)
 from azura.models import Build, Deadline, FailedStep, Run, StepLog
 
 
@@ -164,3 +164,35 @@ def test_history_is_not_read_for_a_green_build():
 
     assert findings == Findings()
 
+
+
+# -- how long a test has failed
+
+def test_failing_runs_count_the_red_runs_since_the_test_started_failing_and_this_one():
+    findings = Findings(builds=tuple(builds("GRCPR")), build=make_build(105))
+
+    assert findings.failing_runs(101) == 4  # 101 red, 103 partially succeeded, 104 red, and 105
+    assert findings.failing_runs(105) == 1
+
+
+def test_failing_runs_are_unknown_when_the_builds_read_do_not_reach_back_that_far():
+    findings = Findings(builds=tuple(builds("RR", first_id=200)), build=make_build(202))
+
+    assert findings.failing_runs(150) is None
+    assert Findings().failing_runs(150) is None
+
+
+# -- which touched files the failure names
+
+@pytest.mark.parametrize("touched", ["tests/Widgets.Tests/TaxTests.cs", "src/Orders.cs", "tests/test_orders.py"])
+def test_a_file_the_failure_names_or_a_failing_tests_file_is_wanted(touched):
+    wanted = _Wanted(["src/Orders.cs"], ["Widgets.Tests.TaxTests.Total_includes_tax", "tests/test_orders.py::test_x"])
+
+    assert wanted(touched)
+
+
+@pytest.mark.parametrize("touched", ["README.md", "src/Widgets.csproj", "tests/Widgets.Tests/Tests.cs", "src/Tax.cs"])
+def test_a_file_the_failure_does_not_name_is_not_wanted(touched):
+    wanted = _Wanted(["src/Orders.cs"], ["Widgets.Tests.TaxTests.Total_includes_tax", "Cart › shows the total"])
+
+    assert not wanted(touched)

@@ -55,14 +55,17 @@ def outcome(outcomes, sink):
     return next(o for o in outcomes if o.sink == sink)
 
 
-def test_pipeline_step_emits_summary_then_tag_as_exact_lines(make_settings, tmp_path):
+def test_pipeline_step_emits_only_the_summary_command_and_tags_through_rest(emulator, make_settings, tmp_path):
+    scenario = scenarios.multi_stage_two_failed_jobs(emulator)
     stdout = io.StringIO()
 
-    publish(make_analysis(), make_rendered(), make_settings(), stdout)
+    publish(make_analysis(), make_rendered(), make_settings(org_url=emulator.org_url, build_id=scenario.build_id),
+            stdout)
 
     summary = (tmp_path / "out" / "summary.md").resolve()
-    assert stdout.getvalue().splitlines() == [f"##vso[task.uploadsummary]{summary}",
-                                              "##vso[build.addbuildtag]azura-test"]
+    assert stdout.getvalue().splitlines() == [f"##vso[task.uploadsummary]{summary}"]
+    assert emulator.tags(scenario.build_id) == ["azura-test"]
+    assert [r.method for r in emulator.requests(route="build_tags")] == ["PUT"]
 
 
 def test_summary_file_is_written_before_the_command_and_left_in_place(make_settings, tmp_path):
@@ -95,7 +98,7 @@ def test_files_are_written_but_nothing_published_without_publish(make_settings, 
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["analysis.json", "pr-comment.md", "summary.md"]
 
 
-def test_tag_a_build_agent_would_reject_is_never_emitted(make_settings):
+def test_tag_the_service_would_reject_is_never_sent(make_settings):
     stdout = io.StringIO()
 
     outcomes = publish(make_analysis(tag="azura-test:x"), make_rendered(), make_settings(sinks=("tag",)), stdout)
@@ -104,15 +107,61 @@ def test_tag_a_build_agent_would_reject_is_never_emitted(make_settings):
     assert outcome(outcomes, "tag").status == "failed"
 
 
-def test_failing_files_sink_does_not_stop_the_tag(make_settings, tmp_path):
+def test_failing_files_sink_does_not_stop_the_tag(emulator, make_settings, tmp_path):
+    scenario = scenarios.multi_stage_two_failed_jobs(emulator)
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    stdout = io.StringIO()
+    settings = make_settings(output_dir=str(blocker / "out"), org_url=emulator.org_url, build_id=scenario.build_id)
 
-    outcomes = publish(make_analysis(), make_rendered(), make_settings(output_dir=str(blocker / "out")), stdout)
+    outcomes = publish(make_analysis(), make_rendered(), settings, io.StringIO())
 
     assert outcome(outcomes, "files").status == "failed"
-    assert "##vso[build.addbuildtag]azura-test" in stdout.getvalue().splitlines()
+    assert outcome(outcomes, "tag").status == "ok"
+    assert emulator.tags(scenario.build_id) == ["azura-test"]
+
+
+def test_tag_refused_for_want_of_permission_fails_alone_naming_edit_build_quality(emulator, make_settings):
+    scenario = scenarios.multi_stage_two_failed_jobs(emulator)
+    emulator.tag_permission = False
+    stdout = io.StringIO()
+
+    outcomes = publish(make_analysis(), make_rendered(),
+                       make_settings(org_url=emulator.org_url, build_id=scenario.build_id), stdout)
+
+    tag = outcome(outcomes, "tag")
+    assert tag.status == "failed"
+    assert '"Edit build quality"' in tag.detail and "Build: Read" not in tag.detail
+    assert outcome(outcomes, "summary").status == "ok"
+    assert "addbuildtag" not in stdout.getvalue()
+    assert emulator.tags(scenario.build_id) == []
+
+
+def test_tag_refused_with_tf400813_is_a_token_problem_not_a_permission(emulator, make_settings):
+    scenario = scenarios.multi_stage_two_failed_jobs(emulator)
+    emulator.fault("PUT", "build_tags", not_authorized=True)
+
+    outcomes = publish(make_analysis(), make_rendered(),
+                       make_settings(org_url=emulator.org_url, build_id=scenario.build_id), io.StringIO())
+
+    detail = outcome(outcomes, "tag").detail
+    assert "the token from SYSTEM_ACCESSTOKEN was refused (TF400813)" in detail
+    assert "Edit build quality" not in detail
+
+
+def test_fork_pull_request_withholds_tag_and_thread_but_publishes_summary_and_files(emulator, make_settings,
+                                                                                    tmp_path):
+    scenario = scenarios.pr_build(emulator)
+    settings = make_settings(org_url=emulator.org_url, build_id=scenario.build_id, pr_id=scenario.pr_id,
+                             repository_id=scenario.repository_id, repository_provider="TfsGit", fork_pr=True)
+    stdout = io.StringIO()
+
+    outcomes = publish(make_analysis(), make_rendered(), settings, stdout)
+
+    assert [(o.sink, o.status) for o in outcomes] == [
+        ("files", "ok"), ("summary", "ok"), ("tag", "withheld"), ("pr-thread", "withheld")]
+    assert all("fork" in o.detail and "read-only token" in o.detail for o in outcomes if o.status == "withheld")
+    assert stdout.getvalue().startswith("##vso[task.uploadsummary]")
+    assert emulator.requests(route="build_tags") == [] and emulator.requests(route="pr_threads") == []
 
 
 def test_outside_a_pipeline_the_tag_goes_through_rest(emulator, make_settings):

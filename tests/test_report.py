@@ -5,7 +5,8 @@ from dataclasses import replace
 import pytest
 
 from azura.errors import ConfigError
-from azura.models import (Analysis, Build, Change, Excerpt, FailedStep, Failure, History, Line, Usage)
+from azura.models import (Analysis, Build, Change, Excerpt, FailedStep, FailedTestRun, FailingTest, Failure,
+                          History, Line, SourceLocation, SourceWindow, Usage)
 from azura.report import (PR_COMMENT_MARKER, TEMPLATE_NAMES, bundled_templates_dir, code_block, plain, render,
                           shorten)
 
@@ -33,7 +34,8 @@ def full_history(**fields):
     values = dict(last_success_build_id=800, last_success_url=BUILD_URL.replace("812", "800"),
                   first_failure_build_id=805, first_failure_url=BUILD_URL.replace("812", "805"),
                   changes=(Change(id="a1b2c3d4e5f60718", author="Jane Doe", message="Rename OrderDto\n\nbody",
-                                  url="https://dev.azure.com/contoso/web/_git/web/commit/a1b2c3d4e5f60718"),),
+                                  url="https://dev.azure.com/contoso/web/_git/web/commit/a1b2c3d4e5f60718",
+                                  suspect=True),),
                   flaky=True, flaky_evidence=("passed on retry in attempt 2",))
     values.update(fields)
     return History(**values)
@@ -139,7 +141,7 @@ def test_templates_dir_that_is_not_a_folder_is_a_config_error(tmp_path):
 def test_history_block_appears_only_when_history_is_known():
     assert "History" not in render(make_analysis()).summary_md
     summary = render(make_analysis(history=full_history())).summary_md
-    assert "First failed in [build 805](" in summary and "after 1 commit." in summary
+    assert "First failed in [build 805](" in summary and "with 1 commit: the prime suspect." in summary
     assert "Last green: [build 800](" in summary and "Looks flaky: passed on retry in attempt 2" in summary
 
 
@@ -281,3 +283,51 @@ def test_a_long_commit_subject_is_cut_at_a_word_boundary():
     line = next(row for row in render(make_analysis(history=history)).summary_md.splitlines() if "a1b2c3d4" in row)
     shown = re.search(r"`a1b2c3d4` (.*)…", line).group(1)
     assert len(shown) < 100 and subject.startswith(shown) and subject[len(shown)] == " "
+
+
+# -- failed tests from the Test Results API, source windows
+
+def run_of(*tests, failed=None, read=None, messages=(), total=120):
+    return FailedTestRun(id=31, name="VSTest run", total=total, failed=failed or len(tests), tests=tests,
+                         messages=messages, read=read or len(tests))
+
+
+def test_failed_tests_are_a_table_in_the_summary_and_pr_comment_and_lines_in_the_text():
+    analysis = make_analysis(test_runs=(run_of(FailingTest("Widgets.TaxTests.Total", "Expected 32.54\nActual 29.97",
+                                                             failing_since_build=805, failing_runs=3)),))
+    rendered = render(analysis)
+    for output in (rendered.summary_md, rendered.pr_comment_md):
+        assert "| Test | Outcome | Message | Failing since |" in output
+        assert "| Widgets.TaxTests.Total | failed | Expected 32.54 | 3 runs (build 805) |" in output
+    assert "Widgets.TaxTests.Total (failed): Expected 32.54" in rendered.text
+
+
+def test_hostile_test_names_and_messages_cannot_break_the_table_or_issue_commands():
+    hostile = "a | b ##vso[task.setvariable variable=x]y <img src=x> @someone"
+    rendered = render(make_analysis(test_runs=(run_of(FailingTest(hostile, hostile)),)))
+    row = next(line for line in rendered.summary_md.splitlines() if line.startswith("| a"))
+    assert len(re.findall(r"(?<!\\)\|", row)) == 5 and "a \\| b" in row  # four cells; the text's pipes escaped
+    assert "<img" not in row and not LOGGING_COMMAND.search(rendered.pr_comment_md + rendered.text)
+
+
+def test_many_failures_show_how_many_more_and_their_most_common_messages():
+    run = run_of(*(FailingTest(f"T.t{n}", "Assert.True() Failure") for n in range(5)), failed=2500, read=500,
+                   messages=(("Assert.True() Failure", 498), ("Timeout after 30 s", 2)), total=2618)
+    summary = render(make_analysis(test_runs=(run,))).summary_md
+    assert "VSTest run: 2,500 of 2,618 failed" in summary
+    assert "2,495 more failed. Messages of the first 500, most common first:" in summary
+    assert "most common first:\n\n- 498 × Assert.True() Failure\n- 2 × Timeout after 30 s" in summary
+
+
+def test_no_test_runs_no_table():
+    for runs in (None, ()):
+        assert "Failed tests" not in render(make_analysis(test_runs=runs)).summary_md
+
+
+def test_source_window_is_collapsed_with_its_numbered_lines_in_a_code_block():
+    window = SourceWindow(SourceLocation("tests/<b>Tax</b>.cs", 88), (Line(87, ""), Line(88, "Assert.Equal(1, 2);")),
+                          "b0d4bdb35d56", "failing test T.Total")
+    summary = render(make_analysis(sources=(window,))).summary_md
+    assert "<details><summary>tests/&lt;b&gt;Tax&lt;/b&gt;.cs:88</summary>" in summary
+    assert "failing test T.Total (commit b0d4bdb3)\n\n```\n    87 | \n    88 | Assert.Equal(1, 2);\n```\n\n</details>" \
+        in summary

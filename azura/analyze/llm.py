@@ -37,6 +37,10 @@ MAX_RETRY_WAIT_SECONDS = 60.0  # without a run deadline, a longer Retry-After me
 FIXED_OVERHEAD_TOKENS = 600
 FAILURE_OVERHEAD_TOKENS = 200
 LINE_OVERHEAD_TOKENS = 4
+# Source windows add at most their share of the budget (sources.source_budget) in lines, plus a preamble once
+# and a heading and markers each (measured 89 tokens for one window, 67 for each more, with long test names).
+SOURCE_PREAMBLE_TOKENS = 50
+SOURCE_OVERHEAD_TOKENS = 80
 ANSWER_TOKENS = 400  # a cap, not a target: it stops a small local model that loops from running to its context end
 ANSWER_TOKENS_PER_FAILURE = 400
 # Tried in this order within one run: servers that reject a response_format (llama.cpp's server answers
@@ -132,7 +136,8 @@ def build_messages(offline: Analysis) -> List[Dict[str, str]]:
     marker = hashlib.sha256(json.dumps(failures, ensure_ascii=False).encode("utf-8")).hexdigest()[:12]
     environment = _prompt_environment()
     system = environment.get_template("system_prompt.j2").render(marker=marker, categories=CATEGORIES)
-    user = environment.get_template("user_prompt.j2").render(marker=marker, failures=failures, build=offline.build)
+    user = environment.get_template("user_prompt.j2").render(marker=marker, failures=failures, build=offline.build,
+                                                             sources=[_prompt_source(w) for w in offline.sources])
     return [{"role": "system", "content": system.strip()}, {"role": "user", "content": user.strip()}]
 
 
@@ -145,10 +150,15 @@ def prompt_messages(offline: Analysis, settings: Settings) -> List[Dict[str, str
 
 
 def prompt_limit(offline: Analysis, budget: int) -> int:
-    """Return the most tokens a prompt for `offline` may have: the excerpt budget plus the fixed overhead."""
+    """Return the most tokens a prompt for `offline` may have: the excerpt budget plus the fixed overhead, plus
+    the source windows' share of the budget when there are any."""
+    from azura.sources import source_budget
+
     lines = sum(len(failure.excerpt.lines) for failure in offline.failures)
+    sources = (source_budget(budget) + SOURCE_PREAMBLE_TOKENS + SOURCE_OVERHEAD_TOKENS * len(offline.sources)
+               if offline.sources else 0)
     return (budget + FIXED_OVERHEAD_TOKENS + FAILURE_OVERHEAD_TOKENS * len(offline.failures)
-            + LINE_OVERHEAD_TOKENS * lines)
+            + LINE_OVERHEAD_TOKENS * lines + sources)
 
 
 @functools.lru_cache(maxsize=1)
@@ -169,6 +179,12 @@ def _prompt_failure(failure: Failure) -> Dict[str, Any]:
     issues = [] if failure.excerpt.lines else [_one_line(i.message) for i in step.issues if i.type == "error"]
     return {"name": step.path, "kind": step.record_type, "result": step.result, "hint": _one_line(hint), "issues": issues,
             "lines": [{"number": line.number, "text": _one_line(line.text)} for line in failure.excerpt.lines]}
+
+
+def _prompt_source(window: Any) -> Dict[str, Any]:
+    return {"file": _one_line(window.location.file), "line": window.location.line, "commit": window.commit,
+            "reason": _one_line(window.reason),
+            "lines": [{"number": line.number, "text": _one_line(line.text)} for line in window.lines]}
 
 
 def _one_line(text: str) -> str:

@@ -28,7 +28,7 @@ def task_problems(task: dict, task_dir: Path) -> list[str]:
     if not task.get("instanceNameFormat"):
         problems.append("task.json instanceNameFormat: missing")
     if task.get("restrictions", {}).get("commands", {}).get("mode") == "restricted":
-        problems.append("task.json restrictions: restricted mode blocks the tag and summary commands")
+        problems.append("task.json restrictions: restricted mode blocks the summary command")
     for section in SECTIONS:
         for handler, spec in task.get(section, {}).items():
             target = spec.get("target", "")
@@ -69,13 +69,28 @@ def manifest_problems(manifest: dict, root: Path, expected_version: str) -> list
     return problems
 
 
+def version_problems(task: dict, manifest: dict) -> list[str]:
+    """Return a problem when the task's version is not the extension's.
+
+    Agents cache a task by its version and the Marketplace an extension by its own: a changed task needs both
+    bumped, and one number for both makes forgetting one impossible.
+    """
+    version = task.get("version", {})
+    task_version = ".".join(str(version.get(part)) for part in ("Major", "Minor", "Patch"))
+    if task_version != manifest.get("version"):
+        return [f"task.json version: {task_version} is not the extension's {manifest.get('version')}; bump both"]
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print every problem found; return 1 if there is any."""
     task_path, manifest_path, expected_version = (argv if argv is not None else sys.argv[1:])
     task_file, manifest_file = Path(task_path), Path(manifest_path)
-    problems = task_problems(json.loads(task_file.read_text(encoding="utf-8")), task_file.parent)
-    problems += manifest_problems(json.loads(manifest_file.read_text(encoding="utf-8")),
-                                  manifest_file.parent, expected_version)
+    task = json.loads(task_file.read_text(encoding="utf-8"))
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    problems = task_problems(task, task_file.parent)
+    problems += manifest_problems(manifest, manifest_file.parent, expected_version)
+    problems += version_problems(task, manifest)
     for problem in problems:
         print(problem)
     return 1 if problems else 0

@@ -3,7 +3,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
 import {
-    ANALYZE, API_KEY, CREATE_VENV, LLM_MARKER, PIP_ARGUMENTS, PIP_LLM, PIP_OFFLINE, PIP_OFFLINE_RE2, PIP_WITH_INDEX, TEMP, TOKEN,
+    AGENT_CA_TEXT, ANALYZE, API_KEY, CREATE_VENV, HOMEBREW_PYTHON, INTERPRETER, LAUNCHER, LLM_MARKER, PIP_ARGUMENTS,
+    PIP_LLM, PIP_OFFLINE, PIP_OFFLINE_RE2, PIP_WITH_INDEX, PROXY_PASSWORD, REPORT_DIR, STUB, TEMP, TOKEN, agentCommands,
 } from './scenario';
 
 const TASK_JSON = path.join(__dirname, '..', 'task.json');
@@ -29,6 +30,16 @@ function runValidations(tr: MockTestRunner, validator: () => void): void {
 
 function commandLines(tr: MockTestRunner): string[] {
     return tr.stdout.split(/\r?\n/).filter((line) => line.startsWith('[command]'));
+}
+
+/** Return whether the task ran `command` synchronously (version checks; tr.ran() sees only asynchronous runs). */
+function askedVersion(tr: MockTestRunner, command: string): boolean {
+    return tr.stdout.split(/\r?\n/).includes(`[sync command]${command}`);
+}
+
+/** Return the logging command that sets an output variable of the step to `value`. */
+function outputVariable(name: string, value: string): string {
+    return `##vso[task.setvariable variable=${name};isOutput=true;issecret=false;]${value}`;
 }
 
 describe('Azura task', function () {
@@ -113,6 +124,27 @@ describe('Azura task', function () {
         it('keeps the public pipeline variables Azura reads', () => {
             runValidations(tr, () => {
                 assert.ok(tr.stdOutContained('child env SYSTEM_COLLECTIONURI=https://dev.azure.com/contoso/'));
+            });
+        });
+
+        it('writes the report to a folder of the agent temp directory it names', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.ran(`${ANALYZE} --llm-provider openai --model gpt-4o-mini --budget 3000 --timeout 120 --tag-prefix ci --no-pr-comment`));
+                assert.strictEqual(ANALYZE.split(' --output-dir ')[1], path.join(TEMP, 'azura'));
+            });
+        });
+
+        it('sets AZURA_CATEGORY to the first failure\'s category and AZURA_REPORT_DIR for later steps', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.stdOutContained(outputVariable('AZURA_CATEGORY', 'test')));
+                assert.ok(tr.stdOutContained(outputVariable('AZURA_REPORT_DIR', REPORT_DIR)));
+            });
+        });
+
+        it('hands no proxy and no CA bundle over when the agent has none', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.stdOutContained('child env HTTPS_PROXY=<unset>'));
+                assert.ok(tr.stdOutContained('child env REQUESTS_CA_BUNDLE=<unset>'));
             });
         });
 
@@ -220,9 +252,9 @@ describe('Azura task', function () {
         it('warns with a message naming what was tried and what to add', () => {
             runValidations(tr, () => {
                 assert.deepStrictEqual(tr.warningIssues, [
-                    'loc_mock_TaskProblem loc_mock_PythonNotFound 3.9 python3, /usr/bin/python',
+                    'loc_mock_TaskProblem loc_mock_PythonNotFound 3.10 python3, /usr/bin/python',
                 ]);
-                assert.ok(tr.stdOutContained('loc_mock_PythonTooOld /usr/bin/python 3.8 3.9'));
+                assert.ok(tr.stdOutContained('loc_mock_PythonTooOld /usr/bin/python 3.8 3.10'));
             });
         });
 
@@ -231,6 +263,13 @@ describe('Azura task', function () {
                 assert.ok(tr.succeeded);
                 assert.ok(tr.stdOutContained('result=SucceededWithIssues;'));
                 assert.strictEqual(tr.invokedToolCount, 0);
+            });
+        });
+
+        it('still sets the output variables, empty, so later steps read no stale text', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.stdOutContained(outputVariable('AZURA_CATEGORY', '')));
+                assert.ok(tr.stdOutContained(outputVariable('AZURA_REPORT_DIR', '')));
             });
         });
     });
@@ -246,6 +285,13 @@ describe('Azura task', function () {
                 assert.ok(tr.ran(PIP_OFFLINE));
                 assert.ok(!tr.ran(PIP_WITH_INDEX) && !tr.ran(PIP_LLM));
                 assert.ok(!tr.stdOutContained('[llm]'));
+            });
+        });
+
+        it('sets no category from a report an earlier run left behind', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.stdOutContained(outputVariable('AZURA_CATEGORY', '')));
+                assert.ok(!tr.stdOutContained(outputVariable('AZURA_CATEGORY', 'compile')));
             });
         });
 
@@ -296,6 +342,137 @@ describe('Azura task', function () {
             runValidations(tr, () => {
                 assert.ok(tr.stdOutContained('child env AZURE_OPENAI_ENDPOINT=https://contoso.openai.azure.com'));
                 assert.ok(tr.stdOutContained('child env OPENAI_BASE_URL=<unset>'));
+            });
+        });
+    });
+
+    describe('Windows agent whose python is the Store stub', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0Windows');
+        });
+
+        it('tries python, then the py -3 launcher, and builds the environment with the launcher', () => {
+            runValidations(tr, () => {
+                const agent = agentCommands('win32', `${LAUNCHER} -3`);
+                assert.ok(askedVersion(tr, `${STUB} --version`));
+                assert.ok(askedVersion(tr, `${LAUNCHER} -3 --version`));
+                assert.ok(tr.ran(agent.createVenv));
+                assert.ok(tr.stdOutContained(`loc_mock_UsingPython ${LAUNCHER} -3 3.12`));
+            });
+        });
+
+        it('runs Azura from Scripts\\python.exe of the environment', () => {
+            runValidations(tr, () => {
+                const agent = agentCommands('win32', `${LAUNCHER} -3`);
+                assert.ok(agent.venvPython.endsWith(path.join('Scripts', 'python.exe')));
+                assert.ok(tr.ran(`${agent.analyze} --llm-provider none`));
+                assert.ok(tr.succeeded);
+            });
+        });
+    });
+
+    describe('macOS agent', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0MacOS');
+        });
+
+        it('uses python3 from PATH and keeps a darwin environment apart from other platforms', () => {
+            runValidations(tr, () => {
+                const agent = agentCommands('darwin', HOMEBREW_PYTHON);
+                assert.ok(agent.venv.includes('-darwin-'));
+                assert.ok(tr.ran(agent.createVenv));
+                assert.ok(tr.ran(`${agent.analyze} --llm-provider none`));
+                assert.ok(tr.succeeded);
+            });
+        });
+    });
+
+    describe('pythonInterpreter names the interpreter', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0InterpreterInput');
+        });
+
+        it('uses it without searching PATH', () => {
+            runValidations(tr, () => {
+                const agent = agentCommands('linux', INTERPRETER);
+                assert.ok(askedVersion(tr, `${INTERPRETER} --version`));
+                assert.ok(!askedVersion(tr, '/usr/bin/python3 --version'));
+                assert.ok(tr.ran(agent.createVenv));
+                assert.ok(tr.ran(`${agent.analyze} --llm-provider none`));
+            });
+        });
+    });
+
+    describe('pythonInterpreter names a Python that is too old', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0InterpreterTooOld');
+        });
+
+        it('warns naming the input and the version, and does not fall back to PATH', () => {
+            runValidations(tr, () => {
+                assert.deepStrictEqual(tr.warningIssues, [
+                    'loc_mock_TaskProblem loc_mock_InterpreterUnusable /usr/bin/python3.8 3.8 3.10',
+                ]);
+                assert.ok(askedVersion(tr, '/usr/bin/python3.8 --version'));
+                assert.ok(!askedVersion(tr, '/usr/bin/python3 --version'));
+                assert.ok(tr.succeeded);
+            });
+        });
+    });
+
+    describe('agent behind a proxy, with its own CA certificate', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0Proxy');
+        });
+
+        it('hands the proxy, credentials percent-encoded, to pip and to Azura in every spelling', () => {
+            runValidations(tr, () => {
+                const proxy = 'http://agent-svc:<proxy password>@proxy.contoso.com:8080';
+                for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']) {
+                    const lines = tr.stdout.split(/\r?\n/).filter((line) => line === `child env ${name}=${proxy}`);
+                    assert.strictEqual(lines.length, 4, name); // the offline installs with and without RE2, the llm extra, Azura
+                }
+            });
+        });
+
+        it('turns the bypass list into NO_PROXY: the hosts Azura calls that it matches, and its plain hosts', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.stdOutContained('child env NO_PROXY=llm.corp.contoso.com,github.com,corp.contoso.com\n'));
+                assert.ok(tr.stdOutContained('child env no_proxy=llm.corp.contoso.com,github.com,corp.contoso.com\n'));
+            });
+        });
+
+        it('hands one CA bundle, the public CAs and the agent\'s, to requests, httpx and pip', () => {
+            runValidations(tr, () => {
+                const bundle = path.join(TEMP, 'azura-ca-bundle.pem');
+                for (const name of ['REQUESTS_CA_BUNDLE', 'SSL_CERT_FILE', 'PIP_CERT']) {
+                    assert.ok(tr.stdOutContained(`child env ${name}=${bundle}`), name);
+                }
+                const text = fs.readFileSync(bundle, 'utf-8');
+                assert.ok(text.endsWith(AGENT_CA_TEXT));
+                assert.ok(text.split('-----BEGIN CERTIFICATE-----').length > 100, 'the public CAs are kept');
+            });
+        });
+
+        it('never prints the proxy password, and has the agent mask its encoded form', () => {
+            runValidations(tr, () => {
+                assert.ok(!tr.stdout.includes(PROXY_PASSWORD) && !tr.stderr.includes(PROXY_PASSWORD));
+                // task-lib escapes '%' in logging commands as %AZP25; the agent reads it back as '%'.
+                const encoded = encodeURIComponent(PROXY_PASSWORD).replace(/%/g, '%AZP25');
+                assert.ok(tr.stdOutContained(`##vso[task.setsecret]${encoded}\n`));
+            });
+        });
+
+        it('warns that the agent\'s client certificate is not presented, and still succeeds', () => {
+            runValidations(tr, () => {
+                assert.deepStrictEqual(tr.warningIssues, ['loc_mock_ClientCertificateNotPassed']);
+                assert.ok(tr.ran(`${ANALYZE} --llm-provider openai`));
+                assert.ok(tr.succeeded);
             });
         });
     });

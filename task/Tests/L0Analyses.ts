@@ -1,6 +1,6 @@
 // First run with an OpenAI-compatible model: installs the core offline and the llm extra from the
-// index, maps every input, Azura exits 0.
-import { ANALYZE, API_KEY, firstRunAnswers, newRunner } from './scenario';
+// index, maps every input, Azura exits 0 and leaves its report.
+import { ANALYZE, API_KEY, azuraWrites, firstRunAnswers, newRunner } from './scenario';
 
 const tmr = newRunner();
 tmr.setInput('llmProvider', 'openai');
@@ -19,4 +19,5 @@ tmr.setAnswers(firstRunAnswers({
     [`${ANALYZE} --llm-provider openai --model gpt-4o-mini --budget 3000 --timeout 120 --tag-prefix ci --no-pr-comment`]:
         { code: 0, stdout: 'azura: 1 failed step analysed' },
 }));
+azuraWrites({ schema_version: 1, tag: 'ci-test', failures: [{ category: 'test' }, { category: 'network' }] });
 tmr.run();

@@ -1,7 +1,12 @@
-// Azura itself fails (exit 1): the run gets a warning, not a second red step.
-import { ANALYZE, firstRunAnswers, newRunner } from './scenario';
+// Azura itself fails (exit 1) before writing its report: the run gets a warning, not a second red step, and a
+// report an earlier run of the job left behind is not taken for this run's.
+import * as fs from 'fs';
+import * as path from 'path';
+import { ANALYZE, REPORT_DIR, firstRunAnswers, newRunner } from './scenario';
 
 const tmr = newRunner();
+fs.mkdirSync(REPORT_DIR, { recursive: true });
+fs.writeFileSync(path.join(REPORT_DIR, 'analysis.json'), JSON.stringify({ failures: [{ category: 'compile' }] }));
 tmr.setInput('llmProvider', 'none');
 tmr.setInput('publishTag', 'true');
 tmr.setInput('publishPrComment', 'true');

@@ -32,20 +32,35 @@ State (all thread-safe, changeable while serving):
     add_thread(pull_request_id, content, ...) -> thread dict; threads(pull_request_id) -> [dict]
     attachments() -> {(plan_id, timeline_id, record_id, type, name): bytes}
     pr_contribute: bool    False -> thread/comment writes answer 403 TF401027
+    tag_permission: bool   False -> tag writes answer 403 "needs Edit build quality permissions"
+    add_test_run(build_id, name, results, *, job=None, ...) -> run id   results: dicts from ``case_result(...)``
+    test_read: bool        False -> the test routes answer 403 (an identity without "View test runs")
+    code_read: bool        False -> the Git items and commit routes answer 403 (an identity without Code: Read)
+    add_file(repository, commit, path, content); set_commit_changes(repository, commit, [(path, changeType)])
+
+HTTPS: ``AdoEmulator(tls=ssl_context)`` serves TLS with the context's certificate (``host_url`` is then
+``https://``). Links in answers name the host the client asked for (its ``Host`` header), so a server reached
+through a proxy under another name answers with that name.
+
+Azure DevOps Server: ``AdoEmulator(api_version=SERVER_2022)`` (or ``SERVER_2020``) serves REST API versions up to
+that one only, as the on-premises servers do: the ``OPTIONS _apis`` locations say so, and a request for a later
+version gets the server's 400 ``VssVersionOutOfRangeException``. Use ``server_url`` as the collection URL.
 
 Faults (first matching fault with times left applies; ``times=None`` means forever)::
 
     emu.fault(method, route, *, status=None, retry_after=None, delay=0.0, cut=False,
-              sign_in=False, times=1) -> Fault
+              sign_in=False, not_authorized=False, times=1) -> Fault
     emu.clear_faults()
 
 ``method`` is an HTTP method or ``"*"``; ``route`` a route name, ``"*"``, or otherwise a regular
 expression searched in the request path. Route names (``ROUTE_NAMES``): options, resource_areas,
 projects, builds, build, latest_build, definitions, timeline, build_logs, build_log, build_tags,
 build_changes, changes_between_builds, repository, pull_request, pull_requests, pr_threads,
-pr_comments, task_attachments. ``status`` answers with that status
+pr_comments, task_attachments, test_runs, test_results, test_run_statistics, git_items, git_commit_changes.
+``status`` answers with that status
 (429 and 503 carry ``Retry-After`` when ``retry_after`` is given; 401 is the real "access denied"
-answer); ``sign_in`` answers 203 with an HTML sign-in page; ``delay`` waits before answering
+answer); ``sign_in`` answers 203 with an HTML sign-in page; ``not_authorized`` answers 401 with the service's JSON
+``TF400813`` error (a token it knows but will not accept here); ``delay`` waits before answering
 normally; ``cut`` sends the real headers and only part of the body, then closes the connection.
 
 Request log: ``requests(route=None, method=None) -> [RecordedRequest]``, ``bytes_sent(route=None,
@@ -55,7 +70,7 @@ Control endpoints for a hand-run emulator (no auth, not recorded): ``GET|POST|DE
 (POST a JSON object with ``fault()``'s arguments, e.g. ``{"method": "GET", "route": "build_log",
 "status": 503, "times": 2}``) and ``GET /_emulator/requests``.
 
-Helpers that build the real service's JSON shapes: ``timeline_record``, ``issue``, ``commit``.
+Helpers that build the real service's JSON shapes: ``timeline_record``, ``issue``, ``commit``, ``case_result``.
 Log lines are stored without the agent's timestamp; every served line gets ``LOG_TIMESTAMP``.
 """
 
@@ -64,10 +79,12 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import hashlib
 import itertools
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -80,6 +97,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 LOG_TIMESTAMP = "2024-01-01T12:34:56.1234567Z"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ado"
 SERVER_COLLECTION = "tfs/DefaultCollection"
+SERVICES_API = "7.1"  # the newest REST API version Azure DevOps Services serves here
+SERVER_2022_API = "7.0"  # Azure DevOps Server 2022
+SERVER_2020_API = "6.0"  # Azure DevOps Server 2020
 BUILD_SERVICE_ID = "8f4c1b2e-3f5a-4a52-9a1e-6c1f0d9b7a11"
 BLOCK_SIZE = 64 * 1024
 _BASE_TIME = dt.datetime(2024, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
@@ -88,6 +108,7 @@ AREA_IDS = {
     "build": "965220d5-5bb9-42cf-8d67-9b146df2a5a4",
     "git": "4e080c62-fa21-4fbc-8fef-2a10a2b38049",
     "core": "79134c72-4a58-4b42-976c-04e7115f32bf",
+    "test": "c2aa639c-3ccc-4740-b3b6-ce2a1e1d984e",
 }
 
 TASKS = {  # task name -> (id, version) as agents report them in timeline records
@@ -201,6 +222,7 @@ class Fault:
     cut: bool = False
     sign_in: bool = False
     times: Optional[int] = 1
+    not_authorized: bool = False
 
     def matches(self, method: str, route: Optional[str], path: str) -> bool:
         """Return whether this fault applies to the request."""
@@ -294,6 +316,55 @@ def commit(sha: str, message: str, author: str, *, email: Optional[str] = None,
     }
 
 
+def case_result(name: str, outcome: str = "Failed", *, message: Optional[str] = None,
+                stack_trace: Optional[str] = None, duration_ms: float = 38.0, failing_since: Optional[int] = None,
+                title: Optional[str] = None, storage: str = "widgets.tests.dll") -> dict:
+    """Return a test result (``TestCaseResult``) as ``GET …/test/Runs/{id}/Results`` items have it.
+
+    ``name`` is the automatedTestName; ``failing_since`` the id of the build it has failed since.
+    """
+    item = {
+        "durationInMs": duration_ms, "outcome": outcome, "revision": 1, "state": "Completed",
+        "testCase": {"name": title or name.rsplit(".", 1)[-1]}, "priority": 0, "computerName": "fv-az512-817",
+        "failureType": "None", "automatedTestStorage": storage, "automatedTestType": "UnitTest",
+        "automatedTestTypeId": "13cdc9d9-ddb5-4fa4-a97d-d965ccfc6d4b",
+        "automatedTestId": str(uuid.uuid5(uuid.NAMESPACE_URL, name)), "testCaseTitle": title or name.rsplit(".", 1)[-1],
+        "customFields": [], "automatedTestName": name,
+        "startedDate": _iso(_BASE_TIME), "completedDate": _iso(_BASE_TIME + dt.timedelta(milliseconds=duration_ms)),
+    }
+    if message is not None:
+        item["errorMessage"] = message
+    if stack_trace is not None:
+        item["stackTrace"] = stack_trace
+    if failing_since is not None:
+        item["failingSince"] = {"date": _iso(_BASE_TIME), "build": {
+            "id": failing_since, "definitionId": 0, "number": str(failing_since),
+            "buildSystem": "Azure DevOps Services"}}
+    return item
+
+
+@dataclass
+class _TestRun:
+    id: int
+    build: "Build"
+    name: str
+    results: List[dict]
+    statistics: List[Tuple[str, int]]
+    job: Optional[Tuple[str, str, str, int]]
+    state: str
+
+
+def _count_outcomes(results: Sequence[dict]) -> Dict[str, int]:
+    counts: Dict[str, int] = {}
+    for result in results:
+        counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
+    return counts
+
+
+def _repository_id(repository: Union["Repository", str]) -> str:
+    return (repository.id if isinstance(repository, Repository) else repository).lower()
+
+
 # ---------------------------------------------------------------------------------------------
 # The emulator
 
@@ -304,10 +375,14 @@ class AdoEmulator:
     Tests own one per test (``with AdoEmulator() as emu``); scripts may run one until interrupted.
     """
 
-    def __init__(self, token: str = "t0ken", *, org: str = "contoso", port: int = 0) -> None:
+    def __init__(self, token: str = "t0ken", *, org: str = "contoso", port: int = 0,
+                 api_version: str = SERVICES_API, tls: Optional[ssl.SSLContext] = None) -> None:
         self.token = token
         self.org = org
+        self.api_version = api_version
+        self.tls = tls
         self.pr_contribute = True
+        self.tag_permission = True
         self._port = port
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
@@ -324,6 +399,11 @@ class AdoEmulator:
         self._requests: List[RecordedRequest] = []
         self._next_build_id = 1000
         self._next_thread_id = 100
+        self.test_read = True
+        self.code_read = True
+        self._test_runs: Dict[int, "_TestRun"] = {}
+        self._files: Dict[Tuple[str, str], Dict[str, bytes]] = {}  # (repository id, commit) -> path -> content
+        self._commit_changes: Dict[Tuple[str, str], List[Tuple[str, str]]] = {}
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -333,6 +413,8 @@ class AdoEmulator:
         """Bind 127.0.0.1 and serve on a daemon thread; return self."""
         self._server = _Server(("127.0.0.1", self._port), _Handler)
         self._server.emulator = self
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="ado-emulator", daemon=True)
         self._thread.start()
@@ -359,8 +441,12 @@ class AdoEmulator:
 
     @property
     def host_url(self) -> str:
-        """Return ``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
+        """Return ``http://127.0.0.1:PORT`` (``https://`` when serving TLS)."""
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
 
     @property
     def org_url(self) -> str:
@@ -468,6 +554,38 @@ class AdoEmulator:
         with self._lock:
             return sorted(self._builds[build_id].tags, key=str.lower)
 
+    def add_test_run(self, build_id: int, name: str, results: Sequence[dict], *,
+                     job: Optional[Tuple[str, str, str, int]] = None, run_id: Optional[int] = None,
+                     statistics: Optional[Sequence[Tuple[str, int]]] = None, state: str = "Completed") -> int:
+        """Add a test run published by a build and return its id.
+
+        ``results`` are ``case_result(...)`` dicts; ``job`` is the pipelineReference (stage, phase, job, attempt)
+        as timeline identifiers name them; ``statistics`` overrides the outcome counts the results give (a run
+        whose results are not there).
+        """
+        with self._lock:
+            build = self._builds[build_id]
+            new_id = run_id or max(self._test_runs, default=300) + 1
+            counts = list(statistics) if statistics is not None else sorted(
+                _count_outcomes(results).items(), key=lambda item: -item[1])
+            self._test_runs[new_id] = _TestRun(new_id, build, name, [dict(result, id=100000 + index)
+                                                                   for index, result in enumerate(results)],
+                                               counts, job, state)
+        return new_id
+
+    def add_file(self, repository: Union[Repository, str], commit: str, path: str, content: Union[str, bytes]) -> None:
+        """Store a file of a repository as it is at a commit (served by the Git items route)."""
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        with self._lock:
+            self._files.setdefault((_repository_id(repository), commit), {})["/" + path.lstrip("/")] = data
+
+    def set_commit_changes(self, repository: Union[Repository, str], commit: str,
+                           changes: Iterable[Tuple[str, str]]) -> None:
+        """Set the files a commit touched, as (path, changeType) pairs: ("src/a.py", "edit")."""
+        with self._lock:
+            self._commit_changes[(_repository_id(repository), commit)] = [
+                ("/" + path.lstrip("/"), change_type) for path, change_type in changes]
+
     def set_changes(self, build_id: int, changes: Iterable[dict]) -> None:
         """Replace a build's changes (``commit(...)`` dicts, newest first)."""
         with self._lock:
@@ -514,11 +632,12 @@ class AdoEmulator:
     # -- faults and the request log --------------------------------------------------------------
 
     def fault(self, method: str, route: str, *, status: Optional[int] = None, retry_after: Optional[float] = None,
-              delay: float = 0.0, cut: bool = False, sign_in: bool = False, times: Optional[int] = 1) -> Fault:
+              delay: float = 0.0, cut: bool = False, sign_in: bool = False, not_authorized: bool = False,
+              times: Optional[int] = 1) -> Fault:
         """Inject a fault for matching requests and return it (see the module docstring)."""
-        if status is None and not (delay or cut or sign_in):
-            raise ValueError("a fault needs status, delay, cut or sign_in")
-        injected = Fault(method, route, status, retry_after, delay, cut, sign_in, times)
+        if status is None and not (delay or cut or sign_in or not_authorized):
+            raise ValueError("a fault needs status, delay, cut, sign_in or not_authorized")
+        injected = Fault(method, route, status, retry_after, delay, cut, sign_in, times, not_authorized)
         with self._lock:
             self._faults.append(injected)
         return injected
@@ -659,6 +778,16 @@ _LOCATIONS = {
     "comments": _Location("965a3ec7-5ed8-455a-bdcb-835a5ea7fe7b", "git", "pullRequestThreadComments",
                           "{project}/_apis/git/repositories/{repositoryId}/pullRequests/{pullRequestId}"
                           "/threads/{threadId}/comments/{commentId}", 1),
+    "test_runs": _Location("cadb3810-d47d-4a3c-a234-fe5f3be50138", "Test", "Runs", "{project}/_apis/test/Runs/{runId}",
+                           3),
+    "test_results": _Location("4637d869-3a76-4468-8057-0bb02aa385cf", "Test", "Results",
+                              "{project}/_apis/test/Runs/{runId}/Results/{testCaseResultId}", 6),
+    "test_run_statistics": _Location("0a42c424-d764-4a16-a2d5-5c85f87d0ae8", "Test", "Statistics",
+                                     "{project}/_apis/test/Runs/{runId}/Statistics", 3),
+    "git_items": _Location("fb93c0db-47ed-4a31-8c20-47552878fb44", "git", "items",
+                           "{project}/_apis/git/repositories/{repositoryId}/Items/{*path}", 1),
+    "git_commit_changes": _Location("5bf884f5-3e07-42e9-afb8-1b872267bf16", "git", "changes",
+                                    "{project}/_apis/git/repositories/{repositoryId}/commits/{commitId}/Changes", 1),
     "attachments": _Location("7898f959-9cdf-4096-b29e-7f293031629e", "distributedtask", "attachments",
                              "{scopeIdentifier}/_apis/distributedtask/hubs/{hubName}/plans/{planId}/timelines"
                              "/{timelineId}/records/{recordId}/attachments/{type}/{name}", 1),
@@ -747,6 +876,9 @@ _ACCESS_DENIED = (b"<!DOCTYPE html><html><head><title>Access Denied</title></hea
 def _fault_reply(fault: Fault) -> _Reply:
     if fault.sign_in:
         return _Reply(203, _SIGN_IN_PAGE, "text/html; charset=utf-8")
+    if fault.not_authorized:
+        return _json_reply(_ServiceError(401, f"TF400813: The user '{BUILD_SERVICE_ID}' is not authorized to access "
+                                              "this resource.", "UnauthorizedRequestException").body, 401)
     if fault.status == 401:
         return _Reply(401, _ACCESS_DENIED, "text/html; charset=utf-8",
                       {"WWW-Authenticate": 'Basic realm="https://dev.azure.com/"'})
@@ -802,10 +934,11 @@ class _Handler(BaseHTTPRequestHandler):
         fault = emulator._take_fault(self.command, route.name if route else None, url.path)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
-        if fault is not None and (fault.status or fault.sign_in):
+        if fault is not None and (fault.status or fault.sign_in or fault.not_authorized):
             reply = _fault_reply(fault)
         else:
-            request = _Request(emulator, self.command, base or "", query, body, params, self.headers.get("Accept", ""))
+            request = _Request(emulator, self.command, base or "", query, body, params, self.headers.get("Accept", ""),
+                               self.headers.get("Host") or f"127.0.0.1:{emulator.port}")
             reply = self._answer(emulator, route, request, version)
         sent = self._send(reply, cut=fault is not None and fault.cut)
         return RecordedRequest(self.command, url.path, query, route.name if route else None, reply.status, sent,
@@ -819,7 +952,7 @@ class _Handler(BaseHTTPRequestHandler):
             return _json_reply(_ServiceError(404, f"The resource {urlsplit(self.path).path} cannot be found.",
                                              "NotFoundException").body, 404)
         try:
-            _check_version(route, self.command, version)
+            _check_version(route, self.command, version, emulator.api_version)
             reply = route.handler(request, **request.params)
         except _ServiceError as error:
             return _json_reply(error.body, error.status)
@@ -936,7 +1069,17 @@ def _requested_version(accept: str, query: Dict[str, str]) -> Optional[str]:
     return found.group(1) if found else None
 
 
-def _check_version(route: _Route, method: str, version: Optional[str]) -> None:
+def _version_number(version: str) -> Tuple[int, int]:
+    major, minor = version.split(".")
+    return int(major), int(minor)
+
+
+def _released_version(served: str) -> str:
+    """Return the newest released (non-preview) version of a server that serves up to `served`."""
+    return min(served, "7.0", key=_version_number)
+
+
+def _check_version(route: _Route, method: str, version: Optional[str], served: str) -> None:
     if route.location is None:
         return
     if version is None:
@@ -946,11 +1089,11 @@ def _check_version(route: _Route, method: str, version: Optional[str]) -> None:
                             "VssVersionNotSpecifiedException")
     found = _VERSION.match(version)
     number = (int(found.group(1)), int(found.group(2))) if found else None
-    if number is None or not (1, 0) <= number <= (7, 1):
+    if number is None or not (1, 0) <= number <= _version_number(served):
         raise _ServiceError(400, f'The requested REST API version of {version} is outside the supported range '
-                                 'for this resource. The supported versions are 1.0 through 7.1.',
+                                 f'for this resource. The supported versions are 1.0 through {served}.',
                             "VssVersionOutOfRangeException")
-    if number > (7, 0) and not found.group(3):
+    if number > _version_number(_released_version(served)) and not found.group(3):
         raise _ServiceError(400, f"The requested version \"{version}\" of the resource is under preview. The "
                                  "-preview flag must be supplied in the api-version for such requests.",
                             "VssInvalidPreviewVersionException")
@@ -965,11 +1108,11 @@ class _Request:
     body: bytes
     params: Dict[str, str]
     accept: str
+    host: str  # as the client named it (Host header): through a proxy, a name only the proxy resolves
 
     def url(self, rest: str) -> str:
         """Return an absolute URL under the collection the client used."""
-        host = f"http://127.0.0.1:{self.emulator.port}"
-        return f"{host}{self.base}/{rest}"
+        return f"{self.emulator.scheme}://{self.host}{self.base}/{rest}"
 
     def json_body(self, parameter: str):
         try:
@@ -1011,7 +1154,8 @@ def _options(request: _Request) -> _Reply:
     return _collection([{
         "id": location.id, "area": location.area, "resourceName": location.resource,
         "routeTemplate": location.template, "resourceVersion": location.resource_version,
-        "minVersion": "1.0", "maxVersion": "7.1", "releasedVersion": "7.0",
+        "minVersion": "1.0", "maxVersion": request.emulator.api_version,
+        "releasedVersion": _released_version(request.emulator.api_version),
     } for location in _LOCATIONS.values()])
 
 
@@ -1312,6 +1456,12 @@ def _build_tags(request: _Request, project: str, build_id: str, tag: Optional[st
     if request.method in ("PUT", "DELETE") and tag is None:
         raise _ServiceError(400, "Value cannot be null.\r\nParameter name: tag", "ArgumentNullException",
                             "System.ArgumentNullException, mscorlib")
+    if request.method != "GET" and not emulator.tag_permission:
+        raise _ServiceError(403, f"Access denied. {emulator._build_service} needs Edit build quality permissions "
+                                 f"for vstfs:///Build/Build/{build.id} in team project {build.project.name} to "
+                                 "perform the action.", "AccessDeniedException",
+                            "Microsoft.TeamFoundation.Build.WebApi.AccessDeniedException, "
+                            "Microsoft.TeamFoundation.Build2.WebApi")
     if request.method == "PUT":
         emulator.add_tags(build.id, tag)
     elif request.method == "DELETE":
@@ -1553,6 +1703,195 @@ def _new_comment(body, comment_id: int, author: str) -> dict:
             "content": body.get("content", ""), "publishedDate": now, "lastUpdatedDate": now,
             "lastContentUpdatedDate": now, "commentType": _enum_name(body.get("commentType", "text"), COMMENT_TYPES),
             "usersLiked": []}
+
+
+# ---------------------------------------------------------------------------------------------
+# Test results (what PublishTestResults and the test tasks publish)
+
+
+_MAX_RESULTS_PAGE = 1000  # the service's cap on $top for results without details
+
+
+def _access_denied(request: _Request, resource: str, permission: str) -> _ServiceError:
+    return _ServiceError(403, f"Access denied: {request.emulator._build_service} needs the following permission(s) "
+                              f"on the resource {resource} to perform this action: {permission}",
+                         "AccessCheckException", "Microsoft.TeamFoundation.Framework.Server.AccessCheckException, "
+                                                 "Microsoft.TeamFoundation.Framework.Server")
+
+
+def _test_access(request: _Request) -> None:
+    if not request.emulator.test_read:
+        raise _access_denied(request, "Test runs", "View test runs")
+
+
+def _find_test_run(request: _Request, project: str, run_id: str) -> _TestRun:
+    owner = _find_project(request, project)
+    with request.emulator._lock:
+        run = request.emulator._test_runs.get(int(run_id))
+    if run is None or run.build.project != owner:
+        raise _ServiceError(404, f"Test run {run_id} not found.", "TestObjectNotFoundException",
+                            "Microsoft.TeamFoundation.TestManagement.WebApi.TestObjectNotFoundException, "
+                            "Microsoft.TeamFoundation.TestManagement.WebApi")
+    return run
+
+
+def _test_run_ref(request: _Request, run: _TestRun) -> dict:
+    return {"id": str(run.id), "name": run.name,
+            "url": request.url(f"{run.build.project.name}/_apis/test/Runs/{run.id}")}
+
+
+def _test_run_json(request: _Request, run: _TestRun, details: bool) -> dict:
+    build = run.build
+    item = {"id": run.id, "name": run.name, "url": request.url(f"{build.project.name}/_apis/test/Runs/{run.id}"),
+            "isAutomated": True, "owner": _identity(request, request.emulator._build_service),
+            "startedDate": _iso(build.start_time), "completedDate": _iso(build.finish_time or build.start_time),
+            "state": run.state, "plan": {"id": "0"}, "iteration": build.project.name, "revision": 3}
+    if not details:
+        return item
+    counts = dict(run.statistics)
+    failed = sum(counts.get(outcome, 0) for outcome in ("Failed", "Error", "Timeout", "Aborted"))
+    item.update({
+        "project": {"id": build.project.id, "name": build.project.name,
+                    "url": request.url(f"_apis/projects/{build.project.name}")},
+        "postProcessState": "Complete", "totalTests": sum(counts.values()), "passedTests": counts.get("Passed", 0),
+        "unanalyzedTests": failed, "incompleteTests": 0, "notApplicableTests": counts.get("NotApplicable", 0),
+        "createdDate": _iso(build.start_time), "lastUpdatedDate": _iso(build.finish_time or build.start_time),
+        "lastUpdatedBy": _identity(request, request.emulator._build_service),
+        "build": {"id": str(build.id), "name": build.number,
+                  "url": request.url(f"_apis/build/Builds/{build.id}")},
+        "webAccessUrl": request.url(f"{build.project.name}/_TestManagement/Runs?runId={run.id}&_a=runCharts"),
+    })
+    if run.job is not None:
+        stage, phase, job, attempt = run.job
+        item["pipelineReference"] = {"pipelineId": build.id,
+                                     "stageReference": {"stageName": stage, "attempt": attempt},
+                                     "phaseReference": {"phaseName": phase, "attempt": attempt},
+                                     "jobReference": {"jobName": job, "attempt": attempt}}
+    return item
+
+
+@_route("test_runs", "GET", _PROJECT + r"/_apis/test/runs(?:/(?P<run_id>\d+))?", "test_runs")
+def _test_runs(request: _Request, project: str, run_id: Optional[str] = None) -> _Reply:
+    _test_access(request)
+    details = request.query.get("includeRunDetails", "false").lower() == "true"
+    if run_id is not None:
+        return _json_reply(_test_run_json(request, _find_test_run(request, project, run_id), True))
+    owner = _find_project(request, project)
+    build_uri = request.query.get("buildUri")
+    with request.emulator._lock:
+        runs = [run for run in request.emulator._test_runs.values() if run.build.project == owner
+                and (build_uri is None or build_uri.lower() == f"vstfs:///build/build/{run.build.id}")]
+    runs.sort(key=lambda run: run.id)
+    skip = int(request.query.get("$skip") or 0)
+    top = int(request.query.get("$top") or len(runs) or 1)
+    return _collection([_test_run_json(request, run, details) for run in runs[skip:skip + top]])
+
+
+@_route("test_run_statistics", "GET", _PROJECT + r"/_apis/test/Runs/(?P<run_id>\d+)/Statistics",
+        "test_run_statistics")
+def _test_run_statistics(request: _Request, project: str, run_id: str) -> _Reply:
+    _test_access(request)
+    run = _find_test_run(request, project, run_id)
+    return _json_reply({"run": _test_run_ref(request, run), "runStatistics": [
+        {"state": "Completed", "outcome": outcome, "count": count} for outcome, count in run.statistics]})
+
+
+@_route("test_results", "GET", _PROJECT + r"/_apis/test/Runs/(?P<run_id>\d+)/Results(?:/(?P<result_id>\d+))?",
+        "test_results")
+def _test_results(request: _Request, project: str, run_id: str, result_id: Optional[str] = None) -> _Reply:
+    _test_access(request)
+    run = _find_test_run(request, project, run_id)
+    build = run.build
+
+    def shaped(result: dict) -> dict:
+        item = dict(result, project={"id": build.project.id, "name": build.project.name,
+                                     "url": request.url(f"_apis/projects/{build.project.name}")},
+                    testRun=_test_run_ref(request, run),
+                    build={"id": str(build.id), "name": build.number,
+                           "url": request.url(f"_apis/build/Builds/{build.id}")},
+                    runBy=_identity(request, build.requested_for), createdDate=_iso(build.finish_time),
+                    lastUpdatedDate=_iso(build.finish_time),
+                    area={"id": "37528", "name": build.project.name,
+                          "url": f"vstfs:///Classification/Node/{uuid.uuid5(uuid.NAMESPACE_DNS, build.project.id)}"},
+                    lastUpdatedBy=_identity(request, request.emulator._build_service),
+                    url=request.url(f"{build.project.name}/_apis/test/Runs/{run.id}/Results/{result['id']}"))
+        return item
+
+    if result_id is not None:
+        for result in run.results:
+            if result["id"] == int(result_id):
+                return _json_reply(shaped(result))
+        raise _ServiceError(404, f"Test result {result_id} not found.", "TestObjectNotFoundException")
+    wanted = {outcome.strip().lower() for outcome in (request.query.get("outcomes") or "").split(",")
+              if outcome.strip()}
+    results = [result for result in run.results if not wanted or result["outcome"].lower() in wanted]
+    skip = int(request.query.get("$skip") or 0)
+    top = min(int(request.query.get("$top") or _MAX_RESULTS_PAGE), _MAX_RESULTS_PAGE)
+    return _collection([shaped(result) for result in results[skip:skip + top]])
+
+
+# ---------------------------------------------------------------------------------------------
+# Git items and commits
+
+
+def _git_not_found(message: str, type_key: str) -> _ServiceError:
+    return _ServiceError(404, message, type_key, f"Microsoft.TeamFoundation.Git.Server.{type_key}, "
+                                                 "Microsoft.TeamFoundation.Git.Server")
+
+
+@_route("git_items", "GET",
+        _OPTIONAL_PROJECT + r"_apis/git/repositories/(?P<repository>[^/]+)/items(?:/(?P<item_path>.+))?", "git_items")
+def _git_items(request: _Request, repository: str, project: Optional[str] = None,
+               item_path: Optional[str] = None) -> _Reply:
+    found = _find_repository(request, repository, project)
+    if not request.emulator.code_read:
+        raise _access_denied(request, f"repositories/{found.id}", "Read")
+    path = "/" + (request.query.get("path") or item_path or "").lstrip("/")
+    version = request.query.get("versionDescriptor.version") or "main"
+    with request.emulator._lock:
+        files = request.emulator._files.get((found.id.lower(), version))
+    if files is None:
+        raise _git_not_found(f"TF401175: The version descriptor <Commit: {version}> could not be resolved to a "
+                             f"version in the repository {found.name}", "GitUnresolvableToCommitException")
+    content = files.get(path)
+    if content is None:
+        raise _git_not_found(f"TF401174: The item '{path}' could not be found in the repository '{found.name}' at "
+                             f"the version specified by '<Commit: {version}>' (resolved to commit {version}).",
+                             "GitItemNotFoundException")
+    if "application/json" in request.accept:
+        item = {"objectId": hashlib.sha1(content).hexdigest(), "gitObjectType": "blob", "commitId": version,
+                "path": path, "url": request.url(f"_apis/git/repositories/{found.id}/items{path}?versionType=Commit")}
+        if request.query.get("includeContent", "").lower() == "true":
+            item["content"] = content.decode("utf-8", "replace")
+        return _json_reply(item)
+    media = "text/plain" if "text/plain" in request.accept else "application/octet-stream"
+    if len(content) <= BLOCK_SIZE:
+        return _Reply(200, content, media)
+    return _Reply(200, (content[start:start + BLOCK_SIZE] for start in range(0, len(content), BLOCK_SIZE)), media)
+
+
+@_route("git_commit_changes", "GET",
+        _OPTIONAL_PROJECT + r"_apis/git/repositories/(?P<repository>[^/]+)/commits/(?P<commit>[0-9a-fA-F]+)/changes",
+        "git_commit_changes")
+def _git_commit_changes(request: _Request, repository: str, commit: str, project: Optional[str] = None) -> _Reply:
+    found = _find_repository(request, repository, project)
+    if not request.emulator.code_read:
+        raise _access_denied(request, f"repositories/{found.id}", "Read")
+    with request.emulator._lock:
+        changes = request.emulator._commit_changes.get((found.id.lower(), commit))
+    if changes is None:
+        raise _git_not_found(f"TF401175: The version descriptor <Commit: {commit}> could not be resolved to a "
+                             f"version in the repository {found.name}", "GitUnresolvableToCommitException")
+    skip = int(request.query.get("skip") or 0)
+    top = int(request.query.get("top") or 100)
+    counts: Dict[str, int] = {}
+    for _, change_type in changes:
+        counts[change_type.capitalize()] = counts.get(change_type.capitalize(), 0) + 1
+    return _json_reply({"changeCounts": counts, "changes": [
+        {"item": {"objectId": hashlib.sha1(f"{commit}{path}".encode()).hexdigest(), "gitObjectType": "blob",
+                  "commitId": commit, "path": path,
+                  "url": request.url(f"_apis/git/repositories/{found.id}/items{path}?versionType=Commit")},
+         "changeType": change_type} for path, change_type in changes[skip:skip + top]]})
 
 
 # ---------------------------------------------------------------------------------------------

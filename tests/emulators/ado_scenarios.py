@@ -18,7 +18,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from tests.emulators.ado import LOG_TIMESTAMP, AdoEmulator, Build, Repository, commit, issue, timeline_record
+from tests.emulators.ado import (LOG_TIMESTAMP, AdoEmulator, Build, Repository, case_result, commit, issue,
+                                 timeline_record)
 
 PROJECT = "Widgets"
 DEFINITION = ("widgets-ci", 12)
@@ -57,6 +58,8 @@ class Scenario:
     repository_id: Optional[str] = None     # Azure Repos GUID, or "owner/name" on GitHub
     repository_provider: str = "TfsGit"     # TfsGit or GitHub (BUILD_REPOSITORY_PROVIDER)
     log_bytes: int = 0                      # bytes of the failed steps' logs as served (about, when generated)
+    failed_tests: Tuple[Tuple[str, str], ...] = ()  # (automatedTestName, errorMessage) the Test Results API holds
+    source: Optional[Tuple[str, int, str]] = None   # (repository path, line, its text) at the build's commit
 
 
 @dataclass(frozen=True)
@@ -242,8 +245,10 @@ class _Run:
     def job(self, stage: dict, name: str, result: str = "succeeded", *, issues: Sequence[dict] = (),
             log: Optional[Sequence[str]] = None, **extra) -> dict:
         self._order += 1
+        # The implicit stage of a pipeline without stages is left out of its phases' identifiers.
+        within = "" if stage["identifier"] == "__default" else f"{stage['identifier']}."
         phase = timeline_record("Phase", name, parent_id=stage["id"], result=result, order=self._order,
-                                attempt=self.attempt, identifier=f"{stage['identifier']}.{name.replace(' ', '_')}")
+                                attempt=self.attempt, identifier=f"{within}{name.replace(' ', '_')}")
         job = timeline_record("Job", name, parent_id=phase["id"], result=result, order=1, attempt=self.attempt,
                               issues=issues, log_id=self._log(log or job_log(name)),
                               identifier=f"{phase['identifier']}.__default", **extra)
@@ -623,6 +628,104 @@ def _history_timeline(emu: AdoEmulator, build: Build, result: str, retried: bool
     run.store()
 
 
+# -- published test results (the Test Results API)
+
+
+TAX_TESTS = "tests/Widgets.Tests/Orders/TaxTests.cs"
+TAX_TEST_LINE = 88
+TAX_TESTS_SOURCE = [f"// line {n}" for n in range(1, TAX_TEST_LINE - 5)] + [
+    "    [Fact]",
+    "    public void Total_includes_regional_tax()",
+    "    {",
+    "        var order = new Order(region: \"WA\", items: new[] { new Item(\"widget\", 9.99m, 3) });",
+    "",
+    "        Assert.Equal(32.54m, order.Total());",
+    "    }",
+    "",
+    "    [Fact]",
+    "    public void Total_rounds_half_even()",
+    "    {",
+] + [f"// line {n}" for n in range(TAX_TEST_LINE + 6, 140)]
+FAILED_TAX_TESTS = (
+    ("Widgets.Tests.Orders.TaxTests.Total_includes_regional_tax",
+     "Assert.Equal() Failure: Values differ\nExpected: 32.54\nActual:   29.97",
+     f"   at Widgets.Tests.Orders.TaxTests.Total_includes_regional_tax() in /home/vsts/work/1/s/{TAX_TESTS}:line "
+     f"{TAX_TEST_LINE}\n   at System.RuntimeMethodHandle.InvokeMethod(Object target, Void** arguments, Signature sig)"),
+    ("Widgets.Tests.Orders.TaxTests.Total_rounds_half_even",
+     "Assert.Equal() Failure: Values differ\nExpected: 10.00\nActual:   9.99",
+     f"   at Widgets.Tests.Orders.TaxTests.Total_rounds_half_even() in /home/vsts/work/1/s/{TAX_TESTS}:line 97"),
+)
+
+
+def _dotnet_test_log(tests: Sequence[Tuple[str, str, str]], passed: int) -> List[str]:
+    body = ["  Determining projects to restore...", "  All projects are up-to-date for restore.",
+            "  Widgets.Tests -> /home/vsts/work/1/s/tests/Widgets.Tests/bin/Release/net8.0/Widgets.Tests.dll",
+            "Test run for /home/vsts/work/1/s/tests/Widgets.Tests/bin/Release/net8.0/Widgets.Tests.dll "
+            "(.NETCoreApp,Version=v8.0)",
+            "Starting test execution, please wait...",
+            "A total of 1 test files matched the specified pattern."]
+    for name, message, stack in tests:
+        body += [f"  Failed {name} [38 ms]", "  Error Message:"] + ["   " + line for line in message.split("\n")] + [
+            "  Stack Trace:"] + ["  " + line for line in stack.split("\n")]
+    body += ["", f"Failed!  - Failed:     {len(tests)}, Passed:   {passed}, Skipped:     0, Total:   "
+                 f"{len(tests) + passed}, Duration: 2 s - Widgets.Tests.dll (net8.0)",
+             "Results File: /home/vsts/work/_temp/_fv-az512-817_2024-01-01_12_34_56.trx"]
+    return task_log("Run unit tests", "DotNetCoreCLI", body, errors=[
+        "Error: The process '/usr/bin/dotnet' failed with exit code 1",
+        "Dotnet command failed with non-zero exit code on the following projects : "
+        "/home/vsts/work/1/s/tests/Widgets.Tests/Widgets.Tests.csproj"],
+        command="/usr/bin/dotnet test /home/vsts/work/1/s/tests/Widgets.Tests/Widgets.Tests.csproj --logger trx "
+                "--results-directory /home/vsts/work/_temp")
+
+
+def tests_failed(emu: AdoEmulator, *, tests: Sequence[Tuple[str, str, str]] = FAILED_TAX_TESTS, passed: int = 118,
+                 job_reference: bool = True, results: bool = True, failing_since: Optional[int] = None,
+                 extra_results: Sequence[dict] = (), source_in_repository: bool = True,
+                 name: str = "tests_failed") -> Scenario:
+    """``dotnet test`` fails two tax tests on Azure Repos; the run published its results to the Test Results API.
+
+    The test run names its job (pipelineReference) unless ``job_reference`` is False; ``results=False`` keeps
+    the run's statistics but serves no results (a run whose results are not there). The test file is in the
+    repository at the build's commit, so the failing line can be read, unless ``source_in_repository`` is False
+    (a generated file).
+    """
+    _ensure_project(emu)
+    build = emu.add_build(PROJECT, DEFINITION, result="failed")
+    run = _Run(emu, build)
+    stage = run.stage("Test", "failed")
+    job = run.job(stage, "Unit tests Linux", "failed")
+    run.succeeded_tasks(job)
+    lines = _dotnet_test_log(tests, passed)
+    run.task(job, "Run unit tests", "DotNetCoreCLI", lines, "failed", cause=f"Failed {tests[0][0]}",
+             issues=[issue("Error: The process '/usr/bin/dotnet' failed with exit code 1",
+                           line=_line_of(lines, "##[error]Error: The process"))], stage="Test")
+    run.store()
+    failed = [case_result(test_name, message=message, stack_trace=stack, failing_since=failing_since)
+              for test_name, message, stack in tests]
+    passing = [case_result(f"Widgets.Tests.Inventory.ReservationTests.Reserve_{n}", "Passed") for n in range(passed)]
+    all_results = failed + list(extra_results) + passing
+    counts = {}
+    for result in all_results:
+        counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
+    emu.add_test_run(build.id, "VSTest Test Run release any cpu", all_results if results else [],
+                     job=("Test", "Unit_tests_Linux", "__default", 1) if job_reference else None,
+                     statistics=sorted(counts.items(), key=lambda item: -item[1]))
+    emu.add_file(build.repository, build.source_version, TAX_TESTS if source_in_repository else "README.md",
+                 "\n".join(TAX_TESTS_SOURCE) + "\n")
+    return _scenario(name, run, failed_tests=tuple((test_name, message) for test_name, message, _ in tests),
+                     source=(TAX_TESTS, TAX_TEST_LINE, TAX_TESTS_SOURCE[TAX_TEST_LINE - 1]))
+
+
+def thousands_of_failed_tests(emu: AdoEmulator, count: int = 2500) -> Scenario:
+    """One test run with ``count`` failures, most of them one message: read in pages, summarised."""
+    extra = [case_result(f"Widgets.Tests.Pricing.PriceTests.Price_is_positive_{n}",
+                         message=f"Assert.True() Failure\nExpected: True\nActual:   False (sku {n})",
+                         stack_trace=f"   at Widgets.Tests.Pricing.PriceTests.Price_is_positive_{n}() in "
+                                     f"/home/vsts/work/1/s/tests/Widgets.Tests/Pricing/PriceTests.cs:line 12")
+             for n in range(count - len(FAILED_TAX_TESTS))]
+    return tests_failed(emu, extra_results=extra, name="thousands_of_failed_tests")
+
+
 SCENARIOS: Dict[str, Callable[[AdoEmulator], object]] = {
     "multi_stage_two_failed_jobs": multi_stage_two_failed_jobs,
     "retried_run_attempt_2": retried_run_attempt_2,
@@ -634,4 +737,6 @@ SCENARIOS: Dict[str, Callable[[AdoEmulator], object]] = {
     "large_log": large_log,
     "five_failed_tasks_with_large_logs": five_failed_tasks_with_large_logs,
     "build_history": build_history,
+    "tests_failed": tests_failed,
+    "thousands_of_failed_tests": thousands_of_failed_tests,
 }

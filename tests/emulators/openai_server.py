@@ -14,6 +14,8 @@ Usage::
         emu.requests                                     # [RecordedRequest], in arrival order
         emu.responses                                    # the chat.completion bodies sent, in order
 
+    OpenAIEmulator(tls=ssl_context)                      # serves HTTPS with the context's certificate
+
 Modes (``times`` faults, then valid answers; ``times=None`` faults forever)::
 
     valid                   an answer matching the schema, built from the prompt: for each "## Failure N"
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -83,6 +86,7 @@ class OpenAIEmulator:
     retry_after: str = "1"
     reject_status: int = 400
     custom_content: str = ""
+    tls: Optional[ssl.SSLContext] = None
     requests: List[RecordedRequest] = field(default_factory=list)
     responses: List[dict] = field(default_factory=list)
 
@@ -97,6 +101,8 @@ class OpenAIEmulator:
     def start(self) -> "OpenAIEmulator":
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()
@@ -118,7 +124,7 @@ class OpenAIEmulator:
     @property
     def endpoint(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{port}"
 
     @property
     def base_url(self) -> str:

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from tests.emulators import ado_scenarios
-from tests.emulators.ado import FIXTURES, LOG_TIMESTAMP, AdoEmulator, commit
+from tests.emulators.ado import FIXTURES, LOG_TIMESTAMP, AdoEmulator, case_result, commit
 
 TOKEN = "t0ken"
 
@@ -313,6 +313,66 @@ def test_unknown_api_version_is_400(emu):
     assert status == 400
 
 
+@pytest.mark.parametrize("served, asked, status", [("7.0", "7.1-preview.7", 400), ("7.0", "7.0", 200),
+                                                   ("6.0", "7.0", 400), ("6.0", "6.0", 200)])
+def test_server_refuses_api_versions_newer_than_it_serves(served, asked, status):
+    with AdoEmulator(token=TOKEN, api_version=served) as server:
+        scenario = ado_scenarios.succeeded_run(server)
+
+        answer = raw(server, f"/tfs/DefaultCollection/{scenario.project}/_apis/build/builds/{scenario.build_id}",
+                     accept=f"application/json;api-version={asked}")
+
+    assert answer[0] == status
+    if status == 400:
+        assert answer[1]["typeKey"] == "VssVersionOutOfRangeException"
+
+
+def test_server_locations_say_which_versions_it_serves(sdk):
+    with AdoEmulator(token=TOKEN, api_version="7.0") as server:
+        locations = raw(server, "/tfs/DefaultCollection/_apis", method="OPTIONS")[1]["value"]
+
+    assert {(item["maxVersion"], item["releasedVersion"]) for item in locations} == {("7.0", "7.0")}
+
+
+def test_tag_without_edit_build_quality_is_403_access_denied(sdk, emu):
+    from azure.devops.exceptions import AzureDevOpsServiceError
+
+    scenario = ado_scenarios.succeeded_run(emu)
+    emu.tag_permission = False
+
+    with pytest.raises(AzureDevOpsServiceError) as refused:
+        build_client(sdk, emu.org_url).add_build_tag(scenario.project, scenario.build_id, "azura-test")
+
+    assert refused.value.type_key == "AccessDeniedException"
+    assert "needs Edit build quality permissions" in refused.value.message
+    assert emu.tags(scenario.build_id) == []
+
+
+def test_not_authorized_fault_is_tf400813_in_json(sdk, emu):
+    from azure.devops.exceptions import AzureDevOpsServiceError
+
+    scenario = ado_scenarios.succeeded_run(emu)
+    emu.fault("GET", "build", not_authorized=True)
+
+    with pytest.raises(AzureDevOpsServiceError) as refused:
+        build_client(sdk, emu.org_url).get_build(scenario.project, scenario.build_id)
+
+    assert refused.value.message.startswith("TF400813")
+    assert emu.requests(route="build")[0].status == 401
+
+
+def test_links_name_the_host_the_client_asked_for(emu):
+    scenario = ado_scenarios.succeeded_run(emu)
+    request = urllib.request.Request(
+        emu.host_url + f"/contoso/{scenario.project}/_apis/build/builds/{scenario.build_id}",
+        headers={"Accept": "application/json;api-version=7.0", "Host": f"ado.internal.invalid:{emu.port}",
+                 "Authorization": "Basic " + base64.b64encode(f":{TOKEN}".encode()).decode()})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        build = json.loads(response.read())
+
+    assert build["url"].startswith(f"http://ado.internal.invalid:{emu.port}/contoso/")
+
+
 def test_unknown_route_is_404(emu):
     assert raw(emu, "/contoso/_apis/nothing/here")[0] == 404
 
@@ -443,6 +503,14 @@ def test_answers_carry_every_key_of_the_real_service(emu):
     pull_request = f"/contoso/{scenario.project}/_apis/git/repositories/{scenario.repository_id}/pullRequests/" \
                    f"{scenario.pr_id}"
     emu.set_changes(scenario.build_id, [commit("b" * 40, "Round prices half-even", "Chen Wei")])
+    run_id = emu.add_test_run(scenario.build_id, "VSTest", [case_result("T.fails", message="boom", stack_trace="at T",
+                                                                        failing_since=scenario.build_id)])
+    source_version = emu.build(scenario.build_id).source_version
+    emu.add_file(scenario.repository_id, source_version, "src/a.py", "print(1)\n")
+    emu.set_commit_changes(scenario.repository_id, source_version, [("src/a.py", "edit")])
+    tests = f"/contoso/{scenario.project}/_apis/test/Runs/{run_id}"
+    git = f"/contoso/{scenario.project}/_apis/git/repositories/{scenario.repository_id}"
+    version = "application/json;api-version=7.1-preview.1"
     timeline = raw(emu, build + "/Timeline")[1]
     thread = raw(emu, pull_request + "/threads", accept="application/json;api-version=7.1-preview.1")[1]["value"][0]
     answers = {
@@ -454,6 +522,13 @@ def test_answers_carry_every_key_of_the_real_service(emu):
         "pull_request": raw(emu, pull_request, accept="application/json;api-version=7.1-preview.1")[1],
         "thread": thread,
         "comment": thread["comments"][0],
+        "test_run": raw(emu, tests, accept="application/json;api-version=7.1-preview.3")[1],
+        "test_result": raw(emu, tests + "/Results", accept="application/json;api-version=7.1-preview.6")[1]["value"][0],
+        "test_run_statistics": raw(emu, tests + "/Statistics", accept="application/json;api-version=7.1-preview.3")[1],
+        "commit_changes": raw(emu, f"{git}/commits/{source_version}/changes", accept=version)[1],
+        "commit_change": raw(emu, f"{git}/commits/{source_version}/changes", accept=version)[1]["changes"][0],
+        "git_item": raw(emu, f"{git}/items?path=/src/a.py&versionDescriptor.version={source_version}"
+                             "&versionDescriptor.versionType=commit", accept=version)[1],
     }
 
     missing = {kind: sorted(set(real[kind]) - set(answer)) for kind, answer in answers.items()}
@@ -478,3 +553,113 @@ def test_succeeded_run_has_no_failed_record(sdk, emu):
 
     assert scenario.failed == ()
     assert {record.result for record in timeline.records} == {"succeeded"}
+
+
+# -- test runs and results, Git items and commits
+
+def client_of_tests(sdk, url):
+    return connect(sdk, url).clients_v7_1.get_test_client()
+
+
+def test_build_test_runs_carry_counts_and_the_job_that_published_them(sdk, emu):
+    scenario = ado_scenarios.tests_failed(emu)
+
+    (run,) = client_of_tests(sdk, emu.org_url).get_test_runs(scenario.project, build_uri=f"vstfs:///Build/Build/"
+                                                         f"{scenario.build_id}", include_run_details=True)
+
+    assert (run.total_tests, run.passed_tests, run.unanalyzed_tests) == (120, 118, 2)
+    reference = run.pipeline_reference
+    assert (reference.stage_reference.stage_name, reference.phase_reference.phase_name,
+            reference.job_reference.job_name) == ("Test", "Unit_tests_Linux", "__default")
+
+
+def test_test_runs_of_another_build_are_not_listed(sdk, emu):
+    scenario = ado_scenarios.tests_failed(emu)
+
+    runs = client_of_tests(sdk, emu.org_url).get_test_runs(scenario.project, build_uri="vstfs:///Build/Build/1")
+
+    assert runs == [] and scenario.build_id != 1
+
+
+def test_results_filter_by_outcome_and_page_with_skip_and_top(sdk, emu):
+    scenario = ado_scenarios.thousands_of_failed_tests(emu, count=1200)
+    client = client_of_tests(sdk, emu.org_url)
+    run_id = client.get_test_runs(scenario.project)[0].id
+
+    first = client.get_test_results(scenario.project, run_id, top=1000, outcomes=["Failed"])
+    rest = client.get_test_results(scenario.project, run_id, skip=1000, top=1000, outcomes=["Failed"])
+    everything = client.get_test_results(scenario.project, run_id, top=5000)
+
+    assert (len(first), len(rest), len(everything)) == (1000, 200, 1000)  # 1000 at most per page
+    assert {result.outcome for result in first + rest} == {"Failed"}
+    assert first[0].failing_since is None and first[0].stack_trace.startswith("   at Widgets.Tests.Orders")
+
+
+def test_run_statistics_count_results_by_outcome(sdk, emu):
+    scenario = ado_scenarios.tests_failed(emu)
+    client = client_of_tests(sdk, emu.org_url)
+    run_id = client.get_test_runs(scenario.project)[0].id
+
+    statistics = client.get_test_run_statistics(scenario.project, run_id)
+
+    assert {(s.outcome, s.count) for s in statistics.run_statistics} == {("Passed", 118), ("Failed", 2)}
+
+
+def test_a_run_without_results_still_has_its_statistics(sdk, emu):
+    scenario = ado_scenarios.tests_failed(emu, results=False)
+    client = client_of_tests(sdk, emu.org_url)
+    run_id = client.get_test_runs(scenario.project)[0].id
+
+    assert client.get_test_results(scenario.project, run_id) == []
+    assert sum(s.count for s in client.get_test_run_statistics(scenario.project, run_id).run_statistics) == 120
+
+
+def test_identity_without_test_read_is_refused_with_403(sdk, emu):
+    from azure.devops.exceptions import AzureDevOpsServiceError
+
+    scenario = ado_scenarios.tests_failed(emu)
+    emu.test_read = False
+
+    with pytest.raises(AzureDevOpsServiceError, match="View test runs"):
+        client_of_tests(sdk, emu.org_url).get_test_runs(scenario.project)
+    assert emu.requests(route="test_runs")[0].status == 403
+
+
+def test_git_item_text_is_the_file_at_the_commit(sdk, emu):
+    from azure.devops.v7_1.git.models import GitVersionDescriptor
+
+    scenario = ado_scenarios.tests_failed(emu)
+    build = emu.build(scenario.build_id)
+    git = connect(sdk, emu.org_url).clients_v7_1.get_git_client()
+    version = GitVersionDescriptor(version=build.source_version, version_type="commit")
+
+    text = b"".join(git.get_item_text(build.repository.id, "/" + scenario.source[0], scenario.project,
+                                      version_descriptor=version)).decode()
+
+    assert text.splitlines()[scenario.source[1] - 1] == scenario.source[2]
+
+
+def test_git_item_missing_at_the_commit_is_tf401174(sdk, emu):
+    from azure.devops.exceptions import AzureDevOpsServiceError
+    from azure.devops.v7_1.git.models import GitVersionDescriptor
+
+    scenario = ado_scenarios.tests_failed(emu)
+    build = emu.build(scenario.build_id)
+    git = connect(sdk, emu.org_url).clients_v7_1.get_git_client()
+
+    with pytest.raises(AzureDevOpsServiceError, match="TF401174") as raised:
+        git.get_item_text(build.repository.id, "/src/generated.cs", scenario.project,
+                          version_descriptor=GitVersionDescriptor(version=build.source_version, version_type="commit"))
+    assert raised.value.type_key == "GitItemNotFoundException"
+
+
+def test_commit_changes_list_the_files_a_commit_touched(sdk, emu):
+    scenario = ado_scenarios.tests_failed(emu)
+    build = emu.build(scenario.build_id)
+    emu.set_commit_changes(build.repository, "c" * 40, [("src/Orders.cs", "edit"), ("docs/tax.md", "add")])
+    git = connect(sdk, emu.org_url).clients_v7_1.get_git_client()
+
+    changes = git.get_changes("c" * 40, build.repository.id, scenario.project, top=1)
+
+    assert changes.change_counts == {"Edit": 1, "Add": 1}
+    assert [(c["item"]["path"], c["changeType"]) for c in changes.changes] == [("/src/Orders.cs", "edit")]

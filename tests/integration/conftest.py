@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import ssl
 import subprocess
 import sys
 import uuid
@@ -15,7 +17,9 @@ import pytest
 
 from tests.emulators.ado import AdoEmulator
 
-TOKEN = "azT0kenSecretValue1234567890abcdefghijklmnopqrstuv"  # long and unique, so a leak is easy to grep
+TOKEN = "azT0kenSecretValue1234567890abcdefghijklmnopqrstuv"
+ADO_HOST = "ado.internal.invalid"  # names only the tests' forward proxy resolves
+LLM_HOST = "llm.internal.invalid"  # long and unique, so a leak is easy to grep
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STEP_TIMEOUT = 120  # seconds a subprocess may take before the test fails instead of hanging
 
@@ -38,6 +42,11 @@ class StepRun:
     def commands(self) -> list:
         """Return the logging-command lines of stdout, in order."""
         return [line for line in self.stdout.splitlines() if "##vso[" in line]
+
+    def warnings(self) -> list:
+        """Return the messages of the warnings Azura gave the agent (on stderr), in order."""
+        prefix = "##vso[task.logissue type=warning;]Azura: "
+        return [line[len(prefix):] for line in self.stderr.splitlines() if line.startswith(prefix)]
 
 
 @pytest.fixture
@@ -107,3 +116,31 @@ def assert_token_never_leaks(step: StepRun, env: Dict[str, str]) -> None:
     for path in Path(env["AGENT_TEMPDIRECTORY"]).rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), f"token written to {path}"
+
+
+@pytest.fixture
+def internal_ca(tmp_path):
+    """Return (CA certificate file, server TLS context) of a throwaway CA made with the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make a test CA")
+    folder = tmp_path / "internal-ca"
+    folder.mkdir()
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    new_key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    run("req", "-x509", *new_key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=Contoso Internal Test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", *new_key, "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={ADO_HOST}")
+    (folder / "server.ext").write_text(
+        f"subjectAltName=DNS:{ADO_HOST},DNS:{LLM_HOST},IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid,issuer\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "server.pem", folder / "server.key")
+    return folder / "ca.pem", context

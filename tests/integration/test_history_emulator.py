@@ -59,14 +59,28 @@ def test_red_streak_names_the_last_green_and_the_first_failed_build(emulator, hi
     assert str(built.first_failure_build_id) in history.first_failure_url
 
 
-def test_red_streak_lists_the_commits_that_came_with_the_first_failure_not_later_ones(emulator, history_of):
-    built = scenarios.build_history(emulator, ("green", "red", "red"))
+def test_red_streak_lists_every_commit_since_the_last_green_build_the_first_failures_as_suspects(emulator,
+                                                                                                    history_of):
+    built = scenarios.build_history(emulator, ("green", "red", "red", "red"))
+
+    history = history_of(built.latest_build_id).history
+
+    suspects = [c.id for c in history.changes if c.suspect]
+    later = [c.id for c in history.changes if not c.suspect]
+    assert suspects == ids_of(built.builds[1].commits)
+    assert later == ids_of(built.builds[3].commits) + ids_of(built.builds[2].commits)  # newest first
+    assert history.changes[0].author and history.changes[0].message
+    assert not history.changes_truncated
+
+
+def test_a_first_failure_lists_only_its_own_commits_all_suspects(emulator, history_of):
+    built = scenarios.build_history(emulator, ("green", "red"), commits_per_build=2)
 
     history = history_of(built.latest_build_id).history
 
     assert [c.id for c in history.changes] == ids_of(built.builds[1].commits)
-    assert history.changes[0].author and history.changes[0].message
-    assert not history.changes_truncated
+    assert all(c.suspect for c in history.changes)
+    assert requests_by_route(emulator)["changes_between_builds"] == 1
 
 
 def test_changes_past_the_cap_are_cut_and_marked_truncated(emulator, history_of):
@@ -78,16 +92,17 @@ def test_changes_past_the_cap_are_cut_and_marked_truncated(emulator, history_of)
     assert history.changes_truncated
 
 
-def test_red_streak_costs_one_list_of_builds_and_one_list_of_changes(emulator, history_of):
+def test_red_streak_costs_one_list_of_builds_and_two_lists_of_changes(emulator, history_of):
     built = scenarios.build_history(emulator, ("green", "green", "red", "red"))
 
     history_of(built.latest_build_id)
 
     counts = requests_by_route(emulator)
-    assert counts["builds"] == 1 and counts["changes_between_builds"] == 1
+    # the changes: those that came with the first failed build, then those since
+    assert counts["builds"] == 1 and counts["changes_between_builds"] == 2
     # flaky checks: the timelines of the two green builds; log diff: the green build's timeline and one log
     assert counts["timeline"] == 3 and counts["build_log"] == 1
-    assert sum(counts.values()) == 6
+    assert sum(counts.values()) == 7
 
 
 def test_red_streak_longer_than_one_window_is_found_with_three_lists_of_builds(emulator, history_of):
@@ -205,8 +220,9 @@ def test_first_builds_of_a_definition_with_no_green_build_start_the_streak_at_th
 
     assert history.last_success_build_id is None
     assert history.first_failure_build_id == built.builds[0].id
-    assert [c.id for c in history.changes] == ids_of(built.builds[0].commits)
-    assert requests_by_route(emulator) == Counter({"builds": 1, "build_changes": 1})
+    assert [c.id for c in history.changes if c.suspect] == ids_of(built.builds[0].commits)
+    assert [c.id for c in history.changes if not c.suspect] == ids_of(built.builds[1].commits)
+    assert requests_by_route(emulator) == Counter({"builds": 1, "build_changes": 1, "changes_between_builds": 1})
 
 
 def test_pr_build_with_no_green_build_of_its_own_falls_back_to_the_target_branch(emulator, history_of):

@@ -225,4 +225,4 @@ def test_pipeline_run_sends_every_failed_job_in_one_request(openai_emulator, emu
     assert (step.analysis["provider"], step.analysis["degraded"]) == ("openai", False)
     assert "Analysed by gpt-4o-mini" in (step.output_dir / "summary.md").read_text(encoding="utf-8")
     first_category = step.analysis["failures"][0]["category"]
-    assert f"##vso[build.addbuildtag]azura-{first_category}" in step.commands()
+    assert emulator.tags(scenario.build_id) == [f"azura-{first_category}"]

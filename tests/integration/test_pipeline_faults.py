@@ -140,7 +140,8 @@ def test_403_on_pr_thread_names_the_permission_and_other_sinks_still_run(emulato
     assert len(warnings(step)) == 1
     assert warnings(step)[0].startswith("pr-thread: could not create the PR thread on pull request 42")
     assert '"Contribute to pull requests"' in warnings(step)[0]
-    assert [line.split("]")[0] for line in step.commands()] == ["##vso[task.uploadsummary", "##vso[build.addbuildtag"]
+    assert [line.split("]")[0] for line in step.commands()] == ["##vso[task.uploadsummary"]
+    assert emulator.tags(scenario.build_id) == ["azura-lint"]
     assert emulator.threads(scenario.pr_id) == []
 
 

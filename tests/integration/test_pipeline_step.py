@@ -31,7 +31,8 @@ def test_multi_stage_run_reports_both_failed_jobs(emulator, agent_env, run_step)
     assert reported(step) == expected(scenario)
     assert step.analysis["build"]["id"] == scenario.build_id
     summary = step.output_dir.resolve() / "summary.md"
-    assert step.commands() == [f"##vso[task.uploadsummary]{summary}", "##vso[build.addbuildtag]azura-test"]
+    assert step.commands() == [f"##vso[task.uploadsummary]{summary}"]
+    assert emulator.tags(scenario.build_id) == ["azura-test"]
     assert summary.read_text(encoding="utf-8").strip()
     assert_token_never_leaks(step, env)
 
@@ -229,7 +230,8 @@ def test_github_repository_skips_the_thread_but_tags_and_summarises(emulator, ag
 
     assert step.returncode == 0
     assert "pr-thread skipped: GitHub repository" in step.stderr
-    assert [line.split("]")[0] for line in step.commands()] == ["##vso[task.uploadsummary", "##vso[build.addbuildtag"]
+    assert [line.split("]")[0] for line in step.commands()] == ["##vso[task.uploadsummary"]
+    assert len(emulator.tags(scenario.build_id)) == 1
     assert emulator.requests(route="pr_threads") == []
 
 

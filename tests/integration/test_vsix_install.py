@@ -23,7 +23,9 @@ import pytest
 import azura
 from packaging.requirements import Requirement
 from tests.emulators import ado_scenarios as scenarios
-from tests.integration.conftest import TOKEN
+from tests.emulators.ado import AdoEmulator
+from tests.emulators.forward_proxy import ForwardProxy
+from tests.integration.conftest import ADO_HOST, TOKEN
 from tests.scripts import packaging_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -163,6 +165,10 @@ def _run_task(extension: Path, env: dict) -> subprocess.CompletedProcess:
 @pytest.fixture
 def task_env(emulator, agent_env, tmp_path):
     """Return the environment an agent gives the task: inputs, the job connection, no token variable."""
+    return _task_environment(emulator, agent_env, tmp_path)
+
+
+def _task_environment(emulator, agent_env, tmp_path) -> dict:
     scenario = scenarios.multi_stage_two_failed_jobs(emulator)
     env = agent_env(emulator, scenario, SYSTEM_ACCESSTOKEN=None, PYTHONPATH=None)
     env.update(_pip_offline_settings())
@@ -182,11 +188,11 @@ def task_env(emulator, agent_env, tmp_path):
 
 @needs_vsix
 @needs_node
-def test_task_from_the_vsix_installs_offline_and_publishes_through_the_agent(extension, task_env):
+def test_task_from_the_vsix_installs_offline_and_publishes(extension, task_env, emulator):
     run = _run_task(extension, task_env)
 
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "##vso[build.addbuildtag]azura-test" in run.stdout.splitlines()
+    assert emulator.tags(int(task_env["BUILD_BUILDID"])) == ["azura-test"]
     assert any(line.startswith("##vso[task.uploadsummary]") for line in run.stdout.splitlines())
     assert "##vso[task.complete result=Succeeded;]Azura analysed the run." in run.stdout
     assert "Looking in indexes" not in run.stdout
@@ -221,6 +227,37 @@ def test_re2_extra_installs_offline_from_the_vsix_on_this_platform(extension, tm
 
 @needs_vsix
 @needs_node
+def test_task_behind_a_proxy_with_an_internal_ca_publishes_through_the_proxy(extension, agent_env, internal_ca,
+                                                                              tmp_path):
+    ca_file, server_context = internal_ca
+    credentials = ("agent-svc", "p@ss:w/rd")
+    with AdoEmulator(token=TOKEN, tls=server_context) as emulator, \
+            ForwardProxy(hosts={ADO_HOST: "127.0.0.1"}, credentials=credentials) as proxy:
+        env = _task_environment(emulator, agent_env, tmp_path)
+        env.update({  # what the agent gives a task when it was configured with --proxyurl ... --sslcacert
+            "SYSTEM_COLLECTIONURI": f"https://{ADO_HOST}:{emulator.port}/{emulator.org}/",
+            "AGENT_PROXYURL": proxy.url,
+            "AGENT_PROXYUSERNAME": credentials[0],
+            "SECRET_AGENT_PROXYPASSWORD": credentials[1],
+            "AGENT_PROXYBYPASSLIST": json.dumps(["127\\.0\\.0\\.1"]),
+            "AGENT_CAINFO": str(ca_file),
+        })
+
+        run = _run_task(extension, env)
+
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "##vso[task.complete result=Succeeded;]" in run.stdout, run.stdout
+        assert emulator.tags(int(env["BUILD_BUILDID"])) == ["azura-test"]
+    tunnels = proxy.requests(host=ADO_HOST)
+    assert tunnels and {(r.method, r.authorized) for r in tunnels} == {("CONNECT", True)}
+    # task-lib itself debug-prints Agent.ProxyPassword when it loads; the agent masks that secret variable.
+    leaks = [line for line in (run.stdout + run.stderr).splitlines()
+             if credentials[1] in line and not line.startswith("##vso[task.debug]Agent.ProxyPassword=")]
+    assert leaks == []
+
+
+@needs_vsix
+@needs_node
 def test_task_reuses_its_environment_on_the_next_run(extension, task_env):
     first = _run_task(extension, task_env)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -233,7 +270,7 @@ def test_task_reuses_its_environment_on_the_next_run(extension, task_env):
 
 @needs_vsix
 @needs_node
-def test_task_with_a_provider_and_no_index_warns_and_analyses_offline(extension, task_env):
+def test_task_with_a_provider_and_no_index_warns_and_analyses_offline(extension, task_env, emulator):
     task_env.update({"INPUT_LLMPROVIDER": "openai", "INPUT_MODEL": "gpt-4o-mini"})
 
     run = _run_task(extension, task_env)
@@ -241,8 +278,9 @@ def test_task_with_a_provider_and_no_index_warns_and_analyses_offline(extension,
     lines = run.stdout.splitlines()
     assert any(line.startswith("##vso[task.issue type=warning") and "Could not install Azura's LLM extra" in line
                for line in lines), run.stdout + run.stderr
-    assert any(line.startswith("[command]") and "-m azura analyze --llm-provider none" in line for line in lines)
-    assert "##vso[build.addbuildtag]azura-test" in lines
+    assert any(line.startswith("[command]") and "-m azura analyze --output-dir " in line
+               and "--llm-provider none" in line for line in lines)
+    assert emulator.tags(int(task_env["BUILD_BUILDID"])) == ["azura-test"]
     assert "##vso[task.complete result=SucceededWithIssues;]" in run.stdout
     assert TOKEN not in run.stdout and TOKEN not in run.stderr
 
@@ -306,4 +344,16 @@ def test_restricted_command_mode_is_refused(tmp_path):
     task = json.loads((REPO_ROOT / "task" / "task.json").read_text(encoding="utf-8"))
     task["restrictions"] = {"commands": {"mode": "restricted"}}
     problems = packaging_script("validate_task").task_problems(task, tmp_path)
-    assert problems == ["task.json restrictions: restricted mode blocks the tag and summary commands"]
+    assert problems == ["task.json restrictions: restricted mode blocks the summary command"]
+
+
+def test_task_and_extension_of_this_source_carry_one_version():
+    task = json.loads((REPO_ROOT / "task" / "task.json").read_text(encoding="utf-8"))
+    manifest = json.loads((REPO_ROOT / "vss-extension.json").read_text(encoding="utf-8"))
+    assert packaging_script("validate_task").version_problems(task, manifest) == []
+
+
+def test_task_version_other_than_the_extension_is_refused():
+    task = {"version": {"Major": 0, "Minor": 2, "Patch": 1}}
+    problems = packaging_script("validate_task").version_problems(task, {"version": "0.2.0"})
+    assert problems == ["task.json version: 0.2.1 is not the extension's 0.2.0; bump both"]
