@@ -93,7 +93,9 @@ def _silence_stdout() -> None:
 
 def _report_problem(message: str, stderr: TextIO, in_pipeline: bool) -> None:
     from azura.commands import neutralize, vso
+    from azura.redact import redact
 
+    message = redact(message)  # an internal error's text may quote a log line
     if in_pipeline:
         stderr.write(vso("task.logissue", f"Azura: {message}", type="warning") + "\n")
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 import tempfile
 import time
@@ -29,53 +30,79 @@ CHUNK_BYTES = 1 << 20
 
 
 def local_logs(paths: Sequence[str], stdin: BinaryIO = None) -> Tuple[StepLog, ...]:
-    """Return one StepLog per path ('-' is standard input, `.gz` is read through gzip); missing files, folders and
-    empty files are refused."""
+    """Return one StepLog per path ('-' is standard input, gzip is read through gzip).
+
+    Missing, unreadable, empty and corrupt inputs raise InputError saying why. Pipes are streams: a FIFO, a
+    shell's `<(command)` and /dev/stdin are read as they come, never sized up front.
+    """
     logs = []
     for path in paths:
         if path == "-":
             stream = stdin if stdin is not None else sys.stdin.buffer
-            logs.append(StepLog(step=FailedStep(name="stdin", record_type="File"), chunks=_read_stream(stream)))
+            logs.append(StepLog(step=FailedStep(name="stdin", record_type="File"),
+                                chunks=_read_stream(stream, "standard input")))
             continue
         logs.append(StepLog(step=FailedStep(name=os.path.basename(path), record_type="File"),
-                            chunks=_read_file(_checked_path(path))))
+                            chunks=_read_file(_checked_path(path), _shown(path))))
     return tuple(logs)
+
+
+def _shown(path: str) -> str:
+    """Return the path as messages show it: a name of thousands of characters is cut."""
+    return path if len(path) <= 200 else f"{path[:100]}…{path[-60:]} ({len(path):,} characters)"
 
 
 def _checked_path(path: str) -> Path:
     target = Path(path)
-    if not target.exists():
-        raise InputError(f"log file not found: {path}")
-    if target.is_dir():
-        raise InputError(f"{path} is a directory; pass log files")
+    try:
+        status = target.stat()
+    except FileNotFoundError:
+        raise InputError(f"log file not found: {_shown(path)}") from None
+    except OSError as exc:  # a name too long, a loop of links, a folder that may not be entered
+        raise InputError(f"log file {_shown(path)} cannot be read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise InputError(f"{_shown(path)} is a directory; pass log files")
     if not os.access(target, os.R_OK):
-        raise InputError(f"log file is not readable: {path}")
-    if target.stat().st_size == 0:
-        raise InputError(f"log file is empty: {path}")
+        raise InputError(f"log file is not readable: {_shown(path)}")
+    if stat.S_ISREG(status.st_mode) and status.st_size == 0:
+        raise InputError(f"log file is empty: {_shown(path)}")
     return target
 
 
-def _read_file(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"  # downloaded logs are often kept as .log.gz
-        handle.seek(0)
-        if gzipped:
+def _read_file(path: Path, shown: str) -> Iterator[bytes]:
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"log file {shown} cannot be read: {exc.strerror or exc}") from None
+    with handle:
+        # peek, not read and seek back: a pipe cannot seek
+        if handle.peek(2)[:2] == b"\x1f\x8b":  # downloaded logs are often kept as .log.gz
             import gzip
 
-            with gzip.open(handle) as unzipped:
-                yield from _read_stream(unzipped)
+            with gzip.GzipFile(fileobj=handle) as unzipped:
+                yield from _read_stream(unzipped, shown, gzipped=True)
         else:
-            yield from _read_stream(handle)
+            yield from _read_stream(handle, shown)
 
 
-def _read_stream(stream: BinaryIO) -> Iterator[bytes]:
+def _read_stream(stream: BinaryIO, shown: str, gzipped: bool = False) -> Iterator[bytes]:
+    """Yield the stream's bytes in chunks; raise InputError when it holds nothing or cannot be read to its end."""
+    import zlib
+
+    first = True
     while True:
-        chunk = stream.read(CHUNK_BYTES)
+        try:
+            chunk = stream.read(CHUNK_BYTES)
+        except (EOFError, zlib.error) as exc:  # a gzip file cut short, or corrupt
+            raise InputError(f"{shown} is not a complete gzip file ({exc}); download it again") from None
+        except OSError as exc:  # gzip's BadGzipFile too
+            raise InputError(f"{shown} cannot be read: {exc.strerror or exc}") from None
         if not chunk:
+            if first:
+                raise InputError(f"{shown} is empty" + (" once unzipped" if gzipped else ""))
             return
+        first = False
         yield chunk
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Azure DevOps runs, through the SDK only (azura.devops sends every request).
 
@@ -355,7 +382,11 @@ def _spooled(ado: "AzureDevOps", project: str, build_id: int, log_id: int, first
 
 def _drain(spool: BinaryIO) -> Iterator[bytes]:
     with spool:
-        yield from _read_stream(spool)
+        while True:
+            chunk = spool.read(CHUNK_BYTES)
+            if not chunk:
+                return
+            yield chunk
 
 
 def _build(build: Any) -> Build:

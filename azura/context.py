@@ -16,6 +16,8 @@ SINKS = ("tag", "pr-thread", "summary", "files")
 DEFAULT_BUDGET = 2048
 MIN_BUDGET = 128
 MAX_BUDGET = 200_000
+MIN_KNOWN_SECRET = 6  # shorter values would be redacted everywhere they happen to occur
+MIN_NAMED_SECRET = 8  # a variable named like a secret but shorter is a flag or a count, not a secret
 TOKEN_HINT = ("map it in the step: `env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)` "
               "(the task does this for you)")
 
@@ -79,6 +81,9 @@ class Settings:
     jobs_db: Optional[str] = None
     job_ttl: float = 3600.0
     max_body_bytes: int = 20 * 1024 * 1024
+    jobs_max_bytes: int = 256 * 1024 * 1024  # requests, results and conversations stored together
+    allowed_hosts: Tuple[str, ...] = ()  # Host header values served; empty: the loopback names and --host
+    request_timeout: float = 25.0  # a request's work ends within this, below gunicorn's default 30 s timeout
 
     @property
     def build_url(self) -> Optional[str]:
@@ -177,10 +182,41 @@ def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str], dotenv: 
     values.update(_run_values(layers, in_pipeline))
     values.update(_target_values(layers, flags, environ, in_pipeline))
     values["publish"] = _publish(flags, values["mode"])
-    values["secrets"] = tuple(s for s in (values.get("token"), values.get("openai_api_key"),
-                                          values.get("azure_openai_api_key"), values.get("api_key"))
-                              if s and len(s) >= 6)
+    values["secrets"] = _known_secrets(values, environ, dotenv)
     return Settings(**values)
+
+
+def _known_secrets(values: Mapping[str, Any], environ: Mapping[str, str], dotenv: Mapping[str, str]) -> Tuple[str, ...]:
+    """Return the secret values this run knows, to redact wherever they appear.
+
+    Its own keys; the secret pipeline variables the task hands over in AZURA_SECRETS (a JSON list: never on
+    the command line, where other processes could read it); and every variable whose name names a secret
+    (DB_PASSWORD), as a script step maps secret variables into its environment by name.
+    """
+    from azura.redact import catalogue
+
+    found = [values.get(name) for name in ("token", "openai_api_key", "azure_openai_api_key", "api_key")]
+    found.extend(_task_secrets(environ.get("AZURA_SECRETS", "")))
+    names = catalogue().names
+    for layer in (environ, dotenv):
+        found.extend(value for name, value in layer.items()
+                     if len(value or "") >= MIN_NAMED_SECRET and not value.startswith(("/", "~"))
+                     and names.is_secret(name))
+    return tuple(sorted({s for s in found if s and len(s) >= MIN_KNOWN_SECRET}, key=len, reverse=True))
+
+
+def _task_secrets(document: str) -> Tuple[str, ...]:
+    if not document.strip():
+        return ()
+    import json
+
+    try:
+        secrets = json.loads(document)
+    except ValueError:
+        raise ConfigError("AZURA_SECRETS must be a JSON list of strings (the task's secret variables)") from None
+    if not isinstance(secrets, list) or not all(isinstance(s, str) for s in secrets):
+        raise ConfigError("AZURA_SECRETS must be a JSON list of strings (the task's secret variables)")
+    return tuple(secrets)
 
 
 def _llm_values(layers: _Layers) -> Dict[str, Any]:
@@ -247,6 +283,12 @@ def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
         "job_ttl": _number(layers.get(None, ("AZURA_JOB_TTL",), "job_ttl") or 3600, "AZURA_JOB_TTL"),
         "max_body_bytes": _positive_int(layers.get(None, ("AZURA_MAX_BODY_BYTES",), "max_body_bytes")
                                         or 20 * 1024 * 1024, "AZURA_MAX_BODY_BYTES"),
+        "jobs_max_bytes": _positive_int(layers.get(None, ("AZURA_JOBS_MAX_BYTES",), "jobs_max_bytes")
+                                        or 256 * 1024 * 1024, "AZURA_JOBS_MAX_BYTES"),
+        "allowed_hosts": tuple(h.strip().lower() for h in str(
+            layers.get(None, ("AZURA_ALLOWED_HOSTS",), "allowed_hosts") or "").split(",") if h.strip()),
+        "request_timeout": _number(layers.get(None, ("AZURA_REQUEST_TIMEOUT",), "request_timeout") or 25,
+                                   "AZURA_REQUEST_TIMEOUT"),
     }
 
 
@@ -256,7 +298,13 @@ def _lookup_on(layers: _Layers, name: str) -> bool:
 
 
 def _user_cache_dir(layers: _Layers) -> str:
-    base = layers.get(None, ("XDG_CACHE_HOME", "LOCALAPPDATA")) or os.path.join(os.path.expanduser("~"), ".cache")
+    return user_cache_dir({**layers.dotenv, **layers.environ})
+
+
+def user_cache_dir(environ: Mapping[str, str]) -> str:
+    """Return Azura's folder in the user's own cache (XDG_CACHE_HOME, LOCALAPPDATA, else ~/.cache): not shared."""
+    base = environ.get("XDG_CACHE_HOME") or environ.get("LOCALAPPDATA") or os.path.join(os.path.expanduser("~"),
+                                                                                          ".cache")
     return os.path.join(base, "azura")
 
 

@@ -24,6 +24,7 @@ REQUEST_TIMEOUT = 30.0  # seconds for one request (connect, and between bytes); 
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = 0.5  # doubled after every failed attempt
 MAX_BACKOFF_SECONDS = 8.0
+RECHECK_SECONDS = 0.5  # between looks for the result of a request cut off in flight
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 AREAS = {  # resource area ids of the SDK clients Azura uses
     "build": "965220d5-5bb9-42cf-8d67-9b146df2a5a4",
@@ -113,9 +114,27 @@ class AzureDevOps:
             self.sleep(wait)
             attempt += 1
             if recheck is not None:
-                found = recheck()
+                found = self._recheck(recheck, failure)
                 if found is not None:
                     return found
+
+    def _recheck(self, recheck: Callable[[], Optional[T]], failure: Exception) -> Optional[T]:
+        """Return the result of an earlier attempt cut off in flight, looking again while it may still land.
+
+        A timeout or a dropped connection leaves unknown whether the service did the work: it may finish it
+        after we gave up, and sending again would then do it twice. So we look again for as long as one request
+        may take; only a refusal (429, 503) is sure to have done nothing.
+        """
+        found = recheck()
+        if found is not None or (isinstance(failure, TransientFailure) and failure.status in (429, 503)):
+            return found
+        settle = self.clock() + self._request_timeout()
+        while self.clock() < settle and self.deadline.remaining(self.clock()) > RECHECK_SECONDS:
+            self.sleep(RECHECK_SECONDS)
+            found = recheck()
+            if found is not None:
+                return found
+        return None
 
     def check_deadline(self, action: str) -> None:
         """Raise DeadlineExceeded when the run's deadline has passed; long downloads call it between chunks."""
@@ -141,6 +160,10 @@ class AzureDevOps:
         from msrest.authentication import BasicAuthentication
 
         creds = BasicAuthentication("", self.settings.token)
+        if area == "location":  # the organisation's own services: who the token is (connection data)
+            from azure.devops.v7_1.location.location_client import LocationClient
+
+            return self._configured(LocationClient(self.settings.org_url, creds))
         url = self._area_url(AREAS[area], creds)
         if area == "build":
             from azure.devops.v7_1.build.build_client import BuildClient as client_class
@@ -177,10 +200,12 @@ class AzureDevOps:
         return client
 
     def _request_options(self, session: Any, global_config: Any, local_config: Any, **kwargs: Any) -> Dict[str, Any]:
-        # A third of the run's budget at most, so a stalled request still leaves time to try again.
-        limit = min(REQUEST_TIMEOUT, self.settings.timeout / 3, self.deadline.remaining(self.clock()))
-        kwargs["timeout"] = max(0.5, limit)
+        kwargs["timeout"] = self._request_timeout()
         return kwargs
+
+    def _request_timeout(self) -> float:
+        # A third of the run's budget at most, so a stalled request still leaves time to try again.
+        return max(0.5, min(REQUEST_TIMEOUT, self.settings.timeout / 3, self.deadline.remaining(self.clock())))
 
     def _translate(self, exc: Exception, action: str, error: Type[AzuraError], needs: Optional[str]) -> AzuraError:
         """Return the user-facing error for an SDK or transport failure; it never holds the token."""

@@ -57,8 +57,8 @@ def analyze_logs(logs: Iterable[StepLog], settings: Settings, build: Optional[Bu
                               secrets=settings.secrets, novel=novel)
     if settings.llm_provider != "none":
         progress(f"asking the LLM ({settings.llm_provider}{' ' + settings.model if settings.model else ''})")
-    return analyze(excerpts, signatures, settings, build=build, history=history, deadline=deadline,
-                   test_runs=test_runs, ground=ground)
+    return redacted(analyze(excerpts, signatures, settings, build=build, history=history, deadline=deadline,
+                            test_runs=test_runs, ground=ground), settings)
 
 
 def analyze_run(settings: Settings, clock: Clock = time.monotonic, deadline: Optional[Deadline] = None,
@@ -88,7 +88,18 @@ def analyze_run(settings: Settings, clock: Clock = time.monotonic, deadline: Opt
                             ground=_grounding(settings, run.build, deadline, clock), progress=progress)
     for warning in run.warnings + (tests.warnings if tests else ()) + findings.warnings:
         analysis = analysis.with_warning(warning)
-    return analysis
+    return redacted(analysis, settings)
+
+
+def redacted(analysis: Analysis, settings: Settings) -> Analysis:
+    """Return the analysis with every string redacted once more, whatever it came from.
+
+    The excerpt is redacted already; this pass also covers what reached the analysis another way (commit
+    messages, the LLM's words, warnings quoting a service's answer) before any sink writes it.
+    """
+    from azura.redact import redact_fields
+
+    return redact_fields(analysis, settings.secrets)
 
 
 def _grounding(settings: Settings, build: Build, deadline: Deadline, clock: Clock) -> Callable[[Analysis], Analysis]:

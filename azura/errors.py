@@ -52,3 +52,9 @@ class DeadlineExceeded(AzuraError):
     """The run's overall deadline (--timeout) passed."""
 
     http_status = 504
+
+
+class ServerBusy(AzuraError):
+    """The server cannot take this work now (its job store is full); the client may try again later."""
+
+    http_status = 503

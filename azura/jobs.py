@@ -1,8 +1,13 @@
 """Background analyses and chat conversations, kept in one SQLite file so a server restart loses neither.
 
 A job is claimed by one process at a time (an atomic UPDATE on its status), so several gunicorn workers
-sharing the file never run the same job twice. A job left `queued` or `running` by a process that is gone
-is taken up again by the next process that opens the store.
+sharing the file never run the same job twice. The process running a job beats its heart in the file every
+few seconds; a job whose heart stopped (its process was killed or hangs) is run again by a live process, once,
+and then fails with the reason, so no job stays `running` for ever.
+
+The file holds pasted logs, so it is private: created 0600 in a 0700 folder, the request body (already
+redacted by the server) deleted as soon as its job ends, deleted pages overwritten, and the whole store
+kept under a size cap.
 """
 from __future__ import annotations
 
@@ -10,19 +15,24 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
-from azura.errors import AzuraError, ConfigError
+from azura.errors import AzuraError, ConfigError, ServerBusy
 
 Clock = Callable[[], float]
 log = logging.getLogger("azura.server")
 Work = Callable[[Dict[str, Any], Callable[[float, str], None]], Dict[str, Any]]
+
+HEARTBEAT_SECONDS = 5.0
+STALE_HEARTBEATS = 6  # a job unheard of for this many heartbeats has lost its process
+MAX_ATTEMPTS = 2  # a job whose process died is run once more; a second death is the job's own doing
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -30,13 +40,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     status TEXT NOT NULL,          -- queued, running, done, failed
     progress REAL NOT NULL DEFAULT 0,
     message TEXT NOT NULL DEFAULT '',
-    request TEXT NOT NULL,         -- JSON; pasted logs can be large, so it is read only to run the job
+    request TEXT NOT NULL,         -- JSON, redacted; emptied when the job ends
     result TEXT,                   -- JSON
     error TEXT,
     owner TEXT,                    -- pid of the process running it
     created REAL NOT NULL,
-    updated REAL NOT NULL,
-    finished REAL
+    updated REAL NOT NULL,         -- the running process's heartbeat
+    finished REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started REAL                   -- when the current attempt began
 );
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
@@ -44,6 +56,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     updated REAL NOT NULL
 );
 """
+_ADDED_COLUMNS = {"attempts": "INTEGER NOT NULL DEFAULT 0", "started": "REAL"}  # stores made by earlier versions
 
 
 @dataclass(frozen=True)
@@ -66,14 +79,27 @@ class Job:
 
 
 class JobStore:
-    """The SQLite file of jobs and conversations; every call opens its own short connection."""
+    """The SQLite file of jobs and conversations; every call opens its own short connection.
 
-    def __init__(self, path: str, ttl: float, stale_after: float, clock: Clock = time.time):
+    Args:
+        stale_after: seconds without a heartbeat after which a running job's process counts as gone.
+        max_runtime: seconds after which a running job no longer beats, so it fails as too slow.
+        max_bytes: the most the stored requests, results and conversations may hold together.
+    """
+
+    def __init__(self, path: str, ttl: float, stale_after: float, clock: Clock = time.time,
+                 max_runtime: Optional[float] = None, max_bytes: Optional[int] = None):
         self.path, self.ttl, self.stale_after, self.clock = path, ttl, stale_after, clock
+        self.max_runtime, self.max_bytes = max_runtime, max_bytes
         try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(path))
             with self._connect() as db:
+                db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect in a new file: freed pages go back
                 db.executescript(_SCHEMA)
+                present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+                for column, kind in _ADDED_COLUMNS.items():
+                    if column not in present:
+                        db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"the jobs database {path} (AZURA_JOBS_DB) cannot be opened: {exc}") from None
 
@@ -83,6 +109,7 @@ class JobStore:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA secure_delete=ON")  # a deleted log is overwritten, not left in free pages
             yield db
         finally:
             db.close()
@@ -90,19 +117,34 @@ class JobStore:
     # ---------------------------------------------------------------- jobs
 
     def add(self, request: Dict[str, Any]) -> str:
-        """Store a new queued job and return its id."""
+        """Store a new queued job and return its id; raise ServerBusy when the store is full."""
+        body = json.dumps(request)
+        self.expire()
+        if self.max_bytes is not None and self.stored_bytes() + len(body) > self.max_bytes:
+            raise ServerBusy(f"the job store is full ({self.max_bytes:,} bytes, AZURA_JOBS_MAX_BYTES): try again "
+                             "when running jobs have finished")
         job_id = uuid.uuid4().hex
         now = self.clock()
         with self._connect() as db:
             db.execute("INSERT INTO jobs (id, status, message, request, created, updated) "
-                       "VALUES (?, 'queued', 'queued', ?, ?, ?)", (job_id, json.dumps(request), now, now))
+                       "VALUES (?, 'queued', 'queued', ?, ?, ?)", (job_id, body, now, now))
         return job_id
+
+    def stored_bytes(self) -> int:
+        """Return the bytes of requests, results and conversations in the store."""
+        with self._connect() as db:
+            jobs = db.execute("SELECT COALESCE(SUM(LENGTH(request) + COALESCE(LENGTH(result), 0) "
+                              "+ COALESCE(LENGTH(error), 0)), 0) FROM jobs").fetchone()[0]
+            talks = db.execute("SELECT COALESCE(SUM(LENGTH(messages)), 0) FROM conversations").fetchone()[0]
+        return int(jobs) + int(talks)
 
     def claim(self, job_id: str) -> Optional[Dict[str, Any]]:
         """Mark a queued job running for this process and return its request, or None if another took it."""
+        now = self.clock()
         with self._connect() as db:
-            claimed = db.execute("UPDATE jobs SET status='running', owner=?, updated=?, message='started' "
-                                 "WHERE id=? AND status='queued'", (str(os.getpid()), self.clock(), job_id))
+            claimed = db.execute("UPDATE jobs SET status='running', owner=?, updated=?, started=?, message='started', "
+                                 "attempts=attempts+1 WHERE id=? AND status='queued'",
+                                 (str(os.getpid()), now, now, job_id))
             if claimed.rowcount != 1:
                 return None
             row = db.execute("SELECT request FROM jobs WHERE id=?", (job_id,)).fetchone()
@@ -111,17 +153,29 @@ class JobStore:
     def report(self, job_id: str, progress: float, message: str) -> None:
         """Record how far a running job has come."""
         with self._connect() as db:
-            db.execute("UPDATE jobs SET progress=?, message=?, updated=? WHERE id=? AND status='running'",
-                       (progress, message, self.clock(), job_id))
+            db.execute("UPDATE jobs SET progress=?, message=?, updated=? WHERE id=? AND status='running' AND owner=?",
+                       (progress, message, self.clock(), job_id, str(os.getpid())))
+
+    def beat(self, job_ids: Set[str]) -> None:
+        """Record that this process still runs these jobs; a job past max_runtime gets no more beats."""
+        if not job_ids:
+            return
+        now = self.clock()
+        oldest = now - self.max_runtime if self.max_runtime is not None else float("-inf")
+        with self._connect() as db:
+            db.executemany("UPDATE jobs SET updated=? WHERE id=? AND status='running' AND owner=? AND started>=?",
+                           [(now, job_id, str(os.getpid()), oldest) for job_id in job_ids])
 
     def finish(self, job_id: str, result: Optional[Dict[str, Any]], error: Optional[str]) -> None:
-        """Store the outcome of a job: its result, or the error a user may read."""
+        """Store the outcome of a job run by this process, and delete its request: the pasted log is done with."""
         now = self.clock()
         status = "failed" if error is not None else "done"
         with self._connect() as db:
-            db.execute("UPDATE jobs SET status=?, progress=1, message=?, result=?, error=?, updated=?, finished=? "
-                       "WHERE id=?", (status, status, None if result is None else json.dumps(result), error,
-                                      now, now, job_id))
+            db.execute("UPDATE jobs SET status=?, progress=1, message=?, result=?, error=?, updated=?, finished=?, "
+                       "request='' WHERE id=? AND status='running' AND owner=?",
+                       (status, status, None if result is None else json.dumps(result), error, now, now, job_id,
+                        str(os.getpid())))
+            _release(db)
 
     def get(self, job_id: str) -> Optional[Job]:
         """Return the job, or None when it never existed or has expired."""
@@ -139,21 +193,50 @@ class JobStore:
         cutoff = self.clock() - self.ttl
         with self._connect() as db:
             gone = db.execute("DELETE FROM jobs WHERE finished IS NOT NULL AND finished < ?", (cutoff,)).rowcount
-            db.execute("DELETE FROM conversations WHERE updated < ?", (cutoff,))
+            talks = db.execute("DELETE FROM conversations WHERE updated < ?", (cutoff,)).rowcount
+            if gone or talks:
+                _release(db)
         return gone
 
     def orphans(self) -> List[str]:
-        """Return the ids of jobs nobody is running: queued, or running in a process that is gone or stale."""
-        stale = self.clock() - self.stale_after
+        """Queue again the jobs nobody runs and return their ids; fail those that cannot be run again.
+
+        A job is nobody's when it is queued, or running in a process that is gone (same machine) or silent for
+        `stale_after` seconds. One that already had MAX_ATTEMPTS, or ran past `max_runtime`, fails instead:
+        running it again would only stop the next process the same way.
+        """
+        now = self.clock()
+        stale = now - self.stale_after
         with self._connect() as db:
-            rows = db.execute("SELECT id, status, owner, updated FROM jobs WHERE status IN ('queued', 'running') "
-                              "ORDER BY created").fetchall()
-            orphaned = [job_id for job_id, status, owner, updated in rows
-                        if status == "queued" or updated < stale or not _process_alive(owner)]
-            for job_id in orphaned:
-                db.execute("UPDATE jobs SET status='queued', owner=NULL, progress=0, message='requeued after a "
-                           "restart' WHERE id=? AND status IN ('queued', 'running')", (job_id,))
+            rows = db.execute("SELECT id, status, owner, updated, attempts, started FROM jobs "
+                              "WHERE status IN ('queued', 'running') ORDER BY created").fetchall()
+            orphaned = []
+            for job_id, status, owner, updated, attempts, started in rows:
+                if status == "queued":
+                    orphaned.append(job_id)
+                    continue
+                if updated >= stale and _process_alive(owner):
+                    continue
+                reason = self._give_up_reason(attempts, started, now)
+                if reason:
+                    db.execute("UPDATE jobs SET status='failed', progress=1, message='failed', error=?, "
+                               "updated=?, finished=?, request='' WHERE id=? AND status='running' AND updated=?",
+                               (reason, now, now, job_id, updated))
+                elif db.execute("UPDATE jobs SET status='queued', owner=NULL, progress=0, message='queued again: "
+                                "the process running it stopped' WHERE id=? AND status='running' AND updated=?",
+                                (job_id, updated)).rowcount:
+                    orphaned.append(job_id)
+            _release(db)
         return orphaned
+
+    def _give_up_reason(self, attempts: int, started: Optional[float], now: float) -> Optional[str]:
+        if self.max_runtime is not None and started is not None and now - started > self.max_runtime:
+            return (f"the analysis did not finish within {self.max_runtime:g} s and its worker stopped answering; "
+                    "see the server log")
+        if attempts >= MAX_ATTEMPTS:
+            return (f"the server process running this job stopped {attempts} times (killed, or out of memory?); "
+                    "the job was given up, see the server log")
+        return None
 
     # ---------------------------------------------------------------- conversations
 
@@ -174,6 +257,21 @@ class JobStore:
         return conversation_id
 
 
+def _create_private(path: Path) -> None:
+    """Create the store's folder (0700) and file (0600) if missing, and tighten a file others could read."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+        os.chmod(path, 0o600)
+
+
+def _release(db: sqlite3.Connection) -> None:
+    """Give deleted pages back to the file system and empty the write-ahead log, which still holds old pages."""
+    db.execute("PRAGMA incremental_vacuum")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def _process_alive(owner: Optional[str]) -> bool:
     if not owner or not owner.isdigit():
         return False
@@ -190,29 +288,62 @@ def _process_alive(owner: Optional[str]) -> bool:
 
 
 class JobRunner:
-    """Runs claimed jobs on a few threads of this process and records their outcome in the store."""
+    """Runs claimed jobs on a few threads of this process, beats their hearts, and records their outcome.
 
-    def __init__(self, store: JobStore, work: Work, workers: int = 2):
-        self.store, self.work = store, work
+    Every `heartbeat` seconds it also takes up the jobs other processes left (`JobStore.orphans`).
+    """
+
+    def __init__(self, store: JobStore, work: Work, workers: int = 2, heartbeat: float = HEARTBEAT_SECONDS):
+        self.store, self.work, self.heartbeat = store, work, heartbeat
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="azura-job")
+        self._running: Set[str] = set()  # claimed here and not finished
+        self._submitted: Set[str] = set()  # handed to the pool and not yet over, claimed or not
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beating: Optional[threading.Thread] = None
 
     def submit(self, request: Dict[str, Any]) -> str:
         """Queue a job, start it on this process, and return its id."""
         job_id = self.store.add(request)
-        self._pool.submit(self._run, job_id)
+        self._start(job_id)
         return job_id
 
     def resume(self) -> List[str]:
-        """Start again every job a previous process left unfinished; return their ids."""
+        """Start every job nobody runs (queued, or left by a process that stopped); return their ids."""
         orphaned = self.store.orphans()
         for job_id in orphaned:
-            self._pool.submit(self._run, job_id)
+            self._start(job_id)
         return orphaned
+
+    def _start(self, job_id: str) -> None:
+        with self._lock:
+            if job_id in self._submitted:  # already waiting for a thread of this process
+                return
+            self._submitted.add(job_id)
+        self._pool.submit(self._run, job_id)
+
+    def start_heartbeat(self) -> None:
+        """Beat for this process's jobs and take up abandoned ones, on a daemon thread, until shutdown."""
+        self._beating = threading.Thread(target=self._beat_until_stopped, name="azura-heartbeat", daemon=True)
+        self._beating.start()
+
+    def _beat_until_stopped(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            try:
+                with self._lock:
+                    running = set(self._running)
+                self.store.beat(running)
+                self.resume()
+            except Exception:  # noqa: BLE001 - a locked or vanished file must not stop the heartbeat for good
+                log.exception("job heartbeat failed")
 
     def _run(self, job_id: str) -> None:
         request = self.store.claim(job_id)
-        if request is None:
-            return
+        with self._lock:
+            if request is None:
+                self._submitted.discard(job_id)
+                return
+            self._running.add(job_id)
         try:
             result = self.work(request, lambda progress, message: self.store.report(job_id, progress, message))
         except AzuraError as exc:
@@ -222,7 +353,12 @@ class JobRunner:
             self.store.finish(job_id, None, "internal error while analysing; see the server log")
         else:
             self.store.finish(job_id, result, None)
+        finally:
+            with self._lock:
+                self._running.discard(job_id)
+                self._submitted.discard(job_id)
 
     def shutdown(self) -> None:
         """Stop taking jobs; running ones finish, queued ones are resumed by the next process."""
+        self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)

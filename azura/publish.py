@@ -222,12 +222,13 @@ class _Thread:
 def _pr_thread_sink(analysis: Analysis, rendered: Rendered, settings: Settings, devops: "_LazyDevOps") -> str:
     pull_request = _pull_request(analysis, settings)
     ado = devops()
-    thread = _find_thread(ado, pull_request)
+    author = _own_identity(ado)
+    thread = _find_thread(ado, pull_request, author)
     content = _comment_content(rendered)
     if not analysis.failures:
         return _resolve_thread(ado, pull_request, thread, content)
     if thread is None:
-        thread = _create_thread(ado, pull_request, content)
+        thread = _create_thread(ado, pull_request, content, author)
         return f"commented on {pull_request.label} (thread {thread.id})"
     _update_thread(ado, pull_request, thread, content, "active")
     return f"updated the comment on {pull_request.label} (thread {thread.id})"
@@ -258,21 +259,37 @@ def _comment_content(rendered: Rendered) -> str:
     return body[:MAX_COMMENT_CHARS]
 
 
-def _find_thread(ado: Any, pull_request: _PullRequest) -> Optional[_Thread]:
+def _own_identity(ado: Any) -> str:
+    """Return the id of the identity the token speaks for: the build service in a pipeline, a PAT's owner elsewhere."""
+    data = ado.call("location", "read which identity the token belongs to",
+                    lambda client: client.get_connection_data(), error=PublishError)
+    user = getattr(data, "authenticated_user", None)
+    if not getattr(user, "id", None):
+        raise PublishError("Azure DevOps did not say which identity the token belongs to, so the PR thread "
+                           "could not be told from a copy someone else posted")
+    return str(user.id).lower()
+
+
+def _find_thread(ado: Any, pull_request: _PullRequest, author: str) -> Optional[_Thread]:
     """Return our thread on the PR, or None.
 
-    Ours carries our property AND its first comment starts with the marker: a reply quoting the marker has no
-    property, and text search alone would find any comment that mentions Azura.
+    Ours carries our property, its first comment starts with the marker AND was written by our own identity:
+    anyone can post a thread with both, and editing theirs would put our words in their name. When a retry
+    left two, the oldest is ours.
     """
     threads = ado.call("git", f"list the threads of {pull_request.label}", lambda git: git.get_threads(
         pull_request.repository_id, pull_request.pr_id, project=pull_request.project), error=PublishError)
-    for thread in threads or ():
+    for thread in sorted(threads or (), key=lambda found: found.id or 0):
         if thread.is_deleted or _property(thread.properties, THREAD_PROPERTY) != THREAD_KIND:
             continue
         comments = sorted((c for c in thread.comments or () if not c.is_deleted), key=lambda c: c.id or 0)
-        if comments and (comments[0].content or "").startswith(MARKER):
+        if comments and (comments[0].content or "").startswith(MARKER) and _written_by(comments[0], author):
             return _Thread(thread.id, comments[0].id, comments[0].content, str(thread.status or "active"))
     return None
+
+
+def _written_by(comment: Any, author: str) -> bool:
+    return str(getattr(comment.author, "id", "") or "").lower() == author
 
 
 def _property(properties: Any, key: str) -> Optional[str]:
@@ -282,7 +299,7 @@ def _property(properties: Any, key: str) -> Optional[str]:
     return value if isinstance(value, str) else None
 
 
-def _create_thread(ado: Any, pull_request: _PullRequest, content: str) -> _Thread:
+def _create_thread(ado: Any, pull_request: _PullRequest, content: str, author: str) -> _Thread:
     from azure.devops.v7_1.git.models import Comment, GitPullRequestCommentThread
 
     thread = GitPullRequestCommentThread(
@@ -294,9 +311,10 @@ def _create_thread(ado: Any, pull_request: _PullRequest, content: str) -> _Threa
                                     project=pull_request.project)
         return _Thread(created.id, created.comments[0].id if created.comments else 1, content, "active")
 
-    # POST is not idempotent: when an answer is lost the thread may exist, so look before posting again.
+    # POST is not idempotent: when an answer is lost the thread may exist, or appear a moment later, so look
+    # (and wait for it) before posting again.
     return ado.call("git", f"create the PR thread on {pull_request.label}", create, error=PublishError,
-                    recheck=lambda: _find_thread(ado, pull_request))
+                    recheck=lambda: _find_thread(ado, pull_request, author))
 
 
 def _update_thread(ado: Any, pull_request: _PullRequest, thread: _Thread, content: str, status: str) -> None:

@@ -2,11 +2,15 @@
 
 Development: `azura serve` (werkzeug's threaded server on 127.0.0.1:8080). Production, behind gunicorn:
 
-    AZURA_API_KEY=... AZURA_HOST=0.0.0.0 gunicorn -w 2 -b 0.0.0.0:8080 'azura.server:app_from_env()'
+    AZURA_API_KEY=... AZURA_HOST=0.0.0.0 AZURA_ALLOWED_HOSTS=azura.example.com \
+        gunicorn -w 2 -b 0.0.0.0:8080 'azura.server:app_from_env()'
 
 Without AZURA_API_KEY the app answers only clients on this machine; behind a reverse proxy on the same
-machine every client looks local, so set the key there too. Jobs and chat conversations live in the SQLite
-file AZURA_JOBS_DB, shared by all workers; a job a stopped worker left unfinished is run again on start.
+machine every client looks local, so set the key there too. Requests naming another host than the allowed
+ones (DNS rebinding) and state-changing requests from another web site are refused. A request's work ends
+within AZURA_REQUEST_TIMEOUT (keep it below gunicorn's --timeout, 30 s by default), so a slow analysis is the
+API's JSON 504, never a killed worker. Jobs and chat conversations live in the SQLite file AZURA_JOBS_DB
+(default: the user's cache folder), shared by all workers; a job whose worker stopped is run again once.
 
 Every analysis is the engine's: the same Analysis.to_dict() (the analysis.json contract) and the same
 PR-comment markdown as the pipeline step. Pasted logs are untrusted and may hold secrets: no error message
@@ -15,23 +19,31 @@ quotes a request value, and the Azure DevOps token and LLM keys never leave the 
 from __future__ import annotations
 
 import hmac
+import io
 import ipaddress
+import json
 import logging
 import os
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, TextIO
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TextIO
+from urllib.parse import urlsplit
 
 from azura import __version__
 from azura.context import Settings
-from azura.errors import AzuraError, ConfigError, InputError
+from azura.errors import AzuraError, ConfigError, DeadlineExceeded, InputError
 
 WEB_DIR = Path(__file__).parent / "web"
 OPENAPI_PATH = Path(__file__).parent / "openapi.json"
 MAX_CHAT_CHARS = 2000
 MAX_HISTORY = 20  # messages of a conversation sent back to the LLM
+MAX_JSON_DEPTH = 32  # request bodies are a few levels deep; deeper is an attack on the parser
+MIN_API_KEY_CHARS = 16
+REQUEST_WORKERS = 8  # requests doing work at once per process; more wait, within their time limit
+REQUEST_WORK_GRACE = 5.0  # seconds a request's work may go on after its answer, before its own deadline
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 # The routes of the API Azura grew from, served as aliases so that its clients keep working.
 ORIGINAL_API_ROUTES = ("/process_errors", "/process_errors_async", "/example_errors")
 log = logging.getLogger("azura.server")
@@ -48,26 +60,63 @@ def is_loopback(host: str) -> bool:
 
 
 def check_exposure(settings: Settings) -> None:
-    """Raise ConfigError when the server would listen beyond this machine without an API key."""
+    """Raise ConfigError when the server would listen beyond this machine without an API key, or with a weak one."""
     if not is_loopback(settings.host) and not settings.api_key:
         raise ConfigError(f"refusing to listen on {settings.host} without an API key: set AZURA_API_KEY "
                           f"(clients then send 'Authorization: Bearer <key>'), or bind 127.0.0.1")
+    if settings.api_key is not None and len(settings.api_key) < MIN_API_KEY_CHARS:
+        raise ConfigError(f"AZURA_API_KEY is too short to resist guessing: use at least {MIN_API_KEY_CHARS} random "
+                          "characters (e.g. python -c \"import secrets; print(secrets.token_urlsafe(32))\")")
+
+
+class RedactingLogFilter(logging.Filter):
+    """Redacts the server's log records, tracebacks included: an error may quote a pasted log or a request line.
+
+    One filter per logger, shared by every app of the process; it knows the secrets of all of them.
+    """
+
+    secrets: set = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from azura.redact import redact
+
+        known = tuple(self.secrets)
+        record.msg, record.args = redact(record.getMessage(), known), ()
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info), known)
+            record.exc_info = None  # no handler may format the raw traceback again
+        return True
+
+
+def _redact_logs(settings: Settings) -> None:
+    RedactingLogFilter.secrets.update(settings.secrets)
+    for name in ("azura.server", "werkzeug"):  # ours, and the development server's request lines
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingLogFilter) for f in logger.filters):
+            logger.addFilter(RedactingLogFilter())
 
 
 def create_app(settings: Settings, start_jobs: bool = True):
     """Return the Flask app for these settings; jobs left unfinished by an earlier process are resumed."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from flask import Flask
 
-    from azura.jobs import JobRunner, JobStore
+    from azura.context import user_cache_dir
+    from azura.jobs import HEARTBEAT_SECONDS, STALE_HEARTBEATS, JobRunner, JobStore
 
     check_exposure(settings)
+    _redact_logs(settings)
     app = Flask(__name__, static_folder=str(WEB_DIR), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.wsgi_app = SizedBody(app.wsgi_app, settings.max_body_bytes)
     app.json.sort_keys = False
-    jobs_db = settings.jobs_db or os.path.join(tempfile.gettempdir(), "azura-jobs.sqlite3")
-    store = JobStore(jobs_db, ttl=settings.job_ttl, stale_after=settings.timeout * 2 + 60)
+    jobs_db = settings.jobs_db or os.path.join(user_cache_dir(os.environ), "azura-jobs.sqlite3")
+    store = JobStore(jobs_db, ttl=settings.job_ttl, stale_after=HEARTBEAT_SECONDS * STALE_HEARTBEATS,
+                     max_runtime=settings.timeout * 2 + 60, max_bytes=settings.jobs_max_bytes)
     runner = JobRunner(store, lambda request, progress: run_analysis(request, settings, progress))
-    app.extensions["azura"] = {"settings": settings, "store": store, "runner": runner}
+    workers = ThreadPoolExecutor(max_workers=REQUEST_WORKERS, thread_name_prefix="azura-request")
+    app.extensions["azura"] = {"settings": settings, "store": store, "runner": runner, "workers": workers}
     _register_guards(app, settings)
     _register_errors(app)
     _register_routes(app, settings, store, runner)
@@ -75,6 +124,7 @@ def create_app(settings: Settings, start_jobs: bool = True):
         resumed = runner.resume()
         if resumed:
             log.info("resumed %d unfinished job(s)", len(resumed))
+        runner.start_heartbeat()
     return app
 
 
@@ -103,6 +153,7 @@ def serve(settings: Settings, stderr: TextIO = sys.stderr) -> None:
         finally:
             server.server_close()
             app.extensions["azura"]["runner"].shutdown()
+            app.extensions["azura"]["workers"].shutdown(wait=False, cancel_futures=True)
     stderr.write(f"azura: stopped serving {address}; unfinished jobs are kept in {settings.jobs_db} and resume "
                  f"on the next start\n")
 
@@ -178,6 +229,31 @@ def _build_reference(url: str):
     except (ValueError, ConfigError):  # urlsplit refuses some malformed hosts ("[" without "]")
         raise InputError("field 'build_url' must be a build results URL: "
                          "https://dev.azure.com/ORG/PROJECT/_build/results?buildId=N") from None
+
+
+def parse_json_body(body: bytes) -> Any:
+    """Return the JSON document of a request body; raise InputError when it is not JSON or nested too deeply."""
+    try:
+        document = json.loads(body)
+    except RecursionError:
+        document = None
+    except ValueError:  # also a body that is not UTF-8
+        raise InputError("the request body is not valid JSON") from None
+    if document is None and body.strip() != b"null" or _depth_exceeds(document, MAX_JSON_DEPTH):
+        raise InputError(f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    return document
+
+
+def _depth_exceeds(document: Any, limit: int) -> bool:
+    """Return whether lists and objects nest deeper than `limit`, without recursing."""
+    pending = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (list, dict)):
+            if depth > limit:
+                return True
+            pending.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return False
 
 
 def parse_analyze_request(content_type: str, body: bytes, json_body: Any) -> Dict[str, Any]:
@@ -272,8 +348,108 @@ def _examples() -> List[Dict[str, str]]:
 
 # ---------------------------------------------------------------- Flask wiring
 
+class SizedBody:
+    """WSGI middleware: one body limit for every transfer encoding.
+
+    A chunked body has no Content-Length, and werkzeug then cuts it at the limit without a word. It is read
+    here instead, up to one byte past the limit, and handed on with the length it has, so the app's own
+    Content-Length check answers 413 for it like for any other. The rest of an oversized body is read and
+    dropped (up to the limit again) so that the client gets to read the 413 rather than a reset connection.
+    """
+
+    def __init__(self, app: Callable, limit: int):
+        self.app, self.limit = app, limit
+
+    def __call__(self, environ: Dict[str, Any], start_response: Callable) -> Any:
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            stream = environ["wsgi.input"]
+            body = _read_at_most(stream, self.limit + 1)
+            if len(body) > self.limit:
+                _read_at_most(stream, self.limit, keep=False)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            del environ["HTTP_TRANSFER_ENCODING"]
+        return self.app(environ, start_response)
+
+
+def _read_at_most(stream: Any, limit: int, keep: bool = True) -> bytes:
+    parts: List[bytes] = []
+    left = limit
+    while left > 0:
+        chunk = stream.read(min(left, 1 << 16))
+        if not chunk:
+            break
+        left -= len(chunk)
+        if keep:
+            parts.append(chunk)
+    return b"".join(parts)
+
+
+def allowed_hosts(settings: Settings) -> Sequence[str]:
+    """Return the names the Host header may carry: AZURA_ALLOWED_HOSTS, else the loopback names and --host."""
+    if settings.allowed_hosts:
+        return settings.allowed_hosts
+    bound = () if settings.host in WILDCARD_HOSTS else (settings.host.strip("[]").lower(),)
+    return LOOPBACK_NAMES + bound
+
+
+def host_allowed(host: str, allowed: Sequence[str]) -> bool:
+    """Return whether a Host header (name or [v6] address, maybe with a port) is one of `allowed`.
+
+    "*" allows any host; ".example.com" allows example.com and its subdomains; 127.0.0.1 stands for every
+    loopback address.
+    """
+    if "*" in allowed:
+        return True
+    try:
+        name = urlsplit(f"//{host}").hostname or ""
+    except ValueError:  # "[" without "]"
+        return False
+    if not name:
+        return False
+    if any(name == entry or (entry.startswith(".") and (name.endswith(entry) or name == entry[1:]))
+           for entry in allowed):
+        return True
+    return "127.0.0.1" in allowed and is_loopback(name)
+
+
+def is_cross_site(headers: Mapping[str, str], host: str, trusted_origins: Sequence[str]) -> bool:
+    """Return whether a request comes from a web page of another site than this server's.
+
+    Browsers say so in Sec-Fetch-Site and Origin; curl and other clients send neither, so they pass. Origins
+    listed in AZURA_CORS_ORIGINS are trusted. Origin "null" (a sandboxed page, a file) is another site.
+    """
+    origin = headers.get("Origin")
+    site = (headers.get("Sec-Fetch-Site") or "").lower()
+    if origin is not None:
+        if origin in trusted_origins:
+            return False
+        return origin == "null" or urlsplit(origin).netloc.lower() != host.lower()
+    return site in ("cross-site", "same-site")
+
+
 def _register_guards(app, settings: Settings) -> None:
     from flask import request
+
+    hosts = allowed_hosts(settings)
+
+    @app.before_request
+    def require_known_host():
+        # A web page whose name was rebound to 127.0.0.1 reaches this server with its own name in Host.
+        if not host_allowed(request.host, hosts):
+            return _error("the request's Host is not a name this server answers to; add it to AZURA_ALLOWED_HOSTS",
+                          400)
+        return None
+
+    @app.before_request
+    def refuse_cross_site_changes():
+        # Any web page may make a browser POST here (text/plain needs no preflight); only this server's page may.
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        if is_cross_site(request.headers, request.host, settings.cors_origins):
+            return _error("requests from other web sites may not change anything here (AZURA_CORS_ORIGINS lists "
+                          "the web origins allowed)", 403)
+        return None
 
     @app.before_request
     def require_api_key():
@@ -343,15 +519,32 @@ def _register_errors(app) -> None:
 
 
 def _register_routes(app, settings: Settings, store, runner) -> None:
+    from concurrent.futures import TimeoutError as FutureTimeout
+
     from flask import jsonify, request, send_from_directory
+
+    from azura.redact import redact
+
+    workers = app.extensions["azura"]["workers"]
+    limit = settings.request_timeout
+    # The request answers at the limit whatever happens; its work stops by its own deadline a little later, so
+    # that the limit's clean 504 comes first and no thread works on long for an answer nobody waits for.
+    work_limit = limit + REQUEST_WORK_GRACE
+    bounded = replace(settings, timeout=min(settings.timeout, work_limit),
+                      llm_timeout=min(settings.llm_timeout, work_limit))
+
+    def within_time_limit(work: Callable[[], Any]) -> Any:
+        future = workers.submit(work)
+        try:
+            return future.result(timeout=limit)
+        except FutureTimeout:
+            raise DeadlineExceeded(f"the request did not finish within its time limit of {limit:g} s "
+                                   "(AZURA_REQUEST_TIMEOUT); for a long analysis POST /api/analyze/async and poll "
+                                   "the job") from None
 
     def analyze_request() -> Dict[str, Any]:
         body = request.get_data(cache=True)
-        json_body = None
-        if request.mimetype == "application/json":
-            json_body = request.get_json(silent=True)
-            if json_body is None:
-                raise InputError("the request body is not valid JSON")
+        json_body = parse_json_body(body) if request.mimetype == "application/json" else None
         return parse_analyze_request(request.mimetype or "", body, json_body)
 
     @app.get("/")
@@ -370,12 +563,16 @@ def _register_routes(app, settings: Settings, store, runner) -> None:
     @app.post("/api/analyze")
     @app.post("/process_errors")
     def analyze():
-        return jsonify(run_analysis(analyze_request(), settings))
+        parsed = analyze_request()
+        return jsonify(within_time_limit(lambda: run_analysis(parsed, bounded)))
 
     @app.post("/api/analyze/async")
     @app.post("/process_errors_async")
     def analyze_async():
-        job_id = runner.submit(analyze_request())
+        parsed = analyze_request()
+        if "log" in parsed:  # the job store keeps the log until the job ends: never a secret in it
+            parsed["log"] = redact(parsed["log"], settings.secrets)
+        job_id = runner.submit(parsed)
         response = jsonify({"job_id": job_id, "status": "queued", "url": f"/api/jobs/{job_id}"})
         response.status_code = 202
         response.headers["Location"] = f"/api/jobs/{job_id}"
@@ -399,15 +596,16 @@ def _register_routes(app, settings: Settings, store, runner) -> None:
 
         if request.mimetype != "application/json":
             raise InputError("Content-Type must be application/json")
-        chat_request = parse_chat_request(request.get_json(silent=True))
+        chat_request = parse_chat_request(parse_json_body(request.get_data(cache=True)))
         history: List[Dict[str, str]] = []
         if chat_request["conversation_id"]:
             history = store.conversation(chat_request["conversation_id"])
             if history is None:
                 return _error("no such conversation (conversations expire after AZURA_JOB_TTL seconds idle)", 404)
         _require_devops(settings, "answer questions about pipelines")
-        answer = ask(chat_request["message"], settings, history=history[-MAX_HISTORY:])
-        history = history + [{"role": "user", "content": chat_request["message"]},
+        message = redact(chat_request["message"], settings.secrets)  # conversations are stored
+        answer = within_time_limit(lambda: ask(message, bounded, history=history[-MAX_HISTORY:]))
+        history = history + [{"role": "user", "content": message},
                              {"role": "assistant", "content": answer.text}]
         conversation_id = store.save_conversation(chat_request["conversation_id"], history)
         return jsonify({"conversation_id": conversation_id, **answer.to_dict()})

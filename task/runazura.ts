@@ -180,6 +180,8 @@ function childEnvironment(inputs: AzuraTaskInputs, base: NodeJS.ProcessEnv): Env
     const env = processEnvironment(base);
     // task-lib removed the job's token and all secrets from process.env when it loaded.
     env['SYSTEM_ACCESSTOKEN'] = inputs.accessToken;
+    // Azura redacts these wherever they appear; unlike the command line, the environment is private to it.
+    env['AZURA_SECRETS'] = JSON.stringify(secretVariableValues());
     // Logging commands must reach the agent as UTF-8 and in order with the task's own output.
     env['PYTHONUTF8'] = '1';
     env['PYTHONUNBUFFERED'] = '1';
@@ -196,6 +198,11 @@ function childEnvironment(inputs: AzuraTaskInputs, base: NodeJS.ProcessEnv): Env
         env['AZURE_OPENAI_API_VERSION'] = inputs.azureApiVersion;
     }
     return env;
+}
+
+/** Return the values of every secret variable the task can see; the agent masks them only in its own log. */
+function secretVariableValues(): string[] {
+    return tl.getVariables().filter((variable) => variable.secret && variable.value).map((variable) => variable.value);
 }
 
 /** Return the interpreter to install Azura with: the pythonInterpreter input, else the first recent one on PATH. */

@@ -337,3 +337,81 @@ def test_readme_shows_what_the_demo_really_prints(in_tmp):
     actual = printed[start:printed.index("\n===", start)]
     # the token count depends on whether the tokenizer extra is installed
     assert re.sub(r"[\d,]+-token", "N-token", shown).strip() == re.sub(r"[\d,]+-token", "N-token", actual).strip()
+
+
+# ---------------------------------------------------------------------------------------------- unreadable input
+
+def test_truncated_gzip_log_exits_2_saying_it_is_cut_short(in_tmp, make_log):
+    import gzip
+
+    whole = gzip.compress(("\n".join(DOTNET_FAILURE) * 50).encode())
+    log = make_log(whole[:len(whole) // 2], name="build.log.gz")
+
+    run = run_azura("analyze", "--log", str(log), expect=ExitCode.USAGE)
+
+    assert "build.log.gz" in run.stderr and "not a complete gzip file" in run.stderr
+
+
+def test_corrupt_gzip_log_exits_2(in_tmp, make_log):
+    log = make_log(b"\x1f\x8b\x08\x00" + b"\xff" * 64, name="build.log.gz")
+
+    run = run_azura("analyze", "--log", str(log), expect=ExitCode.USAGE)
+
+    assert "build.log.gz" in run.stderr
+
+
+def test_over_long_file_name_exits_2_without_repeating_the_whole_name(in_tmp):
+    name = "x" * 5000 + ".log"
+
+    run = run_azura("analyze", "--log", name, expect=ExitCode.USAGE)
+
+    assert "too long" in run.stderr and len(run.stderr) < 1000
+
+
+def test_empty_standard_input_exits_2_saying_it_is_empty(in_tmp):
+    run = run_azura("analyze", "--log", "-", stdin=b"", expect=ExitCode.USAGE)
+
+    assert "standard input is empty" in run.stderr
+
+
+def test_a_fifo_is_read_as_a_stream(in_tmp):
+    import threading
+
+    fifo = in_tmp / "build.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("\n".join(DOTNET_FAILURE) + "\n"))
+    writer.start()
+    try:
+        run = run_azura("analyze", "--log", str(fifo), "--format", "json")
+    finally:
+        writer.join(timeout=30)
+
+    assert run.json["failures"][0]["category"] == "compile"
+
+
+def test_an_empty_fifo_exits_2_saying_it_is_empty(in_tmp):
+    import threading
+
+    fifo = in_tmp / "empty.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(b""))
+    writer.start()
+    try:
+        run = run_azura("analyze", "--log", str(fifo), expect=ExitCode.USAGE)
+    finally:
+        writer.join(timeout=30)
+
+    assert "empty.fifo is empty" in run.stderr
+
+
+@pytest.mark.parametrize("log_argument", ["<(printf '%s\\n' \"$LOG\")", "/dev/stdin"],
+                         ids=["process-substitution", "dev-stdin"])
+def test_process_substitution_and_dev_stdin_are_read_as_streams(in_tmp, log_argument):
+    script = f"printf '%s\\n' \"$LOG\" | {sys.executable} -m azura analyze --format json --log {log_argument}"
+    env = {"PATH": os.environ.get("PATH", ""), "LOG": "\n".join(DOTNET_FAILURE), "HOME": str(in_tmp),
+           "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "AZURA_NO_CACHE": "1"}
+
+    completed = subprocess.run(["bash", "-c", script], env=env, cwd=in_tmp, capture_output=True, text=True, timeout=120)
+
+    assert completed.returncode == 0, completed.stderr
+    assert '"category": "compile"' in completed.stdout

@@ -121,3 +121,25 @@ def test_pull_request_target_branch_becomes_a_full_ref(given, expected):
 def test_pull_request_from_a_fork_is_known_from_the_agent_variable(is_fork, expected):
     environ = dict(AGENT, **({"SYSTEM_PULLREQUEST_ISFORK": is_fork} if is_fork is not None else {}))
     assert settings_from(environ=environ).fork_pr is expected
+
+
+def test_known_secrets_are_the_runs_keys_the_tasks_secret_variables_and_secret_named_variables():
+    settings = settings_from(environ={**AGENT, "OPENAI_API_KEY": "sk-llm-key-123456",
+                                      "AZURA_SECRETS": '["db-pass-from-task", "x"]',
+                                      "DB_PASSWORD": "mapped-secret-9", "PWD": "/agent/_work/1/s",
+                                      "TOKEN_URL": "https://login.example.com/token", "MY_PAT": "short"})
+
+    assert set(settings.secrets) == {"agentTokenValue", "sk-llm-key-123456", "db-pass-from-task", "mapped-secret-9"}
+
+
+def test_task_secrets_that_are_not_a_json_list_of_strings_are_refused_without_quoting_them():
+    with pytest.raises(ConfigError, match="AZURA_SECRETS") as refused:
+        settings_from(environ={"AZURA_SECRETS": "[hunter2-not-json"})
+
+    assert "hunter2" not in str(refused.value)
+
+
+def test_settings_repr_never_shows_a_known_secret():
+    settings = settings_from(environ={"DB_PASSWORD": "mapped-secret-9"})
+
+    assert "mapped-secret-9" not in repr(settings)

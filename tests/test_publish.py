@@ -212,6 +212,32 @@ def test_thread_with_our_property_but_no_marker_is_not_ours(emulator, make_setti
     assert len(emulator.threads(scenario.pr_id)) == 2
 
 
+def test_thread_with_our_marker_and_property_written_by_someone_else_is_not_adopted(emulator, make_settings):
+    scenario = scenarios.pr_build(emulator)
+    theirs = emulator.add_thread(scenario.pr_id, f"{MARKER}\nlooks like the bot, says something else",
+                                 author="Mallory Example", properties={"Azura.Thread": "pr-comment/v1"})
+
+    outcomes = publish(make_analysis(), make_rendered(), pr_settings(make_settings, emulator, scenario),
+                       io.StringIO())
+
+    threads = emulator.threads(scenario.pr_id)
+    assert outcome(outcomes, "pr-thread").status == "ok"
+    assert len(threads) == 2
+    assert [t for t in threads if t["id"] == theirs["id"]][0]["comments"] == theirs["comments"]
+
+
+def test_thread_creation_outlasting_the_request_timeout_leaves_one_thread(emulator, make_settings):
+    scenario = scenarios.pr_build(emulator)
+    emulator.fault("POST", "pr_threads", delay=3, times=1)  # the service creates it after the client gave up
+    settings = pr_settings(make_settings, emulator, scenario, timeout=6.0)  # 2 s per request
+
+    outcomes = publish(make_analysis(), make_rendered(), settings, io.StringIO())
+
+    assert outcome(outcomes, "pr-thread").status == "ok"
+    assert len(emulator.threads(scenario.pr_id)) == 1
+    assert len(emulator.requests(route="pr_threads", method="POST")) == 1
+
+
 def test_reopened_failure_sets_a_resolved_thread_active_again(emulator, make_settings):
     scenario = scenarios.pr_build(emulator)
     settings = pr_settings(make_settings, emulator, scenario)

@@ -90,7 +90,10 @@ def ask(question: str, settings: Settings, history: Sequence[Dict[str, str]] = (
 
     `history` holds the earlier {role, content} messages of a chat conversation (the LLM sees them).
     """
-    question = " ".join(question.split())
+    from azura.redact import redact
+
+    # A question may quote a log line, secrets and all; it is stored, shown and sent to the LLM.
+    question = redact(" ".join(question.split()), settings.secrets)
     if settings.llm_provider != "none":
         from azura.ask.llm import ask_with_tools
 

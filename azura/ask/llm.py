@@ -150,6 +150,7 @@ def ask_with_tools(question: str, settings: Settings, history: Sequence[Dict[str
                    client: Any = None) -> AskAnswer:
     """Return the LLM's answer to a question, after at most settings.ask_max_rounds rounds of tool calls."""
     from azura.analyze.llm import check_llm_settings, make_client, resolved_model
+    from azura.redact import redact
 
     check_llm_settings(settings)
     toolbox = ToolBox(DevOpsTools(settings))
@@ -174,8 +175,10 @@ def ask_with_tools(question: str, settings: Settings, history: Sequence[Dict[str
         for call in message.tool_calls:
             calls.append(call.function.name)
             result = toolbox.run(call.function.name, _arguments(call.function.arguments))
+            # Tool results quote commit messages and issue texts: redacted like every log text.
             messages.append({"role": "tool", "tool_call_id": call.id,
-                             "content": json.dumps(result, default=str)[:MAX_TOOL_RESULT_CHARS]})
+                             "content": redact(json.dumps(result, default=str),
+                                               settings.secrets)[:MAX_TOOL_RESULT_CHARS]})
     messages.append({"role": "user", "content": "Answer now with what the tools returned; call no more tools."})
     message = _complete(client, model, messages, tools=False)
     return _answer(question, message.content, toolbox, calls, settings, model)

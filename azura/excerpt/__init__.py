@@ -6,6 +6,7 @@ redact and fit the token budget (`select`). Each log is read once, in bounded me
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from azura.errors import ConfigError
@@ -13,6 +14,7 @@ from azura.excerpt.reading import read_lines
 from azura.excerpt.scan import Scan, normalise_for_diff, scan_log
 from azura.excerpt.select import candidate_entries, entry_cost, fold_span, score_entries, select_lines
 from azura.models import Excerpt, FailedStep, StepLog
+from azura.redact import redact
 
 __all__ = ["build_excerpts", "covered_lines", "fold_span", "normalise_for_diff", "read_lines"]
 
@@ -48,9 +50,16 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
         lines, tokens = select_lines(entries, scores, costs, share)
         kept = {line.number for line in lines}
         anchors = tuple(sorted({a.line for a in scan.anchors if a.line in kept}))
-        excerpts.append(Excerpt(step=log.step, lines=lines, tokens=tokens, anchors=anchors,
-                                total_lines=scan.total_lines))
+        excerpts.append(Excerpt(step=_redacted_issues(log.step, secrets), lines=lines, tokens=tokens,
+                                anchors=anchors, total_lines=scan.total_lines))
     return tuple(excerpts)
+
+
+def _redacted_issues(step: FailedStep, secrets: Sequence[str]) -> FailedStep:
+    """Return the step with its timeline issues redacted: they reach the report when a step has no log."""
+    if not step.issues:
+        return step
+    return replace(step, issues=tuple(replace(issue, message=redact(issue.message, secrets)) for issue in step.issues))
 
 
 def split_budget(budget: int, demands: Sequence[int]) -> List[int]:

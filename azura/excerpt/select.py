@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from azura.excerpt.anchors import REASON_RULE, is_passing, is_routine, is_stack_frame
 from azura.excerpt.scan import Anchor, Scan, normalise_for_diff
 from azura.models import Line
-from azura.redact import redact
+from azura.redact import redact_lines
 from azura.tokens import count_tokens
 
 CONTEXT_CAP = 160  # characters kept of a line that is not an anchor: long context lines are mostly data
@@ -64,9 +64,11 @@ def candidate_entries(scan: Scan, secrets: Sequence[str]) -> List[Entry]:
     lines.update((line.number, line.text) for line in scan.tail)
     anchored = {anchor.line for anchor in scan.anchors}
     blank = {number for number, text in lines.items() if not text.strip()}
+    numbers = [number for number in sorted(lines) if number not in blank]
     # Redact before cutting: a cut must never leave the head of a secret behind.
-    ordered = [Line(number, _capped(redact(lines[number], secrets), ANCHOR_CAP if number in anchored
-                                    else CONTEXT_CAP)) for number in sorted(lines) if number not in blank]
+    texts = redact_lines([lines[number] for number in numbers], secrets)
+    ordered = [Line(number, _capped(text, ANCHOR_CAP if number in anchored else CONTEXT_CAP))
+               for number, text in zip(numbers, texts)]
     return fold_runs(ordered, blank)
 
 

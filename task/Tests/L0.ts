@@ -3,8 +3,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
 import {
-    AGENT_CA_TEXT, ANALYZE, API_KEY, CREATE_VENV, HOMEBREW_PYTHON, INTERPRETER, LAUNCHER, LLM_MARKER, PIP_ARGUMENTS,
-    PIP_LLM, PIP_OFFLINE, PIP_OFFLINE_RE2, PIP_WITH_INDEX, PROXY_PASSWORD, REPORT_DIR, STUB, TEMP, TOKEN, agentCommands,
+    AGENT_CA_TEXT, ANALYZE, API_KEY, CREATE_VENV, DB_PASSWORD, HOMEBREW_PYTHON, INTERPRETER, LAUNCHER, LLM_MARKER,
+    PIP_ARGUMENTS, PIP_LLM, PIP_OFFLINE, PIP_OFFLINE_RE2, PIP_WITH_INDEX, PROXY_PASSWORD, REPORT_DIR, STUB, TEMP, TOKEN,
+    agentCommands,
 } from './scenario';
 
 const TASK_JSON = path.join(__dirname, '..', 'task.json');
@@ -97,12 +98,18 @@ describe('Azura task', function () {
             });
         });
 
-        it('keeps the token and the key out of every command line', () => {
+        it('hands the value of every secret variable to Azura in AZURA_SECRETS, for redaction', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.stdOutContained('child env AZURA_SECRETS=["<api key>","<db password>"]'));
+            });
+        });
+
+        it('keeps the token, the key and the secret variables out of every command line', () => {
             runValidations(tr, () => {
                 const lines = commandLines(tr);
                 assert.ok(lines.length >= 3, 'commands were printed');
                 for (const line of lines) {
-                    assert.ok(!line.includes(TOKEN) && !line.includes(API_KEY), line);
+                    assert.ok(!line.includes(TOKEN) && !line.includes(API_KEY) && !line.includes(DB_PASSWORD), line);
                 }
             });
         });

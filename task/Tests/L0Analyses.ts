@@ -1,6 +1,6 @@
 // First run with an OpenAI-compatible model: installs the core offline and the llm extra from the
 // index, maps every input, Azura exits 0 and leaves its report.
-import { ANALYZE, API_KEY, azuraWrites, firstRunAnswers, newRunner } from './scenario';
+import { ANALYZE, API_KEY, DB_PASSWORD, azuraWrites, firstRunAnswers, newRunner } from './scenario';
 
 const tmr = newRunner();
 tmr.setInput('llmProvider', 'openai');
@@ -8,6 +8,7 @@ tmr.setInput('model', 'gpt-4o-mini');
 tmr.setInput('endpoint', 'http://127.0.0.1:8000/v1');
 tmr.setInput('apiKeyVariable', 'OpenAIKey');
 tmr.setVariableName('OpenAIKey', API_KEY, true);
+tmr.setVariableName('Db.Password', DB_PASSWORD, true);
 tmr.setInput('budget', '3000');
 tmr.setInput('publishTag', 'true');
 tmr.setInput('tagPrefix', 'ci');

@@ -15,6 +15,7 @@ export const LINUX = 2;
 
 export const TOKEN = 'job-token-3f9c0a';
 export const API_KEY = 'sk-secret-8d21e7';
+export const DB_PASSWORD = 'db-secret-51f0c2';
 export const PROXY_PASSWORD = 'pr0xy p@ss:word';
 export const PYTHON = '/usr/bin/python3';
 // A real folder: task-lib writes its vault key into Agent.TempDirectory, and Azura its report.
@@ -80,7 +81,7 @@ export const ANALYZE = LINUX_AGENT.analyze;
 const WATCHED = [
     'SYSTEM_ACCESSTOKEN', 'SYSTEM_COLLECTIONURI', 'OPENAI_API_KEY', 'OPENAI_BASE_URL',
     'AZURE_OPENAI_API_KEY', 'AZURE_OPENAI_ENDPOINT', 'OLLAMA_BASE_URL',
-    'PYTHONUTF8', 'PYTHONUNBUFFERED', 'AZURE_DEVOPS_CACHE_DIR',
+    'PYTHONUTF8', 'PYTHONUNBUFFERED', 'AZURE_DEVOPS_CACHE_DIR', 'AZURA_SECRETS',
     'HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'NO_PROXY', 'no_proxy',
     'REQUESTS_CA_BUNDLE', 'SSL_CERT_FILE', 'PIP_CERT',
 ];
@@ -189,6 +190,6 @@ function disguise(value: string | undefined): string {
     if (value === undefined) {
         return '<unset>';
     }
-    return value.replace(TOKEN, '<job token>').replace(API_KEY, '<api key>')
+    return value.replace(TOKEN, '<job token>').replace(API_KEY, '<api key>').replace(DB_PASSWORD, '<db password>')
         .replace(encodeURIComponent(PROXY_PASSWORD), '<proxy password>').replace(PROXY_PASSWORD, '<raw proxy password>');
 }

@@ -53,7 +53,7 @@ Faults (first matching fault with times left applies; ``times=None`` means forev
     emu.clear_faults()
 
 ``method`` is an HTTP method or ``"*"``; ``route`` a route name, ``"*"``, or otherwise a regular
-expression searched in the request path. Route names (``ROUTE_NAMES``): options, resource_areas,
+expression searched in the request path. Route names (``ROUTE_NAMES``): options, resource_areas, connection_data,
 projects, builds, build, latest_build, definitions, timeline, build_logs, build_log, build_tags,
 build_changes, changes_between_builds, repository, pull_request, pull_requests, pr_threads,
 pr_comments, task_attachments, test_runs, test_results, test_run_statistics, git_items, git_commit_changes.
@@ -749,6 +749,8 @@ class _Location:
 _LOCATIONS = {
     "resource_areas": _Location("e81700f7-3be2-46de-8624-2eb35882fcaa", "Location", "ResourceAreas",
                                 "_apis/{resource}/{areaId}", 1),
+    "connection_data": _Location("00d9565f-ed9c-4a06-9a50-00e7896ccab4", "Location", "ConnectionData",
+                                 "_apis/connectionData", 1),
     "projects": _Location("603fe2ac-9723-48b9-88ad-09305aa6c6e1", "core", "projects", "_apis/projects/{*projectId}", 4),
     "builds": _Location("0cd358e1-9217-4d94-8269-1c1ee6f93dcf", "build", "builds",
                         "{project}/_apis/build/builds/{buildId}", 7),
@@ -1165,6 +1167,21 @@ def _resource_areas(request: _Request, area_id: Optional[str] = None) -> _Reply:
         return _collection([])  # Azure DevOps Server lists no areas; clients use the collection URL
     areas = [{"id": guid, "name": name, "locationUrl": request.url("")} for name, guid in AREA_IDS.items()]
     return _collection([area for area in areas if area_id is None or area["id"] == area_id.lower()])
+
+
+@_route("connection_data", "GET", r"_apis/connectionData", "connection_data")
+def _connection_data(request: _Request) -> _Reply:
+    # Who the token belongs to: the emulator accepts one token, the build service's (the identity that
+    # authors the comments a pipeline posts, BUILD_SERVICE_ID).
+    identity = {"id": BUILD_SERVICE_ID, "descriptor": f"Microsoft.TeamFoundation.ServiceIdentity;{BUILD_SERVICE_ID}",
+                "subjectDescriptor": f"svc.{BUILD_SERVICE_ID}", "providerDisplayName": request.emulator._build_service,
+                "isActive": True, "properties": {}, "resourceVersion": 2, "metaTypeId": 0}
+    return _json_reply({"authenticatedUser": identity, "authorizedUser": identity,
+                        "instanceId": str(uuid.uuid5(uuid.NAMESPACE_URL, request.emulator.org)),
+                        "deploymentId": str(uuid.uuid5(uuid.NAMESPACE_URL, "emulator")), "deploymentType": "hosted",
+                        "locationServiceData": {"serviceOwner": "00025394-6065-48ca-87d9-7f5672854ef7",
+                                                "defaultAccessMappingMoniker": "PublicAccessMapping",
+                                                "lastChangeId": 1, "lastChangeId64": 1}})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from tests.emulators import ado_scenarios
-from tests.emulators.ado import FIXTURES, LOG_TIMESTAMP, AdoEmulator, case_result, commit
+from tests.emulators.ado import BUILD_SERVICE_ID, FIXTURES, LOG_TIMESTAMP, AdoEmulator, case_result, commit
 
 TOKEN = "t0ken"
 
@@ -177,6 +177,21 @@ def test_created_thread_keeps_its_id_comments_and_properties(sdk, emu):
 
     assert [(item.id, item.comments[0].content) for item in listed] == [(created.id, "<!-- azura -->\nsecond")]
     assert listed[0].properties["azura.marker"] == {"$type": "System.String", "$value": "v1"}
+
+
+@pytest.mark.parametrize("shape", ["org_url", "server_url"])
+def test_connection_data_names_the_build_service_that_authors_created_threads(sdk, emu, shape):
+    scenario = ado_scenarios.pr_build(emu)
+    connection = connect(sdk, getattr(emu, shape))
+    from azure.devops.v7_1.git.models import Comment, GitPullRequestCommentThread
+
+    me = connection.clients_v7_1.get_location_client().get_connection_data().authenticated_user
+    created = connect(sdk, emu.org_url).clients_v7_1.get_git_client().create_thread(
+        GitPullRequestCommentThread(comments=[Comment(content="hello", parent_comment_id=0)]),
+        scenario.repository_id, scenario.pr_id, project=scenario.project)
+
+    assert me.id == created.comments[0].author.id == BUILD_SERVICE_ID
+    assert me.provider_display_name == "Project Collection Build Service (contoso)"
 
 
 def test_thread_creation_without_permission_is_tf401027(sdk, emu):

@@ -10,10 +10,11 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from azura.context import Settings, load_settings
 
@@ -111,11 +112,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server_process(environ: Mapping[str, str], port: int, cwd: Path) -> subprocess.Popen:
-    """Start `python -m azura serve` on 127.0.0.1:port and return once /health answers."""
+def start_server_process(environ: Mapping[str, str], port: int, cwd: Path,
+                         command: Optional[Sequence[str]] = None) -> subprocess.Popen:
+    """Start `python -m azura serve` (or `command`) on 127.0.0.1:port and return once /health answers."""
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT), "HOME": str(cwd), **environ}
-    process = subprocess.Popen([sys.executable, "-m", "azura", "serve", "--port", str(port)], env=env, cwd=cwd,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = command or [sys.executable, "-m", "azura", "serve", "--port", str(port)]
+    process = subprocess.Popen(list(command), env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     end = time.monotonic() + DEADLINE
     while time.monotonic() < end:
         if process.poll() is not None:
@@ -183,3 +185,19 @@ class ScriptedLLM:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+def post_chunked(base_url: str, path: str, chunks, headers: Optional[Mapping[str, str]] = None,
+                 timeout: float = DEADLINE) -> Response:
+    """POST a body sent with Transfer-Encoding: chunked (no Content-Length) and return the response."""
+    import http.client
+
+    address = urllib.parse.urlsplit(base_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=timeout)
+    try:
+        connection.request("POST", path, body=iter(chunks), headers={"Content-Type": "text/plain", **(headers or {})},
+                           encode_chunked=True)
+        answer = connection.getresponse()
+        return Response(answer.status, dict(answer.headers), answer.read())
+    finally:
+        connection.close()
