@@ -250,9 +250,11 @@ def test_task_behind_a_proxy_with_an_internal_ca_publishes_through_the_proxy(ext
         assert emulator.tags(int(env["BUILD_BUILDID"])) == ["azura-test"]
     tunnels = proxy.requests(host=ADO_HOST)
     assert tunnels and {(r.method, r.authorized) for r in tunnels} == {("CONNECT", True)}
-    # task-lib itself debug-prints Agent.ProxyPassword when it loads; the agent masks that secret variable.
+    # task-lib itself debug-prints Agent.ProxyPassword when it loads, and again (as AGENT_PROXYPASSWORD) when the
+    # task reads the secret variables for AZURA_SECRETS; the agent masks that secret variable in both.
+    task_lib_prints = ("##vso[task.debug]Agent.ProxyPassword=", "##vso[task.debug]AGENT_PROXYPASSWORD=")
     leaks = [line for line in (run.stdout + run.stderr).splitlines()
-             if credentials[1] in line and not line.startswith("##vso[task.debug]Agent.ProxyPassword=")]
+             if credentials[1] in line and not line.startswith(task_lib_prints)]
     assert leaks == []
 
 
