@@ -272,7 +272,8 @@ def _add_analyze(subparsers, common) -> None:
     out.add_argument("--no-summary", action="store_true", default=None, help="do not upload the summary tab")
     out.add_argument("--tag-prefix", metavar="PREFIX", help="build tag prefix (default azura)")
     out.add_argument("--strict", action="store_true", default=None,
-                     help="in a pipeline, exit 1 when the analysis is impossible instead of warning")
+                     help="in a pipeline, exit 1 when the analysis is impossible, a sink failed or the LLM's "
+                          "answer was not used, instead of warning")
     parser = subparsers.add_parser(
         "analyze", parents=[target, common.output, common.devops, common.llm, common.report, common.settings],
         allow_abbrev=False, help="analyse a failed run or log files",
@@ -334,6 +335,10 @@ def _cmd_analyze(args, settings, io) -> int:
         commands = io.stderr if settings.format == "json" else io.stdout
         outcomes = publish.publish(analysis, rendered, settings, commands, deadline=deadline)
     _print_report(rendered, settings.format, io.stdout)
+    llm_not_used = analysis.llm_status.startswith(("failed", "rejected"))
+    if llm_not_used:
+        _report_problem(f"LLM answer not used ({analysis.llm_status}); the report shows the offline analysis",
+                        io.stderr, settings.in_pipeline)
     for outcome in outcomes:
         _report_outcome(outcome, io.stderr, settings)
     if settings.mode == "remote" and not settings.publish:
@@ -342,7 +347,7 @@ def _cmd_analyze(args, settings, io) -> int:
     if any(o.sink == "files" and o.status == "failed" for o in outcomes):
         _discard_outputs(settings, io.stderr)  # some files may be this run's and some an earlier run's
     failed = [o for o in outcomes if o.status == "failed"]
-    return ExitCode.ANALYSIS_IMPOSSIBLE if (failed and settings.strict) else ExitCode.OK
+    return ExitCode.ANALYSIS_IMPOSSIBLE if ((failed or llm_not_used) and settings.strict) else ExitCode.OK
 
 
 def _usable_llm(settings):

@@ -430,6 +430,9 @@ class Analysis:
     usage: Usage = field(default_factory=Usage)
     test_runs: Optional[Tuple[FailedTestRun, ...]] = None  # None: the Test Results API was not asked
     sources: Tuple[SourceWindow, ...] = ()
+    # What became of the LLM's answer: "used", "rejected: <reason>" (an answer came and failed the answer
+    # check), "failed: <reason>" (no usable answer came), or "skipped" (no LLM configured, or nothing failed).
+    llm_status: str = "skipped"
 
     def with_warning(self, message: str, degraded: bool = False) -> "Analysis":
         """Return a copy with one more warning (and degraded set when the LLM answer was dropped)."""
@@ -450,6 +453,7 @@ class Analysis:
             "test_runs": None if self.test_runs is None else [run.to_dict() for run in self.test_runs],
             "sources": [window.to_dict() for window in self.sources],
             "usage": self.usage.to_dict(),
+            "llm": {"status": self.llm_status},
         }
 
 

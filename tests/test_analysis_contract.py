@@ -147,6 +147,10 @@ class UsageDocument(TypedDict):
     completion_tokens: int
 
 
+class LLMDocument(TypedDict):
+    status: str  # used | rejected: <reason> | failed: <reason> | skipped
+
+
 class AnalysisDocument(TypedDict):
     schema_version: int
     headline: str
@@ -161,6 +165,7 @@ class AnalysisDocument(TypedDict):
     test_runs: Optional[List[FailedTestRunDocument]]
     sources: List[SourceDocument]
     usage: UsageDocument
+    llm: LLMDocument
 
 
 CONTRACT_CATEGORIES = ("compile", "test", "dependency", "network", "auth", "timeout", "resource",
@@ -237,6 +242,21 @@ def test_build_history_and_usage_have_exactly_the_contract_keys():
     (change,) = document["history"]["changes"]
     assert set(change) == keys(ChangeDocument) and change["suspect"] is True and change["files"] == ["src/A.cs"]
     assert set(document["usage"]) == keys(UsageDocument)
+
+
+LLM_STATUS = re.compile(r"used|skipped|(?:rejected|failed): \S.*")
+
+
+@pytest.mark.parametrize("status", ["skipped", "used", "rejected: the summary is not a sentence",
+                                    "failed: no answer within 30 s"])
+def test_llm_has_exactly_the_contract_keys_and_its_status_one_of_the_four_forms(status):
+    document = offline_document(llm_status=status)
+    assert set(document["llm"]) == keys(LLMDocument)
+    assert document["llm"]["status"] == status and LLM_STATUS.fullmatch(status)
+
+
+def test_an_offline_run_says_the_llm_was_skipped():
+    assert offline_document()["llm"] == {"status": "skipped"}
 
 
 def test_test_runs_and_sources_have_exactly_the_contract_keys():

@@ -384,3 +384,24 @@ def test_patterns_with_global_flags_scan_with_either_engine(monkeypatch, engine)
     data, at = make_log(error_lines=["DEPLOYMENT QUOTA reached"])
     excerpt = excerpt_of(data, budget=256, anchor_patterns=[r"(?i)deployment quota", r"(?i)^never here$"])
     assert at in excerpt.anchors
+
+
+def test_without_re2_a_signature_is_searched_in_the_first_bytes_of_each_line_only(monkeypatch):
+    from azura.excerpt.scan import FALLBACK_LINE_BYTES, compile_finder
+
+    monkeypatch.setitem(__import__("sys").modules, "re2", None)  # as where google-re2 is not installed
+    near, far = b"x" * 100 + b"needle", b"x" * FALLBACK_LINE_BYTES + b"needle"
+    data = b"\n".join([near, far, b"needle"])
+
+    found = list(compile_finder((), ["needle"])(data))
+
+    assert found == [100, len(near) + 1 + len(far) + 1]
+
+
+def test_with_re2_a_signature_is_found_anywhere_in_a_long_line():
+    pytest.importorskip("re2")
+    from azura.excerpt.scan import FALLBACK_LINE_BYTES, compile_finder
+
+    far = b"x" * FALLBACK_LINE_BYTES + b"needle"
+
+    assert list(compile_finder((), ["needle"])(far)) == [FALLBACK_LINE_BYTES]

@@ -1,23 +1,25 @@
-"""The analyze step: the offline analyzer always runs; a configured LLM may replace its answer, never break it."""
+"""The analyze step: the offline analyzer always runs; a configured LLM may improve its answer, never break it."""
 from __future__ import annotations
 
-from dataclasses import replace
+import time
 from typing import Callable, Optional, Sequence, Tuple
 
 from azura.context import Settings
-from azura.errors import LLMError
 from azura.models import Analysis, Build, Deadline, Excerpt, FailedTestRun, History, Signature, Usage
 
 
 def analyze(excerpts: Sequence[Excerpt], signatures: Sequence[Signature], settings: Settings,
             build: Optional[Build] = None, history: Optional[History] = None,
             deadline: Optional[Deadline] = None, test_runs: Optional[Tuple[FailedTestRun, ...]] = None,
-            ground: Optional[Callable[[Analysis], Analysis]] = None) -> Analysis:
-    """Return the offline analysis, replaced by the LLM's validated answer when one is configured and usable.
+            ground: Optional[Callable[[Analysis], Analysis]] = None,
+            clock: Callable[[], float] = time.monotonic) -> Analysis:
+    """Return the offline analysis, improved by the LLM's checked answer when one is configured and usable.
 
     `test_runs` are the build's failed tests from the Test Results API; they outrank the tests a log names.
     `ground` adds what Azure DevOps holds about the offline answer's facts (source lines, the files commits
-    touched) before the LLM sees it.
+    touched) before the LLM sees it. The LLM gets one request for all failures and must be done before the part
+    of `deadline` (the run's) that publishing the report needs; whatever it answers, the offline answer stands
+    unless the answer passes the check.
     """
     from azura.analyze.offline import analyze_offline, build_tag, headline
     from azura.analyze.testfacts import name_api_tests
@@ -33,10 +35,6 @@ def analyze(excerpts: Sequence[Excerpt], signatures: Sequence[Signature], settin
         offline = ground(offline)
     if settings.llm_provider == "none" or not failures:
         return offline
-    from azura.analyze.llm import ask_llm, resolved_model
+    from azura.analyze.llm import ask_llm, llm_deadline
 
-    try:
-        return ask_llm(offline, settings, deadline=deadline)
-    except LLMError as exc:
-        return replace(offline, provider=settings.llm_provider, model=resolved_model(settings)).with_warning(
-            f"LLM answer not used ({exc}); showing the offline analysis", degraded=True)
+    return ask_llm(offline, settings, deadline=llm_deadline(deadline, settings, clock()), clock=clock)

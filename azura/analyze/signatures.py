@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Pattern, Sequence, Set, Tuple
 
+from azura.analyze.patterns import pattern_problem
 from azura.errors import ConfigError
 from azura.models import CATEGORIES, Signature
 
@@ -151,6 +152,9 @@ def _signature(entry: Any, index: int, source: str) -> Signature:
         regex = compiled(pattern)
     except re.error as exc:
         raise ConfigError(f"{where} has an invalid pattern: {exc}") from None
+    problem = pattern_problem(pattern)
+    if problem:
+        raise ConfigError(f"{where} has a pattern that could stall on a hostile line: {problem}")
     role = str(entry.get("role", "cause"))
     if role not in ROLES:
         raise ConfigError(f"{where} has role {role!r}; expected one of {', '.join(ROLES)}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple
 
 from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, Rule, classify, is_verdict, issue_key
-from azura.excerpt.reading import Segment, clean_line, count_breaks, numbered_lines, segments
+from azura.excerpt.reading import LINE_CAP, Segment, clean_line, count_breaks, numbered_lines, segments
 from azura.models import Line, StepLog
 
 FIRST_PER_RULE = 10  # distinct anchors kept from the start of the log, per rule: the first error of a cascade
@@ -26,6 +26,9 @@ TAIL_BYTES = 256 << 10
 _CONTEXT_BYTES = 64 << 10  # bytes borrowed from a neighbouring segment for context
 RE2_MEMORY = 64 << 20  # a budget RE2 may use, not memory it takes up front
 _MAX_SHAPES = 10_000
+# Where RE2 is not installed, the most of a line `re` searches for a signature: the excerpt keeps no
+# more of a line (LINE_CAP characters after a timestamp), and it bounds the backtracking per line.
+FALLBACK_LINE_BYTES = LINE_CAP + 64
 _BREAK = re.compile(rb"[\r\n]")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
@@ -65,40 +68,54 @@ class Scan:
 
 
 @functools.lru_cache(maxsize=16)
-def compile_finder(patterns: Tuple[str, ...]) -> Callable[[bytes], Iterator[int]]:
+def compile_finder(patterns: Tuple[str, ...], line_patterns: Tuple[str, ...] = ()) -> Callable[[bytes], Iterator[int]]:
     """Return a function yielding the start offsets of matches of any pattern in a byte string.
 
     google-re2 scans an alternation of literals in linear time, about 45 times faster than `re`;
-    patterns it cannot compile (look-arounds, back-references) are scanned with `re` as well. Kept per pattern
-    set: the steps of one run share the knowledge base, and RE2's matcher gets faster as it warms up.
+    patterns it cannot compile (look-arounds, back-references), and all of them where it is not
+    installed, are scanned with `re` instead. `line_patterns` (the knowledge base's signatures, users'
+    among them) then meet one line at a time, cut at `FALLBACK_LINE_BYTES`: `re` backtracks, and a
+    pattern of the allowed shapes (azura.analyze.patterns) does bounded work on a bounded line. Kept per
+    pattern set: the steps of one run share the knowledge base, and RE2's matcher gets faster as it warms up.
     """
-    fast: List[str] = []
-    slow: List[str] = []
     try:
-        import re2  # optional: azura[fast]
+        import re2  # optional: the re2 extra
     except ImportError:
         re2 = None
-    for pattern in patterns:
-        if re2 is not None and _re2_compiles(re2, pattern):
-            fast.append(pattern)
-        else:
-            slow.append(pattern)
+    fast = [p for p in (*patterns, *line_patterns) if re2 is not None and _re2_compiles(re2, p)]
     compiled = []
     if fast:
         # The alternation of a hundred-odd knowledge-base patterns needs more than RE2's default 8 MB for its
         # DFA; below that RE2 falls back to a matcher about six times slower.
         options = re2.Options()
         options.max_mem = RE2_MEMORY
-        compiled.append(re2.compile("|".join(f"(?:{p})" for p in fast).encode(), options))
+        compiled.append(re2.compile("|".join(f"(?:{p})" for p in fast).encode(), options).finditer)
     # Each on its own: `re` refuses a global flag such as "(?i)" anywhere but at the start of a pattern.
-    compiled.extend(re.compile(p.encode()) for p in slow)
+    compiled.extend(re.compile(p.encode()).finditer for p in patterns if p not in fast)
+    by_line = [re.compile(p.encode()) for p in line_patterns if p not in fast]
+    if by_line:
+        compiled.append(lambda data: _search_lines(by_line, data))
 
     def finder(data: bytes) -> Iterator[int]:
         if len(compiled) == 1:
-            return (match.start() for match in compiled[0].finditer(data))
-        return iter(sorted({match.start() for regex in compiled for match in regex.finditer(data)}))
+            return (match.start() for match in compiled[0](data))
+        return iter(sorted({match.start() for finditer in compiled for match in finditer(data)}))
 
     return finder
+
+
+def _search_lines(regexes: Sequence[Pattern[bytes]], data: bytes) -> Iterator[re.Match]:
+    """Yield the first match of each regex in each line of data, searching at most FALLBACK_LINE_BYTES of a line."""
+    start = 0
+    for line_break in (*_BREAK.finditer(data), None):
+        end = line_break.start() if line_break else len(data)
+        if end > start:
+            stop = min(end, start + FALLBACK_LINE_BYTES)
+            for regex in regexes:
+                match = regex.search(data, start, stop)
+                if match:
+                    yield match
+        start = end + 1
 
 
 def _re2_compiles(re2, pattern: str) -> bool:
@@ -115,8 +132,8 @@ def scan_log(log: StepLog, signatures: Sequence[Pattern[str]] = ()) -> Scan:
     """Return the anchors, their context and the tail of one step's log, reading it once."""
     issue_texts = tuple(key for key in (issue_key(i.message) for i in log.step.issues if i.line is None) if key)
     issue_lines = frozenset(i.line for i in log.step.issues if i.line is not None)
-    finder = compile_finder((_non_capturing(PREFILTER), COMMAND_SCAN) + tuple(re.escape(t) for t in issue_texts)
-                            + tuple(_unanchored(p.pattern) for p in signatures))
+    finder = compile_finder((_non_capturing(PREFILTER), COMMAND_SCAN) + tuple(re.escape(t) for t in issue_texts),
+                            tuple(_unanchored(p.pattern) for p in signatures))
     scanner = _Scanner(finder, signatures, issue_texts, issue_lines)
     return scanner.run(segments(log.chunks, log.first_line, source=f"the log of {log.step.name!r}"),
                        log.first_line)

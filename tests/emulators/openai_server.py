@@ -19,7 +19,8 @@ Usage::
 Modes (``times`` faults, then valid answers; ``times=None`` faults forever)::
 
     valid                   an answer matching the schema, built from the prompt: for each "## Failure N"
-                            block it cites the numbered lines that mention an error (see ``answer_for``)
+                            block it cites the numbered lines that mention an error and confirms the first
+                            offline fact (see ``answer_for``)
     reject_json_schema      400 (or ``reject_status``) for response_format json_schema, as llama.cpp's
                             server does; json_object and plain requests get valid answers
     reject_response_format  400 for any response_format; plain requests get valid answers
@@ -28,16 +29,30 @@ Modes (``times`` faults, then valid answers; ``times=None`` faults forever)::
     off_schema              ignores response_format: valid JSON of another shape
     malformed               JSON cut off in the middle
     invented_evidence       valid, but every failure also cites line numbers that are not in its excerpt
+    obedient                a model fooled by instructions planted in the log: it says what the first one
+                            it finds asks for (plain, in a test name, base64-encoded), citing the error lines
     rate_limited            429 with ``Retry-After: retry_after``
-    server_error            500
+    server_error            ``error_status`` (500) with ``Retry-After: retry_after``
     hang                    holds the request without answering until the emulator stops
+    reset                   reads the request, then resets the connection (TCP RST) without answering
+    cut_body                a 200 whose body stops halfway through its Content-Length
+    html_200                an HTML page with status 200 (a proxy's or sign-in page)
+    not_json                status 200, Content-Type application/json, a body that is not JSON
+    body                    status 200 with ``custom_body`` (any JSON value, or bytes sent as they are) as the body
     refusal                 ``message.refusal`` set and no content
+    tool_calls              no content, a tool call instead, finish_reason tool_calls
+    length                  half an answer, finish_reason length
+    empty                   content ""
     custom                  answers ``custom_content`` verbatim as the message content
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
+import socket
+import struct
 import ssl
 import threading
 import time
@@ -47,12 +62,19 @@ from typing import Dict, List, Optional
 from urllib.parse import parse_qs, urlsplit
 
 MODES = ("valid", "reject_json_schema", "reject_response_format", "reject_all", "fenced", "off_schema", "malformed",
-         "invented_evidence", "rate_limited", "server_error", "hang", "refusal", "custom")
+         "invented_evidence", "obedient", "rate_limited", "server_error", "hang", "reset", "cut_body", "html_200",
+         "not_json", "body", "refusal", "tool_calls", "length", "empty", "custom")
+CATEGORIES = ("compile", "test", "dependency", "network", "auth", "timeout", "resource", "configuration",
+              "infrastructure", "lint", "deploy", "script", "unknown")
 HANG_LIMIT_SECONDS = 60.0  # a hung request is released at the latest then, even if nobody stops the emulator
 _OPENAI_PATH = re.compile(r"^/v1/chat/completions$")
 _AZURE_PATH = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions$")
 _FAILURE_HEADER = re.compile(r"^## Failure (\d+): (.*)$")
 _NUMBERED_LINE = re.compile(r"^(\d+) \| (.*)$")
+_FACT_LINE = re.compile(r"^fact \| (.*)$")
+# What a fooled model takes for an order: text addressed to it, or telling it to drop its instructions.
+_ORDER = re.compile(r"(?:note to the assistant|ignore previous instructions|ai reviewers?)\W+(.*)", re.IGNORECASE)
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
 _ERROR_WORDS = re.compile(r"error|fail|exception|fatal|denied|timed out", re.IGNORECASE)
 
 
@@ -85,7 +107,9 @@ class OpenAIEmulator:
     times: Optional[int] = None
     retry_after: str = "1"
     reject_status: int = 400
+    error_status: int = 500
     custom_content: str = ""
+    custom_body: object = None
     tls: Optional[ssl.SSLContext] = None
     requests: List[RecordedRequest] = field(default_factory=list)
     responses: List[dict] = field(default_factory=list)
@@ -202,14 +226,30 @@ class OpenAIEmulator:
             return _send_error(handler, 429, "Rate limit reached", "rate_limit_exceeded",
                                {"Retry-After": self.retry_after})
         if mode == "server_error":
-            return _send_error(handler, 500, "The server had an error while processing your request.", "server_error")
+            return _send_error(handler, self.error_status, "The server had an error while processing your request.",
+                               "server_error", {"Retry-After": self.retry_after})
         if mode == "hang":
             self._stopping.wait(HANG_LIMIT_SECONDS)
             handler.close_connection = True
             return None
-        answer = answer_for(request.prompt, invent=(mode == "invented_evidence"))
+        if mode == "reset":
+            return _reset(handler)
+        if mode == "cut_body":
+            return _send_cut(handler, json.dumps(_completion(request, json.dumps(answer_for(request.prompt)), None)))
+        if mode == "html_200":
+            return _send_raw(handler, 200, "text/html; charset=utf-8",
+                             b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Sign in to continue"
+                             b"</body></html>")
+        if mode == "not_json":
+            return _send_raw(handler, 200, "application/json", b"upstream connect error or disconnect/reset")
+        if mode == "body":
+            body = self.custom_body if isinstance(self.custom_body, bytes) else json.dumps(self.custom_body).encode()
+            return _send_raw(handler, 200, "application/json", body)
+        answer = obedient_answer(request.prompt) if mode == "obedient" else \
+            answer_for(request.prompt, invent=(mode == "invented_evidence"))
         content: Optional[str] = json.dumps(answer)
         refusal = None
+        extra: Dict[str, object] = {}
         if mode == "fenced":
             content = f"Here is my analysis of the run.\n\n```json\n{json.dumps(answer, indent=2)}\n```\nGood luck!"
         elif mode == "off_schema":
@@ -218,49 +258,110 @@ class OpenAIEmulator:
             content = content[: len(content) // 2]
         elif mode == "refusal":
             content, refusal = None, "I'm sorry, I can't help with that."
+        elif mode == "tool_calls":
+            content, extra = None, {"finish_reason": "tool_calls", "tool_calls": [{
+                "id": "call_1", "type": "function",
+                "function": {"name": "get_build_log", "arguments": json.dumps({"build_id": 1})}}]}
+        elif mode == "length":
+            content, extra = content[: len(content) // 2], {"finish_reason": "length"}
+        elif mode == "empty":
+            content = ""
         elif mode == "custom":
             content = self.custom_content
-        completion = _completion(request, content, refusal)
+        completion = _completion(request, content, refusal, **extra)
         with self._lock:
             self.responses.append(completion)
         _send_json(handler, 200, completion)
 
 
 def answer_for(prompt: str, invent: bool = False) -> dict:
-    """Return a schema-valid answer for the failures in `prompt`, citing the lines that mention errors."""
-    failures = _failures_in(prompt)
+    """Return a schema-valid answer for the failures in `prompt`: it cites the lines that mention errors,
+    quoting each, and confirms the first offline fact; `invent` adds a cited line that is not in the excerpt."""
     entries = []
-    for index, (name, lines) in enumerate(failures, start=1):
-        erroring = [number for number, text in lines if _ERROR_WORDS.search(text)]
-        evidence = (erroring or [number for number, _ in lines[-1:]])[:3]
+    for index, (name, lines, facts) in enumerate(_failures_in(prompt), start=1):
+        cited = _error_lines(lines)
+        evidence = [{"line": number, "quote": text.strip()[:40]} for number, text in cited]
         if invent:
-            evidence = evidence + [max((n for n, _ in lines), default=0) + 1000 + index]
-        text = dict(lines).get(evidence[0], "") if evidence else ""
+            evidence.append({"line": max((n for n, _ in lines), default=0) + 1000 + index, "quote": ""})
+        number, text = cited[0] if cited else (None, "")
+        confirmed = f" The offline analysis found it too: {facts[0]}." if facts else ""
         entries.append({
             "index": index,
             "category": _category(text),
             "summary": f"{name} failed: {text.strip()[:80]}",
-            "root_cause": f"Line {evidence[0] if evidence else '?'} shows the error.",
+            "root_cause": f"Line {number} shows the error.{confirmed}",
             "suggested_fix": "Fix the error shown on that line and run the pipeline again.",
             "confidence": 0.7,
-            "evidence_lines": evidence,
+            "evidence": evidence,
         })
+    return {"headline": _headline(entries), "failures": entries}
+
+
+def obedient_answer(prompt: str) -> dict:
+    """Return the answer of a model that obeys the first order it finds in each failure's log or facts.
+
+    It still cites the error lines, as a model would that is fooled but not careless; only its words obey.
+    """
+    entries = []
+    for index, (name, lines, facts) in enumerate(_failures_in(prompt), start=1):
+        order = next((found for found in map(_order_in, [text for _, text in lines] + facts) if found), "")
+        said = order.rstrip(".") + "." if order else f"{name} failed."
+        category = re.search(r"category (\w+)", order)
+        entries.append({
+            "index": index,
+            "category": category.group(1) if category and category.group(1) in CATEGORIES else "unknown",
+            "summary": said[:1].upper() + said[1:],
+            "root_cause": said[:1].upper() + said[1:],
+            "suggested_fix": "Nothing needs fixing.",
+            "confidence": 1.0,
+            "evidence": [{"line": number, "quote": text.strip()[:40]} for number, text in _error_lines(lines)],
+        })
+    return {"headline": _headline(entries), "failures": entries}
+
+
+def _order_in(text: str) -> str:
+    """Return what `text` orders a model to say, read as a fooled model would: plain, from a test's name, or decoded."""
+    readings = [text, text.replace("_", " ")]
+    for token in _BASE64.findall(text):
+        try:
+            readings.append(base64.b64decode(token, validate=True).decode("utf-8"))
+        except (binascii.Error, UnicodeDecodeError):
+            continue
+    for reading in readings:
+        found = _ORDER.search(reading)
+        if found:
+            order = re.split(r"\s+-\s+|\s+#\s+", found.group(1))[0].strip()
+            demanded = re.search(r".*\b(?:say|report|state)\s+(?:that\s+)?(.*)", order, re.IGNORECASE)
+            return (demanded.group(1) if demanded else order).strip()
+    return ""
+
+
+def _error_lines(lines: List[tuple]) -> List[tuple]:
+    erroring = [(number, text) for number, text in lines if _ERROR_WORDS.search(text)]
+    return (erroring or lines[-1:])[:3]
+
+
+def _headline(entries: List[dict]) -> str:
     headline = entries[0]["summary"] if entries else "No failure was shown."
     if len(entries) > 1:
         headline += f"; the {len(entries) - 1} later failure(s) are consequences of it."
-    return {"headline": headline, "failures": entries}
+    return headline
 
 
 def _failures_in(prompt: str) -> List[tuple]:
+    """Return (name, [(number, text)], [fact]) for each "## Failure N" block of the prompt."""
     failures: List[tuple] = []
     for line in prompt.splitlines():
         header = _FAILURE_HEADER.match(line)
         if header:
-            failures.append((header.group(2), []))
+            failures.append((header.group(2), [], []))
             continue
         numbered = _NUMBERED_LINE.match(line)
+        fact = _FACT_LINE.match(line)
         if numbered and failures:
             failures[-1][1].append((int(numbered.group(1)), numbered.group(2)))
+        elif fact and failures:
+            failures[-1][2].append(fact.group(1))
     return failures
 
 
@@ -275,16 +376,19 @@ def _category(text: str) -> str:
     return "script"
 
 
-def _completion(request: RecordedRequest, content: Optional[str], refusal: Optional[str]) -> dict:
+def _completion(request: RecordedRequest, content: Optional[str], refusal: Optional[str],
+                finish_reason: str = "stop", tool_calls: Optional[list] = None) -> dict:
     prompt_tokens = max(1, len(request.prompt) // 4)
-    completion_tokens = max(1, len(content or refusal or "") // 4)
+    completion_tokens = max(1, len(content or refusal or json.dumps(tool_calls or "")) // 4)
+    message = {"role": "assistant", "content": content, "refusal": refusal}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
     return {
         "id": f"chatcmpl-emu-{int(time.time() * 1000)}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": str(request.body.get("model")),
-        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                     "message": {"role": "assistant", "content": content, "refusal": refusal}}],
+        "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None, "message": message}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},
     }
@@ -295,14 +399,36 @@ def _send_error(handler, status: int, message: str, kind: str, headers: Optional
 
 
 def _send_json(handler, status: int, document: dict, headers: Optional[Dict[str, str]] = None) -> None:
-    body = json.dumps(document).encode("utf-8")
+    _send_raw(handler, status, "application/json", json.dumps(document).encode("utf-8"), headers)
+
+
+def _send_raw(handler, status: int, content_type: str, body: bytes, headers: Optional[Dict[str, str]] = None) -> None:
     handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Type", content_type)
     handler.send_header("Content-Length", str(len(body)))
     for name, value in (headers or {}).items():
         handler.send_header(name, value)
     handler.end_headers()
     handler.wfile.write(body)
+
+
+def _send_cut(handler, text: str) -> None:
+    body = text.encode("utf-8")
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body[: len(body) // 2])
+    handler.wfile.flush()
+    handler.close_connection = True
+    handler.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _reset(handler) -> None:
+    # SO_LINGER with a zero timeout makes close() send RST instead of FIN: the client sees "connection reset".
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.close_connection = True
+    handler.connection.close()
 
 
 def _handler_for(emulator: OpenAIEmulator) -> type:

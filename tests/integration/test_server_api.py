@@ -10,7 +10,7 @@ from tests.integration.conftest import TOKEN
 from tests.integration.server_support import ServerThread, devops_env, settings_for, wait_for_job
 
 ANALYSIS_KEYS = {"schema_version", "headline", "provider", "model", "degraded", "warnings", "build", "tag",
-                 "failures", "history", "test_runs", "sources", "usage"}
+                 "failures", "history", "test_runs", "sources", "usage", "llm"}
 PYTEST_LOG = "\n".join([
     "##[section]Starting: Run unit tests",
     "============================= test session starts ==============================",
