@@ -67,29 +67,23 @@ class Scan:
     failing_command: Optional[int] = None  # line of the last command started before the verdict
 
 
-@functools.lru_cache(maxsize=16)
-def compile_finder(patterns: Tuple[str, ...], line_patterns: Tuple[str, ...] = ()) -> Callable[[bytes], Iterator[int]]:
+def compile_finder(patterns: Sequence[str], line_patterns: Sequence[str] = ()) -> Callable[[bytes], Iterator[int]]:
     """Return a function yielding the start offsets of matches of any pattern in a byte string.
 
     google-re2 scans an alternation of literals in linear time, about 45 times faster than `re`;
     patterns it cannot compile (look-arounds, back-references), and all of them where it is not
     installed, are scanned with `re` instead. `line_patterns` (the knowledge base's signatures, users'
     among them) then meet one line at a time, cut at `FALLBACK_LINE_BYTES`: `re` backtracks, and a
-    pattern of the allowed shapes (azura.analyze.patterns) does bounded work on a bounded line. Kept per
-    pattern set: the steps of one run share the knowledge base, and RE2's matcher gets faster as it warms up.
+    pattern of the allowed shapes (azura.analyze.patterns) does bounded work on a bounded line.
     """
     try:
         import re2  # optional: the re2 extra
     except ImportError:
         re2 = None
-    fast = [p for p in (*patterns, *line_patterns) if re2 is not None and _re2_compiles(re2, p)]
+    fast = [p for p in (*patterns, *line_patterns) if re2 is not None and _re2_compiles(p)]
     compiled = []
     if fast:
-        # The alternation of a hundred-odd knowledge-base patterns needs more than RE2's default 8 MB for its
-        # DFA; below that RE2 falls back to a matcher about six times slower.
-        options = re2.Options()
-        options.max_mem = RE2_MEMORY
-        compiled.append(re2.compile("|".join(f"(?:{p})" for p in fast).encode(), options).finditer)
+        compiled.append(_re2_alternation(tuple(fast)).finditer)
     # Each on its own: `re` refuses a global flag such as "(?i)" anywhere but at the start of a pattern.
     compiled.extend(re.compile(p.encode()).finditer for p in patterns if p not in fast)
     by_line = [re.compile(p.encode()) for p in line_patterns if p not in fast]
@@ -118,7 +112,23 @@ def _search_lines(regexes: Sequence[Pattern[bytes]], data: bytes) -> Iterator[re
         start = end + 1
 
 
-def _re2_compiles(re2, pattern: str) -> bool:
+@functools.lru_cache(maxsize=16)
+def _re2_alternation(patterns: Tuple[str, ...]):
+    """Return the RE2 alternation of `patterns`, compiled once per pattern set: the steps of a run share the
+    knowledge base, and RE2's matcher gets faster as it warms up."""
+    import re2
+
+    # A hundred-odd knowledge-base patterns need more than RE2's default 8 MB for the DFA; below that RE2 falls
+    # back to a matcher about six times slower.
+    options = re2.Options()
+    options.max_mem = RE2_MEMORY
+    return re2.compile("|".join(f"(?:{p})" for p in patterns).encode(), options)
+
+
+@functools.lru_cache(maxsize=1024)
+def _re2_compiles(pattern: str) -> bool:
+    import re2
+
     options = re2.Options()
     options.log_errors = False  # refusing a look-around is expected; RE2 would print it to stderr
     try:
