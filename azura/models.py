@@ -83,6 +83,13 @@ class Excerpt:
     anchors: Tuple[int, ...] = ()  # line numbers of the anchor lines, in log order
     total_lines: int = 0  # lines in the log as far as it was read (first_line - 1 + lines seen)
     complete: bool = True  # False when --timeout ran out before the whole log was read
+    # Where the build failed, as the excerpt's scan of the whole log found it (line numbers, None when not found):
+    # the first line reporting a failing exit code, and the last command started before it. The cause
+    # usually sits between the two: the failing command's own output.
+    verdict: Optional[int] = None
+    failing_command: Optional[int] = None
+    # The excerpt lines that did not occur in the last green run's log; None when no green run was compared.
+    novel_lines: Optional[Tuple[int, ...]] = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,11 @@ class Signature:
     examples: Tuple[str, ...] = ()
     confidence: float = 0.8
     source: str = "bundled"  # "bundled" or the path of the user's file
+    # "cause": the line says what broke (a compiler error, a failing test, a missing package); "wrapper": it only
+    # says that something failed (make's "*** Error 2", an exit code, a runner's "3 failed"); "incidental": tools
+    # also print it for problems they recover from (a network retry), so it is the cause only among the last
+    # errors before the step failed. A wrapper decides only when nothing more specific sits in the same section.
+    role: str = "cause"
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,7 @@ class FailingTest:
     stack_trace: str = ""  # the frames the runner printed, when known (first frame first)
     duration_ms: Optional[float] = None
     log_line: Optional[int] = None  # 1-based line of the log that names the test; None when not from a log
+    framework: str = ""  # the runner whose output named it: pytest, jest, junit, xunit, go, cargo, ...; "" if unknown
     failing_since_build: Optional[int] = None  # the build it has failed in since, as the Test Results API says
     failing_runs: Optional[int] = None  # runs of this pipeline and branch it failed in a row, this one included
 
@@ -143,8 +156,8 @@ class FailingTest:
         return {"name": self.name, "message": self.message,
                 "location": self.location.to_dict() if self.location else None, "outcome": self.outcome,
                 "stack_trace": self.stack_trace, "first_frame": self.first_frame, "duration_ms": self.duration_ms,
-                "log_line": self.log_line, "failing_since_build": self.failing_since_build,
-                "failing_runs": self.failing_runs}
+                "log_line": self.log_line, "framework": self.framework,
+                "failing_since_build": self.failing_since_build, "failing_runs": self.failing_runs}
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,14 @@ def write_log(path: Path, size_mb: int, dense: bool = False) -> int:
     return planted
 
 
+def write_log_in_child(path: Path, size_mb: int, dense: bool) -> int:
+    """Write the benchmark log from a child process, so this one stays small (see run_measured); return its error line."""
+    return int(subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import bench_excerpt as b;"
+         f" print(b.write_log(b.Path({str(path)!r}), {size_mb}, {dense}))"],
+        check=True, capture_output=True, text=True).stdout)
+
+
 def run_measured(argv: List[str]) -> Tuple[float, int, str]:
     """Run a command; return its wall time, peak RSS in MB and stdout.
 
@@ -214,11 +222,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for profile, size, dense, target in plan:
             path = Path(tmp) / f"{profile}-{size}.log"
-            # written by a child process, so this one stays small (see run_measured)
-            planted = int(subprocess.run(
-                [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); "
-                 f"import bench_excerpt as b; print(b.write_log(b.Path({str(path)!r}), {size}, {dense}))"],
-                check=True, capture_output=True, text=True).stdout)
+            planted = write_log_in_child(path, size, dense)
             report(profile, path.stat().st_size / (1 << 20), planted, measure(path, args.repeats), target)
             path.unlink()
     print(f"load average {os.getloadavg()[0]:.2f} at the end")

@@ -13,5 +13,5 @@ version=$("$venv/bin/python" -c 'import re, pathlib; print(re.search(r"__version
 rm -f dist/azura_pipelines-"$version"*.whl dist/azura_pipelines-"$version".tar.gz
 # --no-isolation: the backend is the pinned setuptools of the packaging venv, not the newest release.
 # The wheel is built from the sdist, which proves the sdist complete.
-"$venv/bin/python" -m build --no-isolation --outdir dist .
+"$venv/bin/python" -m build --quiet --no-isolation --outdir dist .
 "$venv/bin/python" -m twine check --strict dist/azura_pipelines-"$version"*.whl dist/azura_pipelines-"$version".tar.gz

@@ -5,7 +5,7 @@
 #   scripts/lock.sh --upgrade               # move every pin to the newest release
 #   scripts/lock.sh --upgrade-package pyyaml
 #
-# Inputs: setup.py (Azura's dependencies and extras), requirements/ci.in (test tools, build backend),
+# Inputs: pyproject.toml (Azura's dependencies and extras), requirements/ci.in (test tools, build backend),
 # requirements/packaging.in (the tools that build and check the .vsix and the distributions).
 # Locks, all committed: requirements/ci.txt (CI's .venv), requirements/packaging.txt
 # (build/packaging-venv), requirements/vsix.txt (the pins the .vsix bundles) and
@@ -31,9 +31,10 @@ compile() {
         --custom-compile-command scripts/lock.sh --output-file "$output" "$@"
 }
 
-compile requirements/ci.txt setup.py --extra llm --extra tokenizer --extra serve requirements/ci.in "$@"
+compile requirements/ci.txt pyproject.toml --extra re2 --extra llm --extra tokenizer --extra serve requirements/ci.in "$@"
 compile requirements/packaging.txt requirements/packaging.in "$@"
 # Wheels only, as agents install with --only-binary; PyYAML's sdist is built into one pure wheel.
-compile requirements/vsix.txt setup.py --only-binary :all: --no-binary pyyaml "$@"
+# The re2 extra is bundled for the targets it has wheels for.
+compile requirements/vsix.txt pyproject.toml --extra re2 --only-binary :all: --no-binary pyyaml "$@"
 echo "== requirements/vsix-wheels.json"
 "$venv/bin/python" scripts/packaging/bundle_wheels.py lock requirements/vsix.txt requirements/vsix-wheels.json

@@ -347,10 +347,14 @@ async function installAzura(
     // The wheel is named by path, never `azura-pipelines==x`: an index candidate of the same
     // version must not win over the bundled one.
     console.log(tl.loc('InstallingOffline'));
-    const offlineCode = await pipInstall(
-        environment.python, ['--no-index', '--find-links', wheelsDir, environment.wheel.file], '', network);
-    if (offlineCode === 0) {
-        return;
+    // With RE2, the fast log scanner, where the bundle has its wheel for this agent; else without it.
+    let offlineCode = 0;
+    for (const requirement of [`${environment.wheel.file}[re2]`, environment.wheel.file]) {
+        offlineCode = await pipInstall(
+            environment.python, ['--no-index', '--find-links', wheelsDir, requirement], '', network);
+        if (offlineCode === 0) {
+            return;
+        }
     }
     tl.warning(tl.loc('WheelMissingUsingIndex', offlineCode));
     const indexCode = await pipInstall(

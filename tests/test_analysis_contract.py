@@ -41,6 +41,7 @@ class FailingTestDocument(TypedDict):
     first_frame: str
     duration_ms: Optional[float]
     log_line: Optional[int]
+    framework: str
     failing_since_build: Optional[int]
     failing_runs: Optional[int]
 

@@ -414,3 +414,25 @@ def test_a_match_running_over_a_line_break_does_not_hide_the_next_lines_anchor()
     data = ("\n".join(lines) + "\n").encode()
     excerpt = excerpt_of(data, budget=256, anchor_patterns=[r"\s+quota exceeded"])
     assert 52 in excerpt.anchors
+
+
+def test_without_re2_a_signature_is_searched_in_the_first_bytes_of_each_line_only(monkeypatch, without_cached_matchers):
+    from azura.excerpt.scan import FALLBACK_LINE_BYTES, compile_finder
+
+    monkeypatch.setitem(__import__("sys").modules, "re2", None)  # as where google-re2 is not installed
+    near, far = b"x" * 100 + b"needle", b"x" * FALLBACK_LINE_BYTES + b"needle"
+    data = b"\n".join([near, far, b"needle"])
+
+    found = list(compile_finder((), ("needle",))(data))
+
+    third = len(near) + 1 + len(far) + 1
+    assert found == [(0, len(near)), (third, third + len(b"needle"))]
+
+
+def test_with_re2_a_signature_is_found_anywhere_in_a_long_line():
+    pytest.importorskip("re2")
+    from azura.excerpt.scan import FALLBACK_LINE_BYTES, compile_finder
+
+    far = b"x" * FALLBACK_LINE_BYTES + b"needle"
+
+    assert list(compile_finder((), ("needle",))(far)) == [(0, len(far))]

@@ -2,21 +2,25 @@
 scripts/lock.sh fails here, offline, before any install could resolve it live."""
 from __future__ import annotations
 
-import importlib.metadata
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-import azura
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before it joined the standard library
+    import tomli as tomllib
+
 from tests.scripts import REPO_ROOT, packaging_script
 
 REQUIREMENTS = REPO_ROOT / "requirements"
 bundle = packaging_script("bundle_wheels")
 TARGETS = bundle.all_targets()
-CI_EXTRAS = ("llm", "tokenizer", "serve")  # the extras scripts/test.sh and azure-pipelines.yml install
+CI_EXTRAS = ("re2", "llm", "tokenizer", "serve")  # the extras CI tests with (requirements/ci.txt)
 
 
 def pins(lock: str) -> list:
@@ -29,10 +33,11 @@ def wanted(lines: list[str]) -> list[Requirement]:
 
 
 def azura_requirements(extras=()) -> list[tuple[Requirement, str]]:
-    """Return Azura's declared requirements with the extra each belongs to ('' for the core)."""
-    declared = [Requirement(r) for r in importlib.metadata.requires(azura.DISTRIBUTION) or ()]
-    return [(r, extra) for r in declared for extra in ("", *extras)
-            if r.marker is None or "extra" not in str(r.marker) or extra]
+    """Return the requirements pyproject.toml declares, for the core and these extras, with their extra."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = [(line, "") for line in project["dependencies"]]
+    declared += [(line, extra) for extra in extras for line in project["optional-dependencies"][extra]]
+    return [(Requirement(line), extra) for line, extra in declared]
 
 
 def unmet(requirements: list[tuple[Requirement, str]], locked: list) -> list[str]:
@@ -60,9 +65,9 @@ def test_packaging_lock_pins_every_packaging_tool():
     assert unmet(tools, pins("packaging.txt")) == [], "run scripts/lock.sh"
 
 
-def test_vsix_lock_pins_azuras_core_and_no_extra():
+def test_vsix_lock_pins_azuras_core_and_the_re2_extra_only():
     locked = pins("vsix.txt")
-    assert unmet(azura_requirements(), locked) == [], "run scripts/lock.sh"
+    assert unmet(azura_requirements(("re2",)), locked) == [], "run scripts/lock.sh"
     assert not {"openai", "jsonschema", "flask", "tiktoken"} & {p.name for p in locked}
 
 
@@ -71,13 +76,14 @@ def test_every_locked_pin_names_the_hashes_of_its_files(lock):
     assert [p.name for p in pins(lock) if not p.hashes] == []
 
 
-def test_wheels_lock_has_one_file_for_each_pin_of_each_target():
+def test_wheels_lock_has_one_file_for_each_pin_of_each_target_optional_ones_where_they_exist():
     wheels_lock = json.loads((REQUIREMENTS / "vsix-wheels.json").read_text(encoding="utf-8"))
     assert set(wheels_lock["targets"]) == {t.name for t in TARGETS}
     for target in TARGETS:
-        files = wheels_lock["targets"][target.name]
-        expected = {f"{p.name}=={p.version}" for p in pins("vsix.txt") if p.applies_to(target)}
-        assert sorted(bundle._pin(f) for f in files) == sorted(expected), target.name
+        files = sorted(bundle._pin(f) for f in wheels_lock["targets"][target.name])
+        applying = {f"{p.name}=={p.version}" for p in pins("vsix.txt") if p.applies_to(target)}
+        required = {pin for pin in applying if pin.split("==")[0] not in bundle.OPTIONAL}
+        assert len(files) == len(set(files)) and required <= set(files) <= applying, target.name
 
 
 def test_wheels_lock_files_are_among_their_pins_hashes():

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from azura.analyze.offline import MAX_EVIDENCE, analyze_offline, build_tag, headline
+from azura.analyze.offline import analyze_offline, build_tag, headline
+from azura.analyze.say import MAX_EVIDENCE
 from azura.analyze.signatures import bundled_signatures
 from azura.models import Excerpt, FailedStep, Issue, Line, StepLog
 
@@ -136,7 +137,7 @@ def test_build_tag_without_failures_is_unknown():
 
 @pytest.mark.parametrize("name, category, signature_id", [
     ("dotnet-build-cs-error.log", "compile", "csharp-compile-error"),
-    ("pytest-failure.log", "test", "pytest-failed"),
+    ("pytest-failure.log", "test", "assertion-error"),
     ("npm-eresolve.log", "dependency", "npm-eresolve"),
     ("docker-oom-exit-137.log", "resource", "exit-137-oom-killed"),
     ("terraform-403-authorization.log", "auth", "azure-authorization-failed"),
@@ -257,3 +258,150 @@ def test_corpus_setup_sections_without_errors_are_unknown():
             if failure.category != "unknown":
                 matched.append((row["log"], failure.signature_id))
     assert matched == []
+
+
+# --- what the diagnosis says: specifics, fix, confidence, category ----------------------------------------
+
+def test_failing_test_is_named_with_its_message_and_a_command_to_rerun_it():
+    failure = analyse_one(excerpt(
+        "________________________ test_total_includes_tax[DE] ________________________",
+        "E       AssertionError: assert Decimal('116.00') == Decimal('119.00')",
+        "tests/test_orders.py:88: AssertionError",
+        "FAILED tests/test_orders.py::test_total_includes_tax[DE] - AssertionError: assert Decimal('116.00') == "
+        "Decimal('119.00')",
+        "======================== 1 failed, 212 passed in 14.07s ========================",
+        "##[error]Bash exited with code '1'.", first=78))
+    assert failure.category == "test"
+    assert "`tests/test_orders.py::test_total_includes_tax[DE]`" in failure.summary
+    assert "assert Decimal('116.00') == Decimal('119.00')" in failure.root_cause
+    assert 'pytest "tests/test_orders.py::test_total_includes_tax[DE]"' in failure.suggested_fix
+    assert failure.facts.failing_tests[0].location.line == 88
+
+
+def test_several_failing_tests_are_counted_and_the_first_named():
+    failure = analyse_one(excerpt(
+        "--- FAIL: TestParseConfig (0.00s)", "    config_test.go:42: got 1, want 2",
+        "--- FAIL: TestParseFlags (0.00s)", "    flags_test.go:12: unexpected flag -x",
+        "--- FAIL: TestLoad (0.01s)", "    load_test.go:7: open testdata/x.json: no such file or directory",
+        "FAIL\tgithub.com/contoso/tool/internal/config\t0.014s", first=300))
+    assert failure.summary.startswith("3 tests failed; the first, `TestParseConfig`, failed at config_test.go:42: got 1")
+    assert "Also failing: `TestParseFlags`, `TestLoad`" in failure.root_cause
+    assert "go test -run 'TestParseConfig'" in failure.suggested_fix
+
+
+def test_compile_error_names_file_line_and_code_and_the_fix_starts_there():
+    failure = analyse_one(excerpt(
+        "error[E0308]: mismatched types", "   --> src/parser.rs:118:24", "    |",
+        "118 |     let count: u32 = tokens.len();", "    |                ---   ^^^^^^^^^^^^ expected `u32`, found `usize`",
+        "error: aborting due to 1 previous error", "error: could not compile `parser` (lib) due to 1 previous error",
+        first=50))
+    assert (failure.category, failure.signature_id) == ("compile", "rust-compile-error")
+    assert failure.summary == "Compile error E0308 at src/parser.rs:118:24: mismatched types."
+    assert failure.suggested_fix.startswith("Fix `src/parser.rs:118:24` (E0308) first")
+    assert [line.number for line in failure.evidence[:2]] == [50, 51]
+
+
+def test_missing_python_module_says_what_to_add():
+    failure = analyse_one(excerpt(
+        "_______________ ERROR collecting tests/test_api.py _______________",
+        "ImportError while importing test module '/w/tests/test_api.py'.",
+        "E   ModuleNotFoundError: No module named 'requests'",
+        "=========================== 1 error in 0.35s ===========================", first=20))
+    assert failure.category == "dependency"
+    assert failure.summary == "The module `requests` could not be found."
+    assert "`requests`" in failure.suggested_fix and "requirements" in failure.suggested_fix
+    assert failure.evidence[0].number == 22 and failure.evidence[-1].number == 23
+
+
+def test_version_wanted_and_found_are_said_in_the_summary():
+    failure = analyse_one(excerpt(
+        "java.lang.UnsupportedClassVersionError: spoon/processing/ProcessorProperties has been compiled by a more "
+        "recent version of the Java Runtime (class file version 55.0), this version of the Java Runtime only "
+        "recognizes class file versions up to 52.0", first=1482))
+    assert failure.category == "configuration"
+    assert failure.summary == "Java 11 (class file 55.0) is required, but 8 (class file 52.0) was found."
+
+
+def test_quotes_are_cut_on_a_word_boundary():
+    long_line = "ERROR: " + " ".join(f"word{i}" for i in range(80))
+    failure = analyse_one(excerpt(long_line, first=9))
+    quoted = failure.root_cause.split("Line 9: ")[1]
+    assert quoted.endswith("…") and quoted[:-1].split()[-1] in long_line.split()
+
+
+@pytest.mark.parametrize("texts, high", [
+    (["src/Api/A.cs(3,5): error CS0246: The type 'OrderDto' could not be found", "##[error]Bash exited with code '1'."],
+     True),
+    (["make: *** [all] Error 2", "##[error]Bash exited with code '2'."], False),
+    (["Frobnicator says: something is wrong, cannot go on"], False),
+])
+def test_confidence_is_high_only_for_a_specific_signature_with_its_specifics(texts, high):
+    failure = analyse_one(excerpt(*texts))
+    assert (failure.confidence >= 0.8) == high
+
+
+def test_csharp_compile_error_after_a_nuget_warning_is_compile():
+    failure = analyse_one(excerpt(
+        "/w/src/Api/Api.csproj : warning NU1603: Api depends on Serilog (>= 2.10.0) but Serilog 2.10.0 was not found. "
+        "An approximate best match of Serilog 2.12.0 was resolved.",
+        "warning NU1301: Unable to load the service index for source https://pkgs.dev.azure.com/x/index.json.",
+        "/w/src/Api/Orders.cs(42,17): error CS0246: The type or namespace name 'OrderDto' could not be found",
+        "##[error]Bash exited with code '1'.", first=10))
+    assert failure.category == "compile"
+
+
+def test_failed_deployment_step_is_deploy():
+    failure = analyse_one(excerpt(
+        "Package deployment using ZIP Deploy initiated.",
+        "##[error]Failed to deploy web package to App Service.",
+        "##[error]To debug further please check Kudu stack trace URL : https://web.scm.azurewebsites.net/api/vfs/LogFiles",
+        first=200))
+    assert failure.category == "deploy"
+
+
+def test_wrapper_alone_quotes_what_the_command_printed_last():
+    failure = analyse_one(excerpt(
+        "$ ./tools/checkJSCurrent.sh", "Done in 6.20s.", " M inst/www/shared/shiny.js",
+        "Please rebuild the JavaScript and commit the changes.",
+        'The command "./tools/checkJSCurrent.sh" exited with 1.', first=756))
+    assert failure.evidence[0] == Line(758, " M inst/www/shared/shiny.js")
+    assert failure.evidence[-1].number == 760
+    assert failure.confidence < 0.5
+
+
+def test_unknown_quotes_the_first_real_error_not_a_debug_or_summary_line():
+    failure = analyse_one(excerpt(
+        "DEBUG: retry 1 after error: connection reset", "The thing broke: cannot open /var/run/thing.sock",
+        "3 errors in total", first=70))
+    assert failure.evidence[0].number == 71
+
+
+def test_evidence_is_the_cause_then_its_block_in_log_order_then_one_summary():
+    failure = analyse_one(excerpt(
+        "1) Form_validation_test::test_rule_valid_date", "Failed asserting that false is true.",
+        "/home/travis/build/bcit-ci/CodeIgniter/tests/codeigniter/libraries/Form_validation_test.php:318",
+        "FAILURES!", "Tests: 1, Assertions: 1, Failures: 1.", 'The command "phpunit" exited with 1.', first=743))
+    numbers = [line.number for line in failure.evidence]
+    assert numbers[0] == failure.facts.failing_tests[0].log_line
+    assert numbers[1:-1] == sorted(set(numbers[1:-1]))
+    assert numbers[-1] == 748 and len(set(numbers)) == len(numbers)
+
+
+# --- real logs ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("log", [
+    "Erlang/rabbitmq@rabbitmq-server/failed/571806905.log",  # erlc errors above make's "*** Error"
+    "PHP/bcit-ci@CodeIgniter/failed/507195141.log",  # PHPUnit's numbered failure above "FAILURES!"
+    "TypeScript/Microsoft@TypeScript/failed/566234931.log",  # mocha's failure report under "5 failing"
+    "CSS/google@material-design-icons/failed/92806560.log",  # "No Rakefile found" under "rake aborted!"
+    "Java/ReactiveX@RxJava/failed/561008032.log",  # a Gradle test failure above "Execution failed for task"
+])
+def test_corpus_cause_line_is_inside_the_labelled_chunk(log):
+    from tests.corpus import log_chunks, logchunks_label, logchunks_log
+    from azura.context import Settings
+    from azura.engine import analyze_logs
+
+    label = logchunks_label(log)
+    step = StepLog(FailedStep(name=log, record_type="File"), log_chunks(logchunks_log(log)))
+    (failure,) = analyze_logs([step], Settings(history=False)).failures
+    assert label["chunk_start_line_normalised"] <= failure.evidence[0].number <= label["chunk_end_line_normalised"]

@@ -1,26 +1,23 @@
-"""The YAML step and job templates, and this project's own pipeline, say what the docs promise."""
+"""The YAML step and job templates, and this project's own pipeline, say what the docs promise; the
+documented examples, rendered as Azure Pipelines compiles them, give steps that each hosted agent's
+shell runs as meant (tests/integration/test_template_steps.py runs them)."""
 from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
-from types import SimpleNamespace
+import subprocess
 
 import pytest
 import yaml
 
-import azura
+from tests.pipeline_yaml import (ROOT, TEMPLATES, azura_steps, expand, load, parameters, readme_examples,
+                                 substitute_macros)
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATES = ROOT / "templates" / "pipelines"
-
-
-def load(path: Path) -> dict:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def parameters(template: dict) -> dict:
-    return {p["name"]: p for p in template["parameters"]}
+SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
+# The shell a `script:` step runs in on each hosted agent OS.
+SHELLS = {"ubuntu-latest": "bash", "macOS-latest": "bash", "windows-latest": "cmd"}
+AGENT_VARIABLES = {"Agent.TempDirectory": "/a/_temp", "Pipeline.Workspace": "/a", "System.AccessToken": "tok",
+                   "AzureOpenAIKey": "key"}
 
 
 def flat_env(step: dict) -> dict:
@@ -49,26 +46,14 @@ def analyze_step(template: dict) -> dict:
     return step
 
 
-def expand(text: str, template: dict, **values: str) -> str:
-    """Return text with its ${{ }} expressions evaluated for these parameters (defaults for the rest).
-
-    Covers the expression functions the templates use; their syntax is also Python's.
-    """
-    params = {name: p.get("default", "") for name, p in parameters(template).items()}
-    functions = {
-        "iif": lambda condition, yes, no: yes if condition else no,
-        "eq": lambda a, b: str(a).lower() == str(b).lower(),
-        "format": lambda pattern, *args: pattern.format(*args),
-        "coalesce": lambda *args: next((a for a in args if a != ""), ""),
-        "parameters": SimpleNamespace(**{**params, **values}),
-    }
-    return re.sub(r"\$\{\{(.*?)\}\}", lambda m: str(eval(m.group(1), {"__builtins__": {}}, functions)), text, flags=re.S)
+def install_commands(**given: str) -> list:
+    """Return the pip commands of the rendered install step, as argument lists (the fallback after ||)."""
+    (install,) = [s for s in expand("azura-steps.yml", given) if "pip install" in s.get("script", "")]
+    return [shlex.split(command) for command in install["script"].split(" || ")]
 
 
-def installed_requirement(template: dict, **values: str) -> str:
-    """Return what the install step hands pip to install, for these parameters."""
-    (install,) = [s for s in template["steps"] if "pip install" in s.get("script", "")]
-    return shlex.split(expand(install["script"], template, **values))[-1]
+def outside_double_quotes(command: str) -> str:
+    return "".join(command.split('"')[0::2])
 
 
 def test_every_step_of_the_steps_template_runs_only_on_failure_by_default(steps_template):
@@ -104,31 +89,52 @@ def test_llm_settings_are_parameters_of_both_templates(steps_template, job_templ
     assert parameters(steps_template)["llmProvider"]["values"] == ["none", "openai", "azure_openai", "ollama"]
 
 
-def test_install_pins_the_version_of_this_source(steps_template):
-    assert installed_requirement(steps_template) == f"{azura.DISTRIBUTION}=={azura.__version__}"
-    assert parameters(steps_template)["azuraVersion"]["default"] == azura.__version__
-    assert parameters(steps_template)["azuraVersion"]["default"] == parameters(load(TEMPLATES / "azura-job.yml"))["azuraVersion"]["default"]
+def test_install_takes_azura_from_the_templates_checkout_never_from_an_index_by_name():
+    first, fallback = install_commands()
+    assert first[-1] == "$(Pipeline.Workspace)/azura[re2]" and fallback[-1] == "$(Pipeline.Workspace)/azura"
+    assert not any("azura-pipelines" in arg for arg in first + fallback)
 
 
-def test_offline_analysis_must_not_install_the_llm_extra(steps_template):
-    assert "[llm]" not in installed_requirement(steps_template, llmProvider="none")
+def test_install_tries_re2_as_a_wheel_only_then_installs_without_it():
+    first, fallback = install_commands()
+    assert first[first.index("--only-binary") + 1] == "google-re2"
+    assert "re2" not in fallback[-1]
+
+
+def test_offline_analysis_must_not_install_the_llm_extra():
+    assert all("llm" not in command[-1] for command in install_commands(llmProvider="none"))
 
 
 @pytest.mark.parametrize("provider", ["openai", "azure_openai", "ollama"])
-def test_llm_provider_installs_the_llm_extra_at_the_pinned_version(steps_template, provider):
-    assert installed_requirement(steps_template, llmProvider=provider) == f"{azura.DISTRIBUTION}[llm]=={azura.__version__}"
+def test_llm_provider_installs_the_llm_extra_with_or_without_re2(provider):
+    first, fallback = install_commands(llmProvider=provider)
+    assert first[-1].endswith("/azura[re2,llm]") and fallback[-1].endswith("/azura[llm]")
 
 
-def test_llm_provider_adds_the_llm_extra_to_a_given_package(steps_template):
-    assert installed_requirement(steps_template, llmProvider="openai", azuraPackage="/src/azura") == "/src/azura[llm]"
-    assert installed_requirement(steps_template, azuraPackage="/src/azura") == "/src/azura"
+def test_install_takes_a_given_source_and_pip_arguments():
+    first, fallback = install_commands(azuraSource="/src/azura", pipArguments="--index-url https://feed/simple/")
+    assert first[-1] == "/src/azura[re2]" and fallback[-1] == "/src/azura"
+    assert all(c[c.index("--index-url") + 1] == "https://feed/simple/" for c in (first, fallback))
 
 
-def test_installed_package_is_checked_to_be_azura_before_it_runs(steps_template):
+def test_source_is_checked_before_pip_runs(steps_template):
     scripts = [s.get("script", "") for s in steps_template["steps"]]
-    check = next(i for i, s in enumerate(scripts) if "'azura/cli.py' in files" in s)
-    assert f"m.distribution('{azura.DISTRIBUTION}')" in scripts[check]
-    assert check < scripts.index(analyze_step(steps_template)["script"])
+    check = next(i for i, s in enumerate(scripts) if "No Azura at" in s)
+    assert "parameters.azuraSource" in scripts[check] and "checkout: azura" in scripts[check]
+    assert check < next(i for i, s in enumerate(scripts) if "pip install" in s)
+
+
+def test_job_template_checks_out_the_templates_repository_where_the_steps_install_from(steps_template):
+    steps = expand("azura-job.yml", {"dependsOn": ["Build"]})[0]["steps"]
+    checkouts = [s for s in steps if "checkout" in s]
+    assert checkouts == [{"checkout": "azura", "path": "azura", "fetchDepth": 1}]
+    assert parameters(steps_template)["azuraSource"]["default"] == "$(Pipeline.Workspace)/azura"
+    assert install_commands()[0][-1].startswith("$(Pipeline.Workspace)/" + checkouts[0]["path"])
+
+
+def test_steps_template_adds_no_checkout(steps_template):
+    # one checkout step anywhere in a job turns off the implicit checkout of the user's repository
+    assert not [s for s in steps_template["steps"] if "checkout" in s]
 
 
 def test_job_template_puts_failed_on_the_job_and_depends_on_the_watched_jobs(job_template):
@@ -150,7 +156,7 @@ def test_job_template_passes_every_steps_parameter_through(steps_template, job_t
     (job,) = job_template["jobs"]
     (use,) = [s for s in job["steps"] if "template" in s]
     passed = {k for k, v in use["parameters"].items() if v == f"${{{{ parameters.{k} }}}}"}
-    assert passed == set(parameters(steps_template)) - {"condition"}
+    assert passed == set(parameters(steps_template)) - {"condition", "azuraSource"}
 
 
 def test_readme_examples_parse_and_use_both_templates():
@@ -166,14 +172,15 @@ def test_own_pipeline_tests_three_systems_at_both_ends_of_the_python_range():
     pipeline = load(ROOT / "azure-pipelines.yml")
     test_job = pipeline["stages"][0]["jobs"][0]
     cells = {(c["vmImage"].split("-")[0].lower(), c["python"]) for c in test_job["strategy"]["matrix"].values()}
-    assert cells == {(os_, py) for os_ in ("ubuntu", "windows", "macos") for py in ("3.10", "3.13")}
+    ends = (SUPPORTED_PYTHONS[0], SUPPORTED_PYTHONS[-1])
+    assert cells == {(os_, py) for os_ in ("ubuntu", "windows", "macos") for py in ends}
 
 
 def test_own_pipeline_publishes_the_vsix_and_dogfoods_the_steps_template():
     pipeline = load(ROOT / "azure-pipelines.yml")
     steps = [step for stage in pipeline["stages"] for job in stage["jobs"] for step in job["steps"]]
     assert any(s.get("script") == "scripts/ci_task.sh" for s in steps)
-    assert any(s.get("publish") == "dist" and s.get("artifact") == "vsix" for s in steps)
+    assert any(s.get("publish") == "dist" and s.get("artifact") == "dist" for s in steps)
     dogfood = [s for s in steps if s.get("template") == "templates/pipelines/azura-steps.yml"]
     assert len(dogfood) == len(pipeline["stages"])
     assert all("condition" not in s["parameters"] for s in dogfood), "keep the template's failed()"
@@ -186,3 +193,32 @@ def test_secrets_reach_scripts_only_through_env(steps_template, job_template):
     for step in steps:
         script = step.get("script", "")
         assert "System.AccessToken" not in script and "apiKeyVariable" not in script, script
+
+
+def test_readme_examples_check_out_the_templates_repository_where_azura_installs_from():
+    for example in readme_examples():
+        steps = azura_steps(example, "ubuntu-latest")
+        checkouts = {s["checkout"]: s.get("path") for s in steps if "checkout" in s}
+        if "steps" in example:
+            assert checkouts == {"self": None, "azura": "azura"}
+        assert any(s.get("script", "").startswith("python -m pip install") and "$(Pipeline.Workspace)/azura[re2" in s["script"]
+                   for s in steps)
+
+
+@pytest.mark.parametrize("vm_image", sorted(SHELLS))
+@pytest.mark.parametrize("example", range(2), ids=["steps-example", "job-example"])
+def test_documented_example_renders_to_steps_the_agents_shell_runs(vm_image, example):
+    steps = azura_steps(readme_examples()[example], vm_image)
+    (use_python,) = [s for s in steps if s.get("task") == "UsePythonVersion@0"]
+    assert use_python["inputs"]["versionSpec"] in SUPPORTED_PYTHONS
+    scripts = [substitute_macros(s["script"], AGENT_VARIABLES) for s in steps if "script" in s and "condition" in s]
+    assert len(scripts) == 3 and all("$(" not in script and "${{" not in script for script in scripts)
+    for script in scripts:
+        assert "\n" not in script, "a folded script is one command line on every shell"
+        if SHELLS[vm_image] == "cmd":
+            bare = outside_double_quotes(script)
+            # cmd.exe groups arguments with double quotes only and expands no $VAR, `...` or \ continuation
+            assert not re.search(r"['`$\\]", bare), script
+            assert script.count('"') % 2 == 0, script
+        else:
+            assert subprocess.run(["bash", "-n", "-c", script], capture_output=True).returncode == 0, script

@@ -81,7 +81,7 @@ def test_match_signature_returns_none_for_an_ordinary_line():
     ("npm-eresolve", "npm ERR! code ERESOLVE", "npm WARN ERESOLVE overriding peer dependency"),
     ("pytest-failed", "FAILED tests/test_orders.py::test_total - assert 1 == 2", "tests/test_orders.py::test_total PASSED"),
     ("go-test-failed", "--- FAIL: TestParseConfig (0.00s)", "--- PASS: TestParseConfig (0.00s)"),
-    ("junit-failed", "Tests run: 42, Failures: 1, Errors: 0, Skipped: 0", "Tests run: 42, Failures: 0, Errors: 0, Skipped: 1"),
+    ("junit-summary", "Tests run: 42, Failures: 1, Errors: 0, Skipped: 0", "Tests run: 42, Failures: 0, Errors: 0, Skipped: 1"),
     ("typescript-compile-error", "src/a.ts(3,1): error TS2322: Type 'string' is not assignable to type 'number'.",
      "Found 0 errors. Watching for file changes."),
     ("black-check", "would reformat /home/vsts/work/1/s/src/api.py", "All done! ✨ 🍰 ✨ 12 files would be left unchanged."),
@@ -143,3 +143,44 @@ def test_new_user_entry_is_tried_before_every_bundled_signature():
     line = "Api.cs(3,5): error CS0246: The type or namespace name 'LegacyDto' could not be found"
     assert match_signature(line, signatures).category == "dependency"
     assert match_signature(line, BUNDLED).category == "compile"
+
+
+# --- roles and the one-pass matcher ----------------------------------------------------------------------------
+
+def test_user_entry_may_be_a_wrapper_and_takes_part_in_ranking():
+    from azura.analyze.offline import analyze_offline
+    from azura.models import Excerpt, FailedStep, Line
+
+    signatures = load_signatures([user_entry(id="team-gate", category="deploy", role="wrapper",
+                                             pattern=r"^Deployment gate failed"),
+                                  user_entry(id="team-quota", category="deploy", pattern=r"quota of \d+ slots reached")],
+                                 "azura.yml")
+    assert signatures[0].role == "wrapper" and signatures[1].role == "cause"
+    lines = (Line(10, "Slot swap refused: quota of 5 slots reached"), Line(11, "Deployment gate failed"))
+    (failure,) = analyze_offline([Excerpt(step=FailedStep(name="Deploy"), lines=lines, tokens=20)], signatures)
+    assert (failure.signature_id, failure.evidence[0].number) == ("team-quota", 10)
+
+
+def test_unknown_role_names_the_entry_and_the_roles():
+    with pytest.raises(ConfigError, match=r"'team-flaky-db' has role 'summary'; expected one of cause, wrapper, incidental"):
+        load_signatures([user_entry(role="summary")], "azura.yml")
+
+
+def test_every_signature_matching_a_line_is_found_in_knowledge_base_order():
+    from azura.analyze.signatures import signature_set
+
+    text = "##[error]Bash exited with code '137'."
+    assert [s.id for s in signature_set(BUNDLED).matching(text)] == ["exit-137-oom-killed", "process-exit-code"]
+    assert signature_set(BUNDLED).matching("Restored 12 packages in 1.2 s") == ()
+
+
+def test_signatures_are_matched_in_one_pass_without_re2_too(monkeypatch):
+    import sys
+
+    from azura.analyze.signatures import SignatureSet
+
+    monkeypatch.setitem(sys.modules, "re2", None)  # as where google-re2 has no wheel: the import fails
+    matcher = SignatureSet(BUNDLED)
+    text = "##[error]Bash exited with code '137'."
+    assert [s.id for s in matcher.matching(text)] == ["exit-137-oom-killed", "process-exit-code"]
+    assert matcher.matching("Restored 12 packages in 1.2 s") == ()

@@ -1,24 +1,22 @@
-"""The offline analyzer: the knowledge base's answer for each failed step, with no network at all."""
+"""The offline analyzer: a diagnosis for each failed step from its excerpt alone, with no network at all.
+
+candidates (`candidates`) -> rank (`rank`) -> facts (`facts`) -> say (`say`): the lines that could be the
+cause, the one the diagnosis rests on, what its failing section says in named parts, and the words.
+"""
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Sequence, Tuple
+from dataclasses import replace
+from typing import List, Sequence, Tuple
 
-from azura.analyze.signatures import match_signature
-from azura.models import Excerpt, Failure, Line, Signature
+from azura.models import Excerpt, Facts, Failure, Line, Signature
 
-MAX_EVIDENCE = 6
-MAX_QUOTE = 160
-UNKNOWN_CONFIDENCE_WITH_ERROR = 0.2
-UNKNOWN_CONFIDENCE_BLIND = 0.05
-# A line that looks like an error even though no signature knows it: the unknown answer quotes it.
-ERROR_WORDS = re.compile(r"##\[error\]|\b(?:error|failed|failure|fatal|exception|panic)\b", re.IGNORECASE)
-AGENT_MARKER = re.compile(r"^(?:##)?\[(?:error|warning)\]\s*")
 NOT_ALLOWED_IN_TAG = re.compile(r"[^A-Za-z0-9._-]")
+UNKNOWN_SUMMARY = "No known failure signature matched."
 
 
 def analyze_offline(excerpts: Sequence[Excerpt], signatures: Sequence[Signature]) -> Tuple[Failure, ...]:
-    """Return one Failure per excerpt: the best signature's answer, or an honest `unknown`."""
+    """Return one Failure per excerpt: the diagnosis its lines support, or an honest `unknown`."""
     return tuple(_failure(excerpt, signatures) for excerpt in excerpts)
 
 
@@ -41,84 +39,63 @@ def build_tag(failures: Sequence[Failure], prefix: str) -> str:
 
 
 def _failure(excerpt: Excerpt, signatures: Sequence[Signature]) -> Failure:
-    lines = _lines_to_read(excerpt)
-    hits = _hits(lines, signatures)
-    if not hits:
-        return _unknown(excerpt, lines)
-    rank = {signature.id: index for index, signature in enumerate(signatures)}
-    # the most specific signature wins; among its lines the earliest (hits are in log order) is the
-    # first error of the cascade
-    best_line, best = min(hits, key=lambda hit: rank[hit[1].id])
-    return Failure(
-        step=excerpt.step, excerpt=excerpt, category=best.category, summary=best.summary,
-        root_cause=f"{best.summary} {_cited(best_line)}",
-        suggested_fix=best.hint, confidence=best.confidence,
-        evidence=_evidence(best_line, best, hits), signature_id=best.id,
-    )
+    from azura.analyze.candidates import WRAPPER, anchor_candidates, find_candidates, place_of
+    from azura.analyze.facts import read_facts
+    from azura.analyze.rank import choose_cause, last_output, section
+    from azura.analyze.say import say
 
-
-def _lines_to_read(excerpt: Excerpt) -> List[Line]:
-    """Return the excerpt's lines; for a record without a log (timeout, lost agent), its timeline issues."""
-    if excerpt.lines:
-        return list(excerpt.lines)
-    # errors first; a job taken away from its agent may carry nothing but a warning
-    issues = sorted(excerpt.step.issues, key=lambda issue: issue.type != "error")
-    return [Line(0, issue.message) for issue in issues]
-
-
-def _hits(lines: Sequence[Line], signatures: Sequence[Signature]) -> List[Tuple[Line, Signature]]:
-    found = ((line, match_signature(line.text, signatures)) for line in lines)
-    return [(line, signature) for line, signature in found if signature is not None]
-
-
-def _evidence(first: Line, signature: Signature, hits: Sequence[Tuple[Line, Signature]]) -> Tuple[Line, ...]:
-    """Return the winning line first, then (in log order) more of its signature's lines and other known errors."""
-    order = {id(line): index for index, (line, _) in enumerate(hits)}
-    same = [line for line, hit in hits if hit.id == signature.id]
-    others = [line for line, hit in hits if hit.id != signature.id]
-    chosen: Dict[str, Line] = {first.text: first}
-    for line in same + others:
-        if len(chosen) >= MAX_EVIDENCE:
-            break
-        chosen.setdefault(line.text, line)
-    rest = sorted((line for line in chosen.values() if line is not first), key=lambda line: order[id(line)])
-    return (first, *rest)
-
-
-def _unknown(excerpt: Excerpt, lines: Sequence[Line]) -> Failure:
-    error_lines = _error_lines(excerpt, lines)
-    canceled = " The step ended canceled." if excerpt.step.result == "canceled" else ""
-    if error_lines:
-        root_cause = (f"No known failure signature matched.{canceled} The first error-like line is quoted. "
-                      f"{_cited(error_lines[0])}")
-        confidence = UNKNOWN_CONFIDENCE_WITH_ERROR
+    issues = _issue_lines(excerpt)
+    # When no line reads like an error, the lines the excerpt anchored on are the best there is.
+    in_log = find_candidates(excerpt, excerpt.lines, signatures) or anchor_candidates(excerpt)
+    from_issues = find_candidates(excerpt, issues, signatures)
+    cause = choose_cause(in_log, from_issues)
+    if cause is None:
+        return _nothing_found(excerpt, issues)
+    issue_cause = any(candidate is cause for candidate in from_issues)
+    if issue_cause:
+        lines: Sequence[Line] = issues
+        candidates = from_issues
     else:
-        root_cause = (f"No known failure signature matched and the excerpt holds no error line.{canceled} "
-                      "Read the end of the step's log.")
-        confidence = UNKNOWN_CONFIDENCE_BLIND
-    return Failure(
-        step=excerpt.step, excerpt=excerpt, category="unknown",
-        summary="No known failure signature matched.", root_cause=root_cause,
-        suggested_fix=("Read the evidence and the lines above it in the log; if this failure recurs, "
-                       "add a signature for it to azura.yml."),
-        confidence=confidence, evidence=tuple(error_lines[:MAX_EVIDENCE]),
-    )
+        lines = [line for line in excerpt.lines if place_of(line.number, excerpt) == cause.place]
+        candidates = section(in_log)
+    if cause.kind == WRAPPER:
+        before = last_output(cause, lines)
+        if before is not None:  # quote what the command printed last rather than the wrapper itself
+            cause = replace(cause, line=before, wrapper=cause.line)
+    at = next(i for i, line in enumerate(lines) if line.number == cause.line.number and line.text == cause.line.text)
+    facts = read_facts(lines, at)
+    said = say(cause, lines, candidates, facts)
+    signature = cause.signature
+    return Failure(step=excerpt.step, excerpt=excerpt, category=said.category, summary=said.summary,
+                   root_cause=_with_cancel_note(excerpt, said.root_cause), suggested_fix=said.suggested_fix,
+                   confidence=said.confidence, evidence=said.evidence,
+                   signature_id=signature.id if signature is not None else None, facts=facts)
 
 
-def _error_lines(excerpt: Excerpt, lines: Sequence[Line]) -> List[Line]:
-    """Return the excerpt's anchor lines, or else the lines that look like errors, in log order."""
-    anchors = set(excerpt.anchors)
-    # line 0 is a message the agent recorded as an issue: an error by definition
-    anchored = [line for line in lines if line.number in anchors or line.number == 0]
-    return anchored or [line for line in lines if ERROR_WORDS.search(line.text)]
+def _issue_lines(excerpt: Excerpt) -> List[Line]:
+    """Return the step's timeline issues as lines numbered 0, errors first (a lost agent may leave a warning only)."""
+    issues = sorted(excerpt.step.issues, key=lambda issue: issue.type != "error")
+    return [Line(0, issue.message) for issue in issues if issue.message.strip()]
 
 
-def _cited(line: Line) -> str:
-    """Return 'Line N: text' (or the agent's message for a record without a log), shortened."""
-    text = AGENT_MARKER.sub("", line.text.strip())
-    if len(text) > MAX_QUOTE:
-        text = text[:MAX_QUOTE - 1] + "…"
-    return f"Line {line.number}: {text}" if line.number > 0 else f"The agent reported: {text}"
+def _nothing_found(excerpt: Excerpt, issues: Sequence[Line]) -> Failure:
+    """Return the honest answer for a step whose excerpt holds no line that reads like a failure."""
+    from azura.analyze.say import NOTHING, quote
+
+    if issues:
+        root_cause = f"{UNKNOWN_SUMMARY} The agent reported: {quote(issues[0].text)}"
+        evidence: Tuple[Line, ...] = (issues[0],)
+    else:
+        root_cause = f"{UNKNOWN_SUMMARY[:-1]} and the excerpt holds no error line. Read the end of the step's log."
+        evidence = ()
+    return Failure(step=excerpt.step, excerpt=excerpt, category="unknown", summary=UNKNOWN_SUMMARY,
+                   root_cause=_with_cancel_note(excerpt, root_cause),
+                   suggested_fix=("Read the evidence and the lines above it in the log; if this failure recurs, "
+                                  "add a signature for it to azura.yml."),
+                   confidence=0.2 if issues else NOTHING, evidence=evidence, facts=Facts())
 
 
-
+def _with_cancel_note(excerpt: Excerpt, root_cause: str) -> str:
+    if excerpt.step.result == "canceled" and "cancel" not in root_cause.lower():
+        return f"{root_cause} The step ended canceled."
+    return root_cause

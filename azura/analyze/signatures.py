@@ -1,4 +1,8 @@
-"""The failure knowledge base: the bundled YAML signatures and the user's entries from azura.yml."""
+"""The failure knowledge base: the bundled YAML signatures and the user's entries from azura.yml.
+
+`SignatureSet` matches all of them against a line in one pass and says which match, so a line is read once
+whatever the size of the knowledge base.
+"""
 from __future__ import annotations
 
 import functools
@@ -6,13 +10,15 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Optional, Pattern, Sequence, Set, Tuple
 
+from azura.analyze.patterns import PatternSet, pattern_problem
 from azura.errors import ConfigError
 from azura.models import CATEGORIES, Signature
 
 BUNDLED_PATH = Path(__file__).resolve().parent.parent / "kb" / "signatures.yml"
 REQUIRED_KEYS = ("id", "category", "pattern", "summary", "hint")
-OPTIONAL_KEYS = ("examples", "confidence")
+OPTIONAL_KEYS = ("examples", "confidence", "role")
 DEFAULT_CONFIDENCE = 0.8
+ROLES = ("cause", "wrapper", "incidental")
 
 
 def load_signatures(user_entries: Sequence[Mapping[str, Any]] = (),
@@ -41,7 +47,8 @@ def bundled_signatures() -> Tuple[Signature, ...]:
         raise ConfigError(f"{source}: cannot read the bundled signatures ({exc})") from None
     if not isinstance(entries, list):
         raise ConfigError(f"{source}: expected a list of signature entries")
-    # Their patterns are compiled when first used, not here: tests/test_signatures.py checks each against its
+    # Their patterns are compiled when first used, not here: tests/test_signatures.py and test_patterns.py check
+    # each against its examples and the bounded shapes,
     # examples, and a run compiles only the few a log's lines call for.
     signatures = tuple(_signature(entry, index, source, tested=True) for index, entry in enumerate(entries))
     _refuse_duplicate_ids(signatures, source)
@@ -53,11 +60,62 @@ def bundled_signatures() -> Tuple[Signature, ...]:
 
 
 def match_signature(text: str, signatures: Sequence[Signature]) -> Optional[Signature]:
-    """Return the first signature whose pattern is found in `text`, or None."""
-    for signature in signatures:
-        if compiled(signature.pattern).search(text):
-            return signature
-    return None
+    """Return the first signature (in knowledge-base order) whose pattern is found in `text`, or None."""
+    found = signature_set(tuple(signatures)).matching(text)
+    return found[0] if found else None
+
+
+class SignatureSet:
+    """Signatures compiled into one matcher that says which of them match a line.
+
+    With google-re2, one RE2 set reads the line once and names the patterns that match; only those are then
+    confirmed with Python's `re`, whose semantics (Unicode \\w, look-arounds in users' patterns) stay the
+    reference: a line that is not ASCII, and patterns RE2 refuses or reads otherwise, are tried with `re`.
+    Outside the set, one alternation of the patterns turns away the usual line before any single pattern runs.
+    """
+
+    def __init__(self, signatures: Sequence[Signature]):
+        self.signatures = tuple(signatures)
+        patterns = PatternSet()
+        slots = [patterns.add(signature.pattern) for signature in self.signatures]
+        self._set = patterns if patterns.compile() else None
+        self._in_set = {slot: index for index, slot in enumerate(slots) if slot is not None} if self._set else {}
+        taken = set(self._in_set.values())
+        self._outside = [index for index in range(len(self.signatures)) if index not in taken]
+        self._any = _alternation([self.signatures[i].pattern for i in self._outside]) if self._outside else None
+
+    @functools.cached_property
+    def _any_at_all(self) -> Pattern[str]:
+        """One alternation of every pattern, for the lines RE2 would read otherwise; built when first needed."""
+        return _alternation([signature.pattern for signature in self.signatures])
+
+    def matching(self, text: str) -> Tuple[Signature, ...]:
+        """Return the signatures whose pattern is found in `text`, in knowledge-base order."""
+        if self._set is not None and not text.isascii():
+            indices = set(range(len(self.signatures))) if self._any_at_all.search(text) else set()
+        else:
+            indices = {self._in_set[slot] for slot in self._set.matching(text)} if self._set is not None else set()
+            if self._any is not None and self._any.search(text):
+                indices.update(self._outside)
+        return tuple(self.signatures[i] for i in sorted(indices) if compiled(self.signatures[i].pattern).search(text))
+
+
+@functools.lru_cache(maxsize=8)
+def signature_set(signatures: Tuple[Signature, ...]) -> SignatureSet:
+    """Return the matcher for `signatures`; built once per knowledge base."""
+    return SignatureSet(signatures)
+
+
+_GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
+
+
+def _alternation(patterns: Sequence[str]) -> Pattern[str]:
+    """Return one pattern matching where any of `patterns` matches; a leading "(?i)" becomes a scoped group."""
+    def scoped(pattern: str) -> str:
+        flags = _GLOBAL_FLAGS.match(pattern)
+        return f"(?{flags.group(1)}:{pattern[flags.end():]})" if flags else f"(?:{pattern})"
+
+    return re.compile("|".join(scoped(pattern) for pattern in patterns))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -80,19 +138,25 @@ def _signature(entry: Any, index: int, source: str, tested: bool = False) -> Sig
     if entry["category"] not in CATEGORIES:
         raise ConfigError(f"{where} has category {entry['category']!r}; expected one of {', '.join(CATEGORIES)}")
     pattern = str(entry["pattern"])
+    role = str(entry.get("role", "cause"))
+    if role not in ROLES:
+        raise ConfigError(f"{where} has role {role!r}; expected one of {', '.join(ROLES)}")
     examples = _examples(entry.get("examples", ()), where)
     if not tested:
         try:
             regex = compiled(pattern)
         except re.error as exc:
             raise ConfigError(f"{where} has an invalid pattern: {exc}") from None
+        problem = pattern_problem(pattern)
+        if problem:
+            raise ConfigError(f"{where} has a pattern that could stall on a hostile line: {problem}")
         for example in examples:
             if not regex.search(example):
                 raise ConfigError(f"{where}: pattern does not match its example {example[:80]!r}")
     return Signature(id=name, category=entry["category"], pattern=pattern, summary=str(entry["summary"]).strip(),
                      hint=str(entry["hint"]).strip(), examples=examples,
                      confidence=_confidence(entry.get("confidence", DEFAULT_CONFIDENCE), where),
-                     source="bundled" if source == str(BUNDLED_PATH) else source)
+                     source="bundled" if source == str(BUNDLED_PATH) else source, role=role)
 
 
 def _examples(value: Any, where: str) -> Tuple[str, ...]:

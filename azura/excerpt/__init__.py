@@ -61,8 +61,11 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
         lines, tokens = select_lines(entries, scores, costs, share)
         kept = {line.number for line in lines}
         anchors = tuple(sorted({a.line for a in scan.anchors if a.line in kept}))
+        novel_lines = None if novel is None else tuple(
+            line.number for line in lines if novel(log.step, normalise_for_diff(line.text)))
         excerpts.append(Excerpt(step=_redacted_issues(log.step, secrets), lines=lines, tokens=tokens,
-                                anchors=anchors, total_lines=scan.total_lines, complete=scan.complete))
+                                anchors=anchors, total_lines=scan.total_lines, complete=scan.complete,
+                                verdict=scan.verdict, failing_command=scan.failing_command, novel_lines=novel_lines))
     return tuple(excerpts)
 
 

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Optional, Pattern, Sequence, Tuple
 
-from azura.errors import ConfigError
+from azura.analyze.patterns import PatternSet
+from azura.analyze.signatures import compiled
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ _STACK_FRAME = re.compile(r'\s*(?:at \S|File "|#\d+ |\[C\]: in |\S+:\d+: in |\d+
 _ANY_RULE = re.compile("|".join(f"(?:{rule.pattern.pattern})" for rule in RULES))
 
 SIGNATURE = Rule("signature", re.compile(""), 10, 3, 10)  # a knowledge-base pattern the caller passed in
+_VERDICT_PATTERN = next(rule.pattern for rule in RULES if rule.name == VERDICT_RULE)
 ISSUE = Rule("issue", re.compile(""), 9, 4, 8)  # a timeline issue of the failed step
 
 
@@ -136,13 +138,12 @@ def classify(text: str, signatures: Sequence[str] = (), issue_texts: Sequence[st
     return None
 
 
-@functools.lru_cache(maxsize=1024)
-def compiled(pattern: str) -> Pattern[str]:
-    """Return a knowledge-base pattern compiled, once, when first needed; ConfigError when it is not a regex."""
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ConfigError(f"anchor pattern {pattern!r} is not a valid regular expression: {exc}") from None
+def is_verdict(text: str, rule: Rule) -> bool:
+    """Return whether a clean anchor line of `rule` reports a failing exit code.
+
+    A knowledge-base pattern may know the same line ("Bash exited with code '1'."); it is still the verdict.
+    """
+    return rule.name == VERDICT_RULE or (rule is SIGNATURE and bool(_VERDICT_PATTERN.search(text)))
 
 
 class Classifier:
@@ -191,7 +192,7 @@ class Classifier:
 class _Slots:
     """Where each pattern `classify` tries sits in one RE2 set; None: outside it, always tried."""
 
-    patterns: "_PatternSet"
+    patterns: PatternSet
     signatures: Dict[int, str]
     signatures_outside: Tuple[str, ...]
     passing: Optional[int]
@@ -204,7 +205,7 @@ class _Slots:
 @functools.lru_cache(maxsize=8)
 def _slots(signatures: Tuple[str, ...]) -> Optional[_Slots]:
     """Return the RE2 set for these signatures, built once per knowledge base; None without a usable RE2."""
-    patterns = _PatternSet()
+    patterns = PatternSet()
     placed = [(patterns.add(pattern), pattern) for pattern in signatures]
     passing = patterns.add(_PASSING_LOOSE)
     warning = patterns.add(_WARNING_AT_START)
@@ -224,55 +225,6 @@ def _slots(signatures: Tuple[str, ...]) -> Optional[_Slots]:
 # `_PASSING` without its look-behind, and `_WARNING` anchored as `match` reads it: the forms the RE2 set holds.
 _PASSING_LOOSE = _PASSING.pattern.replace("(?<!not )", "")
 _WARNING_AT_START = r"(?i)^" + _WARNING.pattern
-# Python syntax RE2 reads otherwise: "[[:alpha:]]" is a POSIX class to RE2 and a set of characters to `re`;
-# "{,3}" is a repeat to `re` and literal text to RE2.
-_READ_OTHERWISE = re.compile(r"\[:\^?[a-z]+:\]|\{,")
-RE2_MEMORY = 64 << 20  # a budget RE2 may use for the set's automaton, not memory it takes up front
-
-
-class _PatternSet:
-    """Patterns matched together by one RE2 set: `matching(text)` names those found in a line."""
-
-    def __init__(self):
-        try:
-            import re2  # optional: azura[fast]
-        except ImportError:
-            re2 = None
-        self._re2 = re2
-        self._set = None
-        if re2 is not None:
-            self._options = re2.Options()
-            self._options.max_mem = RE2_MEMORY
-            self._options.log_errors = False  # a pattern RE2 refuses is expected, not worth a line on stderr
-            self._set = re2.Set.SearchSet(self._options)
-        self.added = 0
-
-    def add(self, pattern: str) -> Optional[int]:
-        """Return the slot `pattern` has in the set, or None when it cannot join (it is then always tried).
-
-        A pattern joins when RE2 reads it as `re` does; RE2 refuses what it cannot run (look-arounds).
-        """
-        if self._set is None or _READ_OTHERWISE.search(pattern):
-            return None
-        try:
-            slot = self._set.Add(pattern)
-        except Exception:  # noqa: BLE001 - re2 raises its own error type; any failure means "not in the set"
-            return None
-        self.added += 1
-        return slot
-
-    def compile(self) -> bool:
-        """Return whether the set could be built."""
-        if self._set is None or not self.added:
-            return False
-        try:
-            self._set.Compile()
-        except Exception:  # noqa: BLE001 - past RE2's memory budget: `classify` does the work
-            return False
-        return True
-
-    def matching(self, text: str) -> frozenset:
-        return frozenset(self._set.Match(text) or ())
 
 
 def is_passing(text: str) -> bool:

@@ -29,7 +29,12 @@ _BINARY_BYTES = bytes(range(0, 9)) + bytes(range(14, 27)) + bytes(range(28, 32))
 _TIMESTAMP = re.compile(r"^\ufeff?(?:[^\t\n]*\t[^\t\n]*\t)?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?")
 # The same without the columns, for a line without a tab: it fails at once instead of looking for a tab to its end.
 _TIMESTAMP_ALONE = re.compile(_TIMESTAMP.pattern.replace(r"(?:[^\t\n]*\t[^\t\n]*\t)?", ""))
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+# Escape sequences: CSI ("ESC[31m"), OSC ("ESC]0;title BEL"), and the short ones ("ESC(B" picks a character set,
+# "ESC=" the keypad mode). Then the same written out as text, as some tools and log stores keep them: caret
+# notation "^[[31m", and "\e[31m", "\033[31m", "\x1b[31m", "\u001b[31m"; only with a letter at the end, so
+# a bracket expression such as grep's "^[[]" is left alone.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]")
+_ANSI_AS_TEXT = re.compile(r"(?:\^\[|\\(?:e|033|x1[bB]|u001[bB]))\[[0-9;?]*[A-Za-z]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # Azure Pipelines / GitHub Actions line markers, rewritten so they read plainly and can never act as a
 # logging command again: "##[error]x" -> "[error] x"; "##[endgroup]" carries nothing.
@@ -185,6 +190,8 @@ def clean_line(raw: str, cut: int = 0) -> str:
     text = timestamp.sub("", raw, count=1)
     if "\x1b" in text:
         text = _ANSI.sub("", text)
+    if "[" in text and ("^[" in text or "\\" in text):  # most lines hold neither
+        text = _ANSI_AS_TEXT.sub("", text)
     if not text.isprintable():  # a control character (or a tab, or a character Unicode calls unprintable)
         text = _CONTROL.sub("", text)
     timestamp = _TIMESTAMP if "\t" in text else _TIMESTAMP_ALONE

@@ -10,10 +10,11 @@ import functools
 import re
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple
 
-from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, VERDICT_RULE, Classifier, Rule, issue_key
-from azura.excerpt.reading import Segment, clean_line, count_breaks, numbered_lines, segments
+from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, Classifier, Rule, is_verdict, issue_key
+from azura.excerpt.reading import LINE_CAP, Segment, clean_line, count_breaks, numbered_lines, segments
+from azura.analyze.patterns import RE2_MEMORY
 from azura.errors import ConfigError
 from azura.models import Line, StepLog
 
@@ -26,6 +27,9 @@ TAIL_LINES = 400
 TAIL_BYTES = 256 << 10
 _CONTEXT_BYTES = 64 << 10  # bytes borrowed from a neighbouring segment for context
 _MAX_SHAPES = 10_000
+# Where RE2 is not installed, the most of a line `re` searches for a signature: the excerpt keeps no
+# more of a line (LINE_CAP characters after a timestamp), and it bounds the backtracking per line.
+FALLBACK_LINE_BYTES = LINE_CAP + 64
 _BREAK = re.compile(rb"[\r\n]")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
@@ -122,35 +126,39 @@ Finder = Callable[[bytes], Iterator[Tuple[int, int]]]
 
 
 @functools.lru_cache(maxsize=16)
-def compile_finder(patterns: Tuple[str, ...]) -> Finder:
+def compile_finder(patterns: Tuple[str, ...], line_patterns: Tuple[str, ...] = ()) -> Finder:
     """Return a function yielding (start, end) of each line of a byte string in which any pattern matches.
 
     google-re2 scans an alternation of literals in linear time, about 45 times faster than `re`; each search
     starts at the end of the line found last, so a line with many hits costs one search, and a match that runs
     over a line break (a pattern with \\s or [^...]) cannot hide the next line's own. Patterns RE2 cannot
-    compile (look-arounds, back-references) are scanned with `re` as well. Built once per set of patterns.
+    compile (look-arounds, back-references), and all of them where it is not installed, are scanned with `re`
+    instead; `line_patterns` (the knowledge base's signatures, users' among them) then meet one line at a time,
+    cut at `FALLBACK_LINE_BYTES`: `re` backtracks, and a pattern of the allowed shapes (azura.analyze.patterns)
+    does bounded work on a bounded line. Built once per set of patterns: the steps of a run share them.
     """
     try:
-        import re2  # optional: azura[fast]
+        import re2  # optional: the re2 extra
     except ImportError:
         re2 = None
+    every = patterns + line_patterns
     # Usually RE2 takes them all at once; only when it refuses the whole is each pattern tried on its own.
-    fast = _re2_alternation(re2, patterns) if re2 is not None else None
-    slow: List[str] = []
+    fast = _re2_alternation(re2, every) if re2 is not None else None
+    accepted = every if fast is not None else ()
     if fast is None and re2 is not None:
-        accepted = [p for p in patterns if _re2_compiles(p)]
+        accepted = tuple(p for p in every if _re2_compiles(p))
         fast = _re2_alternation(re2, accepted) if accepted else None
-        slow = [p for p in patterns if fast is None or p not in accepted]
-    elif fast is None:
-        slow = list(patterns)
-    compiled = [fast] if fast is not None else []
+    finditers = [fast.finditer] if fast is not None else []
     # Each on its own: `re` refuses a global flag such as "(?i)" anywhere but at the start of a pattern.
-    compiled.extend(_compiled_bytes(p) for p in slow)
+    finditers.extend(_compiled_bytes(p).finditer for p in patterns if p not in accepted)
+    by_line = [_compiled_bytes(p) for p in line_patterns if p not in accepted]
+    if by_line:
+        finditers.append(lambda data: _search_lines(by_line, data))
 
     def finder(data: bytes) -> Iterator[Tuple[int, int]]:
-        if len(compiled) == 1:
-            return _lines_found(compiled[0], data)
-        return _hit_lines(data, sorted({match.start() for regex in compiled for match in regex.finditer(data)}))
+        if len(finditers) == 1 and fast is not None:
+            return _lines_found(fast, data)
+        return _hit_lines(data, sorted({match.start() for finditer in finditers for match in finditer(data)}))
 
     return finder
 
@@ -168,6 +176,20 @@ def _lines_found(regex, data: bytes) -> Iterator[Tuple[int, int]]:
         position = max(end, match.start() + 1)  # a match starting at a line break is that line's: go past it
 
 
+def _search_lines(regexes: Sequence[Pattern[bytes]], data: bytes) -> Iterator[re.Match]:
+    """Yield the first match of each regex in each line of data, searching at most FALLBACK_LINE_BYTES of a line."""
+    start = 0
+    for line_break in (*_BREAK.finditer(data), None):
+        end = line_break.start() if line_break else len(data)
+        if end > start:
+            stop = min(end, start + FALLBACK_LINE_BYTES)
+            for regex in regexes:
+                match = regex.search(data, start, stop)
+                if match:
+                    yield match
+        start = end + 1
+
+
 def _re2_alternation(re2, patterns: Sequence[str]):
     """Return one RE2 regex matching where any of `patterns` does, over bytes; None when RE2 refuses it."""
     try:
@@ -179,6 +201,7 @@ def _re2_alternation(re2, patterns: Sequence[str]):
 def _re2_options(re2):
     options = re2.Options()
     options.log_errors = False  # a pattern RE2 refuses is expected, not worth a line on stderr
+    options.max_mem = RE2_MEMORY
     return options
 
 
@@ -208,8 +231,8 @@ def scan_log(log: StepLog, signatures: Sequence[str] = (), expired: Callable[[],
     """
     issue_texts = tuple(key for key in (issue_key(i.message) for i in log.step.issues if i.line is None) if key)
     issue_lines = frozenset(i.line for i in log.step.issues if i.line is not None)
-    finder = compile_finder((_non_capturing(PREFILTER), COMMAND_SCAN) + tuple(re.escape(t) for t in issue_texts)
-                            + tuple(_unanchored(pattern) for pattern in signatures))
+    finder = compile_finder((_non_capturing(PREFILTER), COMMAND_SCAN) + tuple(re.escape(t) for t in issue_texts),
+                            tuple(_unanchored(pattern) for pattern in signatures))
     scanner = _Scanner(finder, signatures, issue_texts, issue_lines)
     return scanner.run(segments(log.chunks, log.first_line, source=f"the log of {log.step.name!r}"),
                        log.first_line, expired)
@@ -270,7 +293,7 @@ class _Scanner:
             line = overlong_line(cur)
             rule = ISSUE if wanted else self.classify(line.text)
             if rule:
-                self._note_verdict(rule, line.number)
+                self._note_verdict(rule, line.text, line.number)
                 self._ring(rule).append(Anchor(line.number, rule, shape_starts([line.text])[0], False, (line,)))
             return
         context = _Context(prev, cur, nxt)
@@ -288,7 +311,7 @@ class _Scanner:
             if rule is not None:  # most hits are false alarms: only anchors need their line counted
                 number = numbers.at(start)
                 found.append((rule, text, number, start))
-                self._note_verdict(rule, number)
+                self._note_verdict(rule, text, number)
         for number in wanted:
             start = _line_start(cur.data, number - cur.first_line)
             text = clean_line(cur.data[start:_line_end(cur.data, start)].decode("utf-8", errors="replace"))
@@ -307,8 +330,8 @@ class _Scanner:
             for rule, shape, number, start, repeat in pending:
                 self._ring(rule).append(Anchor(number, rule, shape, repeat, context.window(start, number, rule)))
 
-    def _note_verdict(self, rule: Rule, number: int) -> None:
-        if rule.name == VERDICT_RULE and self.verdict is None:
+    def _note_verdict(self, rule: Rule, text: str, number: int) -> None:
+        if self.verdict is None and is_verdict(text, rule):
             self.verdict = number
             self.failing_command = self.last_command
 

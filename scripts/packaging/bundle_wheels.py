@@ -39,7 +39,7 @@ from typing import Iterable, Optional
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
-PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
+PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 # Oldest macOS an agent may run: wheels built for it or for older releases are taken. uv reads the
 # same variable for its darwin targets. 13, because google-re2 publishes no macOS wheel for older
 # releases; every hosted macOS image is 13 or later.
@@ -51,6 +51,9 @@ PURE_ONLY = frozenset({"charset-normalizer"})
 # extension, into one py3-none-any wheel. PyYAML's compiled wheels (20, about 6.5 MB, two thirds of
 # the bundle) only add the C loaders, and Azura calls yaml.safe_load, which never uses them.
 PURE_FROM_SOURCE = {"pyyaml": {"PYYAML_FORCE_LIBYAML": "0"}}
+# Optional extras bundled where their wheels exist: a target without one installs the core alone.
+OPTIONAL_EXTRAS = {"re2": frozenset({"google-re2"})}
+OPTIONAL = frozenset().union(*OPTIONAL_EXTRAS.values())
 WHEELS_LOCK_NOTE = ("Written by scripts/lock.sh (bundle_wheels.py lock) from requirements/vsix.txt: the exact "
                     "files each agent target installs from the .vsix; an sdist is built into a pure wheel.")
 
@@ -74,11 +77,25 @@ PLATFORMS = (
          ("platform_machine", "x86_64")),
     ),
     Platform(
+        "linux-arm64",
+        ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64"),
+        "aarch64-manylinux_2_28",
+        (("sys_platform", "linux"), ("platform_system", "Linux"), ("os_name", "posix"),
+         ("platform_machine", "aarch64")),
+    ),
+    Platform(
         "windows-x64",
         ("win_amd64",),
         "x86_64-pc-windows-msvc",
         (("sys_platform", "win32"), ("platform_system", "Windows"), ("os_name", "nt"),
          ("platform_machine", "AMD64")),
+    ),
+    Platform(
+        "windows-arm64",
+        ("win_arm64",),
+        "aarch64-pc-windows-msvc",
+        (("sys_platform", "win32"), ("platform_system", "Windows"), ("os_name", "nt"),
+         ("platform_machine", "ARM64")),
     ),
     Platform(
         "macos-arm64",
@@ -176,17 +193,25 @@ def distribution_name(file_name: str) -> str:
     return parse_sdist_filename(file_name)[0]
 
 
-def download(requirements: list[str], tag_args: list[str], dest: Path, binary: bool = True) -> None:
-    """Download exactly these hashed requirements, for the tags given, into dest."""
+def download(requirements: list[str], tag_args: list[str], dest: Path, binary: bool = True,
+             required: bool = True) -> bool:
+    """Download exactly these hashed requirements, for the tags given, into dest; return whether pip could.
+
+    A required download that fails ends the script with pip's message.
+    """
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp, "requirements.txt")
         listing.write_text("\n".join(requirements) + "\n", encoding="utf-8")
-        _run([
+        command = [
             sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
             "--require-hashes", "--only-binary=:all:" if binary else "--no-binary=:all:", *tag_args,
             "--dest", str(dest), "-r", str(listing),
-        ])
+        ]
+        if required:
+            _run(command)
+            return True
+        return subprocess.run(command, capture_output=True, check=False).returncode == 0
 
 
 def tag_args(target: Target, pure: bool = False) -> list[str]:
@@ -212,11 +237,13 @@ def lock_files(pins: list[Pin], jobs: int) -> dict[str, object]:
             wanted = [p for p in pins if p.applies_to(target) and p.name not in PURE_FROM_SOURCE
                       and f"{p.name}=={p.version}" not in known_pure]
             pure = [p.requirement() for p in wanted if p.name in PURE_ONLY]
-            compiled = [p.requirement() for p in wanted if p.name not in PURE_ONLY]
+            compiled = [p.requirement() for p in wanted if p.name not in PURE_ONLY | OPTIONAL]
             if compiled:
                 download(compiled, tag_args(target), folders[target])
             if pure:
                 download(pure, tag_args(target, pure=True), folders[target])
+            for optional in (p for p in wanted if p.name in OPTIONAL):  # absent where no wheel fits the target
+                download([optional.requirement()], tag_args(target), folders[target], required=False)
 
         # The first platform first, for every Python version: that fetches each pure wheel once and
         # tells which pins are pure. The other platforms then fetch only what is compiled or new to them.
@@ -297,15 +324,15 @@ def build_pure_wheel(sdist: Path, dest: Path) -> Path:
         return Path(shutil.copy2(wheel, dest / wheel.name))
 
 
-def offline_resolution(azura_wheel: Path, wheels: Path, target: Target) -> tuple[set[str], str]:
-    """Return the pins uv resolves for Azura from the wheels alone, offline, and its error ('' when none)."""
+def offline_resolution(request: str, wheels: Path, target: Target) -> tuple[set[str], str]:
+    """Return the pins uv resolves for a requirement from the wheels alone, offline, and its error ('' when none)."""
     command = [
         sys.executable, "-m", "uv", "pip", "compile", "-", "--offline", "--no-index", "--find-links", str(wheels),
         "--python-platform", target.platform.uv_platform, "--python-version", target.python,
         "--only-binary", ":all:", "--no-header", "--no-annotate", "--quiet",
     ]
     result = subprocess.run(
-        command, input=f"{azura_wheel}\n", capture_output=True, text=True, check=False,
+        command, input=f"{request}\n", capture_output=True, text=True, check=False,
         env={**os.environ, "MACOSX_DEPLOYMENT_TARGET": MACOS_DEPLOYMENT_TARGET},
     )
     if result.returncode:
@@ -316,13 +343,23 @@ def offline_resolution(azura_wheel: Path, wheels: Path, target: Target) -> tuple
 
 
 def target_problems(azura_wheel: Path, wheels: Path, target: Target, expected: set[str]) -> str:
-    """Return why the target cannot install exactly its locked pins from the wheels offline, or ''."""
-    resolved, error = offline_resolution(azura_wheel, wheels, target)
-    if error:
-        return error
-    resolved = {p for p in resolved if not p.startswith("azura-pipelines")}
-    if resolved != expected:
-        return f"resolves {sorted(resolved - expected)} instead of {sorted(expected - resolved)}"
+    """Return why the target cannot install exactly its locked pins from the wheels offline, or ''.
+
+    Azura's core must resolve on every target; each optional extra too where its wheels are bundled.
+    """
+    optional = {pin for pin in expected if pin.split("==")[0] in OPTIONAL}
+    requests = {str(azura_wheel): expected - optional}
+    for extra, names in OPTIONAL_EXTRAS.items():
+        wanted = {pin for pin in optional if pin.split("==")[0] in names}
+        if wanted:
+            requests[f"azura-pipelines[{extra}] @ {azura_wheel.as_uri()}"] = (expected - optional) | wanted
+    for request, pins in requests.items():
+        resolved, error = offline_resolution(request, wheels, target)
+        if error:
+            return f"{request}: {error}"
+        resolved = {p for p in resolved if not p.startswith("azura-pipelines")}
+        if resolved != pins:
+            return f"{request}: resolves {sorted(resolved - pins)} instead of {sorted(pins - resolved)}"
     return ""
 
 
@@ -342,7 +379,7 @@ def bundle(azura_wheel: Path, dest: Path, wheels_lock: dict, jobs: int) -> dict[
             else:
                 shutil.copy2(file, dest / file.name)
     shutil.copy2(azura_wheel, dest / azura_wheel.name)
-    bundled = dest / azura_wheel.name
+    bundled = (dest / azura_wheel.name).resolve()
     targets = all_targets()
 
     def expected(target: Target) -> set[str]:
@@ -358,6 +395,10 @@ def bundle(azura_wheel: Path, dest: Path, wheels_lock: dict, jobs: int) -> dict[
         "bytes": sum(w.stat().st_size for w in wheels),
         "targets": len(targets),
         "targets_needing_index": {t.name: e for t, e in errors.items() if e},
+        "targets_without_extra": {
+            extra: [t.name for t in targets
+                    if not any(distribution_name(f) in names for f in wheels_lock["targets"][t.name])]
+            for extra, names in OPTIONAL_EXTRAS.items()},
     }
 
 

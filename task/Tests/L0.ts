@@ -4,7 +4,8 @@ import * as path from 'path';
 import { MockTestRunner } from 'azure-pipelines-task-lib/mock-test';
 import {
     AGENT_CA_TEXT, ANALYZE, API_KEY, CREATE_VENV, DB_PASSWORD, HOMEBREW_PYTHON, INTERPRETER, LAUNCHER, LLM_MARKER,
-    PIP_ARGUMENTS, PIP_LLM, PIP_OFFLINE, PIP_WITH_INDEX, PROXY_PASSWORD, REPORT_DIR, STUB, TEMP, TOKEN, agentCommands,
+    PIP_ARGUMENTS, PIP_LLM, PIP_OFFLINE, PIP_OFFLINE_RE2, PIP_WITH_INDEX, PROXY_PASSWORD, REPORT_DIR, STUB, TEMP, TOKEN,
+    agentCommands,
 } from './scenario';
 
 const TASK_JSON = path.join(__dirname, '..', 'task.json');
@@ -54,7 +55,9 @@ describe('Azura task', function () {
         it('creates the environment and installs Azura from the bundled wheels with no index', () => {
             runValidations(tr, () => {
                 assert.ok(tr.ran(CREATE_VENV), 'venv created');
-                assert.ok(tr.ran(PIP_OFFLINE), 'offline install');
+                const lines = commandLines(tr);
+                const withRe2 = lines.indexOf(`[command]${PIP_OFFLINE_RE2}`);
+                assert.ok(withRe2 >= 0 && lines.indexOf(`[command]${PIP_OFFLINE}`) > withRe2, 'RE2 first, then without it');
                 assert.ok(!tr.ran(PIP_WITH_INDEX), 'the core must not come from the index');
             });
         });
@@ -439,7 +442,7 @@ describe('Azura task', function () {
                 const proxy = 'http://agent-svc:<proxy password>@proxy.contoso.com:8080';
                 for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']) {
                     const lines = tr.stdout.split(/\r?\n/).filter((line) => line === `child env ${name}=${proxy}`);
-                    assert.strictEqual(lines.length, 3, name); // the offline install, the llm extra, Azura
+                    assert.strictEqual(lines.length, 4, name); // the offline installs with and without RE2, the llm extra, Azura
                 }
             });
         });

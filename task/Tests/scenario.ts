@@ -41,6 +41,7 @@ export interface AgentCommands {
     readonly venvPython: string;
     readonly createVenv: string;
     readonly pipOffline: string;
+    readonly pipOfflineRe2: string;
     readonly pipWithIndex: string;
     readonly pipLlm: string;
     readonly llmMarker: string;
@@ -57,6 +58,7 @@ export function agentCommands(platform: string, python: string): AgentCommands {
         venvPython,
         createVenv: `${python} -m venv --clear ${venv}`,
         pipOffline: `${pip} --no-index --find-links ${WHEELS} ${WHEEL}`,
+        pipOfflineRe2: `${pip} --no-index --find-links ${WHEELS} ${WHEEL}[re2]`,
         pipWithIndex: `${pip} --find-links ${WHEELS} ${WHEEL}`,
         // The llm extra: Azura and its core from the bundled wheels, openai and jsonschema from the index.
         pipLlm: `${pip} --find-links ${WHEELS} ${WHEEL}[llm]`,
@@ -69,6 +71,7 @@ const LINUX_AGENT = agentCommands('linux', PYTHON);
 export const VENV = LINUX_AGENT.venv;
 export const CREATE_VENV = LINUX_AGENT.createVenv;
 export const PIP_OFFLINE = LINUX_AGENT.pipOffline;
+export const PIP_OFFLINE_RE2 = LINUX_AGENT.pipOfflineRe2;
 export const PIP_WITH_INDEX = LINUX_AGENT.pipWithIndex;
 export const PIP_LLM = LINUX_AGENT.pipLlm;
 export const LLM_MARKER = LINUX_AGENT.llmMarker;
@@ -102,6 +105,8 @@ export function newRunner(): TaskMockRunner {
 export function firstRunAnswers(exec: { [command: string]: TaskLibAnswerExecResult }): TaskLibAnswers {
     return cachedRunAnswers({ core: false, llm: false }, {
         [CREATE_VENV]: { code: 0 },
+        // no google-re2 wheel for this agent in the bundle: Azura installs without it
+        [PIP_OFFLINE_RE2]: { code: 1, stderr: 'ERROR: No matching distribution found for google-re2' },
         [PIP_OFFLINE]: { code: 0, stdout: 'Successfully installed azura-pipelines-0.1.0' },
         [PIP_LLM]: { code: 0, stdout: 'Successfully installed openai-2.8.0 jsonschema-4.25.1' },
         ...exec,
@@ -132,7 +137,7 @@ export function firstRunAnswersOn(platform: number, agent: AgentCommands, python
         exec: {
             [`${python} --version`]: { code: 0, stdout: 'Python 3.12.4' },
             [agent.createVenv]: { code: 0 },
-            [agent.pipOffline]: { code: 0, stdout: 'Successfully installed azura-pipelines-0.1.0' },
+            [agent.pipOfflineRe2]: { code: 0, stdout: 'Successfully installed azura-pipelines-0.1.0 google-re2-1.1' },
             [`${agent.analyze} --llm-provider none`]: { code: 0 },
             ...exec,
         },

@@ -161,6 +161,11 @@ def _served_bytes(lines: Sequence[str]) -> int:
     return sum(len(f"{LOG_TIMESTAMP} {line}\n".encode("utf-8")) for line in lines)
 
 
+PYTEST_FAILURE_FILE = "tests/test_orders.py"
+PYTEST_FAILURE_SOURCE = [f"# line {n}" for n in range(1, 86)] + [
+    "def test_order_total_includes_tax():",
+    "    order = Order(items=[Item('widget', price=Decimal('9.99'), quantity=3)], region='WA')",
+    "    assert order.total() == Decimal('32.54')"]
 PYTEST_FAILURE = [
     "============================= test session starts ==============================",
     "platform linux -- Python 3.11.8, pytest-8.1.1, pluggy-1.4.0",
@@ -287,6 +292,9 @@ def _failing_task(run: _Run, job: dict, stage: str, name: str, task: str, body: 
     lines = task_log(name, task, body, command=command, errors=errors)
     issues = [issue(text, line=_line_of(lines, f"##[error]{text}")) for text in errors]
     run.task(job, name, task, lines, "failed", cause=cause, issues=issues, stage=stage)
+    if body is PYTEST_FAILURE:  # the repository holds the test the log names, at the commit built
+        run.emu.add_file(run.build.repository, run.build.source_version, PYTEST_FAILURE_FILE,
+                         "\n".join(PYTEST_FAILURE_SOURCE) + "\n")
     return lines
 
 
@@ -310,6 +318,7 @@ def multi_stage_two_failed_jobs(emu: AdoEmulator) -> Scenario:
     _ensure_project(emu)
     build = emu.add_build(PROJECT, DEFINITION, result="failed",
                           changes=[commit(_sha("m1"), "Apply regional tax in Order.total", "Ana Lopez")])
+    emu.set_commit_changes(build.repository, _sha("m1"), [("widgets/orders.py", "edit")])
     run = _Run(emu, build)
     stage = run.stage("Build")
     job = run.job(stage, "Build wheel")
@@ -432,6 +441,9 @@ def pr_build(emu: AdoEmulator) -> Scenario:
         "incompatible type \"float\"; expected \"Decimal\"", ["Bash exited with code '1'."],
         command="/usr/bin/bash -c 'mypy widgets'")
     run.store()
+    # the file the type error names, at the commit built: the analysis reads the lines around it
+    emu.add_file(repository, build.source_version, "widgets/orders.py",
+                 "\n".join([f"# line {n}" for n in range(1, 41)] + ["    total = apply_tax(float(subtotal))"]) + "\n")
     return _scenario("pr_build", run, pr_id=pull_request.id, repository_id=repository.id)
 
 

@@ -288,13 +288,19 @@ def answer_for(prompt: str, invent: bool = False) -> dict:
         entries.append({
             "index": index,
             "category": _category(text),
-            "summary": f"{name} failed: {text.strip()[:80]}",
+            "summary": f"{name} failed: {_short(text)}",
             "root_cause": f"Line {number} shows the error.{confirmed}",
             "suggested_fix": "Fix the error shown on that line and run the pipeline again.",
             "confidence": 0.7,
             "evidence": evidence,
         })
     return {"headline": _headline(entries), "failures": entries}
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """Return a line cut as a model would shorten it: at `limit` characters, never inside a quotation."""
+    text = text.strip()[:limit]
+    return text[:text.rfind('"')] if text.count('"') % 2 else text
 
 
 def obedient_answer(prompt: str) -> dict:

@@ -144,7 +144,7 @@ def test_vsix_bundles_pyyaml_as_one_pure_wheel_for_every_platform(extension):
 def test_vsix_bundles_no_wheel_of_the_llm_extra(extension):
     bundled = {w.name.split("-")[0].lower() for w in (extension / "task" / "wheels").glob("*.whl")}
     assert not bundled & set(LLM_EXTRA_PACKAGES)
-    assert {"azure_devops", "msrest", "jinja2", "pyyaml", "python_dotenv"} <= bundled
+    assert {"azure_devops", "msrest", "jinja2", "pyyaml", "python_dotenv", "google_re2"} <= bundled
 
 
 @needs_vsix
@@ -201,6 +201,32 @@ def test_task_from_the_vsix_installs_offline_and_publishes(extension, task_env, 
 
 @needs_vsix
 @needs_node
+def test_task_from_the_vsix_installs_re2_where_the_bundle_has_its_wheel(extension, task_env):
+    run = _run_task(extension, task_env)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    tools = Path(task_env["AGENT_TOOLSDIRECTORY"])
+    assert [p for p in tools.rglob("google_re2-*.dist-info") if p.parent.name == "site-packages"], run.stdout
+
+
+@needs_vsix
+def test_re2_extra_installs_offline_from_the_vsix_on_this_platform(extension, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=DEADLINE)
+    wheels = extension / "task" / "wheels"
+    (azura_wheel,) = wheels.glob("azura_pipelines-*-py3-none-any.whl")
+    python = str(_venv_executable(venv, "python"))
+
+    result = subprocess.run(
+        [python, "-m", "pip", "install", "--no-input", "--no-index", "--find-links", str(wheels), f"{azura_wheel}[re2]"],
+        capture_output=True, text=True, env=_offline_environment(), timeout=DEADLINE, check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert subprocess.run([python, "-c", "import re2"], timeout=DEADLINE).returncode == 0
+
+
+@needs_vsix
+@needs_node
 def test_task_behind_a_proxy_with_an_internal_ca_publishes_through_the_proxy(extension, agent_env, internal_ca,
                                                                               tmp_path):
     ca_file, server_context = internal_ca
@@ -224,9 +250,11 @@ def test_task_behind_a_proxy_with_an_internal_ca_publishes_through_the_proxy(ext
         assert emulator.tags(int(env["BUILD_BUILDID"])) == ["azura-test"]
     tunnels = proxy.requests(host=ADO_HOST)
     assert tunnels and {(r.method, r.authorized) for r in tunnels} == {("CONNECT", True)}
-    # task-lib itself debug-prints Agent.ProxyPassword when it loads; the agent masks that secret variable.
+    # task-lib itself debug-prints Agent.ProxyPassword when it loads, and again (as AGENT_PROXYPASSWORD) when the
+    # task reads the secret variables for AZURA_SECRETS; the agent masks that secret variable in both.
+    task_lib_prints = ("##vso[task.debug]Agent.ProxyPassword=", "##vso[task.debug]AGENT_PROXYPASSWORD=")
     leaks = [line for line in (run.stdout + run.stderr).splitlines()
-             if credentials[1] in line and not line.startswith("##vso[task.debug]Agent.ProxyPassword=")]
+             if credentials[1] in line and not line.startswith(task_lib_prints)]
     assert leaks == []
 
 
@@ -277,6 +305,12 @@ def _selected(python: str, platform: str) -> set:
     bundle = packaging_script("bundle_wheels")
     (target,) = [t for t in bundle.all_targets() if t.python == python and t.platform.name == platform]
     return {pin.name for pin in bundle.read_pins(LOCK) if pin.applies_to(target)}
+
+
+def test_bundle_serves_linux_windows_and_macos_on_x64_and_arm64_for_every_supported_python():
+    targets = {(t.platform.name, t.python) for t in packaging_script("bundle_wheels").all_targets()}
+    platforms = {f"{os_}-{arch}" for os_ in ("linux", "windows", "macos") for arch in ("x64", "arm64")}
+    assert targets == {(p, v) for p in platforms for v in ("3.10", "3.11", "3.12", "3.13", "3.14")}
 
 
 def test_bundle_takes_exceptiongroup_for_python_below_3_11_only():

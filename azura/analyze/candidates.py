@@ -1,0 +1,152 @@
+"""Candidates: the lines of an excerpt that could be the cause of its failure, with what they are and where.
+
+What a line is: a *cause* (a knowledge-base signature of role cause matches it: a compiler error, a failing
+test, a missing package), an *error* (no signature, but it reads like an error), or a *wrapper* (a wrapper
+signature, or a line that only counts or reports a failure: "3 failed", "exited with 1"). Lines that only look
+like errors are left out: passing tests, warnings, debug output, commands echoed by the shell, stack frames,
+"0 errors".
+
+Where it sits, from the excerpt's scan of the whole log: in the *failing* section (the output of the command
+that failed: from the last command started before the first failing exit code, through that exit code), or
+*before* it (commands that passed) or *after* it (clean-up, later commands).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+from azura.analyze.signatures import signature_set
+from azura.models import Excerpt, Line, Signature
+
+CAUSE, ERROR, WRAPPER = 3, 2, 1  # kinds of candidate, the most specific first
+FAILING, BEFORE, AFTER = "failing", "before", "after"
+
+# A line that reads like an error: error words as words (not "-Werror", not "error.c", not "error_handler"),
+# exception class names, test-runner failure marks, crashes, and the phrases a reason is written in.
+_ERROR_LIKE = re.compile(
+    r"(?<![-\w./])(?:error|ERROR|Error)s?(?![\w./-])|(?<![-\w])(?:fatal|FATAL|Fatal)\b"
+    r"|\bFAIL(?:ED|URE|S)?\b|\b[Ff]ail(?:ed|ure)\b|\b[A-Z]\w*(?:Exception|Error)\b|\bException\b"
+    r"|\bpanic(?:ked)?\b|Traceback \(most recent call last\)|Segmentation fault|core dumped|\bAborted\b"
+    r"|\bKilled\b|[✗✖×❌]|^not ok\b|^\s*\*\* \([\w.]+\)|\bexceed(?:ed|s)\b|\b[Ee]xpected\b.*\b(?:but|got|received|actual|found|to be|to equal)\b"
+    r"|(?i:\b(?:cannot|can't|could not|couldn't|unable to|not found|no such file|permission denied|timed out"
+    r"|undefined (?:reference|method|symbol|variable|index|local)|is not defined|not recognized|unresolved)\b)"
+    # a tool's finding at a place in a file: "src/vhost.erl:91: field description undefined in record vhost"
+    r"|^\S+\.[A-Za-z]\w{0,7}:\d+(?::\d+)?:(?!\s*(?:note|warning|info)\b)\s*\S")
+
+# A line that reports or counts a failure without saying what failed: a wrapper when no signature knows it.
+_REPORT_ONLY = re.compile(
+    r"\b[1-9]\d* (?:tests? )?(?:failed|failing|failures?|errors?)\b|\bBUILD FAIL|\b[Bb]uild failed\b"
+    r"|\bexit(?:ed)? (?:with )?(?:code|status)?:? ?'?[1-9]|\bexit (?:code|status)[ :=]+[1-9]|non-zero exit"
+    r"|\bError [1-9]\d*$|\bCommand failed\b|\b[Tt]ests? failed\b|\bFAILURES?!?$|\b[Cc]ompilation failed\b"
+    r"|\bfailed with (?:exit )?(?:code|status)\b|Your build exited with|^Failing tests:$|\*\* TEST FAILED \*\*"
+    r"|FAILED TEST SUMMARY|\bfailed [1-9]\d* and passed \d+|\d+/\d+ passing|Test suite failure for"
+    r"|^Test suite \S+: FAIL$|\b\d+ of \d+ [\w ]+ failed\b"
+    # a short line of words that only says that something failed: "R CMD check failed", "Installation failed."
+    r"|^\W*(?:[A-Za-z]+\s+){0,4}(?:failed|FAILED)[.!]?\s*$")
+
+# Lines that are never the cause, whatever words they hold.
+_PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b"
+                      r"|\bOK(?: \([\d.]+m?s\))?\s*$")
+# a log record at debug level, wherever its logger puts the level: "DEBUG x", "[debug] x", "12:00:01.2 - 0m0s DEBUG x"
+_DEBUG = re.compile(r"^(?:(?!error|fatal|fail).){0,40}?(?:\[(?:debug|trace|verbose)\]|(?<![\w-])(?:DEBUG|TRACE|VERBOSE)\b)",
+                    re.IGNORECASE)
+_WARNING = re.compile(r"^\W{0,4}(?:\[warn(?:ing)?\]|warn(?:ing)?\b|npm WARN\b)", re.IGNORECASE)
+# what failed nothing or says nothing: an error a tool says it ignored ("make: [x] Error 1 (ignored)"), a count of
+# nothing but warnings ("✖ 1 problem (0 errors, 1 warning)"), an error marker with no text after it ("[error]")
+_HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|ERROR)\]\s*$")
+# what the shell or a runner echoes before it runs a command: "$ make", "[command]/usr/bin/bash", "+ make" (set -x),
+# "> eslint ." (npm), "Run npm test" is not here: it is text GitHub Actions shows, not a command's output
+_ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |> \S)")
+_PROGRESS = re.compile(r"^\s*(?:Done|Finished|Compiling|Downloading|Downloaded|Installing|Building|Running)\b")
+# a frame of a stack trace: Java/JS "at x", Python 'File "x"', gdb "#0 ", Rust "3: 0x...", Ruby "x.rb:92:in `y'"
+_STACK_FRAME = re.compile(r'^\s*(?:at [\w$.<]|File "|#\d+ |\d+: +0x|(?:from )?\S+:\d+:in [`\'])')
+_ZERO_COUNTS = re.compile(r"(?i)\b(?:errors?|failed|failures?|failing)\s*[:=]?\s*0\b|\b0 (?:errors?|failed|failures?|failing)\b")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One line that could be the cause, with what it is and where it sits."""
+
+    line: Line
+    position: int  # index in the lines that were read
+    kind: int  # CAUSE, ERROR or WRAPPER
+    place: str  # FAILING, BEFORE or AFTER
+    signature: Optional[Signature] = None  # the signature that names it: the first cause, else the first wrapper
+    novel: Optional[bool] = None  # absent from the last green run's log; None when that is not known
+    wrapper: Optional[Line] = None  # for the last output before a wrapper, quoted in its place: that wrapper
+
+    @property
+    def from_issue(self) -> bool:
+        """Return whether the line is a timeline issue's message rather than a log line (line 0)."""
+        return self.line.number == 0
+
+
+def find_candidates(excerpt: Excerpt, lines: Sequence[Line], signatures: Sequence[Signature]) -> List[Candidate]:
+    """Return the candidates among `lines` (the excerpt's lines, or the issue messages of a record without a log)."""
+    matcher = signature_set(tuple(signatures))
+    novel = None if excerpt.novel_lines is None else frozenset(excerpt.novel_lines)
+    found: List[Candidate] = []
+    for position, line in enumerate(lines):
+        kind, signature = _what(line.text, matcher.matching(line.text))
+        if kind:
+            found.append(Candidate(line, position, kind, place_of(line.number, excerpt), signature,
+                                   None if novel is None or line.number == 0 else line.number in novel))
+    return found
+
+
+def anchor_candidates(excerpt: Excerpt) -> List[Candidate]:
+    """Return the excerpt's anchor lines as error candidates (for an excerpt with no line that reads like one)."""
+    anchors = frozenset(excerpt.anchors)
+    return [Candidate(line, position, ERROR, place_of(line.number, excerpt))
+            for position, line in enumerate(excerpt.lines) if line.number in anchors and not is_noise(line.text)]
+
+
+def place_of(number: int, excerpt: Excerpt) -> str:
+    """Return where a line sits: in the failing section, before it or after it (issue messages are in it)."""
+    if number == 0:
+        return FAILING
+    if excerpt.verdict is not None and number > excerpt.verdict:
+        return AFTER
+    if excerpt.failing_command is not None and number < excerpt.failing_command:
+        return BEFORE
+    return FAILING
+
+
+def is_progress(text: str) -> bool:
+    """Return whether a line reports routine progress ("Done in 6.20s.", "Compiling x"): the end of a step's work."""
+    return bool(_PROGRESS.match(text))
+
+
+def is_error_like(text: str) -> bool:
+    """Return whether a line reads like an error (it may still be a wrapper or noise)."""
+    return bool(_ERROR_LIKE.search(_ZERO_COUNTS.sub("", text)))
+
+
+def is_noise(text: str) -> bool:
+    """Return whether a line can never be the cause: a passing test, debug output, an echoed command, a frame."""
+    return bool(_PASSING.search(text) or _DEBUG.match(text) or _ECHOED_COMMAND.match(text)
+                or _STACK_FRAME.match(text) or _HARMLESS.search(text))
+
+
+def _what(text: str, matches: Sequence[Signature]):
+    """Return (kind, signature) of a line, or (0, None) when it is no candidate."""
+    if is_noise(text):
+        return 0, None
+    warning = bool(_WARNING.match(text))
+    # Linters report what they find as warnings, and fail the step for them; other warnings failed nothing.
+    matches = [s for s in matches if not warning or s.category == "lint"]
+    cause = next((s for s in matches if s.role != "wrapper"), None)
+    if cause is not None:
+        return CAUSE, cause
+    if warning:
+        return 0, None
+    wrapper = next((s for s in matches if s.role == "wrapper"), None)
+    if wrapper is not None:
+        return WRAPPER, wrapper
+    plain = _ZERO_COUNTS.sub("", text)
+    if _REPORT_ONLY.search(plain):
+        return WRAPPER, None
+    if _ERROR_LIKE.search(plain):
+        return ERROR, None
+    return 0, None

@@ -1,0 +1,106 @@
+"""Compile errors, read from what compilers print: file, line, column, the error code and the message.
+
+One pattern per compiler's documented diagnostic format; Rust and Python give the location on another line
+than the message, so their location is looked for on the lines around it.
+"""
+from __future__ import annotations
+
+import re
+from typing import List, Optional, Pattern, Sequence, Tuple
+
+from azura.models import CompileError, Line, SourceLocation
+
+MAX_ERRORS = 5
+_SOURCE = r"(?P<file>[^\s:()\[\]'\"]+?\.{ext})"
+
+
+def _diagnostic(pattern: str, ext: str = r"\w{1,6}") -> Pattern[str]:
+    return re.compile(pattern.replace("{source}", _SOURCE.replace("{ext}", ext)))
+
+
+DIAGNOSTICS: Tuple[Pattern[str], ...] = (
+    # C# / F# / VB and MSBuild: "src/A.cs(42,17): error CS0246: The type ... [/path/A.csproj]"
+    _diagnostic(r"^\s*{source}\((?P<line>\d+),(?P<col>\d+)\): error (?P<code>[A-Z]{2,4}\d{3,5}): (?P<message>.+?)(?: \[\S+\])?$",
+                r"(?:cs|fs|vb|xaml|razor|cshtml|csproj|props|targets)"),
+    # TypeScript: "src/a.ts(3,1): error TS2322: ..." and "src/a.ts:3:1 - error TS2322: ..."
+    _diagnostic(r"^\s*{source}(?:\((?P<line>\d+),(?P<col>\d+)\):|:(?P<line2>\d+):(?P<col2>\d+) -) error (?P<code>TS\d+): "
+                r"(?P<message>.+)$", r"[cm]?tsx?"),
+    # javac: "App.java:23: error: cannot find symbol"; Maven: "[ERROR] /w/App.java:[23,9] cannot find symbol"
+    _diagnostic(r"^(?:\[ERROR\] )?{source}(?::(?P<line>\d+): error:|:\[(?P<line2>\d+),(?P<col2>\d+)\]) (?P<message>.+)$",
+                r"(?:java|groovy)"),
+    # Kotlin: "e: file:///w/Main.kt:12:5 Unresolved reference: x", older "e: /w/Main.kt: (12, 5): ..."
+    _diagnostic(r"^e: (?:file://)?{source}(?::(?P<line>\d+):(?P<col>\d+)|: \((?P<line2>\d+), (?P<col2>\d+)\)):? (?P<message>.+)$",
+                r"kts?"),
+    # sbt/scalac: "[error] /w/Foo.scala:12:5: type mismatch;" (the column is optional)
+    _diagnostic(r"^\[error\] {source}:(?P<line>\d+):(?:(?P<col>\d+):)? (?P<message>.+)$", r"(?:scala|sc|java)"),
+    # gcc, clang, swiftc, GHC and most others: "src/x.c:118:12: error: ...", "x.swift:41:17: error: ..."
+    _diagnostic(r"^\s*{source}:(?P<line>\d+)(?::(?P<col>\d+))?: (?:fatal )?error:\s*(?P<message>.*?)(?: \[-W[\w-]+(?:=[\w-]+)?\])?$"),
+    # MSVC: "D:\a\1\s\src\main.cpp(12): fatal error C1083: Cannot open include file: ..."
+    re.compile(r"^\s*(?P<file>(?:[A-Za-z]:)?[^\s:()]*?\.\w+)\((?P<line>\d+)(?:,(?P<col>\d+))?\): (?:fatal )?error "
+               r"(?P<code>C\d{4}): (?P<message>.+)$"),
+    # Go: "./internal/server/handler.go:41:9: undefined: NewRouter"
+    _diagnostic(r"^\s*{source}:(?P<line>\d+):(?P<col>\d+): (?P<message>(?!warning).+)$", r"go"),
+    # Erlang and Elixir: "src/vhost.erl:91: field description undefined in record vhost"
+    _diagnostic(r"^\s*{source}:(?P<line>\d+): (?P<message>(?!Warning|warning).+)$", r"(?:erl|hrl|ex|exs)"),
+)
+
+# Diagnostics whose location comes on a line of its own, after (Rust) or before (Python) the message.
+_RUST_ERROR = re.compile(r"^error(?:\[(?P<code>E\d{4})\])?: (?P<message>.+)$")
+_RUST_LOCATION = re.compile(r"^\s*--> (?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+)")
+_PYTHON_ERROR = re.compile(r"^\s*(?:E\s+)?(?P<code>SyntaxError|IndentationError|TabError): (?P<message>.+)$")
+_PYTHON_LOCATION = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+# Rust's own summaries, which are no error of their own
+_RUST_SUMMARY = re.compile(r"^(?:aborting due to|could not compile|Could not compile|build failed|test failed)")
+
+# Totals: "3 errors generated.", "Found 4 errors.", "error: aborting due to 3 previous errors", "  3 Error(s)"
+_TOTALS = re.compile(r"\b(?P<n>\d+) errors? generated|^Found (?P<n2>\d+) errors?\b|aborting due to (?P<n3>\d+) previous errors"
+                     r"|^\s*(?P<n4>\d+) Error\(s\)$|^(?P<n5>\d+) errors?$")
+
+
+def compile_errors(lines: Sequence[Line]) -> Tuple[Tuple[CompileError, ...], Optional[int]]:
+    """Return the first compile errors in the lines (in log order, each place once) and the total printed."""
+    found: List[CompileError] = []
+    seen = set()
+    total: Optional[int] = None
+    for index, line in enumerate(lines):
+        error = _error_at(lines, index)
+        if error is not None:
+            key = (str(error.location), error.message)
+            if key not in seen:
+                seen.add(key)
+                found.append(error)
+        counted = _TOTALS.search(line.text)
+        if counted:
+            total = int(next(v for v in counted.groupdict().values() if v))
+    return tuple(found[:MAX_ERRORS]), total or (len(found) if found else None)
+
+
+def _error_at(lines: Sequence[Line], index: int) -> Optional[CompileError]:
+    text = lines[index].text
+    number = lines[index].number or None
+    for pattern in DIAGNOSTICS:
+        found = pattern.match(text)
+        if found:
+            groups = found.groupdict()
+            message = groups["message"].strip()
+            if not message and index + 1 < len(lines):  # GHC and others put the message on the next line
+                message = lines[index + 1].text.strip()
+            return CompileError(message=message, code=groups.get("code") or "", log_line=number,
+                                location=_location(groups["file"], groups.get("line") or groups.get("line2"),
+                                                   groups.get("col") or groups.get("col2")))
+    rust = _RUST_ERROR.match(text)
+    if rust and not _RUST_SUMMARY.match(rust.group("message")):
+        place = next((m for m in (_RUST_LOCATION.match(l.text) for l in lines[index + 1:index + 4]) if m), None)
+        return CompileError(message=rust.group("message").strip(), code=rust.group("code") or "", log_line=number,
+                            location=_location(place["file"], place["line"], place["col"]) if place else None)
+    python = _PYTHON_ERROR.match(text)
+    if python:
+        place = next((m for m in (_PYTHON_LOCATION.search(l.text) for l in reversed(lines[max(0, index - 4):index]))
+                      if m), None)
+        return CompileError(message=python.group("message").strip(), code=python.group("code"), log_line=number,
+                            location=_location(place["file"], place["line"], None) if place else None)
+    return None
+
+
+def _location(file: str, line: Optional[str], column: Optional[str]) -> SourceLocation:
+    return SourceLocation(file, int(line) if line else None, int(column) if column else None)

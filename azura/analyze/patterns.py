@@ -1,0 +1,257 @@
+"""Which regular expressions a signature may use: those whose matching time stays bounded on any line.
+
+Signature patterns are searched in every line of every failed step's log, and logs are hostile input.
+RE2 (the optional ``re2`` extra) matches in time linear in the text whatever the pattern, but Python's
+``re``, used where RE2 has no wheel, backtracks: ``(a+)+$`` takes exponential time on a line of a's.
+So every pattern, bundled or the user's, keeps to a subset on which backtracking stays polynomial with
+a small degree, and the excerpt's fallback scanner cuts the lines it hands ``re`` (``FALLBACK_LINE_CAP``
+in ``azura.excerpt.scan``), which bounds the work per line. The subset is also RE2's, so the fast path
+takes every pattern.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from typing import FrozenSet, Iterator, List, Optional, Tuple
+
+if sys.version_info >= (3, 11):
+    from re import _constants as sre
+    from re import _parser as sre_parse
+else:  # the same modules under their old names
+    import sre_constants as sre
+    import sre_parse
+
+MAX_COUNT = 1000  # RE2 refuses counted repetition above this, and `re` unrolls it
+MAX_WIDE_REPEATS = 2  # in a row; each repeat of almost any character multiplies the backtracking by the line's length
+_REPEATS = {sre.MAX_REPEAT, sre.MIN_REPEAT}
+_FORBIDDEN = {
+    sre.GROUPREF: "a back-reference",
+    sre.GROUPREF_EXISTS: "a conditional group (?(...))",
+    sre.ASSERT: "a look-ahead or look-behind",
+    sre.ASSERT_NOT: "a look-ahead or look-behind",
+}
+for _name, _what in (("ATOMIC_GROUP", "an atomic group"), ("POSSESSIVE_REPEAT", "a possessive quantifier")):
+    if hasattr(sre, _name):  # Python 3.11+
+        _FORBIDDEN[getattr(sre, _name)] = _what
+# Character classes that match almost anything, so that two unbounded repeats of them can split a line
+# in quadratically many ways.
+_NARROW_CATEGORIES = {sre.CATEGORY_DIGIT, sre.CATEGORY_SPACE, sre.CATEGORY_WORD}
+
+Node = Tuple[object, object]
+
+
+def pattern_problem(pattern: str) -> Optional[str]:
+    """Return why the pattern could take more than bounded time per line, or None when it is fine.
+
+    The pattern must already compile with ``re``.
+    """
+    parsed = sre_parse.parse(pattern)
+    ignore_case = bool(parsed.state.flags & sre.SRE_FLAG_IGNORECASE)
+    for op, value in _walk(parsed):
+        if op in _FORBIDDEN:
+            return f"{_FORBIDDEN[op]} (RE2 cannot run it and Python's re may backtrack without end)"
+        if op in _REPEATS:
+            low, high, body = value
+            if low > MAX_COUNT or (high != sre.MAXREPEAT and high > MAX_COUNT):
+                return f"a counted repetition above {{{MAX_COUNT}}}"
+            if high > 1 and _has_repeat(body, unbounded_only=high != sre.MAXREPEAT) \
+                    and not _starts_with_a_separator(body, ignore_case):
+                return "nested quantifiers, such as (a+)+ or (?:\\w+-?)*: quantify one level only"
+            if high == sre.MAXREPEAT and _has_overlapping_branches(body):
+                return "alternatives that can start alike under a quantifier, such as (a|ab)*"
+    wide = _wide_repeats_in_a_row(parsed)
+    if wide > MAX_WIDE_REPEATS:
+        return (f"{wide} repeats of almost any character (.* [^x]+ \\S*) in a row: at most {MAX_WIDE_REPEATS}, "
+                "as each multiplies the work on a long line")
+    return None
+
+
+def _walk(items) -> Iterator[Node]:
+    """Yield every (op, value) of a parsed pattern, depth first."""
+    for op, value in items:
+        yield op, value
+        for child in _children(op, value):
+            yield from _walk(child)
+
+
+def _children(op, value) -> List[object]:
+    if op in _REPEATS or (hasattr(sre, "POSSESSIVE_REPEAT") and op == sre.POSSESSIVE_REPEAT):
+        return [value[2]]
+    if op == sre.SUBPATTERN:
+        return [value[-1]]
+    if op == sre.BRANCH:
+        return list(value[1])
+    if op in (sre.ASSERT, sre.ASSERT_NOT):
+        return [value[1]]
+    if hasattr(sre, "ATOMIC_GROUP") and op == sre.ATOMIC_GROUP:
+        return [value]
+    if op == sre.GROUPREF_EXISTS:
+        return [branch for branch in value[1:] if branch is not None]
+    return []
+
+
+def _has_repeat(body, unbounded_only: bool) -> bool:
+    """Return whether body holds a repeat of more than one item (only unbounded ones when asked)."""
+    for op, value in _walk(body):
+        if op in _REPEATS and value[1] > 1 and (value[1] == sre.MAXREPEAT or not unbounded_only):
+            return True
+    return False
+
+
+def _has_overlapping_branches(body) -> bool:
+    """Return whether an alternation in body has two branches that may begin with the same character."""
+    for op, value in _walk(body):
+        if op != sre.BRANCH:
+            continue
+        starts = [_first_literal(branch) for branch in value[1]]
+        if None in starts or len(set(starts)) < len(starts):
+            return True
+    return False
+
+
+def _starts_with_a_separator(body, ignore_case: bool) -> bool:
+    """Return whether body starts with a literal that none of its repeats can match, as \\. in (?:\\.\\d+)+.
+
+    Each round of the outer repeat then begins at a separator, so the text splits into rounds one way only.
+    """
+    first = _first_literal(body)
+    if first is None:
+        return False
+    candidates = {chr(first).lower(), chr(first).upper()} if ignore_case else {chr(first)}
+    repeated = [value[2] for op, value in _walk(body) if op in _REPEATS and value[1] > 1]
+    return not any(_may_match(item, char) for inner in repeated for item in inner for char in candidates)
+
+
+def _may_match(node: Node, char: str) -> bool:
+    """Return whether a one-character item may match char; True when unsure."""
+    op, value = node
+    if op == sre.LITERAL:
+        return chr(value) == char
+    if op == sre.NOT_LITERAL:
+        return chr(value) != char
+    if op == sre.IN:
+        negated = bool(value) and value[0][0] == sre.NEGATE
+        found = any(_in_item_matches(item, char) for item in value if item[0] != sre.NEGATE)
+        return found != negated
+    return True
+
+
+def _in_item_matches(item, char: str) -> bool:
+    op, value = item
+    if op == sre.LITERAL:
+        return chr(value) == char
+    if op == sre.RANGE:
+        return value[0] <= ord(char) <= value[1]
+    if op == sre.CATEGORY:
+        tests = {sre.CATEGORY_DIGIT: str.isdigit, sre.CATEGORY_SPACE: str.isspace,
+                 sre.CATEGORY_WORD: lambda c: c.isalnum() or c == "_"}
+        for category, test in tests.items():
+            if value == category:
+                return test(char)
+    return True
+
+
+def _wide_repeats_in_a_row(items) -> int:
+    """Return the most unbounded repeats of almost any character that one match may pass through."""
+    total = 0
+    for op, value in items:
+        if _is_wide_unbounded((op, value)):
+            total += 1
+        elif op == sre.BRANCH:
+            total += max(_wide_repeats_in_a_row(branch) for branch in value[1])
+        elif op in _REPEATS or op == sre.SUBPATTERN:  # a repeated group holds no repeat: nesting is refused
+            total += _wide_repeats_in_a_row(value[-1])
+    return total
+
+
+def _first_literal(branch) -> Optional[int]:
+    """Return the code of the literal a branch must start with, or None when it may start otherwise."""
+    item = _first_item(branch)
+    if item is not None and item[0] == sre.LITERAL:
+        return item[1]
+    return None
+
+
+def _first_item(items) -> Optional[Node]:
+    """Return the first item that consumes text, looking into groups and past anchors, or None."""
+    for op, value in items:
+        if op == sre.AT:
+            continue
+        if op == sre.SUBPATTERN:
+            return _first_item(value[-1])
+        return op, value
+    return None
+
+
+def _is_wide_unbounded(node: Node) -> bool:
+    """Return whether node is an unbounded repeat of a character class that matches almost anything."""
+    op, value = node
+    if op not in _REPEATS or value[1] != sre.MAXREPEAT:
+        return False
+    body = list(value[2])
+    if len(body) != 1:
+        return False
+    item_op, item_value = body[0]
+    if item_op in (sre.ANY, sre.NOT_LITERAL):
+        return True
+    if item_op == sre.IN:
+        if item_value and item_value[0][0] == sre.NEGATE:
+            return True
+        return any(op == sre.CATEGORY and code not in _NARROW_CATEGORIES for op, code in item_value)
+    return False
+
+
+# Python syntax RE2 reads otherwise: "[[:alpha:]]" is a POSIX class to RE2 and a set of characters to `re`;
+# "{,3}" is a repeat to `re` and literal text to RE2.
+_READ_OTHERWISE = re.compile(r"\[:\^?[a-z]+:\]|\{,")
+# A budget RE2 may use for an automaton, not memory it takes up front: a hundred-odd knowledge-base patterns need
+# more than RE2's default 8 MB, below which RE2 falls back to a matcher about six times slower.
+RE2_MEMORY = 64 << 20
+
+
+class PatternSet:
+    """Patterns matched together by one RE2 set: `matching(text)` names those found in a line, reading it once.
+
+    Without google-re2 (the optional re2 extra) no pattern joins, and the caller tries each with `re`.
+    """
+
+    def __init__(self):
+        try:
+            import re2
+        except ImportError:
+            re2 = None
+        self._set = None
+        if re2 is not None:
+            options = re2.Options()
+            options.max_mem = RE2_MEMORY
+            options.log_errors = False  # a pattern RE2 refuses is expected, not worth a line on stderr
+            self._set = re2.Set.SearchSet(options)
+        self.added = 0
+
+    def add(self, pattern: str) -> Optional[int]:
+        """Return the slot `pattern` has in the set, or None when it cannot join (the caller then tries it itself).
+
+        A pattern joins when RE2 reads it as `re` does; RE2 refuses what it cannot run (look-arounds).
+        """
+        if self._set is None or _READ_OTHERWISE.search(pattern):
+            return None
+        try:
+            slot = self._set.Add(pattern)
+        except Exception:  # noqa: BLE001 - re2 raises its own error type; any failure means "not in the set"
+            return None
+        self.added += 1
+        return slot
+
+    def compile(self) -> bool:
+        """Return whether the set could be built; when not, the caller tries every pattern itself."""
+        if self._set is None or not self.added:
+            return False
+        try:
+            self._set.Compile()
+        except Exception:  # noqa: BLE001 - past RE2's memory budget
+            return False
+        return True
+
+    def matching(self, text: str) -> FrozenSet[int]:
+        """Return the slots of the patterns found in `text` (RE2's \\w, \\b, \\s are ASCII-only: ASCII text)."""
+        return frozenset(self._set.Match(text) or ())

@@ -1,0 +1,345 @@
+"""Say: the summary, root cause, fix, confidence and evidence of a diagnosis, written from its cause and facts.
+
+The specifics come first (the failing test and its message, the file:line and code of a compile error, the
+missing name, the version wanted against the one found, the signal); the signature's sentence explains them.
+Quotes of log text are cut on a word boundary.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+from azura.analyze.candidates import CAUSE, ERROR, FAILING, WRAPPER, Candidate, is_noise
+from azura.analyze.facts.names import TOOLCHAINS, missing_fix
+from azura.analyze.rank import CASCADE_GAP
+from azura.models import Facts, FailingTest, Line, Signature
+
+MAX_EVIDENCE = 6
+FOLLOWING_LINES = 2  # lines right under the cause that belong to it, kept as evidence
+MAX_QUOTE = 160
+MAX_NAMED_TESTS = 3
+HIGH, MEDIUM, LOW, GUESS, NOTHING = 0.8, 0.5, 0.35, 0.2, 0.05
+
+_AGENT_MARKER = re.compile(r"^(?:##)?\[(?:error|warning)\]\s*")
+# Lines of a cause's block that say where or what exactly: Rust's "--> src/x.rs:3:5", a Python or JS frame,
+# a test's expected/actual values, npm's "404 Not Found - GET ...", a bare "file:line".
+_DETAIL = re.compile(r'^\s*--> \S|File "[^"]+", line \d+|^\s+at .*\S+:\d+|^\s*(?:E\s+)?(?:[Ee]xpected|[Aa]ctual|[Rr]eceived'
+                     r'|got|but was|but got)\b|\d{3} [A-Z][\w ]+ - (?:GET|PUT|POST) |^\s*\S+\.\w+:\d+(?::\d+)?:?\s*$')
+# Where a log names the command that ran: "$ npm test", "[command]/usr/bin/dotnet test", npm's "> app@1.0 lint /w",
+# "Failed at the app@1.0 lint script", Travis's "The command "make test" exited with 2."
+_COMMAND_LINE = re.compile(r"^\$ (.+)|^\[command\](.+)|^> \S+@\S+ (\S+)|Failed at the \S+ (\S+) script"
+                           r"|The command \"(.+?)\" (?:exited|failed)")
+# Words in the failing command that tell what kind of work it did, for a cause no signature knows.
+_COMMAND_KINDS = (
+    ("test", re.compile(r"\b(?:test|tests|spec|specs|check|pytest|jest|mocha|karma|rspec|phpunit|ctest|tox|nox|vitest"
+                        r"|ava|prove|busted|bats|xcodebuild test)\b")),
+    ("lint", re.compile(r"\b(?:lint|eslint|flake8|pylint|rubocop|stylelint|tslint|checkstyle|ktlint|detekt|golangci-lint"
+                        r"|shellcheck|black|prettier|fmt|format|mdl|markdownlint|htmlproofer|awesome_bot|codespell)\b")),
+    ("deploy", re.compile(r"\b(?:deploy|publish|release|upload)\b")),
+    ("dependency", re.compile(r"\b(?:install|restore|npm ci|bundle|pip|composer|dependencies|deps)\b")),
+    ("compile", re.compile(r"\b(?:build|compile|make|cmake|msbuild|tsc|javac|assemble|cargo|gradlew?|mvn|go build)\b")),
+)
+
+
+@dataclass(frozen=True)
+class Said:
+    """What a diagnosis says about one failed step."""
+
+    category: str
+    summary: str
+    root_cause: str
+    suggested_fix: str
+    confidence: float
+    evidence: tuple
+
+
+def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidate], facts: Facts) -> Said:
+    """Return the diagnosis resting on `cause`, with the facts read from its failing section."""
+    signature = cause.signature
+    category = _category(cause, facts, candidates, section)
+    specific = _specifics(category, facts, section)
+    summary = _summary(specific, signature, category)
+    explanation = signature.summary if signature is not None else _generic_explanation(category)
+    cited = _cited(cause.line)
+    if specific and cause.line.number and _said_already(specific, cause.line.text):
+        cited = f"(line {cause.line.number})"
+    if cause.wrapper is not None:
+        cited = f"The last output before line {cause.wrapper.number} ({quote(cause.wrapper.text, 80)}): {cited}"
+    root_cause = " ".join(part for part in (specific, explanation, cited) if part)
+    if specific and signature is not None and specific.rstrip(".") == signature.summary.rstrip("."):
+        root_cause = f"{specific} {_cited(cause.line)}"
+    return Said(category=category, summary=summary, root_cause=root_cause,
+                suggested_fix=_fix(category, facts, signature, section),
+                confidence=_confidence(cause, category, facts),
+                evidence=_evidence(cause, section, candidates, facts))
+
+
+def quote(text: str, limit: int = MAX_QUOTE) -> str:
+    """Return a log line fit to quote: agent markers gone, cut on a word boundary with "…" when too long."""
+    text = _AGENT_MARKER.sub("", " ".join(text.split()))
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + "…"
+
+
+def _said_already(sentence: str, text: str) -> bool:
+    """Return whether a sentence already quotes the gist of a log line (its longest run of words)."""
+    words = " ".join(_AGENT_MARKER.sub("", text).split())
+    gist = max(re.split(r"^\W*E\s+|[:|]\s", words), key=len).strip()
+    return len(gist) >= 12 and gist in " ".join(sentence.split())
+
+
+def command_kind(command: str) -> Optional[str]:
+    """Return the category the words of a failing command point to (`npm test` -> test), or None."""
+    for category, words in _COMMAND_KINDS:
+        if words.search(command):
+            return category
+    return None
+
+
+def _cited(line: Line) -> str:
+    if line.number > 0:
+        return f"Line {line.number}: {quote(line.text)}"
+    return f"The agent reported: {quote(line.text)}"
+
+
+def _category(cause: Candidate, facts: Facts, candidates: Sequence[Candidate], section: Sequence[Line]) -> str:
+    if cause.signature is not None and cause.kind == CAUSE:
+        return cause.signature.category
+    # a wrapper or a plain error line: the facts of the section tell what failed, else the wrappers that name a
+    # kind of work ("Compilation failed", "3 failed"), else the failing command's words ("npm run lint")
+    if facts.compile_errors:
+        return "compile"
+    if facts.failing_tests or facts.failed_test_count:
+        return "test"
+    if facts.missing:
+        return "script" if facts.missing[0].kind in ("command", "file") else "dependency"
+    if facts.versions:
+        return "configuration"
+    if facts.exit is not None and facts.exit.signal == "SIGKILL":
+        return "resource"
+    named = [c.signature.category for c in candidates if c.kind == WRAPPER and c.signature is not None
+             and c.signature.category != "script"]
+    if named:
+        return named[-1]
+    commands = [facts.exit.command] if facts.exit is not None and facts.exit.command else []
+    commands += [next(v for v in match.groups() if v) for match in map(_COMMAND_LINE.search, (l.text for l in section))
+                 if match]
+    return command_kind(" ".join(commands)) or (cause.signature.category if cause.signature is not None else "unknown")
+
+
+def _specifics(category: str, facts: Facts, section: Sequence[Line]) -> str:
+    """Return one or two sentences naming what failed, from the facts that fit the category, or ""."""
+    if category == "test" and facts.failing_tests:
+        return _tests_sentence(facts)
+    if category in ("compile", "lint") and facts.compile_errors:
+        return _compile_sentence(facts)
+    if facts.missing and category in ("dependency", "script", "configuration", "compile", "test", "unknown"):
+        return _missing_sentence(facts)
+    if facts.versions:
+        return _version_sentence(facts)
+    if facts.exit is not None and facts.exit.signal and category in ("resource", "script", "test", "unknown"):
+        command = f"`{quote(facts.exit.command, 60)}` " if facts.exit.command else "The process "
+        code = f" (exit code {facts.exit.code})" if facts.exit.code is not None else ""
+        return f"{command}was killed by {facts.exit.signal}{code}."
+    return ""
+
+
+def _tests_sentence(facts: Facts) -> str:
+    first = facts.failing_tests[0]
+    total = facts.failed_test_count or len(facts.failing_tests)
+    where = f" at {first.location}" if first.location else ""
+    message = f": {quote(first.message, 200)}" if first.message else ""
+    head = (f"Test `{first.name}` failed{where}{message}" if total <= 1
+            else f"{total} tests failed; the first, `{first.name}`, failed{where}{message}")
+    others = [f"`{test.name}`" for test in facts.failing_tests[1:MAX_NAMED_TESTS]]
+    more = total - 1 - len(others)
+    if others:
+        head += f". Also failing: {', '.join(others)}" + (f" and {more} more" if more > 0 else "")
+    return head.rstrip(".") + "."
+
+
+def _compile_sentence(facts: Facts) -> str:
+    first = facts.compile_errors[0]
+    where = f" at {first.location}" if first.location else ""
+    code = f" {first.code}" if first.code else ""
+    text = f"Compile error{code}{where}: {quote(first.message, 200)}"
+    total = facts.compile_error_count or len(facts.compile_errors)
+    if total > 1:
+        text += f" ({total - 1} more error{'s' if total > 2 else ''} follow{'s' if total == 2 else ''})"
+    return text.rstrip(".") + "."
+
+
+_MISSING_WORDS = {"module": "The module `{}` could not be found.", "package": "The package `{}` could not be found.",
+                  "command": "The command `{}` was not found.", "file": "The file `{}` does not exist."}
+
+
+def _missing_sentence(facts: Facts) -> str:
+    first = facts.missing[0]
+    return _MISSING_WORDS.get(first.kind, "`{}` is missing.").format(first.name)
+
+
+def _version_sentence(facts: Facts) -> str:
+    version = facts.versions[0]
+    wanted, found = _readable_version(version.subject, version.wanted), _readable_version(version.subject, version.found)
+    subject = version.subject if version.subject in TOOLCHAINS else f"`{version.subject}`"
+    if found:
+        return f"{subject} {wanted} is required, but {found} was found."
+    return f"{subject} {wanted} is required."
+
+
+def _readable_version(subject: str, version: str) -> str:
+    """Return a version as people say it: Java class file 55.0 is Java 11."""
+    if subject == "Java" and re.fullmatch(r"\d{2}(?:\.0)?", version or "") and float(version) >= 45:
+        return f"{int(float(version)) - 44} (class file {version})"
+    return version
+
+
+def _summary(specific: str, signature: Optional[Signature], category: str) -> str:
+    if specific:
+        return quote(specific.split(". Also failing")[0], 200).rstrip(".") + "."
+    if signature is not None:
+        return signature.summary
+    if category != "unknown":
+        return _generic_explanation(category)
+    return "No known failure signature matched."
+
+
+def _generic_explanation(category: str) -> str:
+    return {
+        "test": "Tests failed.", "compile": "The build failed.", "lint": "A lint or format check failed.",
+        "deploy": "The deployment failed.", "dependency": "Installing the dependencies failed.",
+        "script": "A command failed.", "resource": "The process ran out of resources.",
+        "configuration": "The build is configured for something the agent does not have.",
+    }.get(category, "No known failure signature matched.")
+
+
+def _fix(category: str, facts: Facts, signature: Optional[Signature], section: Sequence[Line]) -> str:
+    hint = signature.hint if signature is not None else ""
+    if category == "test" and facts.failing_tests:
+        rerun = _rerun(facts.failing_tests[0])
+        if rerun:
+            return f"Run {rerun} locally and read its assertion message; fix the code or the test."
+    if category in ("compile", "lint") and facts.compile_errors and facts.compile_errors[0].location:
+        first = facts.compile_errors[0]
+        what = first.code or quote(first.message, 60)
+        lead = f"Fix `{first.location}` ({what}) first; later errors often follow from it."
+        return f"{lead} {hint}".strip()
+    if facts.missing:
+        first = facts.missing[0]
+        text = next((line.text for line in section if line.number == first.log_line), "")
+        fix = missing_fix(first, text)
+        if fix:
+            return fix[0].upper() + fix[1:] + "."
+    if facts.versions and facts.versions[0].subject in TOOLCHAINS:
+        version = facts.versions[0]
+        return (f"Use {version.subject} {_readable_version(version.subject, version.wanted)} in this step (a tool "
+                f"installer task or image that has it), or change the requirement. {hint}").strip()
+    if facts.versions:
+        version = facts.versions[0]
+        return f"Make the versions of `{version.subject}` agree ({version.wanted} is required). {hint}".strip()
+    if hint:
+        return hint
+    return ("Read the evidence and the lines above it in the log; if this failure recurs, add a signature for it "
+            "to azura.yml.")
+
+
+def _rerun(test: FailingTest) -> str:
+    """Return the command that runs one failing test again, for the runner that reported it, or ""."""
+    name = test.name
+    tail = re.split(r"::|#|\.", name)[-1]
+    file = test.location.file if test.location else ""
+    line = test.location.line if test.location else None
+    commands = {
+        "pytest": f"`pytest \"{name}\"`" if "::" in name else f"`pytest -k {tail}`",
+        "unittest": f"`python -m unittest {name}`",
+        "jest": f"`npx jest {file + ' ' if file else ''}-t \"{name.split(' › ')[-1]}\"`",
+        "mocha": f"`npx mocha --grep \"{name.split(':')[0].strip()}\"`",
+        "junit": f"`mvn test -Dtest={_class_and_method(name, '#')}` (Gradle: `./gradlew test --tests "
+                 f"'{_class_and_method(name, '.')}'`)",
+        "dotnet": f"`dotnet test --filter \"FullyQualifiedName~{name.split('(')[0]}\"`",
+        "go": f"`go test -run '{name}' ./...`",
+        "cargo": f"`cargo test {name}`",
+        "phpunit": f"`vendor/bin/phpunit --filter '{tail}'`",
+        "rspec": f"`bundle exec rspec {file}:{line}`" if file and line else f"`bundle exec rspec -e \"{name}\"`",
+        "minitest": f"`bin/rails test {file}:{line}`" if file and line else f"the test `{name}`",
+        "exunit": f"`mix test {file}:{line}`" if file and line else f"`mix test` for `{name}`",
+        "scalatest": f"`sbt \"testOnly -- -z \\\"{name}\\\"\"`",
+        "tap": f"`prove -v {file}`" if file else f"the test `{name}`",
+        "pester": f"`Invoke-Pester -FullNameFilter '{name}'`",
+    }
+    commands["xunit"] = commands["nunit"] = commands["dotnet"]
+    return commands.get(test.framework, f"the test `{name}`")
+
+
+def _class_and_method(name: str, separator: str) -> str:
+    parts = name.split(".")
+    return f"{parts[-2]}{separator}{parts[-1]}" if len(parts) >= 2 else name
+
+
+def _confidence(cause: Candidate, category: str, facts: Facts) -> float:
+    """Return how sure the diagnosis is: high only for a specific signature with its specifics, in the failing section."""
+    signature = cause.signature
+    specifics = _has_specifics(category, facts)
+    if cause.kind == CAUSE and signature is not None:
+        if cause.place != FAILING and not cause.from_issue:
+            return min(signature.confidence, MEDIUM)
+        if specifics or cause.from_issue:
+            return max(signature.confidence, HIGH)
+        return min(signature.confidence, 0.75)
+    if cause.kind == WRAPPER and signature is not None:
+        return MEDIUM if specifics else min(signature.confidence, 0.4)
+    if category != "unknown":
+        return 0.45 if specifics else 0.3
+    return GUESS if cause.kind >= ERROR else 0.1
+
+
+def _has_specifics(category: str, facts: Facts) -> bool:
+    return bool((category == "test" and facts.failing_tests) or (category in ("compile", "lint") and facts.compile_errors)
+                or facts.missing or facts.versions or (category == "resource" and facts.exit is not None)
+                or category not in ("test", "compile", "lint", "dependency", "script", "unknown"))
+
+
+def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidate], facts: Facts) -> tuple:
+    """Return the cause line, then the lines of its block that name the test, file or package and the other
+    facts' lines (in log order, each once), then the section's summary lines."""
+    from azura.analyze.facts import block_of
+
+    chosen: List[Line] = []
+    taken = {cause.line.number, 0} if cause.line.number else {0}
+    index = next((i for i, line in enumerate(section) if line.number == cause.line.number), None)
+    block = block_of(section, index) if index is not None else ()
+    fact_lines = {n for n in _fact_lines(facts) if n}
+    same = {c.line.number for c in candidates if c.signature is not None and c.signature == cause.signature}
+    details = [line for line in block if _DETAIL.search(line.text) or line.number in fact_lines | same]
+    # the error's own next lines: its message under a line a signature knows ("rake aborted!", "error[E0308]: ...")
+    if cause.signature is not None:
+        details += [line for line in block if 0 < line.number - cause.line.number <= FOLLOWING_LINES
+                    and not is_noise(line.text)]
+    # then the other errors of the same kind the section reports, each cascade by its first line
+    alike = [c for c in candidates if c.kind == cause.kind and c.place == cause.place and c.line.number != cause.line.number]
+    firsts = [c.line for i, c in enumerate(alike) if i == 0 or c.line.number - alike[i - 1].line.number > CASCADE_GAP]
+    others = [line for line in section if line.number in fact_lines] + firsts
+    summaries = [c.line for c in candidates if c.kind == WRAPPER and c.place == cause.place
+                 and c.line.number not in taken and c.line.number > cause.line.number][-1:]
+    if cause.wrapper is not None:
+        details, others, summaries = [line for line in section if cause.line.number < line.number
+                                      < cause.wrapper.number], [], [cause.wrapper]
+    room = MAX_EVIDENCE - 1 - len(summaries)
+    taken.update(line.number for line in summaries)
+    for line in sorted(details, key=lambda l: l.number) + others:
+        if line.number not in taken and len(chosen) < room:
+            chosen.append(line)
+            taken.add(line.number)
+    chosen.sort(key=lambda line: line.number)
+    return (cause.line, *chosen, *summaries)
+
+
+def _fact_lines(facts: Facts) -> List[Optional[int]]:
+    lines: List[Optional[int]] = [t.log_line for t in facts.failing_tests]
+    lines += [e.log_line for e in facts.compile_errors]
+    lines += [m.log_line for m in facts.missing] + [v.log_line for v in facts.versions]
+    return lines

@@ -1,0 +1,59 @@
+"""Signature patterns keep to shapes whose matching time is bounded on any line (azura.analyze.patterns)."""
+import sys
+
+import pytest
+
+from azura.analyze.patterns import pattern_problem
+from azura.analyze.signatures import bundled_signatures, load_signatures
+from azura.errors import ConfigError
+
+
+@pytest.mark.parametrize("pattern, problem", [
+    (r"(a+)+$", "nested quantifiers"),
+    (r"(?:\w+-?)*!", "nested quantifiers"),
+    (r"(?:x{2,5})+", "nested quantifiers"),
+    (r"(a|ab)*c", "alternatives that can start alike"),
+    (r"(?:.b|ab)+x", "alternatives that can start alike"),
+    (r"error.*in .*line .*:", "3 repeats of almost any character"),
+    (r"a[^x]*b\S+c\W*d", "3 repeats of almost any character"),
+    (r"foo(?=bar)", "look-ahead or look-behind"),
+    (r"(?<!not )found", "look-ahead or look-behind"),
+    (r"(['\"]).*\1", "back-reference"),
+    (r"(a)?(?(1)b|c)", "conditional group"),
+    (r"x{1001}", "counted repetition above {1000}"),
+])
+def test_pattern_that_could_stall_is_refused_with_the_reason(pattern, problem):
+    assert problem in (pattern_problem(pattern) or "")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="atomic groups and possessive quantifiers came in 3.11")
+@pytest.mark.parametrize("pattern", [r"(?>a+)b", r"a++b"])
+def test_atomic_group_and_possessive_quantifier_are_refused(pattern):
+    assert pattern_problem(pattern) is not None
+
+
+@pytest.mark.parametrize("pattern", [
+    r"ContosoDb is warming up",
+    r"\d+(?:\.\d+)*",  # each round starts at a dot no inner repeat can take: one way to split
+    r"(?i)version \d+(?:v\d+)+",
+    r"(?:foo|bar)+",
+    r"error.*in .*\.cs",
+    r"a.*b|c.*d|e.*f",  # alternatives are tried one after the other, not multiplied
+    r"^\s*(?:E\s+)?AssertionError\b",
+    r"x{1000}",
+])
+def test_pattern_of_bounded_shape_is_accepted(pattern):
+    assert pattern_problem(pattern) is None
+
+
+@pytest.mark.parametrize("signature", bundled_signatures(), ids=lambda s: s.id)
+def test_bundled_pattern_keeps_to_the_bounded_shapes(signature):
+    assert pattern_problem(signature.pattern) is None
+
+
+def test_user_signature_that_could_stall_is_refused_naming_entry_and_file():
+    entry = {"id": "team-slow", "category": "test", "pattern": r"^(\w+\s?)*$", "summary": "s", "hint": "h"}
+    with pytest.raises(ConfigError) as refused:
+        load_signatures([entry], "team/azura.yml")
+    message = str(refused.value)
+    assert "team/azura.yml" in message and "'team-slow'" in message and "nested quantifiers" in message

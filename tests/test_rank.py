@@ -1,0 +1,145 @@
+"""Which line a diagnosis rests on: candidates by what and where they are, ranked by structure."""
+import pytest
+
+from azura.analyze.candidates import AFTER, BEFORE, CAUSE, ERROR, FAILING, WRAPPER, find_candidates
+from azura.analyze.offline import analyze_offline
+from azura.analyze.rank import choose_cause
+from azura.analyze.signatures import bundled_signatures
+from azura.models import Excerpt, FailedStep, Issue, Line
+
+SIGNATURES = bundled_signatures()
+
+
+def excerpt(numbered, verdict=None, command=None, novel=None, **step):
+    """Return an excerpt of (number, text) lines, with the scan's verdict and failing command."""
+    lines = tuple(Line(number, text) for number, text in numbered)
+    return Excerpt(step=FailedStep(**{"name": "Build", **step}), lines=lines, tokens=10 * len(lines),
+                   verdict=verdict, failing_command=command, novel_lines=novel)
+
+
+def cause_of(an_excerpt):
+    (failure,) = analyze_offline([an_excerpt], SIGNATURES)
+    return failure.evidence[0].number if failure.evidence else None
+
+
+def kinds(texts):
+    found = find_candidates(excerpt([(n, t) for n, t in enumerate(texts, 1)]), [Line(n, t) for n, t in
+                                                                               enumerate(texts, 1)], SIGNATURES)
+    by_line = {c.line.number: c.kind for c in found}
+    return [by_line.get(n, 0) for n in range(1, len(texts) + 1)]
+
+
+def test_lines_are_causes_errors_or_wrappers():
+    assert kinds(["src/parser.c:118:12: error: implicit declaration of function ‘strlcpy’",
+                  "Something went wrong: cannot open the socket",
+                  "make: *** [all] Error 2",
+                  "Compiling src/parser.c"]) == [CAUSE, ERROR, WRAPPER, 0]
+
+
+@pytest.mark.parametrize("text", [
+    "Apr 24 00:02:18.638 - 0m0s DEBUG detour: detour.go:149 Dial initially to 255.0.0.1:80, error: timeout",
+    "[debug] retrying after ECONNREFUSED",
+    "npm WARN deprecated request@2.88.2: request has been deprecated, see https://github.com/request/request/issues/3142",
+    "[WARNING] Could not transfer artifact org.foo:bar:pom:1.0 from/to central: Connection reset",
+    "✖ 1 problem (0 errors, 1 warning)",
+    "Tests run: 42, Failures: 0, Errors: 0, Skipped: 1",
+    "  ✓ handles ECONNREFUSED by retrying (12ms)",
+    "$ grep -r error src/",
+    "    at Object.<anonymous> (/w/src/index.js:12:5)",
+    "make[1]: [/home/travis/build/rabbitmq/rabbitmq-server/deps/proper] Error 1 (ignored)",
+    "-Wno-error=unused-variable -Werror=format",
+])
+def test_lines_that_only_look_like_errors_are_no_candidates(text):
+    assert kinds([text]) == [0]
+
+
+def test_a_linter_warning_that_fails_the_check_is_a_candidate():
+    assert kinds(["[warn] Code style issues found in 2 files. Run Prettier with --write to fix."]) == [CAUSE]
+
+
+def test_wrapper_never_wins_over_a_cause_in_the_same_failing_section():
+    assert cause_of(excerpt([
+        (10, "$ make"), (11, "src/net.c:12:5: error: 'struct request' has no member named 'timeout_ms'"),
+        (12, "make: *** [src/net.o] Error 1"), (13, 'The command "make" exited with 2.')], verdict=13, command=10)) == 11
+
+
+def test_errors_before_the_failing_command_lose_to_the_failing_commands_own_output():
+    assert cause_of(excerpt([
+        (5, "Could not resolve host: github.com"), (6, "$ npm test"),
+        (40, "  ● OrderSummary › shows the total with tax"), (60, "npm ERR! Test failed.  See above for more details."),
+        (61, 'The command "npm test" exited with 1.')], verdict=61, command=6)) == 40
+
+
+def test_errors_after_the_first_failing_exit_count_only_when_the_section_has_none():
+    assert cause_of(excerpt([
+        (10, "$ ./check.sh"), (11, 'The command "./check.sh" exited with 1.'),
+        (30, "ERROR: cache upload failed: permission denied")], verdict=11, command=10)) == 11
+    assert cause_of(excerpt([
+        (10, "$ ./check.sh"), (11, "ERROR: schema.json is out of date"), (12, 'The command "./check.sh" exited with 1.'),
+        (30, "ERROR: cache upload failed")], verdict=12, command=10)) == 11
+
+
+def test_incidental_network_error_far_from_where_the_step_stopped_is_no_cause():
+    assert cause_of(excerpt([
+        (1113, "Resolving www.inf.puc-rio.br (www.inf.puc-rio.br)... failed: Name or service not known."),
+        (1617, "text-objects/lexer                                FAIL"),
+        (1640, "make: *** [test] Error 1"), (1645, 'The command "make test" exited with 2.')], verdict=1645)) == 1617
+
+
+def test_incidental_network_error_among_the_last_errors_is_the_cause():
+    assert cause_of(excerpt([
+        (20, "$ npm ci"),
+        (31, "npm ERR! request to https://registry.npmjs.org/react failed, reason: getaddrinfo ENOTFOUND registry.npmjs.org"),
+        (35, "npm ERR! A complete log of this run can be found in: /home/vsts/.npm/_logs/debug.log"),
+        (36, "##[error]Bash exited with code '1'.")], verdict=36, command=20)) == 31
+
+
+def test_first_error_of_the_last_cascade_is_the_cause():
+    assert cause_of(excerpt([
+        (100, "src/a.c:1:1: error: unknown type name 'uint'"), (101, "src/a.c:9:3: error: 'x' undeclared"),
+        (102, "src/b.c:4:1: error: expected ';' before '}' token"), (103, "make: *** [all] Error 1"),
+        (104, "##[error]Bash exited with code '2'.")], verdict=104)) == 100
+
+
+def test_failing_tests_reported_one_by_one_reach_back_to_the_first():
+    assert cause_of(excerpt([
+        (1202, "1) Composer\\Test\\DependencyResolver\\SolverTest::testUnstable"), (1203, "Failed asserting that false is true."),
+        (1268, "2) Composer\\Test\\InstallerTest::testIntegration"), (1269, "Failed asserting that two strings are equal."),
+        (1300, "FAILURES!"), (1301, 'The command "vendor/bin/phpunit" exited with 2.')], verdict=1301)) == 1202
+
+
+def test_lines_new_since_the_last_green_run_win_over_old_ones():
+    lines = [(10, "ERROR: the network check timed out"), (50, "ERROR: schema.json is out of date"),
+             (60, "##[error]Bash exited with code '1'.")]
+    assert cause_of(excerpt(lines, verdict=60)) == 50
+    assert cause_of(excerpt(lines, verdict=60, novel=(10, 60))) == 10
+
+
+def test_job_that_hit_its_time_limit_is_diagnosed_from_its_issue_even_with_log_lines():
+    issue = Issue("The job running on agent Hosted Agent ran longer than the maximum time of 60 minutes. "
+                  "For more information, see https://go.microsoft.com/fwlink/?linkid=2077134")
+    an_excerpt = excerpt([(400, "Running tests..."), (401, "tests/test_big.py::test_slow "),
+                          (402, "##[error]The operation was canceled.")], record_type="Job", result="canceled",
+                         issues=(issue,))
+    (failure,) = analyze_offline([an_excerpt], SIGNATURES)
+    assert failure.category == "timeout"
+    assert failure.evidence[0] == Line(0, issue.message)
+    assert "60 minutes" in failure.root_cause and failure.confidence >= 0.8
+
+
+def test_issues_that_repeat_a_log_error_leave_the_log_line_as_the_cause():
+    an_excerpt = excerpt([(12, "src/Api/A.cs(3,5): error CS0246: The type 'OrderDto' could not be found"),
+                          (20, "##[error]Bash exited with code '1'.")], verdict=20,
+                         issues=(Issue("Bash exited with code '1'."),))
+    assert cause_of(an_excerpt) == 12
+
+
+def test_choose_cause_returns_none_without_candidates():
+    assert choose_cause([], []) is None
+
+
+@pytest.mark.parametrize("number, place", [(5, BEFORE), (10, FAILING), (15, FAILING), (20, FAILING), (25, AFTER)])
+def test_a_line_is_placed_before_in_or_after_the_failing_section(number, place):
+    from azura.analyze.candidates import place_of
+
+    assert place_of(number, excerpt([], verdict=20, command=10)) == place
