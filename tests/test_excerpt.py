@@ -318,6 +318,7 @@ def test_cutting_a_long_line_never_leaves_part_of_a_secret():
 def test_first_failed_step_gets_the_larger_share():
     first, _ = make_log(seed=1)
     second, _ = make_log(seed=2)
+    second += b"fatal: another cause\n"  # so that the two steps do not share one cause
     a, b = build_excerpts([StepLog(FailedStep(name="A"), [first]), StepLog(FailedStep(name="B"), [second])], 900)
     assert a.tokens > b.tokens > 0
     assert a.tokens + b.tokens <= 900
@@ -436,3 +437,38 @@ def test_with_re2_a_signature_is_found_anywhere_in_a_long_line():
     far = b"x" * FALLBACK_LINE_BYTES + b"needle"
 
     assert list(compile_finder((), ("needle",))(far)) == [(0, len(far))]
+
+
+def test_steps_failing_alike_share_one_excerpt_and_the_budget_goes_by_cause():
+    first, _ = make_log(seed=1)
+    again, _ = make_log(seed=2)  # the same error among other noise: the same cause
+    other = make_log(seed=3)[0] + b"fatal: another cause\n"
+    alone = build_excerpts([StepLog(FailedStep(name="A"), [first]), StepLog(FailedStep(name="C"), [other])], 900)
+
+    a, b, c = build_excerpts([StepLog(FailedStep(name="A"), [first]), StepLog(FailedStep(name="B"), [again]),
+                              StepLog(FailedStep(name="C"), [other])], 900)
+
+    assert (a.same_as, b.same_as, c.same_as) == (None, 0, None)
+    assert b.lines == () and b.tokens == 0 and b.step.name == "B"
+    assert (a.lines, c.lines) == (alone[0].lines, alone[1].lines)
+
+
+def test_steps_whose_failing_tests_differ_only_by_a_number_in_their_names_are_not_alike():
+    first, _ = make_log(error_lines=("FAILED tests/test_orders.py::test_case_1 - assert 3 == 4",), seed=1)
+    second, _ = make_log(error_lines=("FAILED tests/test_orders.py::test_case_2 - assert 5 == 6",), seed=2)
+
+    a, b = build_excerpts([StepLog(FailedStep(name="A"), [first]), StepLog(FailedStep(name="B"), [second])], 900)
+
+    assert b.same_as is None and b.lines
+
+
+def test_cause_shape_keeps_numbers_in_names_and_drops_the_ones_that_differ_between_runs():
+    from azura.excerpt.scan import cause_shape
+
+    one = cause_shape("FAILED tests/test_x.py::test_case_1 - assert 12 == 13 (0.23s) at /home/vsts/work/1/s/x.py:42 "
+                      "0x7ffe3a2b4c5d")
+    other = cause_shape("FAILED tests/test_x.py::test_case_1 - assert 7 == 8 (1.5s) at /home/runner/work/s/x.py:9 "
+                        "0x55d0c0ffee00")
+
+    assert one == other and "test_case_1" in one
+    assert cause_shape("FAILED test_case_1") != cause_shape("FAILED test_case_2")

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from azura.excerpt.reading import read_lines
-from azura.excerpt.scan import Scan, normalise_for_diff, scan_log
+from azura.excerpt.scan import Scan, cause_shape, normalise_for_diff, scan_log
 from azura.excerpt.select import candidate_entries, entry_cost, fold_span, score_entries, select_lines
 from azura.models import Deadline, Excerpt, FailedStep, StepLog
 from azura.redact import redact
@@ -30,6 +30,9 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
                    ) -> Tuple[Excerpt, ...]:
     """Return one redacted excerpt per step log, all together within `budget` tokens.
 
+    Steps whose failures look the same (`cause_fingerprint`) share one excerpt: the first of them gets the lines,
+    the others an empty excerpt whose `same_as` names it.
+
     Args:
         anchor_patterns: extra regular expressions (the knowledge base's signature patterns); a line
             matching one is the strongest kind of anchor.
@@ -48,25 +51,61 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
     scanned: List[Tuple[StepLog, Scan]] = [
         (log, Scan((), (), log.first_line - 1, complete=not log.chunks) if expired() else
          scan_log(log, signatures, expired)) for log in logs]
-    prepared = []
-    for log, scan in scanned:
+    # Steps failing for the same cause (the same test on every job of a matrix, the same agent loss) are one
+    # group: its first step is cut down and analysed for all of them, and the budget is shared by group.
+    leaders = same_cause_leaders([cause_fingerprint(log.step, scan) for log, scan in scanned])
+    prepared = {}
+    for index, (log, scan) in enumerate(scanned):
+        if leaders[index] != index:
+            continue
         entries = candidate_entries(scan, secrets)
         step_novel = (lambda text, step=log.step: novel(step, text)) if novel else None
         scores = score_entries(entries, scan, step_novel)
-        costs = [entry_cost(entry, tokenizer) for entry in entries]
-        prepared.append((log, scan, entries, scores, costs))
-    shares = split_budget(budget, [sum(p[4]) for p in prepared])
+        prepared[index] = (entries, scores, [entry_cost(entry, tokenizer) for entry in entries])
+    shares = dict(zip(prepared, split_budget(budget, [sum(costs) for _, _, costs in prepared.values()])))
     excerpts = []
-    for (log, scan, entries, scores, costs), share in zip(prepared, shares):
-        lines, tokens = select_lines(entries, scores, costs, share)
+    for index, (log, scan) in enumerate(scanned):
+        step = _redacted_issues(log.step, secrets)
+        if index not in prepared:
+            excerpts.append(Excerpt(step=step, lines=(), tokens=0, total_lines=scan.total_lines,
+                                    complete=scan.complete, verdict=scan.verdict,
+                                    failing_command=scan.failing_command, same_as=leaders[index]))
+            continue
+        entries, scores, costs = prepared[index]
+        lines, tokens = select_lines(entries, scores, costs, shares[index])
         kept = {line.number for line in lines}
         anchors = tuple(sorted({a.line for a in scan.anchors if a.line in kept}))
         novel_lines = None if novel is None else tuple(
             line.number for line in lines if novel(log.step, normalise_for_diff(line.text)))
-        excerpts.append(Excerpt(step=_redacted_issues(log.step, secrets), lines=lines, tokens=tokens,
+        excerpts.append(Excerpt(step=step, lines=lines, tokens=tokens,
                                 anchors=anchors, total_lines=scan.total_lines, complete=scan.complete,
                                 verdict=scan.verdict, failing_command=scan.failing_command, novel_lines=novel_lines))
     return tuple(excerpts)
+
+
+def cause_fingerprint(step: FailedStep, scan: Scan) -> Optional[Tuple[str, ...]]:
+    """Return what a step's failure looks like with its numbers, paths and hex ids normalised, or None.
+
+    That is every distinct anchor line of its log (the lines a cause is chosen from: signature hits, errors,
+    failing tests, the exit code) and its timeline issues, each as `cause_shape` gives it: two steps with the
+    same fingerprint fail for the same cause, whatever their line numbers, durations or agent paths.
+    None when the scan found nothing to tell (no anchor, no issue): such a step is never grouped.
+    """
+    seen = {}
+    for anchor in scan.anchors:
+        text = next((line.text for line in anchor.window if line.number == anchor.line), None)
+        if text is not None:
+            seen.setdefault(f"{anchor.rule.name}: {cause_shape(text)}", None)
+    for issue in step.issues:
+        seen.setdefault(f"issue {issue.type}: {cause_shape(issue.message)}", None)
+    return tuple(seen) if seen else None
+
+
+def same_cause_leaders(fingerprints: Sequence[Optional[Tuple[str, ...]]]) -> List[int]:
+    """Return, for each step, the index of the first step with its fingerprint (its own when it is the first)."""
+    first: Dict[Tuple[str, ...], int] = {}
+    return [index if fingerprint is None else first.setdefault(fingerprint, index)
+            for index, fingerprint in enumerate(fingerprints)]
 
 
 def _redacted_issues(step: FailedStep, secrets: Sequence[str]) -> FailedStep:

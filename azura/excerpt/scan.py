@@ -53,6 +53,21 @@ def normalise_for_diff(text: str) -> str:
     return _RUNS.sub(r"\1", " ".join(_DIGITS.sub("0", text).split()))
 
 
+def cause_shape(text: str) -> str:
+    """Return a clean line with what differs between runs of the same failure replaced: paths, hex ids, and numbers
+    that stand alone (durations, counts, line numbers, ports), spaces collapsed. A number in a name stays: test_1
+    and test_2 are two tests."""
+    if text.count("/") + text.count("\\") >= 2:
+        text = _PATH.sub("/…", text)
+    if _HEX_RUN.search(text):
+        text = _HEX.sub("#", _ADDRESS.sub("0x#", text))
+    return " ".join(_FREE_NUMBER.sub("0", text).split())
+
+
+_FREE_NUMBER = re.compile(r"(?<![A-Za-z_])\d+")
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
+
+
 def shape_starts(texts: Sequence[str], known: Optional[Dict[str, str]] = None) -> List[str]:
     """Return the first REPEAT_PREFIX characters of each clean line's shape (`normalise_for_diff`).
 

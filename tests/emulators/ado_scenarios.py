@@ -565,6 +565,11 @@ def _add_large_failed_tasks(emu: AdoEmulator, count: int, size_mb: float, name: 
     return _scenario(name, run)
 
 
+def shards_sharing_failing_tests(emu: AdoEmulator, shards: int, tests: int, size_mb: float = 0.05) -> Scenario:
+    """`shards` test shards fail, shard i on test (i - 1) % tests + 1: the same tests failing on a whole matrix."""
+    return _add_large_failed_tasks(emu, shards, size_mb, "shards_sharing_failing_tests", causes=tests)
+
+
 def large_log(emu: AdoEmulator, size_mb: float = 300) -> Scenario:
     """One failed ``dotnet test`` task whose log is about ``size_mb`` MB; the failing test is near the end."""
     return _add_large_failed_tasks(emu, 1, size_mb, "large_log")
