@@ -70,8 +70,8 @@ class SignatureSet:
 
     With google-re2, one RE2 set reads the line once and names the patterns that match; only those are then
     confirmed with Python's `re`, whose semantics (Unicode \\w, look-arounds in users' patterns) stay the
-    reference: a line that is not ASCII, and patterns RE2 refuses or reads otherwise, are tried with `re`.
-    Outside the set, one alternation of the patterns turns away the usual line before any single pattern runs.
+    reference; patterns RE2 refuses or reads otherwise are tried with `re`, one alternation of them turning away
+    the usual line before any single pattern runs. Without google-re2 that alternation holds every pattern.
     """
 
     def __init__(self, signatures: Sequence[Signature]):
@@ -84,19 +84,12 @@ class SignatureSet:
         self._outside = [index for index in range(len(self.signatures)) if index not in taken]
         self._any = _alternation([self.signatures[i].pattern for i in self._outside]) if self._outside else None
 
-    @functools.cached_property
-    def _any_at_all(self) -> Pattern[str]:
-        """One alternation of every pattern, for the lines RE2 would read otherwise; built when first needed."""
-        return _alternation([signature.pattern for signature in self.signatures])
-
     def matching(self, text: str) -> Tuple[Signature, ...]:
         """Return the signatures whose pattern is found in `text`, in knowledge-base order."""
-        if self._set is not None and not text.isascii():
-            indices = set(range(len(self.signatures))) if self._any_at_all.search(text) else set()
-        else:
-            indices = {self._in_set[slot] for slot in self._set.matching(text)} if self._set is not None else set()
-            if self._any is not None and self._any.search(text):
-                indices.update(self._outside)
+        # RE2 numbers a set's patterns in the order they were added
+        indices = {self._in_set[slot] for slot in self._set.matching(text)} if self._set is not None else set()
+        if self._any is not None and self._any.search(text):
+            indices.update(self._outside)
         return tuple(self.signatures[i] for i in sorted(indices) if compiled(self.signatures[i].pattern).search(text))
 
 
