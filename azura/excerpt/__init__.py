@@ -48,12 +48,19 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
     def expired() -> bool:
         return deadline is not None and deadline.remaining(clock()) <= 0
 
-    scanned: List[Tuple[StepLog, Scan]] = [
-        (log, Scan((), (), log.first_line - 1, complete=not log.chunks) if expired() else
-         scan_log(log, signatures, expired)) for log in logs]
     # Steps failing for the same cause (the same test on every job of a matrix, the same agent loss) are one
     # group: its first step is cut down and analysed for all of them, and the budget is shared by group.
-    leaders = same_cause_leaders([cause_fingerprint(log.step, scan) for log, scan in scanned])
+    scanned: List[Tuple[StepLog, Scan]] = []
+    fingerprints: List[Optional[Tuple[str, ...]]] = []
+    for log in logs:
+        scan = Scan((), (), log.first_line - 1, complete=not log.chunks) if expired() else \
+            scan_log(log, signatures, expired)
+        fingerprint = cause_fingerprint(log.step, scan)
+        if fingerprint is not None and fingerprint in fingerprints:
+            scan = replace(scan, tail=())  # an earlier step's lines will say it: the tail is let go, never cleaned
+        fingerprints.append(fingerprint)
+        scanned.append((log, scan))
+    leaders = same_cause_leaders(fingerprints)
     prepared = {}
     for index, (log, scan) in enumerate(scanned):
         if leaders[index] != index:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import deque
+from collections.abc import Sequence as Sequence_
 from dataclasses import dataclass
 from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple
 
@@ -128,7 +129,7 @@ class Scan:
     """What one pass over a log kept: anchors with their context, the tail, and the log's length."""
 
     anchors: Tuple[Anchor, ...]
-    tail: Tuple[Line, ...]
+    tail: Sequence[Line]
     total_lines: int
     # The first failing exit code: a build stops, or starts cleaning up, at its first failing command, and
     # the cause comes before it in 765 of the 793 labelled LogChunks logs.
@@ -401,6 +402,9 @@ def _line_start(data: bytes, index: int) -> int:
     """Return the offset of the line `index` lines into `data` (0-based)."""
     if index <= 0:
         return 0
+    if b"\r" not in data:  # the usual case: one split at C speed, whatever the line's depth in the segment
+        rest = data.split(b"\n", index)
+        return len(data) - len(rest[-1]) if len(rest) > index else len(data)
     # One match skips the lines at C speed; `data` holds more than `index` breaks (the line is in the segment),
     # so no repetition ever has to backtrack and a CRLF stays one break.
     skipped = re.match(rb"(?:[^\r\n]*(?:\r\n|\r|\n)){%d}" % index, data)
@@ -454,8 +458,8 @@ def _through_last_break(data: bytes) -> bytes:
     return data[:cut + 1] if cut >= 0 else b""
 
 
-def tail_lines(prev: Optional[Segment], cur: Segment) -> Tuple[Line, ...]:
-    """Return the last clean lines of the log, from its last two segments."""
+def tail_lines(prev: Optional[Segment], cur: Segment) -> Sequence[Line]:
+    """Return the last clean lines of the log, from its last two segments (cleaned when first read)."""
     if cur.cut:
         head = list(tail_lines(None, prev)) if prev else []
         return tuple(head[-(TAIL_LINES - 1):] + [overlong_line(cur)])
@@ -465,8 +469,28 @@ def tail_lines(prev: Optional[Segment], cur: Segment) -> Tuple[Line, ...]:
         data = _after_first_break(data[-TAIL_BYTES:])
     elif before:
         data = _after_first_break(data)
-    first = cur.first_line + cur.line_count - _line_total(data)
-    return tuple(numbered_lines(data, first, last=TAIL_LINES))
+    return _Tail(data, cur.first_line + cur.line_count - _line_total(data))
+
+
+class _Tail(Sequence_):
+    """The last lines of a log, kept as bytes and cleaned when first read: a step that fails for the same cause as
+    an earlier one is never cut down (`azura.excerpt.build_excerpts`), so its tail is never cleaned."""
+
+    def __init__(self, data: bytes, first_line: int):
+        self._data = data
+        self._first_line = first_line
+
+    @functools.cached_property
+    def _lines(self) -> Tuple[Line, ...]:
+        lines = tuple(numbered_lines(self._data, self._first_line, last=TAIL_LINES))
+        self._data = b""
+        return lines
+
+    def __getitem__(self, index):
+        return self._lines[index]
+
+    def __len__(self) -> int:
+        return len(self._lines)
 
 
 def _line_total(data: bytes) -> int:
