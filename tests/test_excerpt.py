@@ -472,3 +472,16 @@ def test_cause_shape_keeps_numbers_in_names_and_drops_the_ones_that_differ_betwe
 
     assert one == other and "test_case_1" in one
     assert cause_shape("FAILED test_case_1") != cause_shape("FAILED test_case_2")
+
+
+def test_a_step_whose_log_was_read_in_part_is_never_grouped():
+    from dataclasses import replace
+
+    from azura.excerpt import cause_fingerprint
+    from azura.excerpt.scan import scan_log
+
+    step = FailedStep(name="A")
+    scan = scan_log(StepLog(step, [make_log()[0]]))
+
+    assert cause_fingerprint(step, scan) is not None
+    assert cause_fingerprint(step, replace(scan, complete=False)) is None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from azura.excerpt.reading import read_lines
 from azura.excerpt.scan import Scan, cause_shape, normalise_for_diff, scan_log
@@ -52,12 +52,15 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
     # group: its first step is cut down and analysed for all of them, and the budget is shared by group.
     scanned: List[Tuple[StepLog, Scan]] = []
     fingerprints: List[Optional[Tuple[str, ...]]] = []
+    seen: Set[Tuple[str, ...]] = set()
     for log in logs:
         scan = Scan((), (), log.first_line - 1, complete=not log.chunks) if expired() else \
             scan_log(log, signatures, expired)
         fingerprint = cause_fingerprint(log.step, scan)
-        if fingerprint is not None and fingerprint in fingerprints:
+        if fingerprint in seen:
             scan = replace(scan, tail=())  # an earlier step's lines will say it: the tail is let go, never cleaned
+        elif fingerprint is not None:
+            seen.add(fingerprint)
         fingerprints.append(fingerprint)
         scanned.append((log, scan))
     leaders = same_cause_leaders(fingerprints)
@@ -96,8 +99,11 @@ def cause_fingerprint(step: FailedStep, scan: Scan) -> Optional[Tuple[str, ...]]
     That is every distinct anchor line of its log (the lines a cause is chosen from: signature hits, errors,
     failing tests, the exit code) and its timeline issues, each as `cause_shape` gives it: two steps with the
     same fingerprint fail for the same cause, whatever their line numbers, durations or agent paths.
-    None when the scan found nothing to tell (no anchor, no issue): such a step is never grouped.
+    None when the scan found nothing to tell (no anchor, no issue) or ran out of time before the end of the log:
+    such a step is never grouped.
     """
+    if not scan.complete:
+        return None
     seen = {}
     for anchor in scan.anchors:
         text = next((line.text for line in anchor.window if line.number == anchor.line), None)
