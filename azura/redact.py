@@ -332,16 +332,25 @@ def redact_lines(lines: Sequence[str], secrets: Sequence[str] = ()) -> List[str]
 
 
 def redact_fields(value: Any, secrets: Sequence[str] = ()) -> Any:
-    """Return `value` (frozen dataclasses, tuples, lists, dicts of them) with every string in it redacted."""
+    """Return `value` (frozen dataclasses, tuples, lists, dicts of them) with every string in it redacted.
+
+    Each distinct string is redacted once: failed steps that share a cause share its diagnosis' words.
+    """
+    return _redacted_fields(value, tuple(secrets), {})
+
+
+def _redacted_fields(value: Any, secrets: Tuple[str, ...], done: Dict[str, str]) -> Any:
     if isinstance(value, str):
-        return redact(value, secrets)
+        if value not in done:
+            done[value] = redact(value, secrets)
+        return done[value]
     if is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: redact_fields(getattr(value, f.name), secrets) for f in fields(value) if f.init}
+        changes = {f.name: _redacted_fields(getattr(value, f.name), secrets, done) for f in fields(value) if f.init}
         return replace(value, **changes)
     if isinstance(value, (tuple, list)):
-        return type(value)(redact_fields(item, secrets) for item in value)
+        return type(value)(_redacted_fields(item, secrets, done) for item in value)
     if isinstance(value, dict):
-        return {key: redact_fields(item, secrets) for key, item in value.items()}
+        return {key: _redacted_fields(item, secrets, done) for key, item in value.items()}
     return value
 
 
