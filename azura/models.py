@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 SCHEMA_VERSION = 1
 
@@ -461,7 +461,7 @@ class Analysis:
     @property
     def groups(self) -> Tuple["FailureGroup", ...]:
         """Return the failures by cause: each step analysed with the steps that share its diagnosis, in order."""
-        members: dict = {}
+        members: Dict[int, List[Failure]] = {}
         for failure in self.failures:
             if failure.same_as is not None:
                 members.setdefault(failure.same_as, []).append(failure)
