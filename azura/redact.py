@@ -237,11 +237,9 @@ def catalogue() -> Catalogue:
 
     Patterns are compiled when first used, which most never are in one run (tests/test_redact.py runs them all).
     """
-    import yaml
+    from azura.yamlcache import load_yaml
 
-    # libyaml's loader when PyYAML has it: five times faster, and this runs on every analysis
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    document = yaml.load(CATALOGUE_PATH.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+    document = load_yaml(CATALOGUE_PATH)
     fragments: Mapping[str, str] = document.get("fragments") or {}
     entries = [_entry(raw, fragments) for raw in document["entries"]]
     ids = [entry.id for entry in entries]

@@ -36,14 +36,12 @@ def load_signatures(user_entries: Sequence[Mapping[str, Any]] = (),
 @functools.lru_cache(maxsize=1)
 def bundled_signatures() -> Tuple[Signature, ...]:
     """Return the bundled signatures, validated; read once per process."""
-    import yaml
+    from azura.yamlcache import load_yaml
 
     source = str(BUNDLED_PATH)
     try:
-        with open(BUNDLED_PATH, encoding="utf-8") as handle:
-            # libyaml's loader when PyYAML has it: ten times faster than the pure-Python one, on every run
-            entries = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe
-    except (OSError, yaml.YAMLError) as exc:
+        entries = load_yaml(BUNDLED_PATH)
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"{source}: cannot read the bundled signatures ({exc})") from None
     if not isinstance(entries, list):
         raise ConfigError(f"{source}: expected a list of signature entries")
