@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Dict, Optional, Pattern, Sequence, Tuple
+from typing import FrozenSet, Optional, Pattern, Sequence, Tuple
 
 from azura.analyze.patterns import PatternSet
 from azura.analyze.signatures import compiled
@@ -150,9 +150,11 @@ class Classifier:
     """`classify` for one log's signatures and issue texts, in one pass over each line.
 
     One RE2 set of every pattern `classify` may try (the signatures, the rules, the passing, warning and
-    zero-count patterns) says which of them match a line; only those are then confirmed with `re`, in
-    `classify`'s order, so the answer is `classify`'s. RE2 cannot run look-behinds: such a pattern joins the set
-    in a looser form without them (a rule's `scan`), which still matches wherever the precise one does. A line
+    zero-count patterns) says which of them match a line, and they are weighed in `classify`'s order, so the
+    answer is `classify`'s. A pattern in the set as written needs no second look: on an ASCII line RE2 reads it as
+    `re` does (`PatternSet.add`). RE2 cannot run look-behinds: such a pattern joins the set in a looser form
+    without them (a rule's `scan`), which still matches wherever the precise one does, and is confirmed with
+    `re` where the looser form matched. A line
     that is not ASCII, and every pattern RE2 would read differently from `re`, take `classify`'s own path:
     RE2's \\w, \\b and \\s are ASCII-only (clean lines hold no control characters, the other difference).
     Without google-re2 every line does.
@@ -173,19 +175,21 @@ class Classifier:
         def hit(slot: Optional[int]) -> bool:
             return slot is None or slot in found  # a pattern outside the set is always tried
 
-        in_set = slots.signatures
-        if any(compiled(in_set[slot]).search(text) for slot in found if slot in in_set) or \
+        # a pattern in the set as written matches where RE2 says it does: only a looser form needs `re`'s word
+        if not found.isdisjoint(slots.signatures) or \
                 any(compiled(pattern).search(text) for pattern in slots.signatures_outside):
             return SIGNATURE
         if any(issue in text for issue in self.issue_texts):
             return ISSUE
-        if (hit(slots.passing) and _PASSING.search(text)) or (hit(slots.warning) and _WARNING.match(text)):
+        if (hit(slots.passing) and _PASSING.search(text)) or \
+                (slots.warning in found if slots.warning is not None else _WARNING.match(text)):
             return None
         if hit(slots.zero_counts):  # the counts are cut out before the rules run: `classify` does that part
             return classify(text)
         if not found and slots.rules_in_set:
             return None
-        return next((rule for slot, rule in slots.rules if hit(slot) and rule.pattern.search(text)), None)
+        return next((rule for slot, rule, exact in slots.rules
+                     if hit(slot) and (exact or rule.pattern.search(text))), None)
 
 
 @dataclass(frozen=True)
@@ -193,12 +197,12 @@ class _Slots:
     """Where each pattern `classify` tries sits in one RE2 set; None: outside it, always tried."""
 
     patterns: PatternSet
-    signatures: Dict[int, str]
+    signatures: FrozenSet[int]
     signatures_outside: Tuple[str, ...]
-    passing: Optional[int]
-    warning: Optional[int]
+    passing: Optional[int]  # holds a looser form of _PASSING
+    warning: Optional[int]  # holds _WARNING as written
     zero_counts: Optional[int]
-    rules: Tuple[Tuple[Optional[int], Rule], ...]
+    rules: Tuple[Tuple[Optional[int], Rule, bool], ...]  # True: the slot holds the rule's pattern, not its scan
     rules_in_set: bool
 
 
@@ -213,13 +217,13 @@ def _slots(signatures: Tuple[str, ...]) -> Optional[_Slots]:
     rules = []
     for rule in RULES:
         slot = patterns.add(rule.pattern.pattern)
-        rules.append((patterns.add(rule.scan) if slot is None else slot, rule))
+        rules.append((patterns.add(rule.scan), rule, False) if slot is None else (slot, rule, True))
     # RE2 answers "no match" when its automaton runs out of memory: check that it finds a known match
     if not patterns.compile() or passing is None or passing not in patterns.matching("PASSED"):
         return None
-    return _Slots(patterns, {slot: pattern for slot, pattern in placed if slot is not None},
+    return _Slots(patterns, frozenset(slot for slot, _ in placed if slot is not None),
                   tuple(pattern for slot, pattern in placed if slot is None), passing, warning, zero_counts, tuple(rules),
-                  all(slot is not None for slot, _ in rules))
+                  all(slot is not None for slot, _, _ in rules))
 
 
 # `_PASSING` without its look-behind, and `_WARNING` anchored as `match` reads it: the forms the RE2 set holds.
