@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional
 
 from azura.errors import InputError
 from azura.models import Line
@@ -165,18 +165,28 @@ def segment_lines(segment: Segment, start: int = 0, end: int = -1) -> List[Line]
     return numbered_lines(data, first)
 
 
-def numbered_lines(data: bytes, first_line: int, last: Optional[int] = None) -> List[Line]:
+def numbered_lines(data: bytes, first_line: int, last: Optional[int] = None,
+                   cleaned: Optional[Dict[bytes, str]] = None) -> List[Line]:
     """Return the clean lines of `data` (whole lines), numbered from `first_line`; only the `last` ones if given.
 
     Lines are cut as bytes and each is decoded on its own: a break byte is never part of a UTF-8 character,
-    so this reads as decoding the whole, and lines that are not kept are never decoded or cleaned.
+    so this reads as decoding the whole, and lines that are not kept are never decoded or cleaned. `cleaned`
+    remembers each raw line's clean text across calls whose lines overlap (the context windows of one segment).
     """
     pieces = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
     if pieces and pieces[-1] == b"":
         pieces.pop()
     skipped = max(0, len(pieces) - last) if last is not None else 0
-    return [Line(first_line + skipped + offset, clean_line(_decode(raw)))
-            for offset, raw in enumerate(pieces[skipped:])]
+    if cleaned is None:
+        return [Line(first_line + skipped + offset, clean_line(_decode(raw)))
+                for offset, raw in enumerate(pieces[skipped:])]
+    lines = []
+    for offset, raw in enumerate(pieces[skipped:], first_line + skipped):
+        text = cleaned.get(raw)
+        if text is None:
+            text = cleaned[raw] = clean_line(_decode(raw))
+        lines.append(Line(offset, text))
+    return lines
 
 
 def _decode(data: bytes) -> str:
@@ -186,24 +196,37 @@ def _decode(data: bytes) -> str:
 def clean_line(raw: str, cut: int = 0) -> str:
     """Return one raw log line as a reader should see it: no timestamp, colour, control or marker codes."""
     # Each pattern runs only where it can match: this runs on every line kept near an anchor or at the end.
-    timestamp = _TIMESTAMP if "\t" in raw else _TIMESTAMP_ALONE
-    text = timestamp.sub("", raw, count=1)
+    text = _without_timestamp(raw)
     if "\x1b" in text:
         text = _ANSI.sub("", text)
     if "[" in text and ("^[" in text or "\\" in text):  # most lines hold neither
         text = _ANSI_AS_TEXT.sub("", text)
     if not text.isprintable():  # a control character (or a tab, or a character Unicode calls unprintable)
         text = _CONTROL.sub("", text)
-    timestamp = _TIMESTAMP if "\t" in text else _TIMESTAMP_ALONE
-    text = timestamp.sub("", text, count=1)  # some agents colour the line before the timestamp
-    marker = _MARKER.match(text)
-    if marker:
-        name = marker.group(1)
-        text = "" if name == "endgroup" else f"[{name}] {text[marker.end():]}"
-    text = _COMMAND_PREFIX.sub("# #", _TRAVIS_MARKER.sub("", text)).rstrip()
+    text = _without_timestamp(text)  # some agents colour the line before the timestamp
+    if "##" in text:
+        marker = _MARKER.match(text)
+        if marker:
+            name = marker.group(1)
+            text = "" if name == "endgroup" else f"[{name}] {text[marker.end():]}"
+    if "travis_" in text:
+        text = _TRAVIS_MARKER.sub("", text)
+    if "##" in text:
+        text = _COMMAND_PREFIX.sub("# #", text)
+    text = text.rstrip()
     cut += max(0, len(text) - LINE_CAP)
     if cut:
         text = f"{text[:LINE_CAP]} … ({cut:,} chars cut)"
+    return text
+
+
+def _without_timestamp(text: str) -> str:
+    """Return `text` without the timestamp an agent put at its start (after its columns, if it has them)."""
+    if "\t" in text:
+        return _TIMESTAMP.sub("", text, count=1)
+    start = text[:1]
+    if start.isdigit() or start == "\ufeff":  # a superset of what \d matches: the usual line is let go at once
+        return _TIMESTAMP_ALONE.sub("", text, count=1)
     return text
 
 

@@ -418,6 +418,7 @@ class _Context:
         self.parts = (prev, cur, nxt)
         self.data = b""
         self.offset = 0
+        self.cleaned: Dict[bytes, str] = {}  # the windows of an error-dense segment overlap: each line cleaned once
 
     def _join(self) -> None:
         """Join the neighbours' bytes on first use: most segments have no anchor worth a window."""
@@ -445,7 +446,7 @@ class _Context:
                 break
             end = found + 1
         first = number - count_breaks(self.data, begin, at)
-        return tuple(numbered_lines(self.data[begin:end], first))
+        return tuple(numbered_lines(self.data[begin:end], first, cleaned=self.cleaned))
 
 
 def _after_first_break(data: bytes) -> bytes:
