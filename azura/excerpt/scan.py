@@ -10,8 +10,8 @@ import functools
 import re
 from collections import deque
 from collections.abc import Sequence as Sequence_
-from dataclasses import dataclass
-from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
 from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, Classifier, Rule, is_verdict, issue_key
 from azura.excerpt.reading import LINE_CAP, Segment, clean_line, count_breaks, numbered_lines, segments
@@ -116,12 +116,30 @@ _KNOWN_SHAPES = 4096
 
 
 @dataclass(frozen=True)
+class RawWindow:
+    """Whole raw lines around an anchor, cleaned when first read: most anchors of an error-dense log are
+    pushed out by later ones before anything reads them."""
+
+    data: bytes
+    first_line: int
+    cleaned: Dict[bytes, str] = field(compare=False, repr=False)  # shared by the windows of one segment
+
+    def lines(self) -> Tuple[Line, ...]:
+        return tuple(numbered_lines(self.data, self.first_line, cleaned=self.cleaned))
+
+
+@dataclass(frozen=True)
 class Anchor:
     line: int
     rule: Rule
     shape: str  # the start of the line's shape (shape_starts)
     repeat: bool  # an anchor whose shape starts the same came earlier: likely an echo
-    window: Tuple[Line, ...]
+    context: Union[RawWindow, Tuple[Line, ...]]
+
+    @functools.cached_property
+    def window(self) -> Tuple[Line, ...]:
+        """Return the clean lines around the anchor, its own among them."""
+        return self.context if isinstance(self.context, tuple) else self.context.lines()
 
 
 @dataclass(frozen=True)
@@ -187,9 +205,10 @@ def _lines_found(regex, data: bytes) -> Iterator[Tuple[int, int]]:
         match = regex.search(data, position)
         if match is None:
             return
-        start, end = _line_around(data, match.start(), position, has_cr)
+        hit = match.start()
+        start, end = _line_around(data, hit, position, has_cr)
         yield start, end
-        position = max(end, match.start() + 1)  # a match starting at a line break is that line's: go past it
+        position = max(end, hit + 1)  # a match starting at a line break is that line's: go past it
 
 
 def _search_lines(regexes: Sequence[Pattern[bytes]], data: bytes) -> Iterator[re.Match]:
@@ -428,8 +447,8 @@ class _Context:
         self.data = before + cur.data + after
         self.offset = len(before)
 
-    def window(self, start: int, number: int, rule: Rule) -> Tuple[Line, ...]:
-        """Return the clean lines around the line starting at `start` of the current segment."""
+    def window(self, start: int, number: int, rule: Rule) -> RawWindow:
+        """Return the lines around the line starting at `start` of the current segment."""
         if not self.data:
             self._join()
         at = self.offset + start
@@ -446,7 +465,7 @@ class _Context:
                 break
             end = found + 1
         first = number - count_breaks(self.data, begin, at)
-        return tuple(numbered_lines(self.data[begin:end], first, cleaned=self.cleaned))
+        return RawWindow(self.data[begin:end], first, self.cleaned)
 
 
 def _after_first_break(data: bytes) -> bytes:
