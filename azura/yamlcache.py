@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -88,6 +87,8 @@ def _write_cache(cached: Path, name: str, digest: str, document: Any) -> None:
         return
     if json.loads(text)["document"] != document:
         return
+    import tempfile
+
     try:
         handle, temporary = tempfile.mkstemp(dir=cached.parent, prefix=f".{cached.stem}-", suffix=".tmp")
         try:
