@@ -21,6 +21,8 @@ from azura.errors import AzuraError, CollectError, InputError
 from azura.models import Build, Change, Deadline, Definition, FailedStep, Issue, Run, StepLog
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from azura.devops import AzureDevOps
 
 Clock = Callable[[], float]
@@ -130,8 +132,7 @@ def collect_run(settings: Settings, deadline: Deadline, clock: Clock = time.mono
     if not steps:
         return Run(build=build, logs=(), attempt=settings.job_attempt)
     attempt = max(step.attempt for step in steps)
-    logs, warnings = _read_logs(ado, project, build_id, steps, settings.temp_dir)
-    return Run(build=build, logs=logs, attempt=attempt, warnings=warnings)
+    return Run(build=build, logs=_read_logs(ado, project, build_id, steps, settings.temp_dir), attempt=attempt)
 
 
 def get_build(ado: "DevOpsSource", project: str, build_id: int) -> Build:
@@ -337,27 +338,57 @@ def _first_line_to_read(step: FailedStep) -> int:
 
 
 def _read_logs(ado: "AzureDevOps", project: str, build_id: int, steps: Sequence[FailedStep],
-               temp_dir: Optional[str]) -> Tuple[Tuple[StepLog, ...], Tuple[str, ...]]:
-    """Return one StepLog per failed step, downloading the logs concurrently.
+               temp_dir: Optional[str]) -> Tuple[StepLog, ...]:
+    """Return one StepLog per failed step, its log downloading in the background while earlier ones are read.
 
-    A log that cannot be read leaves its step with no lines and a warning; the timeline issues still count.
+    Each StepLog's chunks wait for their own download only: the excerpt reads the first step's log while later
+    ones are still on their way. A log that cannot be read leaves its step with no lines and a warning
+    (`unread_logs`); the timeline issues still count.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=MAX_PARALLEL_LOGS, thread_name_prefix="azura-log") as pool:
-        futures = [pool.submit(_spooled, ado, project, build_id, step.log_id, _first_line_to_read(step), temp_dir)
-                   if step.log_id is not None else None for step in steps]
-        logs, warnings = [], []
-        for step, future in zip(steps, futures):
-            if future is None:
-                logs.append(StepLog(step=step))
-                continue
-            try:
-                logs.append(StepLog(step=step, chunks=_drain(future.result()), first_line=_first_line_to_read(step)))
-            except AzuraError as exc:
-                warnings.append(f"the log of {step.name!r} was not read: {exc}")
-                logs.append(StepLog(step=step))
-    return tuple(logs), tuple(warnings)
+    pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_LOGS, thread_name_prefix="azura-log")
+    try:
+        logs = tuple(StepLog(step=step, chunks=Download(step, pool.submit(_spooled, ado, project, build_id,
+                                                                           step.log_id, first, temp_dir)),
+                             first_line=first) if step.log_id is not None else StepLog(step=step)
+                     for step, first in ((step, _first_line_to_read(step)) for step in steps))
+    finally:
+        pool.shutdown(wait=False)  # the downloads go on; the pool takes no more
+    return logs
+
+
+class Download:
+    """The chunks of one step's log being downloaded: reading them waits for the download, then streams it.
+
+    False when the log could not be read; `problem` then says why. Its spool is closed once read.
+    """
+
+    def __init__(self, step: FailedStep, future: "Future[BinaryIO]"):
+        self.step = step
+        self.future = future
+        self.problem: Optional[str] = None
+
+    def _spool(self) -> Optional[BinaryIO]:
+        try:
+            return self.future.result()
+        except AzuraError as exc:
+            self.problem = f"the log of {self.step.name!r} was not read: {exc}"
+            return None
+
+    def __bool__(self) -> bool:
+        return self._spool() is not None
+
+    def __iter__(self) -> Iterator[bytes]:
+        spool = self._spool()
+        return _drain(spool) if spool is not None else iter(())
+
+
+def unread_logs(run: Run) -> Tuple[str, ...]:
+    """Return a warning for each of the run's logs that could not be downloaded, waiting for those still on
+    their way (the analysis has read them by the time it asks)."""
+    downloads = [log.chunks for log in run.logs if isinstance(log.chunks, Download)]
+    return tuple(d.problem for d in downloads if not d and d.problem)
 
 
 def _spooled(ado: "AzureDevOps", project: str, build_id: int, log_id: int, first: int,

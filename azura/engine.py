@@ -114,7 +114,7 @@ def analyze_run(settings: Settings, clock: Clock = time.monotonic, deadline: Opt
                             test_runs=with_failure_streaks(tests.runs, findings.failing_runs) if tests else None,
                             ground=_grounding(settings, run.build, deadline, clock), progress=progress,
                             clock=clock)
-    for warning in run.warnings + (tests.warnings if tests else ()) + findings.warnings:
+    for warning in collect.unread_logs(run) + (tests.warnings if tests else ()) + findings.warnings:
         analysis = analysis.with_warning(warning)
     return redacted(analysis, settings)
 

@@ -367,12 +367,12 @@ class Definition:
 
 @dataclass(frozen=True)
 class Run:
-    """What collect found for one build: the build, the logs of its failed steps, and what it could not read."""
+    """What collect found for one build: the build and the logs of its failed steps (`collect.unread_logs` says
+    which of them could not be read)."""
 
     build: Build
     logs: Tuple[StepLog, ...]
     attempt: int = 1  # the timeline attempt the failed records belong to
-    warnings: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

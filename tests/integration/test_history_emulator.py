@@ -33,6 +33,7 @@ def history_of(emulator, tmp_path, monkeypatch):
         deadline = Deadline.after(timeout, clock())
         ado = AzureDevOps(settings, deadline, clock)
         collected = collect.collect_run(settings, deadline, clock, ado=ado)
+        collect.unread_logs(collected)  # waits for the logs still downloading: their requests are not history's
         emulator.clear_requests()
         return read_history(settings, collected, deadline, clock, ado=ado if share_client else None)
 

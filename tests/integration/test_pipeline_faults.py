@@ -72,6 +72,18 @@ def test_log_cut_off_mid_stream_is_read_again(emulator, agent_env, run_step):
     assert [f["category"] for f in step.analysis["failures"]] == ["test", "auth"]
 
 
+def test_logs_the_service_refuses_leave_each_step_its_timeline_issues_and_a_warning(emulator, agent_env, run_step):
+    scenario = scenarios.multi_stage_two_failed_jobs(emulator)
+    emulator.fault("GET", "build_log", status=404, times=None)
+
+    step = run_step(agent_env(emulator, scenario))
+
+    assert step.returncode == 0
+    assert len(step.analysis["failures"]) == 2
+    assert sorted(w.split(" was not read")[0] for w in step.analysis["warnings"] if "was not read" in w) == \
+        sorted(f"the log of {f['task']!r}" for f in step.analysis["failures"])
+
+
 def test_thread_creation_cut_off_after_the_service_created_it_leaves_one_thread(emulator, agent_env, run_step):
     scenario = scenarios.pr_build(emulator)
     emulator.fault("POST", "pr_threads", cut=True, times=1)
