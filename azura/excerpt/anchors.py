@@ -114,7 +114,6 @@ _ROUTINE = re.compile(r"\bOK\b|^\[INFO\]|^\s*▸|\b(?:Compiling|Downloading|Down
 # (Lua), "x.lua:85: in function", "3: 0x55c3 - std::rt::lang_start" (Rust), "/src/Test.php:123" (PHPUnit).
 _STACK_FRAME = re.compile(r'\s*(?:at \S|File "|#\d+ |\[C\]: in |\S+:\d+: in |\d+: +0x|(?:[A-Za-z]:)?[\\/]\S+:\d+\s*$)')
 
-_ANY_RULE = re.compile("|".join(f"(?:{rule.pattern.pattern})" for rule in RULES))
 
 SIGNATURE = Rule("signature", re.compile(""), 10, 3, 10)  # a knowledge-base pattern the caller passed in
 _VERDICT_PATTERN = next(rule.pattern for rule in RULES if rule.name == VERDICT_RULE)
@@ -130,12 +129,18 @@ def classify(text: str, signatures: Sequence[str] = (), issue_texts: Sequence[st
     if is_passing(text) or _WARNING.match(text):
         return None
     text = _ZERO_COUNTS.sub("", text)
-    if not _ANY_RULE.search(text):  # one search to turn away the usual false alarm
+    if not _any_rule().search(text):  # one search to turn away the usual false alarm
         return None
     for rule in RULES:
         if rule.pattern.search(text):
             return rule
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _any_rule() -> Pattern[str]:
+    """Return every rule's pattern in one alternation, compiled on first use: with RE2 the set does its work."""
+    return re.compile("|".join(f"(?:{rule.pattern.pattern})" for rule in RULES))
 
 
 def is_verdict(text: str, rule: Rule) -> bool:
