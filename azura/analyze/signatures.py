@@ -66,10 +66,11 @@ def match_signature(text: str, signatures: Sequence[Signature]) -> Optional[Sign
 class SignatureSet:
     """Signatures compiled into one matcher that says which of them match a line.
 
-    With google-re2, one RE2 set reads the line once and names the patterns that match; only those are then
-    confirmed with Python's `re`, whose semantics (Unicode \\w, look-arounds in users' patterns) stay the
-    reference; patterns RE2 refuses or reads otherwise are tried with `re`, one alternation of them turning away
-    the usual line before any single pattern runs. Without google-re2 that alternation holds every pattern.
+    With google-re2, one RE2 set reads the line once and names the patterns that match. On an ASCII line that
+    is `re`'s answer too (`PatternSet.add`); on another line each is confirmed with Python's `re`, whose semantics
+    (Unicode \\w) stay the reference. Patterns RE2 refuses or reads otherwise (look-arounds in users' patterns)
+    are tried with `re`, one alternation of them turning away the usual line before any single pattern runs.
+    Without google-re2 that alternation holds every pattern.
     """
 
     def __init__(self, signatures: Sequence[Signature]):
@@ -85,10 +86,11 @@ class SignatureSet:
     def matching(self, text: str) -> Tuple[Signature, ...]:
         """Return the signatures whose pattern is found in `text`, in knowledge-base order."""
         # RE2 numbers a set's patterns in the order they were added
-        indices = {self._in_set[slot] for slot in self._set.matching(text)} if self._set is not None else set()
-        if self._any is not None and self._any.search(text):
-            indices.update(self._outside)
-        return tuple(self.signatures[i] for i in sorted(indices) if compiled(self.signatures[i].pattern).search(text))
+        in_set = {self._in_set[slot] for slot in self._set.matching(text)} if self._set is not None else set()
+        found = in_set if text.isascii() else set()
+        tried = (in_set - found) | (set(self._outside) if self._any is not None and self._any.search(text) else set())
+        found |= {i for i in tried if compiled(self.signatures[i].pattern).search(text)}
+        return tuple(self.signatures[i] for i in sorted(found))
 
 
 @functools.lru_cache(maxsize=8)
