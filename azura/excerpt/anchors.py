@@ -114,7 +114,6 @@ _ROUTINE = re.compile(r"\bOK\b|^\[INFO\]|^\s*▸|\b(?:Compiling|Downloading|Down
 # (Lua), "x.lua:85: in function", "3: 0x55c3 - std::rt::lang_start" (Rust), "/src/Test.php:123" (PHPUnit).
 _STACK_FRAME = re.compile(r'\s*(?:at \S|File "|#\d+ |\[C\]: in |\S+:\d+: in |\d+: +0x|(?:[A-Za-z]:)?[\\/]\S+:\d+\s*$)')
 
-
 SIGNATURE = Rule("signature", re.compile(""), 10, 3, 10)  # a knowledge-base pattern the caller passed in
 _VERDICT_PATTERN = next(rule.pattern for rule in RULES if rule.name == VERDICT_RULE)
 ISSUE = Rule("issue", re.compile(""), 9, 4, 8)  # a timeline issue of the failed step
@@ -159,8 +158,8 @@ class Classifier:
     answer is `classify`'s. A pattern in the set as written needs no second look: on an ASCII line RE2 reads it as
     `re` does (`PatternSet.add`). RE2 cannot run look-behinds: such a pattern joins the set in a looser form
     without them (a rule's `scan`), which still matches wherever the precise one does, and is confirmed with
-    `re` where the looser form matched. A line
-    that is not ASCII, and every pattern RE2 would read differently from `re`, take `classify`'s own path:
+    `re` where the looser form matched. A line that is not ASCII, and every pattern RE2 would read differently
+    from `re`, take `classify`'s own path:
     RE2's \\w, \\b and \\s are ASCII-only (clean lines hold no control characters, the other difference).
     Without google-re2 every line does.
     """
