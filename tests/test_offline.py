@@ -362,11 +362,20 @@ def test_failed_deployment_step_is_deploy():
 def test_wrapper_alone_quotes_what_the_command_printed_last():
     failure = analyse_one(excerpt(
         "$ ./tools/checkJSCurrent.sh", "Done in 6.20s.", " M inst/www/shared/shiny.js",
-        "Please rebuild the JavaScript and commit the changes.",
+        "The generated bundle differs from the repository's copy.",
         'The command "./tools/checkJSCurrent.sh" exited with 1.', first=756))
     assert failure.evidence[0] == Line(758, " M inst/www/shared/shiny.js")
     assert failure.evidence[-1].number == 760
     assert failure.confidence < 0.5
+
+
+def test_a_check_for_uncommitted_generated_files_names_them_in_its_evidence():
+    failure = analyse_one(excerpt(  # rstudio/shiny's tools/checkJSCurrent.sh, LogChunks 573996615
+        "$ ./tools/checkJSCurrent.sh", "Done in 6.20s.", " M inst/www/shared/shiny.js",
+        "Please rebuild the JavaScript and commit the changes.",
+        'The command "./tools/checkJSCurrent.sh" exited with 1.', first=756))
+    assert failure.category == "lint"
+    assert [line.number for line in failure.evidence][:2] == [759, 758]
 
 
 def test_unknown_quotes_the_first_real_error_not_a_debug_or_summary_line():

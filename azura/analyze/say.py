@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from azura.analyze.candidates import CAUSE, ERROR, FAILING, WRAPPER, Candidate, is_noise
+from azura.analyze.candidates import AGENT_MARKER, CAUSE, ERROR, FAILING, WRAPPER, Candidate, is_noise
 from azura.analyze.facts.names import TOOLCHAINS, missing_fix
 from azura.analyze.rank import CASCADE_GAP
 from azura.models import Facts, FailingTest, Line, Signature
@@ -21,21 +21,23 @@ MAX_QUOTE = 160
 MAX_NAMED_TESTS = 3
 HIGH, MEDIUM, LOW, GUESS, NOTHING = 0.8, 0.5, 0.35, 0.2, 0.05
 
-_AGENT_MARKER = re.compile(r"^(?:##)?\[(?:error|warning)\]\s*")
 # Lines of a cause's block that say where or what exactly: Rust's "--> src/x.rs:3:5", a Python or JS frame,
-# a test's expected/actual values, npm's "404 Not Found - GET ...", a bare "file:line".
+# a test's expected/actual values, npm's "404 Not Found - GET ...", a bare "file:line", a file `git status --short`
+# lists as changed (" M src/app.js": what a check for uncommitted generated files found).
 _DETAIL = re.compile(r'^\s*--> \S|File "[^"]+", line \d+|^\s+at .*\S+:\d+|^\s*(?:E\s+)?(?:[Ee]xpected|[Aa]ctual|[Rr]eceived'
-                     r'|got|but was|but got)\b|\d{3} [A-Z][\w ]+ - (?:GET|PUT|POST) |^\s*\S+\.\w+:\d+(?::\d+)?:?\s*$')
+                     r'|got|but was|but got)\b|\d{3} [A-Z][\w ]+ - (?:GET|PUT|POST) |^\s*\S+\.\w+:\d+(?::\d+)?:?\s*$'
+                     r'|^[ MADRCU?][MADRCU?] [\w./-]+\.\w+$')
 # Where a log names the command that ran: "$ npm test", "[command]/usr/bin/dotnet test", npm's "> app@1.0 lint /w",
-# "Failed at the app@1.0 lint script", Travis's "The command "make test" exited with 2."
+# "Failed at the app@1.0 lint script", Travis's "The command "make test" exited with 2.", GitHub Actions' "Run make"
 _COMMAND_LINE = re.compile(r"^\$ (.+)|^\[command\](.+)|^> \S+@\S+ (\S+)|Failed at the \S+ (\S+) script"
-                           r"|The command \"(.+?)\" (?:exited|failed)")
+                           r"|The command \"(.+?)\" (?:exited|failed)|^\[group\] Run (.+)")
 # Words in the failing command that tell what kind of work it did, for a cause no signature knows.
 _COMMAND_KINDS = (
     ("test", re.compile(r"\b(?:test|tests|spec|specs|check|pytest|jest|mocha|karma|rspec|phpunit|ctest|tox|nox|vitest"
                         r"|ava|prove|busted|bats|xcodebuild test)\b")),
     ("lint", re.compile(r"\b(?:lint|eslint|flake8|pylint|rubocop|stylelint|tslint|checkstyle|ktlint|detekt|golangci-lint"
-                        r"|shellcheck|black|prettier|fmt|format|mdl|markdownlint|htmlproofer|awesome_bot|codespell)\b")),
+                        r"|shellcheck|black|prettier|fmt|format|mdl|markdownlint|htmlproofer|awesome_bot|codespell|staticcheck|vet"
+                        r"|fmtcheck)\b")),
     ("deploy", re.compile(r"\b(?:deploy|publish|release|upload)\b")),
     ("dependency", re.compile(r"\b(?:install|restore|npm ci|bundle|pip|composer|dependencies|deps)\b")),
     ("compile", re.compile(r"\b(?:build|compile|make|cmake|msbuild|tsc|javac|assemble|cargo|gradlew?|mvn|go build)\b")),
@@ -77,7 +79,7 @@ def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidat
 
 def quote(text: str, limit: int = MAX_QUOTE) -> str:
     """Return a log line fit to quote: agent markers gone, cut on a word boundary with "…" when too long."""
-    text = _AGENT_MARKER.sub("", " ".join(text.split()))
+    text = AGENT_MARKER.sub("", " ".join(text.split()))
     if len(text) <= limit:
         return text
     cut = text[:limit - 1]
@@ -87,7 +89,7 @@ def quote(text: str, limit: int = MAX_QUOTE) -> str:
 
 def _said_already(sentence: str, text: str) -> bool:
     """Return whether a sentence already quotes the gist of a log line (its longest run of words)."""
-    words = " ".join(_AGENT_MARKER.sub("", text).split())
+    words = " ".join(AGENT_MARKER.sub("", text).split())
     gist = max(re.split(r"^\W*E\s+|[:|]\s", words), key=len).strip()
     return len(gist) >= 12 and gist in " ".join(sentence.split())
 
