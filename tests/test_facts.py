@@ -267,6 +267,9 @@ def test_a_line_that_names_nothing_missing_gives_no_missing_name():
       'npm ERR! peer react@"^16.8.0 || ^17.0.0" from react-date-range@1.4.0'], "react", "^16.8.0 || ^17.0.0", "18.3.1"),
     (["ERROR: Could not find a version that satisfies the requirement torch==1.4.0 (from versions: 2.2.0, 2.2.1)"],
      "torch", "==1.4.0", "2.2.0, 2.2.1"),
+    (["Microsoft.PowerShell.SDK.csproj : error NU1605: Detected package downgrade: System.Data.SqlClient from 4.6.1 "
+      "to 4.5.1. Reference the package directly from the project to select a different version."],
+     "System.Data.SqlClient", "4.6.1", "4.5.1"),
 ])
 def test_version_wanted_and_found_are_read_together(texts, subject, wanted, found):
     (version,) = version_mismatches(lines(1, *texts))

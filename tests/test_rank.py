@@ -200,5 +200,6 @@ def test_signatures_read_a_tools_line_behind_the_agents_error_marker():
     assert [c.signature.id for c in found] == ["go-compile-error", "scala-compile-error"]
 
 
-def test_go_tests_closing_fail_line_is_a_wrapper():
-    assert kinds(["FAIL", "--- FAIL: TestCloud_config (1.67s)"]) == [WRAPPER, CAUSE]
+def test_a_verdict_alone_on_its_line_is_a_wrapper():
+    # go test's closing "FAIL"; R CMD check's "ERROR" under "* checking tests ..."; Minitest's "Error:" heads a report
+    assert kinds(["FAIL", "--- FAIL: TestCloud_config (1.67s)", " ERROR", "Error:"]) == [WRAPPER, CAUSE, WRAPPER, ERROR]

@@ -42,8 +42,10 @@ _REPORT_ONLY = re.compile(
     r"|\bfailed with (?:exit )?(?:code|status)\b|Your build exited with|^Failing tests:$|\*\* TEST FAILED \*\*"
     r"|FAILED TEST SUMMARY|\bfailed [1-9]\d* and passed \d+|\d+/\d+ passing|Test suite failure for"
     r"|^Test suite \S+: FAIL$|\b\d+ of \d+ [\w ]+ failed\b"
-    # `go test` ends a failing package's output, and a failing run, with "FAIL" alone on its line
-    r"|^FAIL$"
+    # a verdict alone on its line: `go test` ends a failing package's output, and a failing run, with "FAIL";
+    # R CMD check puts "ERROR" under the check that failed, and the reason under that (Minitest's "Error:" heads
+    # the failure it reports, and stays an error line)
+    r"|^\s*(?:FAIL(?:ED)?|ERROR|[Ee]rror)[.!]?\s*$"
     # a short line of words that only says that something failed: "R CMD check failed", "Installation failed."
     r"|^\W*(?:[A-Za-z]+\s+){0,4}(?:failed|FAILED)[.!]?\s*$")
 
