@@ -203,3 +203,12 @@ def test_signatures_read_a_tools_line_behind_the_agents_error_marker():
 def test_a_verdict_alone_on_its_line_is_a_wrapper():
     # go test's closing "FAIL"; R CMD check's "ERROR" under "* checking tests ..."; Minitest's "Error:" heads a report
     assert kinds(["FAIL", "--- FAIL: TestCloud_config (1.67s)", " ERROR", "Error:"]) == [WRAPPER, CAUSE, WRAPPER, ERROR]
+
+
+def test_an_incidental_cause_is_a_lead_not_a_certainty():
+    an_excerpt = excerpt([
+        (20, "$ npm ci"),
+        (31, "npm ERR! request to https://registry.npmjs.org/react failed, reason: getaddrinfo ENOTFOUND registry.npmjs.org"),
+        (36, "##[error]Bash exited with code '1'.")], verdict=36, command=20)
+    (failure,) = analyze_offline([an_excerpt], SIGNATURES)
+    assert failure.category == "network" and 0.5 <= failure.confidence < 0.8

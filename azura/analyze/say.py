@@ -29,6 +29,7 @@ _PATH_PREFIX = re.compile(r"(?:[A-Za-z]:)?[\w.@~-]*(?:[\\/][\w.@~-]+)*[\\/](?=[\
 _POINTS_AT_THE_LINE = re.compile(r"^Fix the errors? at the file and line shown[;.,]?\s*")
 GIST = 60  # characters of a message that tell it from another
 HIGH, MEDIUM, LOW, GUESS, NOTHING = 0.8, 0.5, 0.35, 0.2, 0.05
+INCIDENTAL_CEILING = 0.7
 
 # Lines of a cause's block that say where or what exactly: Rust's "--> src/x.rs:3:5", a Python or JS frame,
 # a test's expected/actual values, npm's "404 Not Found - GET ...", a bare "file:line", a file `git status --short`
@@ -318,6 +319,10 @@ def _confidence(cause: Candidate, category: str, facts: Facts) -> float:
     if cause.kind == CAUSE and signature is not None:
         if cause.place != FAILING and not cause.from_issue:
             return min(signature.confidence, MEDIUM)
+        if signature.role == "incidental" and not cause.from_issue:
+            # tools print these for problems they retry or work around: among the last errors they are the best
+            # lead, not a certainty
+            return min(signature.confidence, INCIDENTAL_CEILING)
         if specifics or cause.from_issue:
             return max(signature.confidence, HIGH)
         return min(signature.confidence, 0.75)
