@@ -13,7 +13,7 @@ import traceback
 from types import SimpleNamespace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO
 
-from azura import DISTRIBUTION, __version__
+from azura import __version__, extra_install_command
 from azura.errors import AzuraError, ConfigError, ExitCode, InputError
 
 PROG = "azura"
@@ -132,7 +132,7 @@ def _require_extra(extra: str, needed_by: str) -> None:
     missing = [name for name in EXTRAS[extra] if not importable(name)]
     if missing:
         raise ConfigError(f"{needed_by} needs {' and '.join(missing)}, which the {extra} extra installs: "
-                          f"pip install '{DISTRIBUTION}[{extra}]'")
+                          + extra_install_command(extra))
 
 
 def _check_llm(settings) -> None:

@@ -16,6 +16,9 @@ export interface AzuraTaskInputs {
     readonly tagPrefix: string;
     readonly publishPrComment: boolean;
     readonly publishSummary: boolean;
+    readonly readTestResults: boolean;
+    readonly readHistory: boolean;
+    readonly readSourceLines: boolean;
     readonly failOnError: boolean;
     readonly timeout: string;
     readonly pipArguments: string;
@@ -157,6 +160,15 @@ function analyzeArguments(inputs: AzuraTaskInputs, llmProvider: string): string[
     }
     if (!inputs.publishSummary) {
         args.push('--no-summary');
+    }
+    if (!inputs.readTestResults) {
+        args.push('--no-test-results');
+    }
+    if (!inputs.readHistory) {
+        args.push('--no-history');
+    }
+    if (!inputs.readSourceLines) {
+        args.push('--no-source-lines');
     }
     if (inputs.failOnError) {
         args.push('--strict');

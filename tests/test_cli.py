@@ -1,4 +1,5 @@
 """The command line as a user meets it: exit codes, messages that name the problem, nothing half-written."""
+import json
 import os
 import re
 import subprocess
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from azura import extra_install_command
 from azura.errors import ExitCode
 from azura.cli import main
 from tests.helpers import run_azura
@@ -301,7 +303,33 @@ def test_a_missing_extra_is_named_with_its_install_command_and_exits_2(in_tmp, m
         monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails as if it were not installed
     run = run_azura(*args, environ={"AZURA_JOBS_DB": str(in_tmp / "jobs.db"), **environ},
                     stdin="\n".join(DOTNET_FAILURE).encode(), expect=ExitCode.USAGE)
-    assert f"pip install 'azura-pipelines[{extra}]'" in run.stderr and "internal error" not in run.stderr
+    assert extra_install_command(extra) in run.stderr and "internal error" not in run.stderr
+
+
+class _Installed:
+    """A distribution's metadata as pip left it: `direct_url` is its direct_url.json, None for an index install."""
+
+    def __init__(self, direct_url):
+        self.direct_url = direct_url
+
+    def read_text(self, name):
+        return None if self.direct_url is None else json.dumps(self.direct_url)
+
+
+@pytest.mark.parametrize("direct_url, command", [
+    (None, "pip install 'azura-pipelines[llm]'"),
+    ({"url": "file:///home/me/azura", "dir_info": {}}, "pip install '/home/me/azura[llm]'"),
+    ({"url": "file:///home/me/azura", "dir_info": {"editable": True}}, "pip install -e '/home/me/azura[llm]'"),
+    ({"url": "https://github.com/o/azura", "vcs_info": {"vcs": "git", "commit_id": "4f2a"}},
+     "pip install 'azura-pipelines[llm] @ git+https://github.com/o/azura@4f2a'"),
+    ({"url": "file:///tmp/azura_pipelines-0.2.0-py3-none-any.whl", "archive_info": {}},
+     "pip install 'azura-pipelines[llm] @ file:///tmp/azura_pipelines-0.2.0-py3-none-any.whl'"),
+])
+def test_the_install_command_for_an_extra_names_where_azura_was_installed_from(monkeypatch, direct_url, command):
+    from importlib import metadata
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: _Installed(direct_url))
+    assert extra_install_command("llm") == command
 
 
 def test_without_the_tokenizer_extra_tokens_are_estimated_and_the_run_succeeds(in_tmp, monkeypatch, make_log):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 from urllib.parse import urlsplit
 
-from azura import DISTRIBUTION
+from azura import extra_install_command
 from azura.analyze.answer import answer_schema, cached_verdict, checked, fits, merged, parsed, to_cache
 from azura.context import Settings
 from azura.errors import ConfigError, LLMError
@@ -95,7 +95,7 @@ def check_llm_settings(settings: Settings) -> None:
     missing = [name for name in ("openai", "jsonschema") if importlib.util.find_spec(name) is None]
     if provider != "none" and missing:
         raise ConfigError(f"LLM_PROVIDER={provider} needs {' and '.join(missing)}, which the llm extra installs: "
-                          f"pip install '{DISTRIBUTION}[llm]'")
+                          + extra_install_command("llm"))
     if provider == "openai" and not (settings.openai_api_key or settings.openai_base_url):
         raise ConfigError("LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)")
     if provider == "azure_openai":

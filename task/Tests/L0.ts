@@ -180,6 +180,20 @@ describe('Azura task', function () {
         });
     });
 
+    describe('run with the lookups besides the logs turned off', () => {
+        let tr: MockTestRunner;
+        before(async () => {
+            tr = await runScenario('L0LookupsOff');
+        });
+
+        it('passes one flag per lookup turned off', () => {
+            runValidations(tr, () => {
+                assert.ok(tr.ran(`${ANALYZE} --llm-provider none --no-test-results --no-history --no-source-lines`));
+                assert.ok(tr.succeeded);
+            });
+        });
+    });
+
     describe('later run with a provider, the llm extra already installed', () => {
         let tr: MockTestRunner;
         before(async () => {

@@ -89,6 +89,7 @@ const WATCHED = [
 /** Return a mock runner for main.js on an agent that passes the job token and public variables. */
 export function newRunner(): TaskMockRunner {
     const tmr = new TaskMockRunner(path.join(__dirname, '..', 'main.js'));
+    setDefaultInputs(tmr);
     process.env['ENDPOINT_AUTH_SYSTEMVSSCONNECTION'] = JSON.stringify({ parameters: { AccessToken: TOKEN }, scheme: 'OAuth' });
     process.env['SYSTEM_COLLECTIONURI'] = 'https://dev.azure.com/contoso/';
     fs.mkdirSync(TEMP, { recursive: true });
@@ -99,6 +100,16 @@ export function newRunner(): TaskMockRunner {
     }
     tmr.registerMockExport('tool', recordingTool);
     return tmr;
+}
+
+/** Give every input its task.json default, as the agent does for inputs a pipeline leaves out. */
+function setDefaultInputs(tmr: TaskMockRunner): void {
+    const task = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'task.json'), 'utf8'));
+    for (const input of task.inputs as { name: string; defaultValue?: string }[]) {
+        if (input.defaultValue) {
+            tmr.setInput(input.name, input.defaultValue);
+        }
+    }
 }
 
 /** Return answers for a first run: Python 3.12 on PATH, no cached environment, installs succeed. */

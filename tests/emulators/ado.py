@@ -94,6 +94,8 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.emulators.loopback import LoopbackServer
+
 LOG_TIMESTAMP = "2024-01-01T12:34:56.1234567Z"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ado"
 SERVER_COLLECTION = "tfs/DefaultCollection"
@@ -369,7 +371,7 @@ def _repository_id(repository: Union["Repository", str]) -> str:
 # The emulator
 
 
-class AdoEmulator:
+class AdoEmulator(LoopbackServer):
     """An Azure DevOps service for one organisation, served on 127.0.0.1 from a background thread.
 
     Tests own one per test (``with AdoEmulator() as emu``); scripts may run one until interrupted.
@@ -404,40 +406,13 @@ class AdoEmulator:
         self._test_runs: Dict[int, "_TestRun"] = {}
         self._files: Dict[Tuple[str, str], Dict[str, bytes]] = {}  # (repository id, commit) -> path -> content
         self._commit_changes: Dict[Tuple[str, str], List[Tuple[str, str]]] = {}
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> "AdoEmulator":
-        """Bind 127.0.0.1 and serve on a daemon thread; return self."""
-        self._server = _Server(("127.0.0.1", self._port), _Handler)
-        self._server.emulator = self
-        if self.tls is not None:
-            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="ado-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
-
-    def __enter__(self) -> "AdoEmulator":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """Return the bound port."""
-        return self._server.server_address[1]
+    def make_server(self) -> ThreadingHTTPServer:
+        server = _Server(("127.0.0.1", self._port), _Handler)
+        server.emulator = self
+        return server
 
     @property
     def host_url(self) -> str:

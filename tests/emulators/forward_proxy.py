@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import quote, urlsplit
 
+from tests.emulators.loopback import LoopbackServer
+
 BLOCK_SIZE = 64 * 1024
 UPSTREAM_TIMEOUT = 30.0
 # Headers that belong to one connection, not to the request: a proxy never passes them on (RFC 9110 7.6.1).
@@ -46,7 +48,7 @@ class ProxiedRequest:
         return (urlsplit(self.target).hostname if "://" in self.target else self.target.rsplit(":", 1)[0]) or ""
 
 
-class ForwardProxy:
+class ForwardProxy(LoopbackServer):
     """A forward proxy serving on a daemon thread; `hosts` maps the names it may reach to addresses."""
 
     def __init__(self, hosts: Dict[str, str], credentials: Optional[Tuple[str, str]] = None) -> None:
@@ -54,40 +56,21 @@ class ForwardProxy:
         self.credentials = credentials
         self._requests: List[ProxiedRequest] = []
         self._lock = threading.Lock()
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
 
-    def start(self) -> "ForwardProxy":
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.proxy = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="forward-proxy", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
-
-    def __enter__(self) -> "ForwardProxy":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+    def make_server(self) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server.proxy = self
+        return server
 
     @property
     def url(self) -> str:
         """Return the proxy's URL without credentials."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def url_with(self, credentials: Tuple[str, str]) -> str:
         """Return the proxy's URL carrying user and password, percent-encoded as proxy URLs need them."""
         user, password = (quote(part, safe="") for part in credentials)
-        return f"http://{user}:{password}@127.0.0.1:{self._server.server_address[1]}"
+        return f"http://{user}:{password}@127.0.0.1:{self.port}"
 
     def requests(self, host: Optional[str] = None) -> List[ProxiedRequest]:
         """Return the requests asked of the proxy, optionally only those for one host name."""

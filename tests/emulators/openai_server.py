@@ -61,6 +61,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List, Optional
 from urllib.parse import parse_qs, urlsplit
 
+from tests.emulators.loopback import LoopbackServer
+
 MODES = ("valid", "reject_json_schema", "reject_response_format", "reject_all", "fenced", "off_schema", "malformed",
          "invented_evidence", "obedient", "rate_limited", "server_error", "hang", "reset", "cut_body", "html_200",
          "not_json", "body", "refusal", "tool_calls", "length", "empty", "custom")
@@ -100,7 +102,7 @@ class RecordedRequest:
 
 
 @dataclass
-class OpenAIEmulator:
+class OpenAIEmulator(LoopbackServer):
     api_key: Optional[str] = "sk-emulator"  # None: any key, or none, is accepted
     azure_token: Optional[str] = None  # an Entra ID bearer token the Azure route accepts instead of api-key
     mode: str = "valid"
@@ -117,33 +119,15 @@ class OpenAIEmulator:
     def __post_init__(self):
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "OpenAIEmulator":
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        if self.tls is not None:
-            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
+    def make_server(self) -> ThreadingHTTPServer:
+        return ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "OpenAIEmulator":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+        super().stop()
 
     @property
     def endpoint(self) -> str:
