@@ -194,6 +194,12 @@ COMPILE_ERRORS = [
                  id="ghc (koalaman/shellcheck)"),
     pytest.param(["./internal/server/handler.go:41:9: undefined: NewRouter"], "./internal/server/handler.go", 41, 9, "",
                  "undefined: NewRouter", id="go"),
+    pytest.param(["[error] internal/command/cliconfig/credentials_test.go:88:9: undefined: os"],
+                 "internal/command/cliconfig/credentials_test.go", 88, 9, "", "undefined: os",
+                 id="go behind GitHub Actions' error marker (terraform, CiDiff)"),
+    pytest.param(["❌  /Users/travis/build/SwiftyJSON/SwiftyJSON/Source/SwiftyJSON.swift:97:2: unknown attribute "
+                  "'dynamicMemberLookup'"], "/Users/travis/build/SwiftyJSON/SwiftyJSON/Source/SwiftyJSON.swift", 97, 2, "",
+                 "unknown attribute 'dynamicMemberLookup'", id="swiftc through xcpretty (SwiftyJSON)"),
     pytest.param(["error[E0407]: method `oom` is not a member of trait `Alloc`", "   --> src/lib.rs:212:5"],
                  "src/lib.rs", 212, 5, "E0407", "method `oom` is not a member of trait `Alloc`", id="rustc (redox-os)"),
     pytest.param(['  File "/w/app/settings.py", line 12', "    DEBUG = True True", "               ^",

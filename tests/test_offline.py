@@ -360,6 +360,13 @@ def test_evidence_shows_an_msbuild_error_once_not_again_as_the_agents_issue_copy
     assert failure.suggested_fix.count("Fix ") == 1
 
 
+def test_a_compile_error_the_sentence_quotes_is_cited_by_its_line_number_only():
+    failure = analyse_one(excerpt(  # xcpretty (SwiftyJSON, LogChunks 431807215)
+        "❌  /Users/travis/build/SwiftyJSON/SwiftyJSON/Source/SwiftyJSON.swift:97:2: unknown attribute "
+        "'dynamicMemberLookup'", "@dynamicMemberLookup", first=1620))
+    assert failure.root_cause.endswith("unknown attribute 'dynamicMemberLookup'. (line 1620)")
+
+
 def test_missing_python_module_says_what_to_add():
     failure = analyse_one(excerpt(
         "_______________ ERROR collecting tests/test_api.py _______________",

@@ -27,6 +27,7 @@ _TRAILING_PROJECT = re.compile(r"\s+\[[^\]]*\]\s*$")  # MSBuild names the projec
 _PATH_PREFIX = re.compile(r"(?:[A-Za-z]:)?[\w.@~-]*(?:[\\/][\w.@~-]+)*[\\/](?=[\w.@~-])")
 # A knowledge-base hint's opening that only says to fix what the line shows: "Fix the error at the file and line shown;"
 _POINTS_AT_THE_LINE = re.compile(r"^Fix the errors? at the file and line shown[;.,]?\s*")
+_PLACE = re.compile(r"\S+:\d+(?::\d+)?$")  # a piece of a line that is only a file:line[:column]
 GIST = 60  # characters of a message that tell it from another
 HIGH, MEDIUM, LOW, GUESS, NOTHING = 0.8, 0.5, 0.35, 0.2, 0.05
 INCIDENTAL_CEILING = 0.7
@@ -105,9 +106,12 @@ def quote(text: str, limit: int = MAX_QUOTE) -> str:
 def _said_already(sentence: str, text: str) -> bool:
     """Return whether a sentence already quotes the gist of a log line (its longest run of words)."""
     words = " ".join(_TRAILING_PROJECT.sub("", _CUT_MARK.sub("", AGENT_MARKER.sub("", text))).split())
-    gist = max(re.split(r"^\W*E\s+|[:|]\s", words), key=len).strip()
-    # a sentence quotes a long message cut short: its start is enough to know it
-    return len(gist) >= 12 and gist[:GIST] in " ".join(sentence.split())
+    pieces = [piece.strip() for piece in re.split(r"^\W*E\s+|[:|]\s", words)]
+    # its longest piece, or its message rather than its place ("x.swift:97:2: unknown attribute 'y'" is said where
+    # "unknown attribute 'y'" is); a sentence quotes a long message cut short, so its start is enough to know it
+    gists = (max(pieces, key=len), max([p for p in pieces if not _PLACE.search(p)] or pieces, key=len))
+    said = " ".join(sentence.split())
+    return any(len(gist) >= 12 and gist[:GIST] in said for gist in gists)
 
 
 def _same_report(text: str) -> str:
