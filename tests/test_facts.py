@@ -136,6 +136,12 @@ TEST_REPORTS = [
         "[info]   com.twitter.util.TimeoutException: 30.seconds"),
         "http/2 client, http/1.1 server (streaming): symmetric reader and getContent",
         "com.twitter.util.TimeoutException: 30.seconds", None, 1, id="scalatest (twitter/finagle)"),
+    pytest.param("tasty", lines(
+        3030, "      basic:                                                         OK (0.20s)",
+        "      tables:                                                        FAIL (0.06s)",
+        "        ------------------------------------------------------------------------",
+        "        --- tables.custom"),
+        "tables", "--- tables.custom", None, 1, id="tasty (jgm/pandoc)"),
 ]
 
 

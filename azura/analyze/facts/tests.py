@@ -97,6 +97,9 @@ REPORTS: Tuple[Report, ...] = (
     Report("scalatest", _re(r"^(?:\[info\] )?- (?P<name>.+) \*\*\* FAILED \*\*\*$"),
            _re(r"^(?:\[info\])?\s+(?P<message>\S.*?)(?: \(\w+\.scala:\d+\))?$"),
            _re(r"\((?P<file>\w+\.scala):(?P<line>\d+)\)"), reach=2),
+    # tasty (Haskell): "      tables:     FAIL (0.06s)", then its message indented under it
+    Report("tasty", _re(r"^\s+(?P<name>\S.*?):\s+FAIL(?: \([\d.]+m?s\))?$"), _re(r"^\s+(?P<message>(?![-=]{4,})\S.*)$"),
+           reach=3),
     # TAP (prove, tape, node-tap, bats): "not ok 3 - adds two numbers"
     Report("tap", _re(r"^not ok \d+(?: -)? (?P<name>.+?)(?: # .*)?$"), _re(r"^\s+(?:message|operator): (?P<message>.+)$"),
            _re(r"^\s+at: .*\((?P<file>[^():]+):(?P<line>\d+):\d+\)"), reach=8),
