@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Set, Tuple
 
-from azura.analyze.signatures import signature_set
+from azura.analyze.signatures import SignatureSet, signature_set
 from azura.models import Excerpt, Line, Signature
 
 CAUSE, ERROR, WRAPPER = 3, 2, 1  # kinds of candidate, the most specific first
@@ -128,7 +128,7 @@ def anchor_candidates(excerpt: Excerpt) -> List[Candidate]:
             if line.number in anchors and line.number not in script and not is_noise(line.text)]
 
 
-def _matching(matcher, text: str) -> Tuple[Signature, ...]:
+def _matching(matcher: SignatureSet, text: str) -> Tuple[Signature, ...]:
     """Return the signatures matching a line, as written and, behind an agent's issue marker, as the tool wrote it
     (sbt writes "[error]" itself, and signatures know that too)."""
     bare = AGENT_MARKER.sub("", text)

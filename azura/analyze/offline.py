@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import List, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from azura.models import Excerpt, Facts, Failure, Line, Signature
+
+if TYPE_CHECKING:
+    from azura.analyze.candidates import Candidate
 
 NOT_ALLOWED_IN_TAG = re.compile(r"[^A-Za-z0-9._-]")
 UNKNOWN_SUMMARY = "No known failure signature matched."
@@ -39,8 +42,8 @@ def build_tag(failures: Sequence[Failure], prefix: str) -> str:
 
 
 def _failure(excerpt: Excerpt, signatures: Sequence[Signature]) -> Failure:
-    from azura.analyze.candidates import (BEFORE, ERROR, FAILING, WRAPPER, anchor_candidates, failing_bounds, find_candidates,
-                                          place_of, script_lines)
+    from azura.analyze.candidates import (BEFORE, ERROR, FAILING, WRAPPER, anchor_candidates, failing_bounds,
+                                          find_candidates, place_of, script_lines)
     from azura.analyze.facts import read_facts
     from azura.analyze.rank import choose_cause, last_output, section
     from azura.analyze.say import say
@@ -83,7 +86,7 @@ def _failure(excerpt: Excerpt, signatures: Sequence[Signature]) -> Failure:
                    signature_id=signature.id if signature is not None else None, facts=facts)
 
 
-def _printed_nothing(lines: Sequence[Line], wrapper, bounds) -> bool:
+def _printed_nothing(lines: Sequence[Line], wrapper: "Candidate", bounds: Tuple[Optional[int], Optional[int]]) -> bool:
     """Return whether the failing step printed no line of its own before its wrapper (its start and script aside)."""
     start = bounds[0]
     return start is not None and not any(start < line.number < wrapper.line.number for line in lines)
