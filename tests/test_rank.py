@@ -166,6 +166,12 @@ def test_the_script_a_github_actions_step_shows_before_running_is_no_candidate()
     assert cause_of(excerpt(GITHUB_RUN_STEP, verdict=717)) == 715
 
 
+def test_output_indented_like_a_variable_after_the_github_actions_group_is_still_output():
+    # the group's "##[endgroup]" (line 711) is not in the excerpt: what follows it is the step's own output
+    lines = [(n, t) for n, t in GITHUB_RUN_STEP if n <= 710] + [(712, "  Error: gofmt found unformatted files")]
+    assert cause_of(excerpt(lines, verdict=None)) == 712
+
+
 def test_the_script_an_azure_pipelines_script_task_shows_before_running_is_no_candidate():
     # the Bash task's own lines (azure-pipelines-tasks issue 8848), then the script's output
     assert kinds(["Generating script.", "Script contents:",

@@ -76,7 +76,7 @@ _STEP_START = re.compile(r"^\[(?:group\] Run |section\] Starting: )\S")
 # then "env:" with the step's variables: the script's text is no output, whatever words it holds.
 _GROUP_RUN = re.compile(r"^\[group\] Run \S")
 _SHELL_LINE = re.compile(r"^shell: \S")
-_ENV_LINE = re.compile(r"^(?:env:|  [A-Za-z_][\w.-]*: )")
+_ENV_LINE = re.compile(r"^(?:env:|  [A-Za-z_][\w.-]*:(?: |$))")
 # Azure Pipelines' script tasks (Bash, CmdLine) print "Script contents:" and the script, then the banner "=== Starting
 # Command Output ===" (older versions: the "[command]/bin/bash ..." line straight away).
 _SCRIPT_CONTENTS = re.compile(r"^Script contents:\s*$")
@@ -167,9 +167,9 @@ def script_lines(lines: Sequence[Line]) -> Set[int]:
     Azure Pipelines' "Script contents:"): what the script says it would print is not what it printed."""
     found: Set[int] = set()
     pending: List[int] = []  # lines of a "Run" group, script lines until its "shell:" line confirms them
-    state = ""
+    state, previous = "", 0
     for line in lines:
-        text = line.text
+        text, last, previous = line.text, previous, line.number
         if _GROUP_RUN.match(text):
             state, pending = "group", []
         elif _SCRIPT_CONTENTS.match(text):
@@ -180,7 +180,8 @@ def script_lines(lines: Sequence[Line]) -> Set[int]:
                 found.update(pending)
                 state = "env"
         elif state == "env":
-            if _ENV_LINE.match(text):
+            # the group's "##[endgroup]" (a line the excerpt leaves out) ends the variables, whatever follows
+            if _ENV_LINE.match(text) and line.number == last + 1:
                 found.add(line.number)
             else:
                 state = ""
