@@ -172,6 +172,13 @@ def test_output_indented_like_a_variable_after_the_github_actions_group_is_still
     assert cause_of(excerpt(lines, verdict=None)) == 712
 
 
+def test_a_run_group_the_excerpt_shows_only_in_part_hides_nothing():
+    # a log's own "::group::Run checks", its output, then lines the excerpt left out before a later step's header
+    found = find_candidates(excerpt([]), [Line(100, "[group] Run checks"), Line(101, "ERROR: schema.json is out of date"),
+                                          Line(150, "shell: /usr/bin/bash -e {0}")], SIGNATURES)
+    assert [c.line.number for c in found] == [101]
+
+
 def test_the_script_an_azure_pipelines_script_task_shows_before_running_is_no_candidate():
     # the Bash task's own lines (azure-pipelines-tasks issue 8848), then the script's output
     assert kinds(["Generating script.", "Script contents:",

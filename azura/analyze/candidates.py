@@ -76,6 +76,7 @@ _STEP_START = re.compile(r"^\[(?:group\] Run |section\] Starting: )\S")
 # then "env:" with the step's variables: the script's text is no output, whatever words it holds.
 _GROUP_RUN = re.compile(r"^\[group\] Run \S")
 _SHELL_LINE = re.compile(r"^shell: \S")
+SCRIPT_GAP = 3  # line numbers between two lines of one shown script: the excerpt leaves out its blank lines
 _ENV_LINE = re.compile(r"^(?:env:|  [A-Za-z_][\w.-]*:(?: |$))")
 # Azure Pipelines' script tasks (Bash, CmdLine) print "Script contents:" and the script, then the banner "=== Starting
 # Command Output ===" (older versions: the "[command]/bin/bash ..." line straight away).
@@ -174,6 +175,8 @@ def script_lines(lines: Sequence[Line]) -> Set[int]:
             state, pending = "group", []
         elif _SCRIPT_CONTENTS.match(text):
             state, pending = "contents", []
+        elif state == "group" and line.number - last > SCRIPT_GAP:
+            state = ""  # the excerpt skipped part of the group: what follows may be any step's output
         elif state == "group":
             pending.append(line.number)
             if _SHELL_LINE.match(text):
