@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Pattern, Sequence, Tuple
 
+from azura.analyze.candidates import AGENT_MARKER
 from azura.models import CompileError, Line, SourceLocation
 
 MAX_ERRORS = 5
-_AGENT_MARKER = re.compile(r"^(?:##)?\[error\]\s*")
 _SOURCE = r"(?P<file>[^\s:()\[\]'\"]+?\.{ext})"
 
 
@@ -82,7 +82,7 @@ def _error_at(lines: Sequence[Line], index: int) -> Optional[CompileError]:
     text = lines[index].text
     number = lines[index].number or None
     # GitHub Actions' problem matchers and Azure Pipelines' issues show a compiler's line behind "##[error]"
-    bare = _AGENT_MARKER.sub("", text)
+    bare = AGENT_MARKER.sub("", text)
     for pattern in DIAGNOSTICS:
         found = pattern.match(text) or (bare != text and pattern.match(bare))
         if found:
