@@ -222,6 +222,9 @@ def _common_parsers() -> SimpleNamespace:
     report = _parent()
     shape = report.add_argument_group("report")
     shape.add_argument("--budget", type=_budget, metavar="TOKENS", help="token budget of the log excerpt (default 2048)")
+    shape.add_argument("--tokenizer", choices=("estimate", "cl100k"),
+                       help="what counts the budget: a calibrated estimate (default), or the exact cl100k tokenizer "
+                            "(the tokenizer extra; loads in ~0.2 s)")
     shape.add_argument("--templates", metavar="DIR", help="folder of jinja2 templates that override the bundled ones by name")
 
     output = _parent()
@@ -300,6 +303,8 @@ def _add_serve(subparsers, common) -> None:
     server = parser.add_argument_group("server")
     server.add_argument("--host", metavar="HOST", help="address to bind (default 127.0.0.1)")
     server.add_argument("--port", type=int, metavar="PORT", help="port (default 8080)")
+    server.add_argument("--workers", type=int, metavar="N",
+                        help="worker processes (default: one per CPU; 1 serves from this process)")
     parser.set_defaults(program=_cmd_serve)
 
 

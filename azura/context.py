@@ -58,6 +58,7 @@ class Settings:
     cache_path: Optional[str] = None  # SQLite file of LLM answers; None disables the cache
     # the run
     budget: int = DEFAULT_BUDGET
+    tokenizer: str = "estimate"  # what counts the budget: the estimate, or cl100k (the tokenizer extra) when asked
     output_dir: str = "azura-report"
     format: str = "text"
     publish: bool = False
@@ -76,6 +77,7 @@ class Settings:
     ask_max_rounds: int = 5
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: Optional[int] = None  # server processes; None: one per CPU
     api_key: Optional[str] = field(default=None, repr=False)
     cors_origins: Tuple[str, ...] = ()
     jobs_db: Optional[str] = None
@@ -129,6 +131,10 @@ def _positive_int(value: Any, name: str) -> int:
     if number <= 0:
         raise ConfigError(f"{name} must be positive, got {number}")
     return number
+
+
+def _optional_positive_int(value: Any, name: str) -> Optional[int]:
+    return None if value in (None, "") else _positive_int(value, name)
 
 
 def _number(value: Any, name: str) -> float:
@@ -241,10 +247,14 @@ def _llm_values(layers: _Layers) -> Dict[str, Any]:
 
 
 def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
+    from azura.tokens import check_tokenizer
+
     temp_dir = layers.get(None, ("AGENT_TEMPDIRECTORY",))
     budget = _positive_int(layers.get("budget", ("AZURA_BUDGET",), "budget") or DEFAULT_BUDGET, "--budget")
     if not MIN_BUDGET <= budget <= MAX_BUDGET:
         raise ConfigError(f"--budget must be between {MIN_BUDGET} and {MAX_BUDGET} tokens, got {budget}")
+    tokenizer = str(layers.get("tokenizer", ("AZURA_TOKENIZER",), "tokenizer") or "estimate").strip().lower()
+    check_tokenizer(tokenizer)
     output_format = str(layers.get("format", (), "format") or "text")
     if output_format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {output_format!r}")
@@ -258,6 +268,7 @@ def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
     return {
         "temp_dir": temp_dir,
         "budget": budget,
+        "tokenizer": tokenizer,
         "format": output_format,
         "output_dir": str(layers.get("output_dir", ("AZURA_OUTPUT_DIR",), "output_dir") or default_output),
         "templates_dir": layers.get("templates", ("AZURA_TEMPLATES",), "templates"),
@@ -275,6 +286,7 @@ def _run_values(layers: _Layers, in_pipeline: bool) -> Dict[str, Any]:
                                         or 5, "--max-rounds"),
         "host": str(layers.get("host", ("AZURA_HOST",), "host") or "127.0.0.1"),
         "port": _positive_int(layers.get("port", ("AZURA_PORT", "PORT"), "port") or 8080, "--port"),
+        "workers": _optional_positive_int(layers.get("workers", ("AZURA_WORKERS",), "workers"), "--workers"),
         "api_key": layers.get(None, ("AZURA_API_KEY",)),
         "cors_origins": tuple(o.strip() for o in str(layers.get(None, ("AZURA_CORS_ORIGINS",), "cors_origins")
                                                       or "").split(",") if o.strip()),

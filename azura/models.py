@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 SCHEMA_VERSION = 1
 
@@ -82,6 +82,7 @@ class Excerpt:
     tokens: int
     anchors: Tuple[int, ...] = ()  # line numbers of the anchor lines, in log order
     total_lines: int = 0  # lines in the log as far as it was read (first_line - 1 + lines seen)
+    complete: bool = True  # False when --timeout ran out before the whole log was read
     # Where the build failed, as the excerpt's scan of the whole log found it (line numbers, None when not found):
     # the first line reporting a failing exit code, and the last command started before it. The cause
     # usually sits between the two: the failing command's own output.
@@ -89,6 +90,9 @@ class Excerpt:
     failing_command: Optional[int] = None
     # The excerpt lines that did not occur in the last green run's log; None when no green run was compared.
     novel_lines: Optional[Tuple[int, ...]] = None
+    # The index (among the run's failed steps) of the earlier step that failed for the same cause; this one then
+    # has no lines of its own: the cause is read once, from that step's excerpt.
+    same_as: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -299,6 +303,13 @@ class Failure:
     evidence: Tuple[Line, ...] = ()
     signature_id: Optional[str] = None
     facts: Facts = field(default_factory=Facts)  # the specifics the diagnosis names
+    # The index (in the analysis' failures) of the earlier step that failed for the same cause: this diagnosis is
+    # that step's, read from its log; this step's own evidence and excerpt are then empty.
+    same_as: Optional[int] = None
+
+    def sharing(self, step: FailedStep, excerpt: Excerpt, index: int) -> "Failure":
+        """Return this diagnosis for another step that failed for the same cause (`same_as` = index)."""
+        return replace(self, step=step, excerpt=excerpt, evidence=(), same_as=index)
 
     def to_dict(self) -> dict:
         return {
@@ -314,6 +325,7 @@ class Failure:
             "evidence": [line.to_dict() for line in self.evidence],
             "excerpt": [line.to_dict() for line in self.excerpt.lines],
             "facts": self.facts.to_dict(),
+            "same_as": self.same_as,
         }
 
 
@@ -415,6 +427,18 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class FailureGroup:
+    """Failed steps with one cause: the step whose log it was read from, and the others that failed alike."""
+
+    leader: Failure
+    others: Tuple[Failure, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return 1 + len(self.others)
+
+
+@dataclass(frozen=True)
 class Analysis:
     """The answer for one run: what `analysis.json`, the summary and the PR comment are made of."""
 
@@ -433,6 +457,16 @@ class Analysis:
     # What became of the LLM's answer: "used", "rejected: <reason>" (an answer came and failed the answer
     # check), "failed: <reason>" (no usable answer came), or "skipped" (no LLM configured, or nothing failed).
     llm_status: str = "skipped"
+
+    @property
+    def groups(self) -> Tuple["FailureGroup", ...]:
+        """Return the failures by cause: each step analysed with the steps that share its diagnosis, in order."""
+        members: Dict[int, List[Failure]] = {}
+        for failure in self.failures:
+            if failure.same_as is not None:
+                members.setdefault(failure.same_as, []).append(failure)
+        return tuple(FailureGroup(failure, tuple(members.get(index, ())))
+                     for index, failure in enumerate(self.failures) if failure.same_as is None)
 
     def with_warning(self, message: str, degraded: bool = False) -> "Analysis":
         """Return a copy with one more warning (and degraded set when the LLM answer was dropped)."""

@@ -39,7 +39,7 @@ class Redaction:
 
     id: str
     about: str
-    pattern: Pattern[str]
+    regex: str  # compiled on first use: most entries never meet a line the precheck picks for them
     keywords: Tuple[str, ...] = ()
     trigger: Optional[str] = None  # a regex standing in for keywords when the secret has no fixed text
     check: Optional[str] = None  # "secret-name": the match's `name` group must name a secret
@@ -50,6 +50,10 @@ class Redaction:
     @property
     def mark(self) -> str:
         return f"«redacted:{self.id}»"
+
+    @functools.cached_property
+    def pattern(self) -> Pattern[str]:
+        return _regex(self.regex, self.id)
 
 
 @dataclass(frozen=True)
@@ -89,11 +93,16 @@ def name_words(name: str) -> List[str]:
 class Catalogue:
     """The loaded `secrets.yml`: its entries in order, and the one search that picks which to try on a line."""
 
-    def __init__(self, entries: Sequence[Redaction], names: SecretNames, placeholders: Sequence[Pattern[str]]):
+    def __init__(self, entries: Sequence[Redaction], names: SecretNames, placeholders: Sequence[str]):
         self.entries = tuple(entries)
         self.names = names
-        self.placeholders = tuple(placeholders)
+        self._placeholders = tuple(placeholders)
         self.precheck = Precheck(self.entries)
+
+    @functools.cached_property
+    def placeholders(self) -> Tuple[Pattern[str], ...]:
+        """Return the patterns of values that only refer to a secret, compiled on first use."""
+        return tuple(_regex(pattern, "placeholders") for pattern in self._placeholders)
 
     def redact(self, text: str, only: Optional[Redaction] = None) -> str:
         """Return `text` with every catalogued secret (or only `only`'s) replaced by its mark."""
@@ -224,7 +233,10 @@ def _re2():
 
 @functools.lru_cache(maxsize=1)
 def catalogue() -> Catalogue:
-    """Return the bundled catalogue, loaded once; a broken entry is a ConfigError naming it and the file."""
+    """Return the bundled catalogue, loaded once; a broken entry is a ConfigError naming it and the file.
+
+    Patterns are compiled when first used, which most never are in one run (tests/test_redact.py runs them all).
+    """
     import yaml
 
     # libyaml's loader when PyYAML has it: five times faster, and this runs on every analysis
@@ -242,8 +254,7 @@ def catalogue() -> Catalogue:
                         key_qualifiers=frozenset(rules["key_qualifiers"]),
                         not_qualifying=frozenset(rules["not_qualifying"]), not_alone=frozenset(rules["not_alone"]),
                         never=frozenset(rules["never"]), not_last=frozenset(rules["not_last"]))
-    placeholders = [_regex(p, "placeholders") for p in document["placeholders"]]
-    return Catalogue(entries, names, placeholders)
+    return Catalogue(entries, names, [str(pattern) for pattern in document["placeholders"]])
 
 
 def _entry(raw: Mapping[str, Any], fragments: Mapping[str, str]) -> Redaction:
@@ -253,9 +264,7 @@ def _entry(raw: Mapping[str, Any], fragments: Mapping[str, str]) -> Redaction:
     trigger = _expand(str(raw["trigger"]), fragments) if raw.get("trigger") else None
     if not keywords and not trigger:
         raise ConfigError(f"{CATALOGUE_PATH}: entry {entry_id!r} needs keywords or a trigger")
-    if trigger:
-        _regex(trigger, entry_id)
-    return Redaction(id=entry_id, about=str(raw.get("about") or ""), pattern=_regex(pattern, entry_id),
+    return Redaction(id=entry_id, about=str(raw.get("about") or ""), regex=pattern,
                      keywords=keywords, trigger=trigger, check=raw.get("check"),
                      whole_text=bool(raw.get("whole_text")), redact=tuple(raw.get("redact") or ()),
                      keep=tuple(raw.get("keep") or ()))
@@ -323,16 +332,25 @@ def redact_lines(lines: Sequence[str], secrets: Sequence[str] = ()) -> List[str]
 
 
 def redact_fields(value: Any, secrets: Sequence[str] = ()) -> Any:
-    """Return `value` (frozen dataclasses, tuples, lists, dicts of them) with every string in it redacted."""
+    """Return `value` (frozen dataclasses, tuples, lists, dicts of them) with every string in it redacted.
+
+    Each distinct string is redacted once: failed steps that share a cause share its diagnosis' words.
+    """
+    return _redacted_fields(value, tuple(secrets), {})
+
+
+def _redacted_fields(value: Any, secrets: Tuple[str, ...], done: Dict[str, str]) -> Any:
     if isinstance(value, str):
-        return redact(value, secrets)
+        if value not in done:
+            done[value] = redact(value, secrets)
+        return done[value]
     if is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: redact_fields(getattr(value, f.name), secrets) for f in fields(value) if f.init}
+        changes = {f.name: _redacted_fields(getattr(value, f.name), secrets, done) for f in fields(value) if f.init}
         return replace(value, **changes)
     if isinstance(value, (tuple, list)):
-        return type(value)(redact_fields(item, secrets) for item in value)
+        return type(value)(_redacted_fields(item, secrets, done) for item in value)
     if isinstance(value, dict):
-        return {key: redact_fields(item, secrets) for key, item in value.items()}
+        return {key: _redacted_fields(item, secrets, done) for key, item in value.items()}
     return value
 
 

@@ -53,7 +53,7 @@ def template_environment(user_dir: Optional[str] = None):
         loaders.append(jinja2.FileSystemLoader(str(user_dir)))
     loaders.append(jinja2.FileSystemLoader(str(bundled_templates_dir())))
     environment = jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
+        loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined, bytecode_cache=_bytecode_cache(),
         # markdown, not HTML: escaping would show `&lt;` inside code blocks
         autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
     )
@@ -62,6 +62,21 @@ def template_environment(user_dir: Optional[str] = None):
     environment.globals.update(log_url=log_url, build_link=build_link,
                                commit_link=commit_link, pr_comment_marker=PR_COMMENT_MARKER)
     return environment
+
+
+def _bytecode_cache():
+    """Return jinja2's cache of compiled templates in this user's private temp folder, or None where it has none.
+
+    Compiling the templates costs more than the rest of a small log's analysis; a template is compiled again
+    whenever its source changes (the cache is keyed by it). jinja2 makes the folder 0700 and refuses one that
+    another user owns or may write to.
+    """
+    import jinja2
+
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except RuntimeError:  # no safe temp folder: compile every time
+        return None
 
 
 def bundled_templates_dir() -> Path:

@@ -1,6 +1,7 @@
 """The REST API and web chat (`azura serve`): a Flask app made by `create_app(settings)`.
 
-Development: `azura serve` (werkzeug's threaded server on 127.0.0.1:8080). Production, behind gunicorn:
+`azura serve` runs one worker process per CPU under gunicorn (`--workers N`, AZURA_WORKERS; one worker is
+werkzeug's threaded server in a single process, as on Windows). gunicorn may also be run directly:
 
     AZURA_API_KEY=... AZURA_HOST=0.0.0.0 AZURA_ALLOWED_HOSTS=azura.example.com \
         gunicorn -w 2 -b 0.0.0.0:8080 'azura.server:app_from_env()'
@@ -102,7 +103,6 @@ def create_app(settings: Settings, start_jobs: bool = True):
 
     from flask import Flask
 
-    from azura.context import user_cache_dir
     from azura.jobs import HEARTBEAT_SECONDS, STALE_HEARTBEATS, JobRunner, JobStore
 
     check_exposure(settings)
@@ -111,8 +111,7 @@ def create_app(settings: Settings, start_jobs: bool = True):
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.wsgi_app = SizedBody(app.wsgi_app, settings.max_body_bytes)
     app.json.sort_keys = False
-    jobs_db = settings.jobs_db or os.path.join(user_cache_dir(os.environ), "azura-jobs.sqlite3")
-    store = JobStore(jobs_db, ttl=settings.job_ttl, stale_after=HEARTBEAT_SECONDS * STALE_HEARTBEATS,
+    store = JobStore(_jobs_db(settings), ttl=settings.job_ttl, stale_after=HEARTBEAT_SECONDS * STALE_HEARTBEATS,
                      max_runtime=settings.timeout * 2 + 60, max_bytes=settings.jobs_max_bytes)
     runner = JobRunner(store, lambda request, progress: run_analysis(request, settings, progress))
     workers = ThreadPoolExecutor(max_workers=REQUEST_WORKERS, thread_name_prefix="azura-request")
@@ -137,25 +136,113 @@ def app_from_env():
 
 
 def serve(settings: Settings, stderr: TextIO = sys.stderr) -> None:
-    """Serve the app on settings.host:port with werkzeug's threaded server until interrupted."""
-    from werkzeug.serving import make_server
+    """Serve the app on settings.host:port until interrupted, with settings.workers processes (default: one per CPU).
 
+    Several workers run under gunicorn, each with its own app; they share the job store. One worker, or a
+    platform gunicorn does not run on (Windows), is werkzeug's threaded server in this process.
+    """
     check_exposure(settings)
-    # Bound here rather than by werkzeug, which prints its own message and exits 1 when the port is taken.
+    workers = settings.workers or machine_workers()
+    prefork = workers > 1 and _gunicorn_runs()
+    # Bound here rather than by werkzeug or gunicorn, which print their own messages and exit when the port is taken.
     with _listen(settings) as listener:
-        app = create_app(settings)
-        server = make_server(settings.host, settings.port, app, threaded=True, fd=listener.fileno())
-        address = f"http://{settings.host}:{server.port}"
-        stderr.write(f"azura: serving on {address} (Ctrl+C stops; use gunicorn in production: "
-                     f"gunicorn -w 2 'azura.server:app_from_env()')\n")
-        try:
-            server.serve_forever()  # werkzeug's returns on Ctrl+C
-        finally:
-            server.server_close()
-            app.extensions["azura"]["runner"].shutdown()
-            app.extensions["azura"]["workers"].shutdown(wait=False, cancel_futures=True)
+        address = f"http://{settings.host}:{listener.getsockname()[1]}"
+        if prefork:
+            _open_store(settings)  # a job store that cannot be opened is a clear error here, not workers failing to boot
+            stderr.write(f"azura: serving on {address} with {workers} worker processes (Ctrl+C stops)\n")
+            _serve_with_gunicorn(settings, listener, workers)
+        else:
+            _serve_in_this_process(settings, listener, address, stderr)
     stderr.write(f"azura: stopped serving {address}; unfinished jobs are kept in {settings.jobs_db} and resume "
                  f"on the next start\n")
+
+
+def machine_workers() -> int:
+    """Return the worker processes that use this machine: one per CPU this process may run on.
+
+    An analysis is CPU-bound Python, so one process runs one at a time at full speed; waiting on Azure DevOps or
+    an LLM happens on each process's threads.
+    """
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return max(1, len(usable))
+
+
+def _gunicorn_runs() -> bool:
+    try:
+        import gunicorn.app.base  # noqa: F401 - the serve extra installs it; it imports fcntl, absent on Windows
+    except ImportError:
+        return False
+    return True
+
+
+def _open_store(settings: Settings) -> None:
+    from azura.jobs import JobStore
+
+    JobStore(_jobs_db(settings), ttl=settings.job_ttl, stale_after=0)
+
+
+def _jobs_db(settings: Settings) -> str:
+    from azura.context import user_cache_dir
+
+    return settings.jobs_db or os.path.join(user_cache_dir(os.environ), "azura-jobs.sqlite3")
+
+
+def _serve_in_this_process(settings: Settings, listener, address: str, stderr: TextIO) -> None:
+    from werkzeug.serving import make_server
+
+    app = create_app(settings)
+    server = make_server(settings.host, settings.port, app, threaded=True, fd=listener.fileno())
+    stderr.write(f"azura: serving on {address} in one process (Ctrl+C stops)\n")
+    try:
+        server.serve_forever()  # werkzeug's returns on Ctrl+C
+    finally:
+        server.server_close()
+        _stop_work(app)
+
+
+def _stop_work(app) -> None:
+    """Stop taking jobs and requests' work; jobs left unfinished resume on the next start."""
+    app.extensions["azura"]["runner"].shutdown()
+    app.extensions["azura"]["workers"].shutdown(wait=False, cancel_futures=True)
+
+
+def _serve_with_gunicorn(settings: Settings, listener, workers: int) -> None:
+    """Run gunicorn's arbiter on `listener` until it stops (Ctrl+C, SIGTERM); each worker builds its own app.
+
+    The workers are gthread workers: a request waits on a thread while its work runs on the app's own pool, so
+    health checks and job polls are answered while analyses run, and the arbiter's heartbeat never stalls on one.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    descriptor = listener.detach()  # gunicorn takes the socket over and closes this descriptor itself
+    arbiter = os.getpid()
+
+    class Workers(BaseApplication):
+        def load_config(self) -> None:
+            work = settings.request_timeout + REQUEST_WORK_GRACE
+            for name, value in {"bind": [f"fd://{descriptor}"], "workers": workers, "worker_class": "gthread",
+                                "threads": REQUEST_WORKERS, "timeout": max(30, int(work * 2)),
+                                "graceful_timeout": int(work) + 1, "loglevel": "warning", "errorlog": "-",
+                                "accesslog": None, "proc_name": "azura", "worker_exit": _worker_exit}.items():
+                self.cfg.set(name, value)
+
+        def load(self):
+            return create_app(settings)
+
+    try:
+        Workers().run()
+    except SystemExit as exc:  # the arbiter ends by exiting: 0 when stopped, else its workers could not start
+        if os.getpid() != arbiter:  # a worker forked by the arbiter ends by exiting too: let it
+            raise
+        if exc.code not in (0, None):
+            raise ConfigError(f"the server's worker processes could not start (gunicorn exit status {exc.code}); "
+                              "the messages above say why") from None
+
+
+def _worker_exit(arbiter, worker) -> None:
+    """gunicorn's hook as a worker process ends: stop its jobs' threads taking work, as one process does."""
+    if getattr(worker, "wsgi", None) is not None:  # None when the worker failed to build its app
+        _stop_work(worker.wsgi)
 
 
 def _listen(settings: Settings):

@@ -154,7 +154,7 @@ def read_source_windows(settings: Settings, build: Build, places: Sequence[Place
             redacted = tuple(Line(line.number, _cut(_redacted(line.text, settings.secrets))) for line in lines)
             windows.append(SourceWindow(SourceLocation(place.path, place.line), redacted, build.source_version,
                                         place.reason))
-    return fitted(windows, source_budget(settings.budget)), tuple(warnings)
+    return fitted(windows, source_budget(settings.budget), settings.tokenizer), tuple(warnings)
 
 
 def source_budget(budget: int) -> int:
@@ -162,7 +162,7 @@ def source_budget(budget: int) -> int:
     return int(budget * BUDGET_SHARE)
 
 
-def fitted(windows: Sequence[SourceWindow], budget: int) -> Tuple[SourceWindow, ...]:
+def fitted(windows: Sequence[SourceWindow], budget: int, tokenizer: str = "estimate") -> Tuple[SourceWindow, ...]:
     """Return the windows that fit in `budget` tokens, in order; a window too large shrinks around its line."""
     from azura.tokens import count_tokens
 
@@ -170,10 +170,10 @@ def fitted(windows: Sequence[SourceWindow], budget: int) -> Tuple[SourceWindow, 
     left = budget
     for window in windows:
         lines = list(window.lines)
-        while lines and sum(count_tokens(line.text) + 4 for line in lines) > left:
+        while lines and sum(count_tokens(line.text, tokenizer) + 4 for line in lines) > left:
             lines = _narrowed(lines, window.location.line or 0)
         if lines:
-            left -= sum(count_tokens(line.text) + 4 for line in lines)
+            left -= sum(count_tokens(line.text, tokenizer) + 4 for line in lines)
             kept.append(SourceWindow(window.location, tuple(lines), window.commit, window.reason))
     return tuple(kept)
 

@@ -11,10 +11,20 @@ The build also published test runs with `--failed-tests` failures (each shard it
 line of a test file at its commit, and follows a green build and `--red-builds` red ones, each with commits
 that touched that file: every lookup beyond the logs runs at its worst. Their requests are counted by lookup
 and held against the stated bound (EXTRA_REQUEST_BOUND); more is a missed target too.
+
+    python scripts/bench_pipeline.py --profile many [--steps 100,300] [--step-mb 1] [--causes 3] [--repeats 3]
+
+Many failed steps instead: each of `--steps` test shards fails with a log of `--step-mb` MB, the shards sharing
+`--causes` failing tests between them (the same test failing on many matrix jobs). Each run is timed beside the
+same run with one failed step (the yardstick: start-up, the build and its timeline), interleaved, medians shown;
+printed are the end-to-end wall time, the CPU time of the `azura` process, the CPU each further step costs, and
+the size of the summary and PR comment. Targets: <= 10 ms CPU per failed step of 1 MB, 100 failed steps
+<= 1.5 s end to end.
 """
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,6 +60,13 @@ def parse_args(argv):
                         help="failed tests published by the shards' test runs, all together (default 3000)")
     parser.add_argument("--red-builds", type=int, default=3,
                         help="red builds between the last green one and the analysed one (default 3)")
+    parser.add_argument("--profile", choices=("large", "many"), default="large",
+                        help="large: a few large logs with every lookup (default); many: many failed steps")
+    parser.add_argument("--steps", type=lambda text: [int(n) for n in text.split(",")], default=[100, 300],
+                        help="many: the numbers of failed steps to run (default 100,300)")
+    parser.add_argument("--step-mb", type=float, default=1.0, help="many: the size of each step's log (default 1)")
+    parser.add_argument("--causes", type=int, default=3, help="many: distinct failing tests the steps share")
+    parser.add_argument("--repeats", type=int, default=3, help="many: runs of each size (medians shown)")
     return parser.parse_args(argv)
 
 
@@ -108,17 +125,29 @@ def run_azura(emu, scenario, temp_dir, *args):
 
     Each run gets a fresh SDK cache, as a fresh agent does.
     """
+    seconds, _, exit_code = run_step(emu, scenario, temp_dir, *args)
+    routes = Counter(request.route for request in emu.requests())
+    return seconds, emu.bytes_sent(route="build_log"), exit_code, routes
+
+
+def run_step(emu, scenario, temp_dir, *args):
+    """Return (seconds, CPU seconds, exit code) of one `azura analyze` pipeline step, with a fresh SDK cache."""
     emu.clear_requests()
     env = agent_environment(emu, scenario, temp_dir)
     env["AZURE_DEVOPS_CACHE_DIR"] = tempfile.mkdtemp(prefix="sdk-cache-", dir=temp_dir)
-    started = time.monotonic()
-    completed = subprocess.run([sys.executable, "-m", "azura", "analyze", *args], capture_output=True, text=True,
-                               env=env, timeout=300, cwd=temp_dir)
-    seconds = time.monotonic() - started
-    if completed.returncode != 0 or "##vso[task.uploadsummary]" not in completed.stdout:
-        sys.stderr.write(completed.stdout + completed.stderr)
-    routes = Counter(request.route for request in emu.requests())
-    return seconds, emu.bytes_sent(route="build_log"), completed.returncode, routes
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        started = time.monotonic()
+        process = subprocess.Popen([sys.executable, "-m", "azura", "analyze", *args], stdout=stdout, stderr=stderr,
+                                   env=env, cwd=temp_dir)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.monotonic() - started
+        stdout.seek(0)
+        stderr.seek(0)
+        output, errors = stdout.read().decode(errors="replace"), stderr.read().decode(errors="replace")
+    exit_code = os.waitstatus_to_exitcode(status)
+    if exit_code != 0 or "##vso[task.uploadsummary]" not in output:
+        sys.stderr.write(output[-3000:] + errors[-3000:])
+    return seconds, usage.ru_utime + usage.ru_stime, exit_code
 
 
 def full_download(emu, scenario):
@@ -136,8 +165,49 @@ def full_download(emu, scenario):
 
 
 def main(argv=None):
-    """Run both measurements, print the figures, and return 0 when both targets are met."""
+    """Run the chosen profile, print the figures, and return 0 when its targets are met."""
     args = parse_args(argv)
+    print(f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.2f} at the start")
+    met = many_steps(args) if args.profile == "many" else large_logs(args)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    return met
+
+
+def many_steps(args):
+    """Time pipeline steps of many failed steps beside one failed step; return 0 when the targets are met."""
+    met = True
+    with tempfile.TemporaryDirectory(prefix="azura-bench-") as temp_dir:
+        os.environ["AZURE_DEVOPS_CACHE_DIR"] = os.path.join(temp_dir, "sdk-cache")
+        with AdoEmulator(token=TOKEN) as emu:
+            one = _add_large_failed_tasks(emu, 1, args.step_mb, "one", causes=args.causes)
+            for steps in args.steps:
+                many = _add_large_failed_tasks(emu, steps, args.step_mb, "many", causes=args.causes)
+                runs = {"one": [], "many": []}
+                for _ in range(args.repeats):
+                    for name, scenario in (("one", one), ("many", many)):
+                        runs[name].append(run_step(emu, scenario, temp_dir, *OFF, "--no-history"))
+                wall, cpu = (statistics.median(run[i] for run in runs["many"]) for i in (0, 1))
+                wall_one, cpu_one = (statistics.median(run[i] for run in runs["one"]) for i in (0, 1))
+                exits = {run[2] for run in runs["many"]}
+                summary = Path(temp_dir, "azura", "summary.md").stat().st_size
+                comment = Path(temp_dir, "azura", "pr-comment.md").stat().st_size
+                per_step = (cpu - cpu_one) / max(1, steps - 1) * 1000
+                print(f"{steps} failed steps of {args.step_mb:g} MB, {args.causes} distinct causes "
+                      f"(exit {', '.join(map(str, sorted(exits)))}); medians of {args.repeats}")
+                print(f"  wall {wall:6.2f} s, CPU {cpu:6.2f} s; yardstick (1 failed step): wall {wall_one:.2f} s, "
+                      f"CPU {cpu_one:.2f} s; {wall / wall_one:.1f}x its wall time")
+                print(f"  CPU per further step: {per_step:.1f} ms (target <= 10 ms: "
+                      f"{'met' if per_step <= 10 else 'MISSED'})")
+                if steps == 100:
+                    print(f"  100 steps end to end: {wall:.2f} s (target <= 1.5 s: {'met' if wall <= 1.5 else 'MISSED'})")
+                    met = met and per_step <= 10 and wall <= 1.5
+                print(f"  summary.md {summary / 1024:.1f} KiB, pr-comment.md {comment / 1024:.1f} KiB")
+    print("targets met" if met else "TARGET MISSED")
+    return 0 if met else 1
+
+
+def large_logs(args):
+    """Run the large-log measurements; return 0 when both targets are met."""
     with tempfile.TemporaryDirectory(prefix="azura-bench-") as temp_dir:
         os.environ["AZURE_DEVOPS_CACHE_DIR"] = os.path.join(temp_dir, "sdk-cache")
         with AdoEmulator(token=TOKEN) as emu:

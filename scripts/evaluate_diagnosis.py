@@ -1,7 +1,7 @@
 """Measure how often the offline diagnosis points at the labelled cause of real failed build logs.
 
     python scripts/evaluate_diagnosis.py CORPUS_DIR [--budget 2048] [--limit N] [--misses a|b|all]
-                                         [--save FILE]
+                                         [--save FILE] [--tokenizer estimate|cl100k]
 
 `--misses` lists the logs whose cause line is not labelled, grouped first by mechanism: where the cause line
 and the label sit against the failing section (the failed command's output, or before/after it), and which
@@ -71,10 +71,11 @@ def corpus_name(case: Case) -> str:
     return f"logchunks-{half(repository)}"
 
 
-def diagnose(case: Case, budget: int) -> Outcome:
+def diagnose(case: Case, budget: int, tokenizer: str = "estimate") -> Outcome:
     """Return how the offline diagnosis of one case compares with its label."""
     step = FailedStep(name=case.name, record_type="File")
-    analysis = analyze_logs([StepLog(step, chunks(case.path))], Settings(budget=budget, history=False))
+    analysis = analyze_logs([StepLog(step, chunks(case.path))],
+                            Settings(budget=budget, history=False, tokenizer=tokenizer))
     failure = analysis.failures[0]
     wanted = set(case.labelled)
     numbers = [line.number for line in failure.evidence]
@@ -152,13 +153,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N logs of each corpus")
     parser.add_argument("--misses", choices=("a", "b", "all", "cidiff"), help="list the misses of this part, counted by mechanism first")
     parser.add_argument("--save", type=Path, help="write every outcome as JSON lines, to compare runs")
+    parser.add_argument("--tokenizer", choices=("estimate", "cl100k"), default="estimate",
+                        help="what counts the budget: the estimate (Azura's default) or cl100k (the tokenizer extra)")
     args = parser.parse_args(argv)
     cases: List[Case] = []
     for source in (logchunks_cases, cidiff_cases):
         found = list(source(args.corpus))
         cases.extend(found[:args.limit] if args.limit else found)
     started = time.monotonic()
-    outcomes = [diagnose(case, args.budget) for case in cases]
+    outcomes = [diagnose(case, args.budget, args.tokenizer) for case in cases]
     elapsed = time.monotonic() - started
     print(f"Offline diagnosis at {args.budget} tokens\n")
     print(summary_table(outcomes))

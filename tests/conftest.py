@@ -29,3 +29,21 @@ def in_tmp(tmp_path, monkeypatch):
     """Each test runs in its own folder, so ./azura-report, ./.env and ./azura.yml never leak between tests."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def without_cached_matchers():
+    """The scan's finders and classifier sets are built once per set of patterns; a test that takes google-re2
+    away (monkeypatch sys.modules) must not be handed the ones built with it, before or after."""
+    from azura.analyze import signatures
+    from azura.excerpt import anchors, scan
+
+    def clear():
+        signatures.signature_set.cache_clear()
+        scan.compile_finder.cache_clear()
+        scan._re2_compiles.cache_clear()
+        anchors._slots.cache_clear()
+
+    clear()
+    yield
+    clear()

@@ -96,6 +96,7 @@ class FailureDocument(TypedDict):
     evidence: List[LineDocument]
     excerpt: List[LineDocument]
     facts: FactsDocument
+    same_as: Optional[int]
 
 
 class ChangeDocument(TypedDict):

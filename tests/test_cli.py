@@ -333,16 +333,27 @@ def test_the_install_command_for_an_extra_names_where_azura_was_installed_from(m
 
 
 def test_without_the_tokenizer_extra_tokens_are_estimated_and_the_run_succeeds(in_tmp, monkeypatch, make_log):
-    from azura import tokens
-
     monkeypatch.setitem(sys.modules, "tiktoken", None)
-    tokens._encoder.cache_clear()
-    try:
-        run = run_azura("analyze", "--log", str(make_log(DOTNET_FAILURE)), "--format", "json")
-        assert tokens.tokenizer_name() == "estimate"
-    finally:
-        tokens._encoder.cache_clear()
+    run = run_azura("analyze", "--log", str(make_log(DOTNET_FAILURE)), "--format", "json")
     assert run.json["usage"]["excerpt_tokens"] > 0
+
+
+def test_asking_for_cl100k_without_the_tokenizer_extra_exits_2_naming_the_extra(in_tmp, monkeypatch, make_log):
+    monkeypatch.setitem(sys.modules, "tiktoken", None)
+    run = run_azura("analyze", "--log", str(make_log(DOTNET_FAILURE)), "--tokenizer", "cl100k",
+                    expect=ExitCode.USAGE)
+    assert "pip install 'azura-pipelines[tokenizer]'" in run.stderr
+
+
+def test_an_analysis_imports_the_tokenizer_only_when_asked_for(in_tmp, make_log):
+    pytest.importorskip("tiktoken")
+    code = ("import sys; from azura.cli import main; main(sys.argv[1:], stdout=open('/dev/null', 'w')); "
+            "print('tiktoken' in sys.modules)")
+    log = str(make_log(DOTNET_FAILURE))
+    imported = [subprocess.run([sys.executable, "-c", code, "analyze", "--log", log, *extra], capture_output=True,
+                               text=True, check=True, cwd=in_tmp).stdout.strip()
+                for extra in ((), ("--tokenizer", "cl100k"))]
+    assert imported == ["False", "True"]
 
 
 def test_serve_on_a_port_in_use_exits_2_naming_the_port(in_tmp):

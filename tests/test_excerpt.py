@@ -318,6 +318,7 @@ def test_cutting_a_long_line_never_leaves_part_of_a_secret():
 def test_first_failed_step_gets_the_larger_share():
     first, _ = make_log(seed=1)
     second, _ = make_log(seed=2)
+    second += b"fatal: another cause\n"  # so that the two steps do not share one cause
     a, b = build_excerpts([StepLog(FailedStep(name="A"), [first]), StepLog(FailedStep(name="B"), [second])], 900)
     assert a.tokens > b.tokens > 0
     assert a.tokens + b.tokens <= 900
@@ -378,7 +379,7 @@ def test_log_of_a_hundred_thousand_errors_keeps_the_first_and_few_anchors():
 
 
 @pytest.mark.parametrize("engine", ["re2", "re"])
-def test_patterns_with_global_flags_scan_with_either_engine(monkeypatch, engine):
+def test_patterns_with_global_flags_scan_with_either_engine(monkeypatch, without_cached_matchers, engine):
     if engine == "re":
         monkeypatch.setitem(__import__("sys").modules, "re2", None)  # as where google-re2 is not installed
     data, at = make_log(error_lines=["DEPLOYMENT QUOTA reached"])
@@ -386,16 +387,47 @@ def test_patterns_with_global_flags_scan_with_either_engine(monkeypatch, engine)
     assert at in excerpt.anchors
 
 
-def test_without_re2_a_signature_is_searched_in_the_first_bytes_of_each_line_only(monkeypatch):
+@pytest.mark.parametrize("texts", [
+    ["src/app/main.c:42:7: error: 'count' undeclared (first use in this function) in /home/vsts/work/1/s/src/app"
+     "/main.c at 0x7ffe3a2b4c5d with 123456 bytes"],
+    ["    at com.example.orders.TaxCalculator.totalFor(TaxCalculator.java:88) 4b825dc642cb6eb9a060e54bf8d69288fbef4904"],
+    ["x" * 200, "a " * 100, "", "   ", "===== " * 30, "/very/long/path/" * 20 + " error", "1\u00a02\u3000 3 " * 40],
+    ["##[error]The process '/usr/bin/dotnet' failed with exit code 1", "FAILED tests/test_x.py::test_y - assert 1 == 2"],
+])
+def test_the_start_of_a_shape_is_that_of_the_whole_line(texts):
+    from azura.excerpt.scan import REPEAT_PREFIX, shape_starts
+
+    assert shape_starts(texts) == [normalise_for_diff(text)[:REPEAT_PREFIX] for text in texts]
+
+
+def test_the_start_of_a_shape_is_that_of_the_whole_line_on_a_real_log():
+    from azura.excerpt.scan import REPEAT_PREFIX, shape_starts
+
+    texts = [line.text for line in read_lines(log_chunks(logchunks_log("R/rstudio@shiny/failed/574891057.log")))
+             if line.text.strip()]
+    assert shape_starts(texts) == [normalise_for_diff(text)[:REPEAT_PREFIX] for text in texts]
+
+
+def test_a_match_running_over_a_line_break_does_not_hide_the_next_lines_anchor():
+    # r"\s+quota exceeded" also matches from the break before the line; that match must not swallow the line's own
+    lines = [f"step {n} ok" for n in range(50)] + ["Deploying to plan B2", "  quota exceeded for plan B2"] + \
+        [f"cleanup {n} ok" for n in range(50)]
+    data = ("\n".join(lines) + "\n").encode()
+    excerpt = excerpt_of(data, budget=256, anchor_patterns=[r"\s+quota exceeded"])
+    assert 52 in excerpt.anchors
+
+
+def test_without_re2_a_signature_is_searched_in_the_first_bytes_of_each_line_only(monkeypatch, without_cached_matchers):
     from azura.excerpt.scan import FALLBACK_LINE_BYTES, compile_finder
 
     monkeypatch.setitem(__import__("sys").modules, "re2", None)  # as where google-re2 is not installed
     near, far = b"x" * 100 + b"needle", b"x" * FALLBACK_LINE_BYTES + b"needle"
     data = b"\n".join([near, far, b"needle"])
 
-    found = list(compile_finder((), ["needle"])(data))
+    found = list(compile_finder((), ("needle",))(data))
 
-    assert found == [100, len(near) + 1 + len(far) + 1]
+    third = len(near) + 1 + len(far) + 1
+    assert found == [(0, len(near)), (third, third + len(b"needle"))]
 
 
 def test_with_re2_a_signature_is_found_anywhere_in_a_long_line():
@@ -404,4 +436,52 @@ def test_with_re2_a_signature_is_found_anywhere_in_a_long_line():
 
     far = b"x" * FALLBACK_LINE_BYTES + b"needle"
 
-    assert list(compile_finder((), ["needle"])(far)) == [FALLBACK_LINE_BYTES]
+    assert list(compile_finder((), ("needle",))(far)) == [(0, len(far))]
+
+
+def test_steps_failing_alike_share_one_excerpt_and_the_budget_goes_by_cause():
+    first, _ = make_log(seed=1)
+    again, _ = make_log(seed=2)  # the same error among other noise: the same cause
+    other = make_log(seed=3)[0] + b"fatal: another cause\n"
+    alone = build_excerpts([StepLog(FailedStep(name="A"), [first]), StepLog(FailedStep(name="C"), [other])], 900)
+
+    a, b, c = build_excerpts([StepLog(FailedStep(name="A"), [first]), StepLog(FailedStep(name="B"), [again]),
+                              StepLog(FailedStep(name="C"), [other])], 900)
+
+    assert (a.same_as, b.same_as, c.same_as) == (None, 0, None)
+    assert b.lines == () and b.tokens == 0 and b.step.name == "B"
+    assert (a.lines, c.lines) == (alone[0].lines, alone[1].lines)
+
+
+def test_steps_whose_failing_tests_differ_only_by_a_number_in_their_names_are_not_alike():
+    first, _ = make_log(error_lines=("FAILED tests/test_orders.py::test_case_1 - assert 3 == 4",), seed=1)
+    second, _ = make_log(error_lines=("FAILED tests/test_orders.py::test_case_2 - assert 5 == 6",), seed=2)
+
+    a, b = build_excerpts([StepLog(FailedStep(name="A"), [first]), StepLog(FailedStep(name="B"), [second])], 900)
+
+    assert b.same_as is None and b.lines
+
+
+def test_cause_shape_keeps_numbers_in_names_and_drops_the_ones_that_differ_between_runs():
+    from azura.excerpt.scan import cause_shape
+
+    one = cause_shape("FAILED tests/test_x.py::test_case_1 - assert 12 == 13 (0.23s) at /home/vsts/work/1/s/x.py:42 "
+                      "0x7ffe3a2b4c5d")
+    other = cause_shape("FAILED tests/test_x.py::test_case_1 - assert 7 == 8 (1.5s) at /home/runner/work/s/x.py:9 "
+                        "0x55d0c0ffee00")
+
+    assert one == other and "test_case_1" in one
+    assert cause_shape("FAILED test_case_1") != cause_shape("FAILED test_case_2")
+
+
+def test_a_step_whose_log_was_read_in_part_is_never_grouped():
+    from dataclasses import replace
+
+    from azura.excerpt import cause_fingerprint
+    from azura.excerpt.scan import scan_log
+
+    step = FailedStep(name="A")
+    scan = scan_log(StepLog(step, [make_log()[0]]))
+
+    assert cause_fingerprint(step, scan) is not None
+    assert cause_fingerprint(step, replace(scan, complete=False)) is None

@@ -7,12 +7,12 @@ import re
 
 from azura.analyze.answer import answer_schema, untrusted
 from azura.analyze.llm import (
-    MAX_FACT_CHARS, build_messages, check_llm_settings, endpoint, fact_lines, is_local, llm_deadline, prompt_limit,
+    MAX_FACT_CHARS, build_messages, check_llm_settings, endpoint, fact_lines, is_local, prompt_limit,
     prompt_messages, resolved_model,
 )
 from azura.context import Settings
 from azura.errors import ConfigError
-from azura.models import (CATEGORIES, Analysis, Build, CompileError, Deadline, Excerpt, ExitStatus, FailedStep, Facts,
+from azura.models import (CATEGORIES, Analysis, Build, CompileError, Excerpt, ExitStatus, FailedStep, Facts,
                           FailingTest, Failure, History, Issue, Line, MissingName, SourceLocation, Usage,
                           VersionMismatch)
 
@@ -170,18 +170,6 @@ def test_schema_asks_for_each_cited_line_with_a_quote_of_it():
 ])
 def test_local_servers_are_told_from_cloud_apis(url, local):
     assert is_local(url) is local
-
-
-@pytest.mark.parametrize("timeout, publish, left", [
-    (120.0, True, 90.0),   # publishing keeps a quarter
-    (30.0, True, 20.0),    # but at least 10 s
-    (16.0, True, 8.0),     # and never more than half
-    (120.0, False, 119.0),  # a run that only writes files keeps a second
-])
-def test_the_llm_deadline_leaves_publishing_its_time(timeout, publish, left):
-    run = Deadline.after(timeout, 1000.0)
-    deadline = llm_deadline(run, Settings(timeout=timeout, publish=publish), 1000.0)
-    assert deadline.remaining(1000.0) == left
 
 
 @pytest.mark.parametrize("provider, model", [("openai", "gpt-4o-mini"), ("ollama", "llama3.1")])

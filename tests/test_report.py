@@ -159,10 +159,11 @@ def test_pr_comment_caps_evidence_lines_and_json_keeps_the_whole_excerpt():
     assert len(json.loads(rendered.analysis_json)["failures"][0]["excerpt"]) == 30
 
 
-def test_pr_comment_shows_three_failures_and_counts_the_rest():
+def test_pr_comment_shows_three_failures_in_full_and_counts_the_rest():
     failures = tuple(make_failure("error CS0246", name=f"Build {i}") for i in range(5))
     comment = render(make_analysis(*failures)).pr_comment_md
-    assert "Build 2" in comment and "Build 3" not in comment and "2 more failed steps: see the build summary" in comment
+    assert "**CI › Linux › Build 2**" in comment and "**CI › Linux › Build 3**" not in comment
+    assert "2 more failed steps (2 other causes): see the build summary" in comment
 
 
 def test_footer_names_the_model_or_says_offline():
@@ -331,3 +332,15 @@ def test_source_window_is_collapsed_with_its_numbered_lines_in_a_code_block():
     assert "<details><summary>tests/&lt;b&gt;Tax&lt;/b&gt;.cs:88</summary>" in summary
     assert "failing test T.Total (commit b0d4bdb3)\n\n```\n    87 | \n    88 | Assert.Equal(1, 2);\n```\n\n</details>" \
         in summary
+
+
+def test_summary_of_many_causes_shows_a_table_the_first_few_in_full_and_counts_the_rest():
+    failures = tuple(make_failure(f"error CS{1000 + i}", name=f"Build {i}", summary=f"Cause {i}.") for i in range(30))
+    alike = tuple(replace(failures[0], step=FailedStep(name=f"Copy {i}"), evidence=(), same_as=0) for i in range(40))
+
+    summary = render(make_analysis(*failures, *alike)).summary_md
+
+    assert "| 1 | Cause 0. | compile | CI › Linux › Build 0 and 40 more |" in summary
+    assert "| 20 | Cause 19. |" in summary and "| 21 |" not in summary and "_10 more causes_" in summary
+    assert "#### 5. CI › Linux › Build 4" in summary and "#### 6." not in summary
+    assert "25 more causes (25 failed steps) are not shown in full" in summary

@@ -35,6 +35,14 @@ def analyze(excerpts: Sequence[Excerpt], signatures: Sequence[Signature], settin
         offline = ground(offline)
     if settings.llm_provider == "none" or not failures:
         return offline
-    from azura.analyze.llm import ask_llm, llm_deadline
+    from dataclasses import replace
 
-    return ask_llm(offline, settings, deadline=llm_deadline(deadline, settings, clock()), clock=clock)
+    from azura.analyze.llm import ask_llm
+    from azura.analyze.offline import shared_by_group
+    from azura.engine import analysis_deadline
+
+    # The LLM reads each cause once: the first step of each group, whose answer the group's other steps share.
+    leaders = tuple(failure for failure in offline.failures if failure.same_as is None)
+    asked = ask_llm(replace(offline, failures=leaders), settings,
+                    deadline=analysis_deadline(deadline, settings, clock()), clock=clock)
+    return replace(asked, failures=shared_by_group(asked.failures, offline.failures))

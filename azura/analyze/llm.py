@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from azura import extra_install_command
 from azura.analyze.answer import answer_schema, cached_verdict, checked, fits, merged, parsed, to_cache
 from azura.context import Settings
+from azura.engine import analysis_deadline
 from azura.errors import ConfigError, LLMError
 from azura.models import CATEGORIES, Analysis, Deadline, Facts, Failure, History, Usage
 
@@ -43,11 +44,6 @@ MIN_RETRY_SECONDS = 10.0  # a retry is sent only when at least this long (or --l
 # A server on this machine or network answers a connection at once or not at all; a cloud API may take longer.
 LOCAL_CONNECT_SECONDS = 2.0
 REMOTE_CONNECT_SECONDS = 10.0
-# Publishing to Azure DevOps (tag, PR thread: a few REST calls) keeps this share of --timeout for itself, at least
-# MIN_PUBLISH_SECONDS; a run that only writes files keeps a second for rendering them.
-PUBLISH_SHARE = 0.25
-MIN_PUBLISH_SECONDS = 10.0
-RENDER_SECONDS = 1.0
 # What the prompt may add to the excerpts' own tokens, measured with tokens.count_tokens: the system prompt is
 # ~575 tokens, a failure's header and diagnosis 60-200, "NNNN | " 3 per line, a fact line up to 60 once cut to
 # MAX_FACT_CHARS (scripts/prompt_tokens.py: the whole overhead is 681-778 tokens on 300 LogChunks logs at the
@@ -157,16 +153,6 @@ def make_client(settings: Settings) -> Any:
                          **common)
 
 
-def llm_deadline(run: Optional[Deadline], settings: Settings, now: float) -> Deadline:
-    """Return when the LLM must be done: the run's deadline less the time publishing the report needs."""
-    run = run or Deadline.after(settings.timeout, now)
-    if settings.publish:
-        reserve = min(max(MIN_PUBLISH_SECONDS, PUBLISH_SHARE * settings.timeout), settings.timeout / 2)
-    else:
-        reserve = min(RENDER_SECONDS, settings.timeout / 10)
-    return Deadline(run.expires_at - reserve)
-
-
 def ask_llm(offline: Analysis, settings: Settings, deadline: Optional[Deadline] = None,
             client_factory: Optional[Callable[[Settings], Any]] = None, clock: Clock = time.monotonic,
             sleep: Callable[[float], None] = time.sleep) -> Analysis:
@@ -174,14 +160,14 @@ def ask_llm(offline: Analysis, settings: Settings, deadline: Optional[Deadline] 
 
     No usable answer ("failed: ...") or none that passes ("rejected: ...") leaves the offline answer standing,
     with a warning and `degraded` set; the tokens spent are counted either way. `deadline` is the LLM's own
-    (llm_deadline), not the run's.
+    (engine.analysis_deadline), not the run's.
     """
     from azura.analyze.cache import AnswerCache, fingerprint
 
     check_llm_settings(settings)
     model = resolved_model(settings)
     offline = replace(offline, provider=settings.llm_provider, model=model)
-    deadline = deadline or llm_deadline(None, settings, clock())
+    deadline = deadline or analysis_deadline(None, settings, clock())
     messages = prompt_messages(offline, settings)
     cache = AnswerCache(settings.cache_path)
     key = fingerprint((PROMPT_VERSION, settings.llm_provider, model, endpoint(settings)),
@@ -191,10 +177,10 @@ def ask_llm(offline: Analysis, settings: Settings, deadline: Optional[Deadline] 
         return merged(offline, cached_verdict(cached, offline), settings, offline.usage)
     usage = offline.usage
     try:
-        prompt_tokens = _prompt_tokens_within_limit(messages, offline, settings.budget)
+        prompt_tokens = _prompt_tokens_within_limit(messages, offline, settings.budget, settings.tokenizer)
         client = (client_factory or make_client)(settings)
         document = _complete(client, model, messages, len(offline.failures), settings, deadline, clock, sleep)
-        usage = _usage(document, offline, prompt_tokens)
+        usage = _usage(document, offline, prompt_tokens, settings.tokenizer)
         answer = parsed(_answer_text(document))
     except LLMError as exc:
         log.info("LLM answer failed: %s", exc)
@@ -345,10 +331,11 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
-def _prompt_tokens_within_limit(messages: Sequence[Dict[str, str]], offline: Analysis, budget: int) -> int:
+def _prompt_tokens_within_limit(messages: Sequence[Dict[str, str]], offline: Analysis, budget: int,
+                                tokenizer: str) -> int:
     from azura.tokens import count_tokens
 
-    tokens = sum(count_tokens(m["content"]) for m in messages)
+    tokens = sum(count_tokens(m["content"], tokenizer) for m in messages)
     limit = prompt_limit(offline, budget)
     if tokens > limit:
         raise LLMError(f"the prompt would be {tokens} tokens, over the limit of {limit} (budget {budget} "
@@ -532,7 +519,7 @@ def _answer_text(document: Dict[str, Any]) -> str:
     return content
 
 
-def _usage(document: Dict[str, Any], offline: Analysis, prompt_tokens: int) -> Usage:
+def _usage(document: Dict[str, Any], offline: Analysis, prompt_tokens: int, tokenizer: str) -> Usage:
     """Return the tokens the request used, as the server reports them, else as counted here."""
     from azura.tokens import count_tokens
 
@@ -546,7 +533,7 @@ def _usage(document: Dict[str, Any], offline: Analysis, prompt_tokens: int) -> U
         choices = document.get("choices")
         message = choices[0].get("message") if choices and isinstance(choices[0], dict) else None
         content = message.get("content") if isinstance(message, dict) else None
-        return count_tokens(content) if isinstance(content, str) else 0
+        return count_tokens(content, tokenizer) if isinstance(content, str) else 0
 
     return Usage(excerpt_tokens=offline.usage.excerpt_tokens,
                  prompt_tokens=tokens("prompt_tokens", lambda: prompt_tokens),

@@ -19,8 +19,30 @@ UNKNOWN_SUMMARY = "No known failure signature matched."
 
 
 def analyze_offline(excerpts: Sequence[Excerpt], signatures: Sequence[Signature]) -> Tuple[Failure, ...]:
-    """Return one Failure per excerpt: the diagnosis its lines support, or an honest `unknown`."""
-    return tuple(_failure(excerpt, signatures) for excerpt in excerpts)
+    """Return one Failure per excerpt: the diagnosis its lines support, or an honest `unknown`.
+
+    An excerpt that shares another's cause (`same_as`) gets that step's diagnosis: each cause is read once.
+    """
+    failures: List[Failure] = []
+    for excerpt in excerpts:
+        if excerpt.same_as is None:
+            failures.append(_failure(excerpt, signatures))
+        else:
+            failures.append(failures[excerpt.same_as].sharing(excerpt.step, excerpt, excerpt.same_as))
+    return tuple(failures)
+
+
+def shared_by_group(analysed: Sequence[Failure], failures: Sequence[Failure]) -> Tuple[Failure, ...]:
+    """Return `failures` with each group's first step replaced by its entry in `analysed` (one per group, in
+    order, as the LLM improved them) and the other steps of the group given that diagnosis too."""
+    leaders = iter(analysed)
+    result: List[Failure] = []
+    for failure in failures:
+        if failure.same_as is None:
+            result.append(next(leaders))
+        else:
+            result.append(result[failure.same_as].sharing(failure.step, failure.excerpt, failure.same_as))
+    return tuple(result)
 
 
 def headline(failures: Sequence[Failure]) -> str:
@@ -30,7 +52,11 @@ def headline(failures: Sequence[Failure]) -> str:
     first = failures[0]
     text = f"{first.summary.rstrip('.')} ({first.step.path})"
     others = len(failures) - 1
-    if others:
+    alike = sum(1 for failure in failures if failure.same_as == 0)
+    if others and alike:
+        text += f" (+{alike} more failed step{'s' if alike > 1 else ''} alike"
+        text += f", {others - alike} other{'s' if others - alike > 1 else ''})" if others > alike else ")"
+    elif others:
         text += f" (+{others} more failed step{'s' if others > 1 else ''})"
     return text
 

@@ -10,8 +10,9 @@ takes every pattern.
 """
 from __future__ import annotations
 
+import re
 import sys
-from typing import Iterator, List, Optional, Tuple
+from typing import FrozenSet, Iterator, List, Optional, Tuple
 
 if sys.version_info >= (3, 11):
     from re import _constants as sre
@@ -198,3 +199,59 @@ def _is_wide_unbounded(node: Node) -> bool:
             return True
         return any(op == sre.CATEGORY and code not in _NARROW_CATEGORIES for op, code in item_value)
     return False
+
+
+# Python syntax RE2 reads otherwise: "[[:alpha:]]" is a POSIX class to RE2 and a set of characters to `re`;
+# "{,3}" is a repeat to `re` and literal text to RE2.
+_READ_OTHERWISE = re.compile(r"\[:\^?[a-z]+:\]|\{,")
+# A budget RE2 may use for an automaton, not memory it takes up front: a hundred-odd knowledge-base patterns need
+# more than RE2's default 8 MB, below which RE2 falls back to a matcher about six times slower.
+RE2_MEMORY = 64 << 20
+
+
+class PatternSet:
+    """Patterns matched together by one RE2 set: `matching(text)` names those found in a line, reading it once.
+
+    Without google-re2 (the optional re2 extra) no pattern joins, and the caller tries each with `re`.
+    """
+
+    def __init__(self):
+        try:
+            import re2
+        except ImportError:
+            re2 = None
+        self._set = None
+        if re2 is not None:
+            options = re2.Options()
+            options.max_mem = RE2_MEMORY
+            options.log_errors = False  # a pattern RE2 refuses is expected, not worth a line on stderr
+            self._set = re2.Set.SearchSet(options)
+        self.added = 0
+
+    def add(self, pattern: str) -> Optional[int]:
+        """Return the slot `pattern` has in the set, or None when it cannot join (the caller then tries it itself).
+
+        A pattern joins when RE2 reads it as `re` does; RE2 refuses what it cannot run (look-arounds).
+        """
+        if self._set is None or _READ_OTHERWISE.search(pattern):
+            return None
+        try:
+            slot = self._set.Add(pattern)
+        except Exception:  # noqa: BLE001 - re2 raises its own error type; any failure means "not in the set"
+            return None
+        self.added += 1
+        return slot
+
+    def compile(self) -> bool:
+        """Return whether the set could be built; when not, the caller tries every pattern itself."""
+        if self._set is None or not self.added:
+            return False
+        try:
+            self._set.Compile()
+        except Exception:  # noqa: BLE001 - past RE2's memory budget
+            return False
+        return True
+
+    def matching(self, text: str) -> FrozenSet[int]:
+        """Return the slots of the patterns found in `text` (RE2's \\w, \\b, \\s are ASCII-only: ASCII text)."""
+        return frozenset(self._set.Match(text) or ())

@@ -8,9 +8,9 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Pattern, Sequence, Set, Tuple
+from typing import Any, Mapping, Optional, Pattern, Sequence, Set, Tuple
 
-from azura.analyze.patterns import pattern_problem
+from azura.analyze.patterns import PatternSet, pattern_problem
 from azura.errors import ConfigError
 from azura.models import CATEGORIES, Signature
 
@@ -41,12 +41,16 @@ def bundled_signatures() -> Tuple[Signature, ...]:
     source = str(BUNDLED_PATH)
     try:
         with open(BUNDLED_PATH, encoding="utf-8") as handle:
-            entries = yaml.safe_load(handle)
+            # libyaml's loader when PyYAML has it: ten times faster than the pure-Python one, on every run
+            entries = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{source}: cannot read the bundled signatures ({exc})") from None
     if not isinstance(entries, list):
         raise ConfigError(f"{source}: expected a list of signature entries")
-    signatures = tuple(_signature(entry, index, source) for index, entry in enumerate(entries))
+    # Their patterns are compiled when first used, not here: tests/test_signatures.py and test_patterns.py check
+    # each against its examples and the bounded shapes,
+    # examples, and a run compiles only the few a log's lines call for.
+    signatures = tuple(_signature(entry, index, source, tested=True) for index, entry in enumerate(entries))
     _refuse_duplicate_ids(signatures, source)
     for signature in signatures:
         if not signature.examples:
@@ -66,21 +70,24 @@ class SignatureSet:
 
     With google-re2, one RE2 set reads the line once and names the patterns that match; only those are then
     confirmed with Python's `re`, whose semantics (Unicode \\w, look-arounds in users' patterns) stay the
-    reference. Patterns RE2 refuses are tried one by one. Without google-re2, one alternation of all the
-    patterns turns away the usual line before any single pattern runs.
+    reference; patterns RE2 refuses or reads otherwise are tried with `re`, one alternation of them turning away
+    the usual line before any single pattern runs. Without google-re2 that alternation holds every pattern.
     """
 
     def __init__(self, signatures: Sequence[Signature]):
         self.signatures = tuple(signatures)
-        self._set, self._in_set = _re2_set([signature.pattern for signature in self.signatures])
-        taken = set(self._in_set)
+        patterns = PatternSet()
+        slots = [patterns.add(signature.pattern) for signature in self.signatures]
+        self._set = patterns if patterns.compile() else None
+        self._in_set = {slot: index for index, slot in enumerate(slots) if slot is not None} if self._set else {}
+        taken = set(self._in_set.values())
         self._outside = [index for index in range(len(self.signatures)) if index not in taken]
         self._any = _alternation([self.signatures[i].pattern for i in self._outside]) if self._outside else None
 
     def matching(self, text: str) -> Tuple[Signature, ...]:
         """Return the signatures whose pattern is found in `text`, in knowledge-base order."""
         # RE2 numbers a set's patterns in the order they were added
-        indices = {self._in_set[i] for i in self._set.Match(text) or ()} if self._set is not None else set()
+        indices = {self._in_set[slot] for slot in self._set.matching(text)} if self._set is not None else set()
         if self._any is not None and self._any.search(text):
             indices.update(self._outside)
         return tuple(self.signatures[i] for i in sorted(indices) if compiled(self.signatures[i].pattern).search(text))
@@ -90,30 +97,6 @@ class SignatureSet:
 def signature_set(signatures: Tuple[Signature, ...]) -> SignatureSet:
     """Return the matcher for `signatures`; built once per knowledge base."""
     return SignatureSet(signatures)
-
-
-def _re2_set(patterns: Sequence[str]) -> Tuple[Any, List[int]]:
-    """Return an RE2 set of the patterns RE2 accepts and their indices; (None, []) without google-re2."""
-    try:
-        import re2  # optional, as in the excerpt's scan
-    except ImportError:
-        return None, []
-    accepted: List[int] = []
-    options = re2.Options()
-    options.log_errors = False  # a pattern RE2 refuses is expected (users' look-arounds): no noise on stderr
-    options.max_mem = 64 << 20  # a hundred-odd patterns need more than the default 8 MB to match at full speed
-    regex_set = re2.Set.SearchSet(options)
-    for index, pattern in enumerate(patterns):
-        try:
-            regex_set.Add(pattern)
-        except Exception:  # noqa: BLE001 - re2 raises its own error type; such a pattern is tried with `re`
-            continue
-        accepted.append(index)
-    try:
-        regex_set.Compile()
-    except Exception:  # noqa: BLE001 - a set past RE2's memory budget: every pattern is tried with `re`
-        return None, []
-    return (regex_set, accepted) if accepted else (None, [])
 
 
 _GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
@@ -134,7 +117,7 @@ def compiled(pattern: str) -> Pattern[str]:
     return re.compile(pattern)
 
 
-def _signature(entry: Any, index: int, source: str) -> Signature:
+def _signature(entry: Any, index: int, source: str, tested: bool = False) -> Signature:
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{source}: signature #{index + 1} must be a mapping with keys {', '.join(REQUIRED_KEYS)}")
     name = str(entry.get("id") or f"#{index + 1}")
@@ -148,20 +131,21 @@ def _signature(entry: Any, index: int, source: str) -> Signature:
     if entry["category"] not in CATEGORIES:
         raise ConfigError(f"{where} has category {entry['category']!r}; expected one of {', '.join(CATEGORIES)}")
     pattern = str(entry["pattern"])
-    try:
-        regex = compiled(pattern)
-    except re.error as exc:
-        raise ConfigError(f"{where} has an invalid pattern: {exc}") from None
-    problem = pattern_problem(pattern)
-    if problem:
-        raise ConfigError(f"{where} has a pattern that could stall on a hostile line: {problem}")
     role = str(entry.get("role", "cause"))
     if role not in ROLES:
         raise ConfigError(f"{where} has role {role!r}; expected one of {', '.join(ROLES)}")
     examples = _examples(entry.get("examples", ()), where)
-    for example in examples:
-        if not regex.search(example):
-            raise ConfigError(f"{where}: pattern does not match its example {example[:80]!r}")
+    if not tested:
+        try:
+            regex = compiled(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{where} has an invalid pattern: {exc}") from None
+        problem = pattern_problem(pattern)
+        if problem:
+            raise ConfigError(f"{where} has a pattern that could stall on a hostile line: {problem}")
+        for example in examples:
+            if not regex.search(example):
+                raise ConfigError(f"{where}: pattern does not match its example {example[:80]!r}")
     return Signature(id=name, category=entry["category"], pattern=pattern, summary=str(entry["summary"]).strip(),
                      hint=str(entry["hint"]).strip(), examples=examples,
                      confidence=_confidence(entry.get("confidence", DEFAULT_CONFIDENCE), where),

@@ -5,16 +5,16 @@ redact and fit the token budget (`select`). Each log is read once, in bounded me
 """
 from __future__ import annotations
 
-import re
+import time
 from dataclasses import replace
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from azura.errors import ConfigError
 from azura.excerpt.reading import read_lines
-from azura.excerpt.scan import Scan, normalise_for_diff, scan_log
+from azura.excerpt.scan import Scan, cause_shape, normalise_for_diff, scan_log
 from azura.excerpt.select import candidate_entries, entry_cost, fold_span, score_entries, select_lines
-from azura.models import Excerpt, FailedStep, StepLog
+from azura.models import Deadline, Excerpt, FailedStep, StepLog
 from azura.redact import redact
+from azura.tokens import ESTIMATE
 
 __all__ = ["build_excerpts", "covered_lines", "fold_span", "normalise_for_diff", "read_lines"]
 
@@ -25,8 +25,13 @@ Novel = Callable[[FailedStep, str], bool]  # (step, normalise_for_diff(line text
 
 
 def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor_patterns: Sequence[str] = (),
-                   secrets: Sequence[str] = (), novel: Optional[Novel] = None) -> Tuple[Excerpt, ...]:
+                   secrets: Sequence[str] = (), novel: Optional[Novel] = None, tokenizer: str = ESTIMATE,
+                   deadline: Optional[Deadline] = None, clock: Callable[[], float] = time.monotonic
+                   ) -> Tuple[Excerpt, ...]:
     """Return one redacted excerpt per step log, all together within `budget` tokens.
+
+    Steps whose failures look the same (`cause_fingerprint`) share one excerpt: the first of them gets the lines,
+    the others an empty excerpt whose `same_as` names it.
 
     Args:
         anchor_patterns: extra regular expressions (the knowledge base's signature patterns); a line
@@ -34,28 +39,86 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
         secrets: literal values to redact (the access token, secret pipeline variables).
         novel: optional; lines for which it returns True (e.g. lines absent from the last green run's
             log) are preferred. It sees lines near anchors and at the end of the log only.
+        tokenizer: what counts the budget's tokens (`azura.tokens.TOKENIZERS`).
+        deadline: when reading must stop: a log is read no further, and later logs not at all, once it has
+            passed (their excerpts say `complete=False`); what was read is still cut down as usual.
     """
-    signatures = [_compile(pattern) for pattern in anchor_patterns]
-    scanned: List[Tuple[StepLog, Scan]] = [(log, scan_log(log, signatures)) for log in logs]
-    prepared = []
-    for log, scan in scanned:
+    signatures = tuple(anchor_patterns)
+
+    def expired() -> bool:
+        return deadline is not None and deadline.remaining(clock()) <= 0
+
+    # Steps failing for the same cause (the same test on every job of a matrix, the same agent loss) are one
+    # group: its first step is cut down and analysed for all of them, and the budget is shared by group.
+    scanned: List[Tuple[StepLog, Scan]] = []
+    fingerprints: List[Optional[Tuple[str, ...]]] = []
+    seen: Set[Tuple[str, ...]] = set()
+    for log in logs:
+        scan = Scan((), (), log.first_line - 1, complete=not log.chunks) if expired() else \
+            scan_log(log, signatures, expired)
+        fingerprint = cause_fingerprint(log.step, scan)
+        if fingerprint in seen:
+            scan = replace(scan, tail=())  # an earlier step's lines will say it: the tail is let go, never cleaned
+        elif fingerprint is not None:
+            seen.add(fingerprint)
+        fingerprints.append(fingerprint)
+        scanned.append((log, scan))
+    leaders = same_cause_leaders(fingerprints)
+    prepared = {}
+    for index, (log, scan) in enumerate(scanned):
+        if leaders[index] != index:
+            continue
         entries = candidate_entries(scan, secrets)
         step_novel = (lambda text, step=log.step: novel(step, text)) if novel else None
         scores = score_entries(entries, scan, step_novel)
-        costs = [entry_cost(entry) for entry in entries]
-        prepared.append((log, scan, entries, scores, costs))
-    shares = split_budget(budget, [sum(p[4]) for p in prepared])
+        prepared[index] = (entries, scores, [entry_cost(entry, tokenizer) for entry in entries])
+    shares = dict(zip(prepared, split_budget(budget, [sum(costs) for _, _, costs in prepared.values()])))
     excerpts = []
-    for (log, scan, entries, scores, costs), share in zip(prepared, shares):
-        lines, tokens = select_lines(entries, scores, costs, share)
+    for index, (log, scan) in enumerate(scanned):
+        step = _redacted_issues(log.step, secrets)
+        if index not in prepared:
+            excerpts.append(Excerpt(step=step, lines=(), tokens=0, total_lines=scan.total_lines,
+                                    complete=scan.complete, verdict=scan.verdict,
+                                    failing_command=scan.failing_command, same_as=leaders[index]))
+            continue
+        entries, scores, costs = prepared[index]
+        lines, tokens = select_lines(entries, scores, costs, shares[index])
         kept = {line.number for line in lines}
         anchors = tuple(sorted({a.line for a in scan.anchors if a.line in kept}))
         novel_lines = None if novel is None else tuple(
             line.number for line in lines if novel(log.step, normalise_for_diff(line.text)))
-        excerpts.append(Excerpt(step=_redacted_issues(log.step, secrets), lines=lines, tokens=tokens,
-                                anchors=anchors, total_lines=scan.total_lines, verdict=scan.verdict,
-                                failing_command=scan.failing_command, novel_lines=novel_lines))
+        excerpts.append(Excerpt(step=step, lines=lines, tokens=tokens,
+                                anchors=anchors, total_lines=scan.total_lines, complete=scan.complete,
+                                verdict=scan.verdict, failing_command=scan.failing_command, novel_lines=novel_lines))
     return tuple(excerpts)
+
+
+def cause_fingerprint(step: FailedStep, scan: Scan) -> Optional[Tuple[str, ...]]:
+    """Return what a step's failure looks like with its numbers, paths and hex ids normalised, or None.
+
+    That is every distinct anchor line of its log (the lines a cause is chosen from: signature hits, errors,
+    failing tests, the exit code) and its timeline issues, each as `cause_shape` gives it: two steps with the
+    same fingerprint fail for the same cause, whatever their line numbers, durations or agent paths.
+    None when the scan found nothing to tell (no anchor, no issue) or ran out of time before the end of the log:
+    such a step is never grouped.
+    """
+    if not scan.complete:
+        return None
+    seen = {}
+    for anchor in scan.anchors:
+        text = next((line.text for line in anchor.window if line.number == anchor.line), None)
+        if text is not None:
+            seen.setdefault(f"{anchor.rule.name}: {cause_shape(text)}", None)
+    for issue in step.issues:
+        seen.setdefault(f"issue {issue.type}: {cause_shape(issue.message)}", None)
+    return tuple(seen) if seen else None
+
+
+def same_cause_leaders(fingerprints: Sequence[Optional[Tuple[str, ...]]]) -> List[int]:
+    """Return, for each step, the index of the first step with its fingerprint (its own when it is the first)."""
+    first: Dict[Tuple[str, ...], int] = {}
+    return [index if fingerprint is None else first.setdefault(fingerprint, index)
+            for index, fingerprint in enumerate(fingerprints)]
 
 
 def _redacted_issues(step: FailedStep, secrets: Sequence[str]) -> FailedStep:
@@ -93,9 +156,3 @@ def covered_lines(excerpt: Excerpt) -> List[int]:
         numbers.extend(range(line.number, line.number + fold_span(line)))
     return numbers
 
-
-def _compile(pattern: str) -> "re.Pattern[str]":
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ConfigError(f"anchor pattern {pattern!r} is not a valid regular expression: {exc}") from exc

@@ -2,13 +2,18 @@
 
 Two stages keep the scan fast. `PREFILTER`, every rule's loose `scan` pattern in one alternation, is run
 by a linear-time regex engine over raw bytes (colour codes, timestamps and all); each line it finds is
-cleaned and classified by `classify` with the precise patterns, the first rule that matches winning.
+cleaned and classified with the precise patterns, the first rule that matches winning (`classify`; a
+log's `Classifier` gives the same answer after one pass of all the patterns over the line).
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from typing import Optional, Pattern, Sequence, Tuple
+from typing import Dict, Optional, Pattern, Sequence, Tuple
+
+from azura.analyze.patterns import PatternSet
+from azura.analyze.signatures import compiled
 
 
 @dataclass(frozen=True)
@@ -116,13 +121,13 @@ _VERDICT_PATTERN = next(rule.pattern for rule in RULES if rule.name == VERDICT_R
 ISSUE = Rule("issue", re.compile(""), 9, 4, 8)  # a timeline issue of the failed step
 
 
-def classify(text: str, signatures: Sequence[Pattern[str]] = (), issue_texts: Sequence[str] = ()) -> Optional[Rule]:
-    """Return the rule a clean line is an anchor for, or None."""
-    if any(pattern.search(text) for pattern in signatures):
+def classify(text: str, signatures: Sequence[str] = (), issue_texts: Sequence[str] = ()) -> Optional[Rule]:
+    """Return the rule a clean line is an anchor for, or None; `signatures` are knowledge-base patterns."""
+    if any(compiled(pattern).search(text) for pattern in signatures):
         return SIGNATURE
     if any(issue in text for issue in issue_texts):
         return ISSUE
-    if _PASSING.search(text) or _WARNING.match(text):
+    if is_passing(text) or _WARNING.match(text):
         return None
     text = _ZERO_COUNTS.sub("", text)
     if not _ANY_RULE.search(text):  # one search to turn away the usual false alarm
@@ -141,9 +146,92 @@ def is_verdict(text: str, rule: Rule) -> bool:
     return rule.name == VERDICT_RULE or (rule is SIGNATURE and bool(_VERDICT_PATTERN.search(text)))
 
 
+class Classifier:
+    """`classify` for one log's signatures and issue texts, in one pass over each line.
+
+    One RE2 set of every pattern `classify` may try (the signatures, the rules, the passing, warning and
+    zero-count patterns) says which of them match a line; only those are then confirmed with `re`, in
+    `classify`'s order, so the answer is `classify`'s. RE2 cannot run look-behinds: such a pattern joins the set
+    in a looser form without them (a rule's `scan`), which still matches wherever the precise one does. A line
+    that is not ASCII, and every pattern RE2 would read differently from `re`, take `classify`'s own path:
+    RE2's \\w, \\b and \\s are ASCII-only (clean lines hold no control characters, the other difference).
+    Without google-re2 every line does.
+    """
+
+    def __init__(self, signatures: Sequence[str] = (), issue_texts: Sequence[str] = ()):
+        self.signatures = tuple(signatures)
+        self.issue_texts = tuple(issue_texts)
+        self._slots = _slots(self.signatures)
+
+    def __call__(self, text: str) -> Optional[Rule]:
+        """Return the rule a clean line is an anchor for, or None: what `classify` returns."""
+        slots = self._slots
+        if slots is None or not text.isascii():
+            return classify(text, self.signatures, self.issue_texts)
+        found = slots.patterns.matching(text)
+
+        def hit(slot: Optional[int]) -> bool:
+            return slot is None or slot in found  # a pattern outside the set is always tried
+
+        in_set = slots.signatures
+        if any(compiled(in_set[slot]).search(text) for slot in found if slot in in_set) or \
+                any(compiled(pattern).search(text) for pattern in slots.signatures_outside):
+            return SIGNATURE
+        if any(issue in text for issue in self.issue_texts):
+            return ISSUE
+        if (hit(slots.passing) and _PASSING.search(text)) or (hit(slots.warning) and _WARNING.match(text)):
+            return None
+        if hit(slots.zero_counts):  # the counts are cut out before the rules run: `classify` does that part
+            return classify(text)
+        if not found and slots.rules_in_set:
+            return None
+        return next((rule for slot, rule in slots.rules if hit(slot) and rule.pattern.search(text)), None)
+
+
+@dataclass(frozen=True)
+class _Slots:
+    """Where each pattern `classify` tries sits in one RE2 set; None: outside it, always tried."""
+
+    patterns: PatternSet
+    signatures: Dict[int, str]
+    signatures_outside: Tuple[str, ...]
+    passing: Optional[int]
+    warning: Optional[int]
+    zero_counts: Optional[int]
+    rules: Tuple[Tuple[Optional[int], Rule], ...]
+    rules_in_set: bool
+
+
+@functools.lru_cache(maxsize=8)
+def _slots(signatures: Tuple[str, ...]) -> Optional[_Slots]:
+    """Return the RE2 set for these signatures, built once per knowledge base; None without a usable RE2."""
+    patterns = PatternSet()
+    placed = [(patterns.add(pattern), pattern) for pattern in signatures]
+    passing = patterns.add(_PASSING_LOOSE)
+    warning = patterns.add(_WARNING_AT_START)
+    zero_counts = patterns.add(_ZERO_COUNTS.pattern)
+    rules = []
+    for rule in RULES:
+        slot = patterns.add(rule.pattern.pattern)
+        rules.append((patterns.add(rule.scan) if slot is None else slot, rule))
+    # RE2 answers "no match" when its automaton runs out of memory: check that it finds a known match
+    if not patterns.compile() or passing is None or passing not in patterns.matching("PASSED"):
+        return None
+    return _Slots(patterns, {slot: pattern for slot, pattern in placed if slot is not None},
+                  tuple(pattern for slot, pattern in placed if slot is None), passing, warning, zero_counts, tuple(rules),
+                  all(slot is not None for slot, _ in rules))
+
+
+# `_PASSING` without its look-behind, and `_WARNING` anchored as `match` reads it: the forms the RE2 set holds.
+_PASSING_LOOSE = _PASSING.pattern.replace("(?<!not )", "")
+_WARNING_AT_START = r"(?i)^" + _WARNING.pattern
+
+
 def is_passing(text: str) -> bool:
     """Return whether a clean line reports a passing or skipped test."""
-    return bool(_PASSING.search(text))
+    # one of these words is in every line the pattern finds, and `in` costs a tenth of the pattern on the usual line
+    return ("ok" in text or "PASS" in text or "kip" in text or "SKIP" in text or "XFAIL" in text or "[+]" in text
+            or "✓" in text or "✔" in text) and bool(_PASSING.search(text))
 
 
 def is_stack_frame(text: str) -> bool:

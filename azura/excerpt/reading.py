@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator, List
+from typing import Iterable, Iterator, List, Optional
 
 from azura.errors import InputError
 from azura.models import Line
@@ -27,6 +27,8 @@ _BINARY_BYTES = bytes(range(0, 9)) + bytes(range(14, 27)) + bytes(range(28, 32))
 # Timestamps prefixed by Azure Pipelines and GitHub Actions, optionally after the "job<TAB>step<TAB>"
 # columns of a downloaded GitHub Actions log.
 _TIMESTAMP = re.compile(r"^\ufeff?(?:[^\t\n]*\t[^\t\n]*\t)?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?")
+# The same without the columns, for a line without a tab: it fails at once instead of looking for a tab to its end.
+_TIMESTAMP_ALONE = re.compile(_TIMESTAMP.pattern.replace(r"(?:[^\t\n]*\t[^\t\n]*\t)?", ""))
 # Escape sequences: CSI ("ESC[31m"), OSC ("ESC]0;title BEL"), and the short ones ("ESC(B" picks a character set,
 # "ESC=" the keypad mode). Then the same written out as text, as some tools and log stores keep them: caret
 # notation "^[[31m", and "\e[31m", "\033[31m", "\x1b[31m", "\u001b[31m"; only with a letter at the end, so
@@ -163,13 +165,18 @@ def segment_lines(segment: Segment, start: int = 0, end: int = -1) -> List[Line]
     return numbered_lines(data, first)
 
 
-def numbered_lines(data: bytes, first_line: int) -> List[Line]:
-    """Return the clean lines of `data` (whole lines), numbered from `first_line`."""
-    text = _decode(data).replace("\r\n", "\n").replace("\r", "\n")
-    texts = text.split("\n")
-    if texts and texts[-1] == "":
-        texts.pop()
-    return [Line(first_line + offset, clean_line(raw)) for offset, raw in enumerate(texts)]
+def numbered_lines(data: bytes, first_line: int, last: Optional[int] = None) -> List[Line]:
+    """Return the clean lines of `data` (whole lines), numbered from `first_line`; only the `last` ones if given.
+
+    Lines are cut as bytes and each is decoded on its own: a break byte is never part of a UTF-8 character,
+    so this reads as decoding the whole, and lines that are not kept are never decoded or cleaned.
+    """
+    pieces = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    if pieces and pieces[-1] == b"":
+        pieces.pop()
+    skipped = max(0, len(pieces) - last) if last is not None else 0
+    return [Line(first_line + skipped + offset, clean_line(_decode(raw)))
+            for offset, raw in enumerate(pieces[skipped:])]
 
 
 def _decode(data: bytes) -> str:
@@ -178,11 +185,17 @@ def _decode(data: bytes) -> str:
 
 def clean_line(raw: str, cut: int = 0) -> str:
     """Return one raw log line as a reader should see it: no timestamp, colour, control or marker codes."""
-    text = _ANSI.sub("", _TIMESTAMP.sub("", raw, count=1))
-    if "[" in text and ("^[" in text or "\\" in text):  # cheap test first: most lines hold neither
+    # Each pattern runs only where it can match: this runs on every line kept near an anchor or at the end.
+    timestamp = _TIMESTAMP if "\t" in raw else _TIMESTAMP_ALONE
+    text = timestamp.sub("", raw, count=1)
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    if "[" in text and ("^[" in text or "\\" in text):  # most lines hold neither
         text = _ANSI_AS_TEXT.sub("", text)
-    text = _CONTROL.sub("", text)
-    text = _TIMESTAMP.sub("", text, count=1)  # some agents colour the line before the timestamp
+    if not text.isprintable():  # a control character (or a tab, or a character Unicode calls unprintable)
+        text = _CONTROL.sub("", text)
+    timestamp = _TIMESTAMP if "\t" in text else _TIMESTAMP_ALONE
+    text = timestamp.sub("", text, count=1)  # some agents colour the line before the timestamp
     marker = _MARKER.match(text)
     if marker:
         name = marker.group(1)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import functools
 import re
 from collections import deque
+from collections.abc import Sequence as Sequence_
 from dataclasses import dataclass
 from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple
 
-from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, Rule, classify, is_verdict, issue_key
+from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, Classifier, Rule, is_verdict, issue_key
 from azura.excerpt.reading import LINE_CAP, Segment, clean_line, count_breaks, numbered_lines, segments
+from azura.analyze.patterns import RE2_MEMORY
+from azura.errors import ConfigError
 from azura.models import Line, StepLog
 
 FIRST_PER_RULE = 10  # distinct anchors kept from the start of the log, per rule: the first error of a cascade
@@ -24,7 +27,6 @@ WINDOW_AFTER = 60
 TAIL_LINES = 400
 TAIL_BYTES = 256 << 10
 _CONTEXT_BYTES = 64 << 10  # bytes borrowed from a neighbouring segment for context
-RE2_MEMORY = 64 << 20  # a budget RE2 may use, not memory it takes up front
 _MAX_SHAPES = 10_000
 # Where RE2 is not installed, the most of a line `re` searches for a signature: the excerpt keeps no
 # more of a line (LINE_CAP characters after a timestamp), and it bounds the backtracking per line.
@@ -33,23 +35,91 @@ _BREAK = re.compile(rb"[\r\n]")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 _DIGITS = re.compile(r"\d+")
-_SPACES = re.compile(r"\s+")
 _RUNS = re.compile(r"([^\w\s])\1+")
 _HEX = re.compile(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{6,}\b", re.IGNORECASE)
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{6}")
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.@+-]+){2,}[\\/]?")
 
 
 def normalise_for_diff(text: str) -> str:
     """Return the shape of a clean line, so repeats compare equal: paths, hex ids and numbers replaced, spaces
     (table columns) and repeated punctuation (progress bars, rulers) collapsed."""
-    return _RUNS.sub(r"\1", _SPACES.sub(" ", _DIGITS.sub("0", _HEX.sub("#", _PATH.sub("/…", text))))).strip()
+    # Each pattern runs only where it can match (a path has two separators, a hex id six hex digits in a row):
+    # shapes are taken of every line near an anchor, and most lines have neither.
+    if text.count("/") + text.count("\\") >= 2:
+        text = _PATH.sub("/…", text)
+    if _HEX_RUN.search(text):
+        text = _HEX.sub("#", text)
+    # split() cuts at exactly the characters \s matches, so this collapses spaces as \s+ would, edges trimmed
+    return _RUNS.sub(r"\1", " ".join(_DIGITS.sub("0", text).split()))
+
+
+def cause_shape(text: str) -> str:
+    """Return a clean line with what differs between runs of the same failure replaced: paths, hex ids, and numbers
+    that stand alone (durations, counts, line numbers, ports), spaces collapsed. A number in a name stays: test_1
+    and test_2 are two tests."""
+    if text.count("/") + text.count("\\") >= 2:
+        text = _PATH.sub("/…", text)
+    if _HEX_RUN.search(text):
+        text = _HEX.sub("#", _ADDRESS.sub("0x#", text))
+    return " ".join(_FREE_NUMBER.sub("0", text).split())
+
+
+_FREE_NUMBER = re.compile(r"(?<![A-Za-z_])\d+")
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
+
+
+def shape_starts(texts: Sequence[str], known: Optional[Dict[str, str]] = None) -> List[str]:
+    """Return the first REPEAT_PREFIX characters of each clean line's shape (`normalise_for_diff`).
+
+    No pattern of the shape runs across a space, so a line cut after a space far enough in has a shape that
+    starts the same: only that head is normalised (the whole line when the head's shape comes out too short).
+    Every pattern treats all ASCII digits alike, so a head with its digits made zeros has the same shape: lines
+    that differ only in their numbers (line numbers, counts, durations, ids) are normalised once, the shapes
+    kept in `known`.
+    """
+    known = {} if known is None else known
+    heads = []
+    for text in texts:
+        cut = text.find(" ", 2 * REPEAT_PREFIX)
+        heads.append(text if cut < 0 else text[:cut + 1])
+    starts = _shapes([head.translate(_ZEROS) for head in heads], known)
+    short = [i for i, (start, head, text) in enumerate(zip(starts, heads, texts))
+             if len(start) < REPEAT_PREFIX and head is not text]
+    for i, start in zip(short, _shapes([texts[i].translate(_ZEROS) for i in short], known)):
+        starts[i] = start
+    return starts
+
+
+def _shapes(keys: Sequence[str], known: Dict[str, str]) -> List[str]:
+    """Return the start of each line's shape, normalising each new line once and all of them in one pass.
+
+    The lines go through the patterns joined by a NUL, which no clean line holds and no pattern matches or runs
+    across.
+    """
+    new = [key for key in dict.fromkeys(keys) if key not in known]
+    if all(key.strip() and _SEPARATOR not in key for key in new):
+        pieces = normalise_for_diff(_SEPARATOR.join(new)).split(_SEPARATOR) if new else []
+        found = dict(zip(new, (piece.strip()[:REPEAT_PREFIX] for piece in pieces)))
+    else:  # a blank line would leave two separators side by side, and those fold into one
+        found = {key: normalise_for_diff(key)[:REPEAT_PREFIX] for key in new}
+    found.update((key, known[key]) for key in keys if key not in found)
+    if len(known) + len(found) > _KNOWN_SHAPES:
+        known.clear()
+    known.update(found)
+    return [found[key] for key in keys]
+
+
+_SEPARATOR = "\0"
+_ZEROS = str.maketrans("123456789", "000000000")
+_KNOWN_SHAPES = 4096
 
 
 @dataclass(frozen=True)
 class Anchor:
     line: int
     rule: Rule
-    shape: str
+    shape: str  # the start of the line's shape (shape_starts)
     repeat: bool  # an anchor whose shape starts the same came earlier: likely an echo
     window: Tuple[Line, ...]
 
@@ -59,43 +129,67 @@ class Scan:
     """What one pass over a log kept: anchors with their context, the tail, and the log's length."""
 
     anchors: Tuple[Anchor, ...]
-    tail: Tuple[Line, ...]
+    tail: Sequence[Line]
     total_lines: int
     # The first failing exit code: a build stops, or starts cleaning up, at its first failing command, and
     # the cause comes before it in 765 of the 793 labelled LogChunks logs.
     verdict: Optional[int] = None
     failing_command: Optional[int] = None  # line of the last command started before the verdict
+    complete: bool = True  # False when the time ran out before the end of the log
 
 
-def compile_finder(patterns: Sequence[str], line_patterns: Sequence[str] = ()) -> Callable[[bytes], Iterator[int]]:
-    """Return a function yielding the start offsets of matches of any pattern in a byte string.
+Finder = Callable[[bytes], Iterator[Tuple[int, int]]]
 
-    google-re2 scans an alternation of literals in linear time, about 45 times faster than `re`;
-    patterns it cannot compile (look-arounds, back-references), and all of them where it is not
-    installed, are scanned with `re` instead. `line_patterns` (the knowledge base's signatures, users'
-    among them) then meet one line at a time, cut at `FALLBACK_LINE_BYTES`: `re` backtracks, and a
-    pattern of the allowed shapes (azura.analyze.patterns) does bounded work on a bounded line.
+
+@functools.lru_cache(maxsize=16)
+def compile_finder(patterns: Tuple[str, ...], line_patterns: Tuple[str, ...] = ()) -> Finder:
+    """Return a function yielding (start, end) of each line of a byte string in which any pattern matches.
+
+    google-re2 scans an alternation of literals in linear time, about 45 times faster than `re`; each search
+    starts at the end of the line found last, so a line with many hits costs one search, and a match that runs
+    over a line break (a pattern with \\s or [^...]) cannot hide the next line's own. Patterns RE2 cannot
+    compile (look-arounds, back-references), and all of them where it is not installed, are scanned with `re`
+    instead; `line_patterns` (the knowledge base's signatures, users' among them) then meet one line at a time,
+    cut at `FALLBACK_LINE_BYTES`: `re` backtracks, and a pattern of the allowed shapes (azura.analyze.patterns)
+    does bounded work on a bounded line. Built once per set of patterns: the steps of a run share them.
     """
     try:
         import re2  # optional: the re2 extra
     except ImportError:
         re2 = None
-    fast = [p for p in (*patterns, *line_patterns) if re2 is not None and _re2_compiles(p)]
-    compiled = []
-    if fast:
-        compiled.append(_re2_alternation(tuple(fast)).finditer)
+    every = patterns + line_patterns
+    # Usually RE2 takes them all at once; only when it refuses the whole is each pattern tried on its own.
+    fast = _re2_alternation(re2, every) if re2 is not None else None
+    accepted = every if fast is not None else ()
+    if fast is None and re2 is not None:
+        accepted = tuple(p for p in every if _re2_compiles(p))
+        fast = _re2_alternation(re2, accepted) if accepted else None
+    finditers = [fast.finditer] if fast is not None else []
     # Each on its own: `re` refuses a global flag such as "(?i)" anywhere but at the start of a pattern.
-    compiled.extend(re.compile(p.encode()).finditer for p in patterns if p not in fast)
-    by_line = [re.compile(p.encode()) for p in line_patterns if p not in fast]
+    finditers.extend(_compiled_bytes(p).finditer for p in patterns if p not in accepted)
+    by_line = [_compiled_bytes(p) for p in line_patterns if p not in accepted]
     if by_line:
-        compiled.append(lambda data: _search_lines(by_line, data))
+        finditers.append(lambda data: _search_lines(by_line, data))
 
-    def finder(data: bytes) -> Iterator[int]:
-        if len(compiled) == 1:
-            return (match.start() for match in compiled[0](data))
-        return iter(sorted({match.start() for finditer in compiled for match in finditer(data)}))
+    def finder(data: bytes) -> Iterator[Tuple[int, int]]:
+        if len(finditers) == 1 and fast is not None:
+            return _lines_found(fast, data)
+        return _hit_lines(data, sorted({match.start() for finditer in finditers for match in finditer(data)}))
 
     return finder
+
+
+def _lines_found(regex, data: bytes) -> Iterator[Tuple[int, int]]:
+    """Yield (start, end) of each line holding a match of `regex`, searching on from each line's end."""
+    has_cr = b"\r" in data
+    position = 0
+    while True:
+        match = regex.search(data, position)
+        if match is None:
+            return
+        start, end = _line_around(data, match.start(), position, has_cr)
+        yield start, end
+        position = max(end, match.start() + 1)  # a match starting at a line break is that line's: go past it
 
 
 def _search_lines(regexes: Sequence[Pattern[bytes]], data: bytes) -> Iterator[re.Match]:
@@ -112,41 +206,52 @@ def _search_lines(regexes: Sequence[Pattern[bytes]], data: bytes) -> Iterator[re
         start = end + 1
 
 
-@functools.lru_cache(maxsize=16)
-def _re2_alternation(patterns: Tuple[str, ...]):
-    """Return the RE2 alternation of `patterns`, compiled once per pattern set: the steps of a run share the
-    knowledge base, and RE2's matcher gets faster as it warms up."""
-    import re2
+def _re2_alternation(re2, patterns: Sequence[str]):
+    """Return one RE2 regex matching where any of `patterns` does, over bytes; None when RE2 refuses it."""
+    try:
+        return re2.compile("|".join(f"(?:{p})" for p in patterns).encode(), _re2_options(re2))
+    except Exception:  # noqa: BLE001 - re2 raises its own error type
+        return None
 
-    # A hundred-odd knowledge-base patterns need more than RE2's default 8 MB for the DFA; below that RE2 falls
-    # back to a matcher about six times slower.
+
+def _re2_options(re2):
     options = re2.Options()
+    options.log_errors = False  # a pattern RE2 refuses is expected, not worth a line on stderr
     options.max_mem = RE2_MEMORY
-    return re2.compile("|".join(f"(?:{p})" for p in patterns).encode(), options)
+    return options
+
+
+def _compiled_bytes(pattern: str) -> "re.Pattern[bytes]":
+    try:
+        return re.compile(pattern.encode())
+    except re.error as exc:
+        raise ConfigError(f"anchor pattern {pattern!r} is not a valid regular expression: {exc}") from None
 
 
 @functools.lru_cache(maxsize=1024)
 def _re2_compiles(pattern: str) -> bool:
     import re2
 
-    options = re2.Options()
-    options.log_errors = False  # refusing a look-around is expected; RE2 would print it to stderr
     try:
-        re2.compile(pattern.encode(), options)
+        re2.compile(pattern.encode(), _re2_options(re2))
         return True
     except Exception:  # noqa: BLE001 - re2 raises its own error type; any failure means "use re"
         return False
 
 
-def scan_log(log: StepLog, signatures: Sequence[Pattern[str]] = ()) -> Scan:
-    """Return the anchors, their context and the tail of one step's log, reading it once."""
+def scan_log(log: StepLog, signatures: Sequence[str] = (), expired: Callable[[], bool] = lambda: False) -> Scan:
+    """Return the anchors, their context and the tail of one step's log, reading it once.
+
+    Once `expired()` says the time is up, no more of the log is read: the scan keeps what it found so far, and
+    the end of what it read stands for the tail.
+    """
     issue_texts = tuple(key for key in (issue_key(i.message) for i in log.step.issues if i.line is None) if key)
     issue_lines = frozenset(i.line for i in log.step.issues if i.line is not None)
     finder = compile_finder((_non_capturing(PREFILTER), COMMAND_SCAN) + tuple(re.escape(t) for t in issue_texts),
-                            tuple(_unanchored(p.pattern) for p in signatures))
+                            tuple(_unanchored(pattern) for pattern in signatures))
     scanner = _Scanner(finder, signatures, issue_texts, issue_lines)
     return scanner.run(segments(log.chunks, log.first_line, source=f"the log of {log.step.name!r}"),
-                       log.first_line)
+                       log.first_line, expired)
 
 
 def _unanchored(pattern: str) -> str:
@@ -160,24 +265,28 @@ def _non_capturing(pattern: str) -> str:
 
 
 class _Scanner:
-    def __init__(self, finder, signatures: Sequence[Pattern[str]], issue_texts: Sequence[str],
+    def __init__(self, finder, signatures: Sequence[str], issue_texts: Sequence[str],
                  issue_lines: Iterable[int]):
         self.finder = finder
-        self.signatures = signatures
-        self.issue_texts = issue_texts
+        self.classify = Classifier(signatures, issue_texts)
         self.issue_lines = sorted(issue_lines)
         self.first: Dict[str, List[Anchor]] = {}
         self.last: Dict[str, Deque[Anchor]] = {}
         self.shapes: Set[str] = set()
+        self.known_shapes: Dict[str, str] = {}  # shapes by line with its digits made zeros (shape_starts)
         self.last_command: Optional[int] = None
         self.verdict: Optional[int] = None
         self.failing_command: Optional[int] = None
 
-    def run(self, parts: Iterable[Segment], first_line: int) -> Scan:
+    def run(self, parts: Iterable[Segment], first_line: int, expired: Callable[[], bool]) -> Scan:
         prev: Optional[Segment] = None
         cur: Optional[Segment] = None
+        complete = True
         for segment in parts:
             if cur is not None:
+                if expired():  # more of the log is there and no time to read it
+                    complete = False
+                    break
                 self.visit(prev, cur, segment)
             prev, cur = cur, segment
         if cur is None:
@@ -188,20 +297,20 @@ class _Scanner:
         anchors += [a for ring in self.last.values() for a in ring if id(a) not in seen]
         anchors.sort(key=lambda a: a.line)
         return Scan(tuple(anchors), tail_lines(prev, cur), cur.first_line + cur.line_count - 1, self.verdict,
-                    self.failing_command)
+                    self.failing_command, complete)
 
     def visit(self, prev: Optional[Segment], cur: Segment, nxt: Optional[Segment]) -> None:
-        hits = list(self.finder(cur.data))
+        hits = list(self.finder(cur.data))  # (start, end) of the lines holding a hit
         wanted = [n for n in self.issue_lines if cur.first_line <= n < cur.first_line + cur.line_count] \
             if self.issue_lines else []
         if not hits and not wanted:
             return
         if cur.cut:
             line = overlong_line(cur)
-            rule = ISSUE if wanted else classify(line.text, self.signatures, self.issue_texts)
+            rule = ISSUE if wanted else self.classify(line.text)
             if rule:
                 self._note_verdict(rule, line.text, line.number)
-                self._ring(rule).append(Anchor(line.number, rule, normalise_for_diff(line.text), False, (line,)))
+                self._ring(rule).append(Anchor(line.number, rule, shape_starts([line.text])[0], False, (line,)))
             return
         context = _Context(prev, cur, nxt)
         numbers = _LineNumbers(cur)
@@ -209,12 +318,12 @@ class _Scanner:
         # once per segment, for the latest of each rule, so a log of a million errors stays linear.
         latest: Dict[str, Deque[Tuple[Rule, str, int, int, bool]]] = {}
         found = []
-        for start, end in _hit_lines(cur.data, hits):
+        for start, end in hits:
             text = clean_line(cur.data[start:end].decode("utf-8", errors="replace"))
             if self.verdict is None and COMMAND.match(text):
                 self.last_command = numbers.at(start)
                 continue
-            rule = classify(text, self.signatures, self.issue_texts)
+            rule = self.classify(text)
             if rule is not None:  # most hits are false alarms: only anchors need their line counted
                 number = numbers.at(start)
                 found.append((rule, text, number, start))
@@ -223,12 +332,11 @@ class _Scanner:
             start = _line_start(cur.data, number - cur.first_line)
             text = clean_line(cur.data[start:_line_end(cur.data, start)].decode("utf-8", errors="replace"))
             found.append((ISSUE, text, number, start))
-        for rule, text, number, start in found:
-            shape = normalise_for_diff(text)
-            start_of_shape = shape[:REPEAT_PREFIX]
-            repeat = start_of_shape in self.shapes
+        for (rule, text, number, start), shape in zip(found, shape_starts([text for _, text, _, _ in found],
+                                                                          self.known_shapes)):
+            repeat = shape in self.shapes
             if len(self.shapes) < _MAX_SHAPES:
-                self.shapes.add(start_of_shape)
+                self.shapes.add(shape)
             first = self.first.setdefault(rule.name, [])
             if repeat or len(first) >= FIRST_PER_RULE:
                 latest.setdefault(rule.name, deque(maxlen=LAST_PER_RULE)).append((rule, shape, number, start, repeat))
@@ -259,12 +367,16 @@ def _hit_lines(data: bytes, hits: Sequence[int]) -> Iterator[Tuple[int, int]]:
     for hit in hits:
         if hit < line_end:
             continue
-        start = data.rfind(b"\n", line_end, hit) + 1
-        if has_cr:
-            start = max(start, data.rfind(b"\r", line_end, hit) + 1)
-        start = max(start, line_end)
-        line_end = _line_end(data, hit)
+        start, line_end = _line_around(data, hit, line_end, has_cr)
         yield start, line_end
+
+
+def _line_around(data: bytes, hit: int, after: int, has_cr: bool) -> Tuple[int, int]:
+    """Return (start, end) of the line holding offset `hit`; it starts at `after` or later."""
+    start = data.rfind(b"\n", after, hit) + 1
+    if has_cr:
+        start = max(start, data.rfind(b"\r", after, hit) + 1)
+    return max(start, after), _line_end(data, hit)
 
 
 class _LineNumbers:
@@ -290,10 +402,13 @@ def _line_start(data: bytes, index: int) -> int:
     """Return the offset of the line `index` lines into `data` (0-based)."""
     if index <= 0:
         return 0
-    for count, match in enumerate(_LINE_BREAK.finditer(data), start=1):
-        if count == index:
-            return match.end()
-    return len(data)
+    if b"\r" not in data:  # the usual case: one split at C speed, whatever the line's depth in the segment
+        rest = data.split(b"\n", index)
+        return len(data) - len(rest[-1]) if len(rest) > index else len(data)
+    # One match skips the lines at C speed; `data` holds more than `index` breaks (the line is in the segment),
+    # so no repetition ever has to backtrack and a CRLF stays one break.
+    skipped = re.match(rb"(?:[^\r\n]*(?:\r\n|\r|\n)){%d}" % index, data)
+    return skipped.end() if skipped else len(data)
 
 
 class _Context:
@@ -343,8 +458,8 @@ def _through_last_break(data: bytes) -> bytes:
     return data[:cut + 1] if cut >= 0 else b""
 
 
-def tail_lines(prev: Optional[Segment], cur: Segment) -> Tuple[Line, ...]:
-    """Return the last clean lines of the log, from its last two segments."""
+def tail_lines(prev: Optional[Segment], cur: Segment) -> Sequence[Line]:
+    """Return the last clean lines of the log, from its last two segments (cleaned when first read)."""
     if cur.cut:
         head = list(tail_lines(None, prev)) if prev else []
         return tuple(head[-(TAIL_LINES - 1):] + [overlong_line(cur)])
@@ -354,8 +469,28 @@ def tail_lines(prev: Optional[Segment], cur: Segment) -> Tuple[Line, ...]:
         data = _after_first_break(data[-TAIL_BYTES:])
     elif before:
         data = _after_first_break(data)
-    first = cur.first_line + cur.line_count - _line_total(data)
-    return tuple(numbered_lines(data, first)[-TAIL_LINES:])
+    return _Tail(data, cur.first_line + cur.line_count - _line_total(data))
+
+
+class _Tail(Sequence_):
+    """The last lines of a log, kept as bytes and cleaned when first read: a step that fails for the same cause as
+    an earlier one is never cut down (`azura.excerpt.build_excerpts`), so its tail is never cleaned."""
+
+    def __init__(self, data: bytes, first_line: int):
+        self._data = data
+        self._first_line = first_line
+
+    @functools.cached_property
+    def _lines(self) -> Tuple[Line, ...]:
+        lines = tuple(numbered_lines(self._data, self._first_line, last=TAIL_LINES))
+        self._data = b""
+        return lines
+
+    def __getitem__(self, index):
+        return self._lines[index]
+
+    def __len__(self) -> int:
+        return len(self._lines)
 
 
 def _line_total(data: bytes) -> int:

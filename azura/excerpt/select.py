@@ -16,7 +16,7 @@ from azura.excerpt.anchors import REASON_RULE, is_passing, is_routine, is_stack_
 from azura.excerpt.scan import Anchor, Scan, normalise_for_diff
 from azura.models import Line
 from azura.redact import redact_lines
-from azura.tokens import count_tokens
+from azura.tokens import ESTIMATE, count_tokens
 
 CONTEXT_CAP = 160  # characters kept of a line that is not an anchor: long context lines are mostly data
 ANCHOR_CAP = 600  # and of an anchor line
@@ -81,12 +81,14 @@ def fold_runs(lines: Sequence[Line], blank: frozenset = frozenset()) -> List[Ent
     """Return entries for `lines`, each run of MIN_FOLD or more adjacent same-shape lines folded."""
     entries: List[Entry] = []
     run: List[Line] = []
+    run_shape = None
     for line in lines:
-        if run and _adjacent(run[-1].number, line.number, blank) and _shape(run[-1]) == _shape(line):
+        shape = _shape(line)  # once per line: it is compared with the line before and the line after
+        if run and shape == run_shape and _adjacent(run[-1].number, line.number, blank):
             run.append(line)
             continue
         entries.extend(_fold(run))
-        run = [line]
+        run, run_shape = [line], shape
     entries.extend(_fold(run))
     return [replace(entry, after_gap=True) if i and not _adjacent(
         entries[i - 1].line.number + entries[i - 1].span - 1, entry.line.number, blank) else entry
@@ -213,9 +215,9 @@ def _entry_index(number: int, entries: Sequence[Entry], index_of: Dict[int, int]
     return None
 
 
-def entry_cost(entry: Entry) -> int:
+def entry_cost(entry: Entry, tokenizer: str = ESTIMATE) -> int:
     """Return the tokens an entry costs as the LLM sees it: "<number>: <text>" and a newline."""
-    return count_tokens(f"{entry.line.number}: {entry.line.text}\n")
+    return count_tokens(f"{entry.line.number}: {entry.line.text}\n", tokenizer)
 
 
 def select_lines(entries: Sequence[Entry], scores: Sequence[float], costs: Sequence[int],

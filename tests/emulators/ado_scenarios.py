@@ -538,7 +538,9 @@ def _large_failure(index: int) -> List[str]:
     ]
 
 
-def _add_large_failed_tasks(emu: AdoEmulator, count: int, size_mb: float, name: str) -> Scenario:
+def _add_large_failed_tasks(emu: AdoEmulator, count: int, size_mb: float, name: str,
+                            causes: Optional[int] = None) -> Scenario:
+    """Add a build whose `count` test shards fail, each its own test, or one of `causes` tests shared by shards."""
     _ensure_project(emu)
     build = emu.add_build(PROJECT, DEFINITION, result="failed", duration=dt.timedelta(minutes=48))
     run = _Run(emu, build)
@@ -546,7 +548,8 @@ def _add_large_failed_tasks(emu: AdoEmulator, count: int, size_mb: float, name: 
     for index in range(1, count + 1):
         job = run.job(stage, f"Unit tests shard {index}", "failed")
         task_name = "Run unit tests"
-        line_count, line_at, cause_line = _large_test_log(task_name, size_mb, _large_failure(index))
+        test = index if causes is None else (index - 1) % causes + 1
+        line_count, line_at, cause_line = _large_test_log(task_name, size_mb, _large_failure(test))
         log_id = run.next_log
         run.next_log += 1
         emu.add_log(build.id, log_id, line_count=line_count, line_at=line_at)
@@ -557,9 +560,14 @@ def _add_large_failed_tasks(emu: AdoEmulator, count: int, size_mb: float, name: 
         run.records.append(record)
         run.log_bytes += int(size_mb * 1024 * 1024)
         run.failed.append(FailedStep(record["id"], "Task", task_name, "Test", job["name"], "failed", log_id,
-                                     cause_line, f"Total_includes_regional_tax_{index}"))
+                                     cause_line, f"Total_includes_regional_tax_{test}"))
     run.store()
     return _scenario(name, run)
+
+
+def shards_sharing_failing_tests(emu: AdoEmulator, shards: int, tests: int, size_mb: float = 0.05) -> Scenario:
+    """`shards` test shards fail, shard i on test (i - 1) % tests + 1: the same tests failing on a whole matrix."""
+    return _add_large_failed_tasks(emu, shards, size_mb, "shards_sharing_failing_tests", causes=tests)
 
 
 def large_log(emu: AdoEmulator, size_mb: float = 300) -> Scenario:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -114,10 +115,14 @@ def free_port() -> int:
 
 def start_server_process(environ: Mapping[str, str], port: int, cwd: Path,
                          command: Optional[Sequence[str]] = None) -> subprocess.Popen:
-    """Start `python -m azura serve` (or `command`) on 127.0.0.1:port and return once /health answers."""
+    """Start `python -m azura serve` (or `command`) on 127.0.0.1:port and return once /health answers.
+
+    The server runs in a session of its own, so `os.killpg(process.pid, ...)` reaches its worker processes too.
+    """
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT), "HOME": str(cwd), **environ}
     command = command or [sys.executable, "-m", "azura", "serve", "--port", str(port)]
-    process = subprocess.Popen(list(command), env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(list(command), env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
     end = time.monotonic() + DEADLINE
     while time.monotonic() < end:
         if process.poll() is not None:
@@ -127,7 +132,7 @@ def start_server_process(environ: Mapping[str, str], port: int, cwd: Path,
                 return process
         except OSError:
             time.sleep(0.1)
-    process.kill()
+    os.killpg(process.pid, signal.SIGKILL)
     raise AssertionError(f"azura serve did not answer on port {port} within {DEADLINE} s")
 
 

@@ -330,3 +330,26 @@ def test_a_hanging_model_does_not_cost_the_pr_comment(openai_emulator, emulator,
     assert f"LLM answer not used ({status})" in thread["comments"][0]["content"]
     assert emulator.tags(scenario.build_id) == [f"azura-{step.analysis['failures'][0]['category']}"]
     assert len(openai_emulator.chat_requests()) <= 1
+
+
+def test_the_llm_reads_each_cause_once_and_steps_failing_alike_share_its_answer(openai_emulator, make_log, home,
+                                                                                tmp_path):
+    alike = [make_log([f"  Restored /src/App/App.csproj (in {ms} ms)."] + BUILD_LOG[2:], name=f"agent{n}.log")
+             for n, ms in ((1, 412), (2, 97))]
+    other = make_log(["npm ERR! code E404", "npm ERR! 404 Not Found - GET https://registry.npmjs.org/left-padd",
+                      "##[error]Process completed with exit code 1."], name="web.log")
+    output_dir = tmp_path / "report"
+
+    completed = subprocess.run(
+        azura_command("analyze", "--log", str(alike[0]), str(alike[1]), str(other), "--format", "json",
+                      "--output-dir", str(output_dir)),
+        env=provider_environ("openai", openai_emulator, home), cwd=tmp_path, capture_output=True, text=True,
+        timeout=RUN_TIMEOUT)
+
+    assert completed.returncode == 0, completed.stderr
+    (request,) = openai_emulator.chat_requests()
+    prompt = json.dumps(request.body["messages"])
+    assert "agent1.log" in prompt and "web.log" in prompt and "agent2.log" not in prompt
+    failures = json.loads((output_dir / "analysis.json").read_text(encoding="utf-8"))["failures"]
+    assert [failure["same_as"] for failure in failures] == [None, 0, None]
+    assert failures[1]["root_cause"] == failures[0]["root_cause"] and failures[1]["task"] == "agent2.log"

@@ -2,7 +2,9 @@
 is taken up by a live one once and then fails saying why, and jobs expire."""
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import time
 
 from azura.jobs import JobStore
@@ -25,7 +27,7 @@ def test_job_running_when_the_server_is_killed_finishes_after_a_restart(tmp_path
         _wait_until(lambda: emulator.requests(route="timeline"), "the first server to ask for the timeline")
         assert request(f"{base}/api/jobs/{job_id}").json["status"] == "running"
     finally:
-        first.send_signal(signal.SIGKILL)
+        os.killpg(first.pid, signal.SIGKILL)  # the server and its worker processes, as when the machine kills it
         first.wait(timeout=DEADLINE)
 
     second = start_server_process(environ, port, tmp_path)
@@ -191,12 +193,17 @@ def test_a_job_crashing_two_server_processes_ends_failed_while_a_third_runs(tmp_
     emulator.fault("GET", "timeline", delay=40, times=2)  # holds whichever process runs the job
     environ = devops_env(emulator, TOKEN, AZURA_JOBS_DB=str(tmp_path / "jobs.sqlite3"), AZURA_NO_CACHE="1")
     ports = [free_port() for _ in range(3)]
-    servers = {port: start_server_process(environ, port, tmp_path) for port in ports[:1]}
+
+    def one_process(port):  # the job's owner is then the server itself
+        return start_server_process(environ, port, tmp_path,
+                                    [sys.executable, "-m", "azura", "serve", "--port", str(port), "--workers", "1"])
+
+    servers = {port: one_process(port) for port in ports[:1]}
     try:
         job_id = request(f"http://127.0.0.1:{ports[0]}/api/analyze/async", method="POST",
                          json_body={"project": scenario.project, "build_id": scenario.build_id}).json["job_id"]
         _wait_until(lambda: emulator.requests(route="timeline"), "the first server to run the job")
-        servers.update({port: start_server_process(environ, port, tmp_path) for port in ports[1:]})
+        servers.update({port: one_process(port) for port in ports[1:]})
         by_pid = {str(process.pid): process for process in servers.values()}
 
         def owner() -> str:

@@ -1,0 +1,85 @@
+"""Benchmark start-up: a 10 KB log analysed offline, beside `python -c pass`, in fresh processes.
+
+    python scripts/bench_startup.py [--repeats 15]
+
+Runs in turn, `--repeats` times: `python -c pass` (the yardstick), `python -m azura --help`, and
+`python -m azura analyze --log <the bundled 10 KB pytest failure> --format json` with no LLM, and prints the
+median wall time of each; then the analysis's time beyond `python -c pass` against the target (<= 120 ms), and
+whether the analysis imported the tokenizer extra (it must not unless asked for).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+REPO = Path(__file__).resolve().parents[1]
+LOG = REPO / "azura" / "examples" / "pytest-failure.log"
+TARGET_MS = 120.0
+
+_IMPORTED = """
+import sys
+from azura.cli import main
+main(["analyze", "--log", sys.argv[1], "--format", "json", "--output-dir", sys.argv[2]], stdout=open("/dev/null", "w"))
+print(",".join(name for name in ("tiktoken", "openai", "flask", "jsonschema") if name in sys.modules))
+"""
+
+
+def environment(home: str) -> Dict[str, str]:
+    """Return a clean environment: no LLM, no pipeline, no user settings."""
+    return {"PATH": os.environ.get("PATH", ""), "HOME": home, "PYTHONPATH": str(REPO), "LLM_PROVIDER": "none",
+            "AZURA_NO_CACHE": "1"}
+
+
+def wall(argv: List[str], env: Dict[str, str], cwd: str) -> float:
+    """Return the wall time of one run of `argv`, which must succeed."""
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    """Run the three commands in turn, print the medians and the target."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="azura-startup-") as home:
+        env = environment(home)
+        out = str(Path(home) / "report")
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "azura --help": [sys.executable, "-m", "azura", "--help"],
+            f"azura analyze --log ({LOG.stat().st_size / 1024:.0f} KB)": [
+                sys.executable, "-m", "azura", "analyze", "--log", str(LOG), "--format", "json", "--output-dir", out],
+        }
+        for argv in commands.values():  # one untimed round: the page cache and .pyc files, as on a warm agent
+            wall(argv, env, home)
+        times: Dict[str, List[float]] = {name: [] for name in commands}
+        load = os.getloadavg()[0]
+        for _ in range(args.repeats):
+            for name, argv in commands.items():
+                times[name].append(wall(argv, env, home))
+        imported = subprocess.run([sys.executable, "-c", _IMPORTED, str(LOG), out], env=env, cwd=home, check=True,
+                                  capture_output=True, text=True).stdout.strip()
+    medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
+    print(f"{os.cpu_count()} CPU(s), load average {load:.2f} -> {os.getloadavg()[0]:.2f}; "
+          f"medians of {args.repeats} interleaved runs")
+    base = medians["python -c pass"]
+    for name, ms in medians.items():
+        print(f"  {name:32s} {ms:7.1f} ms   {ms / base:5.1f}x python -c pass")
+    analysis = list(medians.values())[-1]
+    beyond = analysis - base
+    print(f"10 KB log analysed in {beyond:.0f} ms beyond python -c pass (target <= {TARGET_MS:g} ms: "
+          f"{'met' if beyond <= TARGET_MS else 'MISSED'})")
+    print(f"optional modules imported by an offline analysis: {imported or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
