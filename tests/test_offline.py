@@ -42,6 +42,26 @@ def test_compile_error_gives_category_fix_and_first_error_as_first_evidence():
     assert failure.suggested_fix and failure.confidence >= 0.9
 
 
+@pytest.mark.parametrize("path, shown", [
+    ("/home/vsts/work/1/s/src/Api/Orders.cs", "src/Api/Orders.cs"),  # Microsoft-hosted Linux agent
+    ("D:\\a\\1\\s\\src\\Api\\Orders.cs", "src\\Api\\Orders.cs"),  # Microsoft-hosted Windows agent
+    ("/agent/_work/3/s/src/Api/Orders.cs", "src/Api/Orders.cs"),  # self-hosted agent
+])
+def test_a_compile_error_in_the_agents_checkout_is_named_from_the_repository_root(path, shown):
+    failure = analyse_one(excerpt(
+        f"{path}(42,17): error CS0246: The type or namespace name 'OrderDto' could not be found [{path}proj]",
+        "##[error]Error: The process '/usr/bin/dotnet' failed with exit code 1", first=46))
+    assert f"at {shown}:42:17" in failure.summary and f"`{shown}:42:17`" in failure.suggested_fix
+    assert path not in failure.summary and failure.facts.compile_errors[0].location.file == path  # facts as logged
+
+
+def test_a_path_outside_the_agents_checkout_is_named_as_the_log_wrote_it():
+    failure = analyse_one(excerpt(
+        "/usr/include/c++/12/bits/stl_vector.h:1123:7: error: no matching function for call to 'f'",
+        "make: *** [Makefile:12: all] Error 1", first=10))
+    assert "/usr/include/c++/12/bits/stl_vector.h:1123:7" in failure.summary
+
+
 def test_specific_signature_wins_over_an_earlier_generic_line():
     failure = analyse_one(excerpt(
         "##[error]Bash exited with code '1'.",

@@ -13,7 +13,8 @@ from typing import List, Optional, Sequence
 from azura.analyze.candidates import AGENT_MARKER, CAUSE, ERROR, FAILING, WRAPPER, Candidate, is_noise
 from azura.analyze.facts.names import TOOLCHAINS, missing_fix
 from azura.analyze.rank import CASCADE_GAP
-from azura.models import Facts, FailingTest, Line, Signature
+from azura.checkout import within_agent_checkout
+from azura.models import Facts, FailingTest, Line, Signature, SourceLocation
 
 MAX_EVIDENCE = 6
 FOLLOWING_LINES = 3  # lines right under the cause that belong to it, kept as evidence
@@ -183,7 +184,7 @@ def _specifics(category: str, facts: Facts, section: Sequence[Line], short: bool
 def _tests_sentence(facts: Facts, short: bool = False) -> str:
     first = facts.failing_tests[0]
     total = facts.failed_test_count or len(facts.failing_tests)
-    where = f" at {first.location}" if first.location else ""
+    where = f" at {_shown(first.location)}" if first.location else ""
     if short:
         return (f"Test `{first.name}` failed{where}." if total <= 1
                 else f"{total} tests failed, the first `{first.name}`{where}.")
@@ -199,7 +200,7 @@ def _tests_sentence(facts: Facts, short: bool = False) -> str:
 
 def _compile_sentence(facts: Facts, short: bool = False) -> str:
     first = facts.compile_errors[0]
-    where = f" at {first.location}" if first.location else ""
+    where = f" at {_shown(first.location)}" if first.location else ""
     code = f" {first.code}" if first.code else ""
     total = facts.compile_error_count or len(facts.compile_errors)
     more = f" ({total - 1} more error{'s' if total > 2 else ''} follow{'s' if total == 2 else ''})" if total > 1 else ""
@@ -252,6 +253,11 @@ def _generic_explanation(category: str) -> str:
     }.get(category, "No known failure signature matched.")
 
 
+def _shown(location: SourceLocation) -> str:
+    """Return file:line[:column], the file from the repository's root when it lies in the agent's checkout."""
+    return str(SourceLocation(within_agent_checkout(location.file) or location.file, location.line, location.column))
+
+
 def _fix(category: str, facts: Facts, signature: Optional[Signature], section: Sequence[Line]) -> str:
     hint = signature.hint if signature is not None else ""
     if category == "test" and facts.failing_tests:
@@ -261,7 +267,7 @@ def _fix(category: str, facts: Facts, signature: Optional[Signature], section: S
     if category in ("compile", "lint") and facts.compile_errors and facts.compile_errors[0].location:
         first = facts.compile_errors[0]
         what = first.code or quote(first.message, 60)
-        lead = f"Fix `{first.location}` ({what}) first; later errors often follow from it."
+        lead = f"Fix `{_shown(first.location)}` ({what}) first; later errors often follow from it."
         rest = _POINTS_AT_THE_LINE.sub("", hint)  # the lead already names the file and line
         return f"{lead} {rest[:1].upper()}{rest[1:]}".strip()
     if facts.missing:
@@ -287,7 +293,7 @@ def _rerun(test: FailingTest) -> str:
     """Return the command that runs one failing test again, for the runner that reported it, or ""."""
     name = test.name
     tail = re.split(r"::|#|\.", name)[-1]
-    file = test.location.file if test.location else ""
+    file = (within_agent_checkout(test.location.file) or test.location.file) if test.location else ""  # run from the root
     line = test.location.line if test.location else None
     commands = {
         "pytest": f"`pytest \"{name}\"`" if "::" in name else f"`pytest -k {tail}`",

@@ -12,7 +12,7 @@ from azura.analyze.candidates import AGENT_MARKER
 from azura.models import CompileError, Line, SourceLocation
 
 MAX_ERRORS = 5
-_SOURCE = r"(?P<file>[^\s:()\[\]'\"]+?\.{ext})"
+_SOURCE = r"(?P<file>(?:[A-Za-z]:[\\/])?[^\s:()\[\]'\"]+?\.{ext})"  # Windows agents print a drive: D:\a\1\s\x.cs
 
 
 def _diagnostic(pattern: str, ext: str = r"\w{1,6}") -> Pattern[str]:
