@@ -164,6 +164,15 @@ def test_failing_test_reported_twice_is_one_test_with_the_longer_name():
         ("tests/test_orders.py::test_total_includes_tax[DE]", SourceLocation("tests/test_orders.py", 88), 78)]
 
 
+def test_a_go_test_failing_only_through_its_subtests_is_not_named_beside_them():
+    tests, total = failing_tests([  # avelino/awesome-go
+        Line(386, "--- FAIL: TestAlpha (0.02s)"),
+        Line(468, "    --- FAIL: TestAlpha/Testing_Frameworks (0.00s)"),
+        Line(469, "        repo_test.go:131: expected 'go-carpet' but actual is 'gobdd'")])
+    assert [(test.name, test.message) for test in tests] == [
+        ("TestAlpha/Testing_Frameworks", "expected 'go-carpet' but actual is 'gobdd'")] and total == 1
+
+
 def test_passing_tests_and_zero_counts_name_no_failing_test():
     report = lines(1, "--- PASS: TestParse (0.00s)", "test history ... ok", "Tests run: 42, Failures: 0, Errors: 0",
                    "=========================== 213 passed in 12.84s ===========================")

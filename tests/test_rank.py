@@ -63,6 +63,16 @@ def test_wrapper_never_wins_over_a_cause_in_the_same_failing_section():
         (12, "make: *** [src/net.o] Error 1"), (13, 'The command "make" exited with 2.')], verdict=13, command=10)) == 11
 
 
+def test_a_go_subtest_wins_over_the_parent_test_that_failed_because_of_it():
+    # hashicorp/terraform, CiDiff "Quick Checks" run 68
+    assert cause_of(excerpt([
+        (622, "--- FAIL: TestCloud_configWithEnvVars (0.01s)"),
+        (623, "    --- FAIL: TestCloud_configWithEnvVars/an_invalid_workspace_env_var (0.00s)"),
+        (624, "        backend_test.go:348: an invalid workspace env var: unexpected configure result: Invalid workspace "
+              "selection: Terraform failed to find workspace \"i-dont-exist-in-org\"."),
+        (625, "FAIL"), (626, "FAIL\tgithub.com/hashicorp/terraform/internal/cloud\t0.638s")], verdict=626)) == 623
+
+
 def test_errors_before_the_failing_command_lose_to_the_failing_commands_own_output():
     assert cause_of(excerpt([
         (5, "Could not resolve host: github.com"), (6, "$ npm test"),

@@ -49,6 +49,7 @@ _REPORT_ONLY = re.compile(
     # a short line of words that only says that something failed: "R CMD check failed", "Installation failed."
     r"|^\W*(?:[A-Za-z]+\s+){0,4}(?:failed|FAILED)[.!]?\s*$")
 
+_GO_FAIL = re.compile(r"^\s*--- FAIL: (?P<name>\S+)")
 # Lines that are never the cause, whatever words they hold.
 _PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b"
                       r"|\bOK(?: \([\d.]+m?s\))?\s*$")
@@ -108,11 +109,14 @@ def find_candidates(excerpt: Excerpt, lines: Sequence[Line], signatures: Sequenc
     novel = None if excerpt.novel_lines is None else frozenset(excerpt.novel_lines)
     bounds = failing_bounds(excerpt)
     script = script_lines(lines)
+    parents = go_parent_lines(lines)
     found: List[Candidate] = []
     for position, line in enumerate(lines):
         if line.number in script and line.number:
             continue
         kind, signature = _what(line.text, _matching(matcher, line.text))
+        if kind == CAUSE and line.number in parents:
+            kind = WRAPPER
         if kind:
             found.append(Candidate(line, position, kind, place_of(line.number, bounds), signature,
                                    None if novel is None or line.number == 0 else line.number in novel))
@@ -195,6 +199,16 @@ def script_lines(lines: Sequence[Line]) -> Set[int]:
             else:
                 pending.append(line.number)
     return found
+
+
+def go_parent_lines(lines: Sequence[Line]) -> Set[int]:
+    """Return the lines where `go test` reports a test failing because its subtests failed.
+
+    It prints "--- FAIL: TestA" above "    --- FAIL: TestA/case": the subtest is the failure, the parent's line only
+    repeats that one of its subtests failed.
+    """
+    failed = [(match["name"], line.number) for line in lines if (match := _GO_FAIL.match(line.text))]
+    return {number for name, number in failed if any(other.startswith(name + "/") for other, _ in failed)}
 
 
 def is_progress(text: str) -> bool:
