@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from azura.checkout import within_agent_checkout
 from azura.context import Settings
 from azura.errors import AzuraError, CollectError
 from azura.models import Build, Failure, Line, SourceLocation, SourceWindow
@@ -30,8 +31,6 @@ MAX_FILE_BYTES = 1 << 20  # a window further into a file than this is not read
 MAX_LINE_CHARS = 200
 BUDGET_SHARE = 0.25  # of --budget, what the windows may add to the LLM prompt
 
-# Where agents check sources out: /home/vsts/work/1/s, /agent/_work/3/s, D:\a\1\s, /Users/runner/work/1/s.
-_AGENT_SOURCES = re.compile(r"(?:^|/)(?:_work|work|a)/\d+/s/(?P<rest>.+)$", re.IGNORECASE)
 # Installed packages and tool caches: a frame there is not the repository's own code.
 _NOT_OWN_CODE = frozenset({"node_modules", "site-packages", "dist-packages", "__pypackages__", ".venv", ".nuget",
                            ".m2", ".gradle", ".cargo"})
@@ -70,8 +69,8 @@ def repository_path(path: str, sources_dir: Optional[str] = None) -> Optional[st
     root = (sources_dir or "").replace("\\", "/").rstrip("/")
     if root and text.lower().startswith(root.lower() + "/"):
         text = text[len(root) + 1:]
-    elif _AGENT_SOURCES.search(text):
-        text = _AGENT_SOURCES.search(text)["rest"]
+    elif within_agent_checkout(text) is not None:
+        text = within_agent_checkout(text)
     elif text.startswith("/") or re.match(r"^[A-Za-z]:/", text) or "://" in text:
         return None  # the system's or a tool's file, or no file at all
     relative = posixpath.normpath(text)

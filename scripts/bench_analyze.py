@@ -34,7 +34,7 @@ def main() -> int:
     checkouts = {"this": REPO} if args.against is None else {"this": REPO, "other": args.against.resolve()}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "bench.log"
-        error_line = write_log_in_child(path, args.size_mb)
+        error_line = write_log_in_child(path, args.size_mb, dense=False)
         print(f"log: {path.stat().st_size / (1 << 20):.0f} MB, error at line {error_line:,}")
         run_measured(["cat", str(path)])  # warm the page cache
         command = [sys.executable, "-m", "azura", "analyze", "--log", str(path), "--format", "json",

@@ -3,6 +3,10 @@
     python scripts/evaluate_diagnosis.py CORPUS_DIR [--budget 2048] [--limit N] [--misses a|b|all]
                                          [--save FILE] [--tokenizer estimate|cl100k]
 
+`--misses` lists the logs whose cause line is not labelled, grouped first by mechanism: where the cause line
+and the label sit against the failing section (the failed command's output, or before/after it), and which
+signature won.
+
 Each log goes through the same path as `azura analyze --log FILE` with no LLM (excerpt with the knowledge
 base's patterns, then the offline analyzer). Corpora as in `evaluate.py`: LogChunks (labelled chunk) and the
 GitHub Actions cases of the CiDiff breakage set (`E` error lines). LogChunks is also reported in two halves
@@ -30,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from evaluate import Case, chunks, cidiff_cases, logchunks_cases  # noqa: E402
 
+from azura.analyze.candidates import failing_bounds, place_of  # noqa: E402
 from azura.context import Settings  # noqa: E402
 from azura.engine import analyze_logs  # noqa: E402
 from azura.models import FailedStep, StepLog  # noqa: E402
@@ -48,6 +53,10 @@ class Outcome:
     signature: str  # the winning signature's id, or "unknown"
     first_evidence: str  # "N: text" of evidence[0], for reading misses
     labelled: str  # "N: text" of the first labelled line the excerpt shows, for reading misses
+    # where evidence[0] and the first labelled line sit against the failing section (failing, before, after;
+    # "absent" when the excerpt does not show the label): the mechanism a miss comes from
+    said_place: str = ""
+    labelled_place: str = ""
 
 
 def half(repository: str) -> str:
@@ -72,12 +81,15 @@ def diagnose(case: Case, budget: int, tokenizer: str = "estimate") -> Outcome:
     numbers = [line.number for line in failure.evidence]
     first = failure.evidence[0] if failure.evidence else None
     shown = [line for line in failure.excerpt.lines if line.number in wanted]
+    bounds = failing_bounds(failure.excerpt)
     return Outcome(
         corpus=corpus_name(case), name=case.name, cause=bool(numbers) and numbers[0] in wanted,
         any=any(n in wanted for n in numbers), unknown=failure.category == "unknown",
         confidence=failure.confidence, signature=failure.signature_id or "unknown",
         first_evidence=f"{first.number}: {first.text[:160]}" if first else "",
-        labelled=f"{shown[0].number}: {shown[0].text[:160]}" if shown else "(not in the excerpt)")
+        labelled=f"{shown[0].number}: {shown[0].text[:160]}" if shown else "(not in the excerpt)",
+        said_place=place_of(first.number, bounds) if first else "", labelled_place=place_of(shown[0].number, bounds)
+        if shown else "absent")
 
 
 def share(rows: Sequence[Outcome], attribute: str) -> str:
@@ -125,13 +137,21 @@ def signature_table(outcomes: Sequence[Outcome], corpus: str = "logchunks") -> s
     return ", ".join(f"`{name}` {wrong}/{total}" for name, (wrong, total) in ranked)
 
 
+def miss_mechanisms(misses: Sequence[Outcome]) -> str:
+    """Return the misses counted by (where the cause line sits -> where the label sits), then by winning signature."""
+    counts: Dict[str, int] = defaultdict(int)
+    for outcome in misses:
+        counts[f"{outcome.said_place or 'none'} -> {outcome.labelled_place}, {outcome.signature}"] += 1
+    return "\n".join(f"  {count:4} {key}" for key, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the evaluation and print the tables; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("corpus", type=Path, help="the shared corpus directory")
     parser.add_argument("--budget", type=int, default=2048)
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N logs of each corpus")
-    parser.add_argument("--misses", choices=("a", "b", "all", "cidiff"), help="list the misses of this part")
+    parser.add_argument("--misses", choices=("a", "b", "all", "cidiff"), help="list the misses of this part, counted by mechanism first")
     parser.add_argument("--save", type=Path, help="write every outcome as JSON lines, to compare runs")
     parser.add_argument("--tokenizer", choices=("estimate", "cl100k"), default="estimate",
                         help="what counts the budget: the estimate (Azura's default) or cl100k (the tokenizer extra)")
@@ -158,10 +178,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 out.write(json.dumps(outcome.__dict__) + "\n")
     if args.misses:
         part = {"a": "logchunks-a", "b": "logchunks-b", "all": "logchunks", "cidiff": "cidiff-github"}[args.misses]
-        for outcome in outcomes:
-            if outcome.corpus.startswith(part) and not outcome.cause:
-                print(f"\nMISS {outcome.name} [{outcome.signature} {outcome.confidence:.2f}]\n"
-                      f"  said : {outcome.first_evidence}\n  label: {outcome.labelled}")
+        misses = [outcome for outcome in outcomes if outcome.corpus.startswith(part) and not outcome.cause]
+        print(f"\nmisses by where the cause line and the label sit (said -> label), {len(misses)} in all:")
+        print(miss_mechanisms(misses))
+        for outcome in sorted(misses, key=lambda o: (o.said_place, o.labelled_place, o.signature, o.name)):
+            print(f"\nMISS {outcome.name} [{outcome.signature} {outcome.confidence:.2f}] "
+                  f"{outcome.said_place} -> {outcome.labelled_place}\n"
+                  f"  said : {outcome.first_evidence}\n  label: {outcome.labelled}")
     return 0
 
 

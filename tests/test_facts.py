@@ -136,6 +136,12 @@ TEST_REPORTS = [
         "[info]   com.twitter.util.TimeoutException: 30.seconds"),
         "http/2 client, http/1.1 server (streaming): symmetric reader and getContent",
         "com.twitter.util.TimeoutException: 30.seconds", None, 1, id="scalatest (twitter/finagle)"),
+    pytest.param("tasty", lines(
+        3030, "      basic:                                                         OK (0.20s)",
+        "      tables:                                                        FAIL (0.06s)",
+        "        ------------------------------------------------------------------------",
+        "        --- tables.custom"),
+        "tables", "--- tables.custom", None, 1, id="tasty (jgm/pandoc)"),
 ]
 
 
@@ -156,6 +162,15 @@ def test_failing_test_reported_twice_is_one_test_with_the_longer_name():
     tests, _ = failing_tests(report)
     assert [(t.name, t.location, t.log_line) for t in tests] == [
         ("tests/test_orders.py::test_total_includes_tax[DE]", SourceLocation("tests/test_orders.py", 88), 78)]
+
+
+def test_a_go_test_failing_only_through_its_subtests_is_not_named_beside_them():
+    tests, total = failing_tests([  # avelino/awesome-go
+        Line(386, "--- FAIL: TestAlpha (0.02s)"),
+        Line(468, "    --- FAIL: TestAlpha/Testing_Frameworks (0.00s)"),
+        Line(469, "        repo_test.go:131: expected 'go-carpet' but actual is 'gobdd'")])
+    assert [(test.name, test.message) for test in tests] == [
+        ("TestAlpha/Testing_Frameworks", "expected 'go-carpet' but actual is 'gobdd'")] and total == 1
 
 
 def test_passing_tests_and_zero_counts_name_no_failing_test():
@@ -194,6 +209,12 @@ COMPILE_ERRORS = [
                  id="ghc (koalaman/shellcheck)"),
     pytest.param(["./internal/server/handler.go:41:9: undefined: NewRouter"], "./internal/server/handler.go", 41, 9, "",
                  "undefined: NewRouter", id="go"),
+    pytest.param(["[error] internal/command/cliconfig/credentials_test.go:88:9: undefined: os"],
+                 "internal/command/cliconfig/credentials_test.go", 88, 9, "", "undefined: os",
+                 id="go behind GitHub Actions' error marker (terraform, CiDiff)"),
+    pytest.param(["❌  /Users/travis/build/SwiftyJSON/SwiftyJSON/Source/SwiftyJSON.swift:97:2: unknown attribute "
+                  "'dynamicMemberLookup'"], "/Users/travis/build/SwiftyJSON/SwiftyJSON/Source/SwiftyJSON.swift", 97, 2, "",
+                 "unknown attribute 'dynamicMemberLookup'", id="swiftc through xcpretty (SwiftyJSON)"),
     pytest.param(["error[E0407]: method `oom` is not a member of trait `Alloc`", "   --> src/lib.rs:212:5"],
                  "src/lib.rs", 212, 5, "E0407", "method `oom` is not a member of trait `Alloc`", id="rustc (redox-os)"),
     pytest.param(['  File "/w/app/settings.py", line 12', "    DEBUG = True True", "               ^",
@@ -267,6 +288,9 @@ def test_a_line_that_names_nothing_missing_gives_no_missing_name():
       'npm ERR! peer react@"^16.8.0 || ^17.0.0" from react-date-range@1.4.0'], "react", "^16.8.0 || ^17.0.0", "18.3.1"),
     (["ERROR: Could not find a version that satisfies the requirement torch==1.4.0 (from versions: 2.2.0, 2.2.1)"],
      "torch", "==1.4.0", "2.2.0, 2.2.1"),
+    (["Microsoft.PowerShell.SDK.csproj : error NU1605: Detected package downgrade: System.Data.SqlClient from 4.6.1 "
+      "to 4.5.1. Reference the package directly from the project to select a different version."],
+     "System.Data.SqlClient", "4.6.1", "4.5.1"),
 ])
 def test_version_wanted_and_found_are_read_together(texts, subject, wanted, found):
     (version,) = version_mismatches(lines(1, *texts))

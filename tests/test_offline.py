@@ -42,6 +42,26 @@ def test_compile_error_gives_category_fix_and_first_error_as_first_evidence():
     assert failure.suggested_fix and failure.confidence >= 0.9
 
 
+@pytest.mark.parametrize("path, shown", [
+    ("/home/vsts/work/1/s/src/Api/Orders.cs", "src/Api/Orders.cs"),  # Microsoft-hosted Linux agent
+    ("D:\\a\\1\\s\\src\\Api\\Orders.cs", "src\\Api\\Orders.cs"),  # Microsoft-hosted Windows agent
+    ("/agent/_work/3/s/src/Api/Orders.cs", "src/Api/Orders.cs"),  # self-hosted agent
+])
+def test_a_compile_error_in_the_agents_checkout_is_named_from_the_repository_root(path, shown):
+    failure = analyse_one(excerpt(
+        f"{path}(42,17): error CS0246: The type or namespace name 'OrderDto' could not be found [{path}proj]",
+        "##[error]Error: The process '/usr/bin/dotnet' failed with exit code 1", first=46))
+    assert f"at {shown}:42:17" in failure.summary and f"`{shown}:42:17`" in failure.suggested_fix
+    assert path not in failure.summary and failure.facts.compile_errors[0].location.file == path  # facts as logged
+
+
+def test_a_path_outside_the_agents_checkout_is_named_as_the_log_wrote_it():
+    failure = analyse_one(excerpt(
+        "/usr/include/c++/12/bits/stl_vector.h:1123:7: error: no matching function for call to 'f'",
+        "make: *** [Makefile:12: all] Error 1", first=10))
+    assert "/usr/include/c++/12/bits/stl_vector.h:1123:7" in failure.summary
+
+
 def test_specific_signature_wins_over_an_earlier_generic_line():
     failure = analyse_one(excerpt(
         "##[error]Bash exited with code '1'.",
@@ -284,7 +304,8 @@ def test_several_failing_tests_are_counted_and_the_first_named():
         "--- FAIL: TestParseFlags (0.00s)", "    flags_test.go:12: unexpected flag -x",
         "--- FAIL: TestLoad (0.01s)", "    load_test.go:7: open testdata/x.json: no such file or directory",
         "FAIL\tgithub.com/contoso/tool/internal/config\t0.014s", first=300))
-    assert failure.summary.startswith("3 tests failed; the first, `TestParseConfig`, failed at config_test.go:42: got 1")
+    assert failure.summary == "3 tests failed, the first `TestParseConfig` at config_test.go:42."
+    assert failure.root_cause.startswith("3 tests failed. The first, `TestParseConfig`, failed at config_test.go:42: got 1")
     assert "Also failing: `TestParseFlags`, `TestLoad`" in failure.root_cause
     assert "go test -run 'TestParseConfig'" in failure.suggested_fix
 
@@ -296,9 +317,74 @@ def test_compile_error_names_file_line_and_code_and_the_fix_starts_there():
         "error: aborting due to 1 previous error", "error: could not compile `parser` (lib) due to 1 previous error",
         first=50))
     assert (failure.category, failure.signature_id) == ("compile", "rust-compile-error")
-    assert failure.summary == "Compile error E0308 at src/parser.rs:118:24: mismatched types."
+    assert failure.summary == "Compile error E0308 at src/parser.rs:118:24."
+    assert failure.root_cause.startswith("Compile error E0308 at src/parser.rs:118:24: mismatched types.")
     assert failure.suggested_fix.startswith("Fix `src/parser.rs:118:24` (E0308) first")
     assert [line.number for line in failure.evidence[:2]] == [50, 51]
+
+
+def test_the_summary_names_what_failed_and_leaves_the_quote_to_the_root_cause():
+    failure = analyse_one(excerpt(  # pytest, as a failing run prints it
+        "_______________________________ test_total_includes_tax[DE] _______________________________",
+        "tests/test_orders.py:88: in test_total_includes_tax",
+        "E       assert Decimal('116.00') == Decimal('119.00')",
+        "FAILED tests/test_orders.py::test_total_includes_tax[DE] - assert Decimal('116.00') == Decimal('119.00')",
+        "========================= 1 failed, 41 passed in 2.31s =========================", first=120))
+    assert "Decimal" not in failure.summary
+    assert failure.root_cause.count("assert Decimal('116.00') == Decimal('119.00')") == 1
+    assert not re.search(r"(\b[^.]{12,}\.) .*\1", failure.root_cause)  # no sentence said twice
+
+
+def test_a_quote_of_a_line_the_excerpt_cut_ends_on_a_word_and_an_ellipsis():
+    from azura.analyze.say import quote
+
+    cut = "[error] /w/src/main/scala/akka/BehaviorSetup.scala:10:8: object Logger is not a memb … (30 chars cut)"
+    assert quote(cut, 200).endswith("is not a memb…")
+    assert quote(cut, 60).endswith("…") and "chars cut" not in quote(cut, 60)
+
+
+def test_evidence_holds_what_a_failing_line_announces_under_it():
+    failure = analyse_one(excerpt(  # tasty, in pandoc's test suite (LogChunks 480326509)
+        "    custom writer", "      basic:                                                         OK (0.20s)",
+        "      tables:                                                        FAIL (0.06s)",
+        "        ------------------------------------------------------------------------",
+        "        --- tables.custom", first=3029))
+    assert [line.number for line in failure.evidence][:3] == [3031, 3032, 3033]
+
+
+def test_evidence_holds_the_problem_composer_reports_under_its_verdict():
+    lines = (Line(4670, "Your requirements could not be resolved to an installable set of packages."),
+             Line(4672, "  Problem 1"),  # the excerpt leaves out the blank line 4671
+             Line(4673, "    - The requested package symfony/phpunit-bridge 4.4@dev exists as symfony/phpunit-bridge"
+                        "[2.7.x-dev, 2.8.x-dev] but these are rejected by your constraint."))
+    failure = analyse_one(Excerpt(step=FailedStep(name="Build"), lines=lines, tokens=30))  # symfony, LogChunks 566997029
+    assert [line.number for line in failure.evidence] == [4670, 4672, 4673]
+
+
+def test_a_named_missing_file_needs_no_general_sentence_beside_it():
+    failure = analyse_one(excerpt(  # MySQLTuner-perl (LogChunks 431782730)
+        "$ python3 mysqltuner.py", "No such file or directory: 'mysqltuner.pl'", first=1162))
+    assert failure.root_cause == "The file `mysqltuner.pl` does not exist. Line 1163: No such file or directory: " \
+                                 "'mysqltuner.pl'"
+
+
+def test_evidence_shows_an_msbuild_error_once_not_again_as_the_agents_issue_copy():
+    error = ("Controllers/OrdersController.cs(58,20): error CS0246: The type or namespace name 'OrderSummaryDto' could "
+             "not be found (are you missing a using directive or an assembly reference?)")
+    failure = analyse_one(excerpt(
+        f"/home/vsts/work/1/s/src/Api/{error} [/home/vsts/work/1/s/src/Api/Api.csproj]",
+        f"##[error]src/Api/{error.replace('error CS', 'Error CS')}",
+        "##[error]Error: The process '/usr/bin/dotnet' failed with exit code 1", first=46))
+    assert [line.number for line in failure.evidence] == [46, 48]
+    assert failure.root_cause.endswith("(line 46)")  # the message is quoted once, in the sentence that names it
+    assert failure.suggested_fix.count("Fix ") == 1
+
+
+def test_a_compile_error_the_sentence_quotes_is_cited_by_its_line_number_only():
+    failure = analyse_one(excerpt(  # xcpretty (SwiftyJSON, LogChunks 431807215)
+        "❌  /Users/travis/build/SwiftyJSON/SwiftyJSON/Source/SwiftyJSON.swift:97:2: unknown attribute "
+        "'dynamicMemberLookup'", "@dynamicMemberLookup", first=1620))
+    assert failure.root_cause.endswith("unknown attribute 'dynamicMemberLookup'. (line 1620)")
 
 
 def test_missing_python_module_says_what_to_add():
@@ -362,11 +448,20 @@ def test_failed_deployment_step_is_deploy():
 def test_wrapper_alone_quotes_what_the_command_printed_last():
     failure = analyse_one(excerpt(
         "$ ./tools/checkJSCurrent.sh", "Done in 6.20s.", " M inst/www/shared/shiny.js",
-        "Please rebuild the JavaScript and commit the changes.",
+        "The generated bundle differs from the repository's copy.",
         'The command "./tools/checkJSCurrent.sh" exited with 1.', first=756))
     assert failure.evidence[0] == Line(758, " M inst/www/shared/shiny.js")
     assert failure.evidence[-1].number == 760
     assert failure.confidence < 0.5
+
+
+def test_a_check_for_uncommitted_generated_files_names_them_in_its_evidence():
+    failure = analyse_one(excerpt(  # rstudio/shiny's tools/checkJSCurrent.sh, LogChunks 573996615
+        "$ ./tools/checkJSCurrent.sh", "Done in 6.20s.", " M inst/www/shared/shiny.js",
+        "Please rebuild the JavaScript and commit the changes.",
+        'The command "./tools/checkJSCurrent.sh" exited with 1.', first=756))
+    assert failure.category == "lint"
+    assert [line.number for line in failure.evidence][:2] == [759, 758]
 
 
 def test_unknown_quotes_the_first_real_error_not_a_debug_or_summary_line():

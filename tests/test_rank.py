@@ -63,6 +63,16 @@ def test_wrapper_never_wins_over_a_cause_in_the_same_failing_section():
         (12, "make: *** [src/net.o] Error 1"), (13, 'The command "make" exited with 2.')], verdict=13, command=10)) == 11
 
 
+def test_a_go_subtest_wins_over_the_parent_test_that_failed_because_of_it():
+    # hashicorp/terraform, CiDiff "Quick Checks" run 68
+    assert cause_of(excerpt([
+        (622, "--- FAIL: TestCloud_configWithEnvVars (0.01s)"),
+        (623, "    --- FAIL: TestCloud_configWithEnvVars/an_invalid_workspace_env_var (0.00s)"),
+        (624, "        backend_test.go:348: an invalid workspace env var: unexpected configure result: Invalid workspace "
+              "selection: Terraform failed to find workspace \"i-dont-exist-in-org\"."),
+        (625, "FAIL"), (626, "FAIL\tgithub.com/hashicorp/terraform/internal/cloud\t0.638s")], verdict=626)) == 623
+
+
 def test_errors_before_the_failing_command_lose_to_the_failing_commands_own_output():
     assert cause_of(excerpt([
         (5, "Could not resolve host: github.com"), (6, "$ npm test"),
@@ -140,6 +150,88 @@ def test_choose_cause_returns_none_without_candidates():
 
 @pytest.mark.parametrize("number, place", [(5, BEFORE), (10, FAILING), (15, FAILING), (20, FAILING), (25, AFTER)])
 def test_a_line_is_placed_before_in_or_after_the_failing_section(number, place):
-    from azura.analyze.candidates import place_of
+    from azura.analyze.candidates import failing_bounds, place_of
 
-    assert place_of(number, excerpt([], verdict=20, command=10)) == place
+    assert place_of(number, failing_bounds(excerpt([], verdict=20, command=10))) == place
+
+
+# GitHub Actions, terraform's "Quick Checks" (CiDiff breakage run327): the step shows its script, then runs it.
+GITHUB_RUN_STEP = [
+    (697, "[command]/usr/bin/tar --use-compress-program zstd -d -xf /home/runner/work/_temp/cache.tzst -P -C /w"),
+    (701, "[group] Run make fmtcheck generate staticcheck exhaustive protobuf"),
+    (702, "make fmtcheck generate staticcheck exhaustive protobuf"),
+    (703, 'if [[ -n "$(git status --porcelain)" ]]; then'),
+    (704, '  echo >&2 "ERROR: Generated files are inconsistent. Run \'make generate\' and \'make protobuf\' locally and '
+          'then commit the updated files."'),
+    (705, "  git >&2 status --porcelain"), (706, "  exit 1"), (707, "fi"), (708, "shell: /usr/bin/bash -e {0}"),
+    (709, "env:"), (710, "  GOROOT: /opt/hostedtoolcache/go/1.18.1/x64"),
+    (712, "==> Checking that code complies with go fmt requirements..."),
+    (715, "[error] internal/states/instance_object_test.go:63:3: the goroutine calls T.Fatalf, which must be called in "
+          "the same goroutine as the test (SA2002)"),
+    (717, "exit status 1"), (718, "make: *** [Makefile:39: staticcheck] Error 1"),
+    (719, "[error] Process completed with exit code 2.")]
+
+
+def test_the_script_a_github_actions_step_shows_before_running_is_no_candidate():
+    assert cause_of(excerpt(GITHUB_RUN_STEP, verdict=717)) == 715
+
+
+def test_output_indented_like_a_variable_after_the_github_actions_group_is_still_output():
+    # the group's "##[endgroup]" (line 711) is not in the excerpt: what follows it is the step's own output
+    lines = [(n, t) for n, t in GITHUB_RUN_STEP if n <= 710] + [(712, "  Error: gofmt found unformatted files")]
+    assert cause_of(excerpt(lines, verdict=None)) == 712
+
+
+def test_a_run_group_the_excerpt_shows_only_in_part_hides_nothing():
+    # a log's own "::group::Run checks", its output, then lines the excerpt left out before a later step's header
+    found = find_candidates(excerpt([]), [Line(100, "[group] Run checks"), Line(101, "ERROR: schema.json is out of date"),
+                                          Line(150, "shell: /usr/bin/bash -e {0}")], SIGNATURES)
+    assert [c.line.number for c in found] == [101]
+
+
+def test_the_script_an_azure_pipelines_script_task_shows_before_running_is_no_candidate():
+    # the Bash task's own lines (azure-pipelines-tasks issue 8848), then the script's output
+    assert kinds(["Generating script.", "Script contents:",
+                  'test -f dist/app.js || echo "ERROR: the bundle was not built"',
+                  "========================== Starting Command Output ===========================",
+                  "[command]/usr/bin/bash --noprofile --norc /home/vsts/work/_temp/76626739.sh",
+                  "ERROR: the bundle was not built"]) == [0, 0, 0, 0, 0, ERROR]
+
+
+def test_the_failing_section_starts_at_the_github_actions_step_that_holds_the_verdict():
+    from azura.analyze.candidates import failing_bounds, place_of
+
+    bounds = failing_bounds(excerpt(GITHUB_RUN_STEP, verdict=717))
+    assert (place_of(697, bounds), place_of(701, bounds), place_of(715, bounds)) == (BEFORE, FAILING, FAILING)
+
+
+def test_a_step_that_printed_nothing_before_failing_points_at_the_errors_before_it():
+    # terraform's package build (CiDiff run390): `git describe` failed a step earlier, leaving the version empty
+    assert cause_of(excerpt([
+        (1308, "v1.3.0-dev"), (1309, "fatal: No tags can describe '60a189413d732eccd0158591618422c7cad1aed7'."),
+        (1310, "Try --always, or create some tags."), (1358, "Building Terraform CLI"),
+        (1359, '[group] Run [ -n "" ]'), (1360, '[ -n "" ]'), (1361, 'echo "::notice title=Terraform CLI Version::"'),
+        (1362, "shell: /usr/bin/bash -e {0}"), (1363, "env:"), (1364, "  PKG_NAME: terraform"),
+        (1366, "[error] Process completed with exit code 1.")], verdict=1366)) == 1309
+
+
+def test_signatures_read_a_tools_line_behind_the_agents_error_marker():
+    lines = ["[error] internal/command/cliconfig/credentials_test.go:88:9: undefined: os",  # GitHub Actions' go matcher
+             "[error] /home/travis/build/scala/scala/src/reflect/scala/reflect/internal/util/Collections.scala:78: "
+             "type mismatch;"]  # sbt writes "[error]" itself
+    found = find_candidates(excerpt([]), [Line(n, t) for n, t in enumerate(lines, 1)], SIGNATURES)
+    assert [c.signature.id for c in found] == ["go-compile-error", "scala-compile-error"]
+
+
+def test_a_verdict_alone_on_its_line_is_a_wrapper():
+    # go test's closing "FAIL"; R CMD check's "ERROR" under "* checking tests ..."; Minitest's "Error:" heads a report
+    assert kinds(["FAIL", "--- FAIL: TestCloud_config (1.67s)", " ERROR", "Error:"]) == [WRAPPER, CAUSE, WRAPPER, ERROR]
+
+
+def test_an_incidental_cause_is_a_lead_not_a_certainty():
+    an_excerpt = excerpt([
+        (20, "$ npm ci"),
+        (31, "npm ERR! request to https://registry.npmjs.org/react failed, reason: getaddrinfo ENOTFOUND registry.npmjs.org"),
+        (36, "##[error]Bash exited with code '1'.")], verdict=36, command=20)
+    (failure,) = analyze_offline([an_excerpt], SIGNATURES)
+    assert failure.category == "network" and 0.5 <= failure.confidence < 0.8

@@ -98,6 +98,11 @@ def test_match_signature_returns_none_for_an_ordinary_line():
     ("cmake-error", "  Could NOT find OpenSSL, try to set the path to OpenSSL root folder",
      "-- Could NOT find Doxygen (missing: DOXYGEN_EXECUTABLE)"),
     ("assertion-error", "E       assert 107.0 == 108.0", "        assert order.total() == expected"),
+    ("staticcheck-findings", "internal/lang/functions.go:176:17: func (*Scope).experimentalFunction is unused (U1000)",
+     "internal/lang/functions.go:176:17: experimentalFunction is unused (see issue 1000)"),
+    ("generated-files-not-committed",
+     "ERROR: go.mod/go.sum are not up-to-date. Run 'go mod tidy' and then commit the updated files.",
+     "Your version of Packer is out of date! The latest version"),
 ])
 def test_signature_matches_its_failure_and_not_its_look_alike(signature_id, must_match, must_not_match):
     assert match_signature(must_match, BUNDLED).id == signature_id

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Set, Tuple
 
-from azura.analyze.signatures import signature_set
+from azura.analyze.signatures import SignatureSet, signature_set
 from azura.models import Excerpt, Line, Signature
 
 CAUSE, ERROR, WRAPPER = 3, 2, 1  # kinds of candidate, the most specific first
@@ -42,9 +42,14 @@ _REPORT_ONLY = re.compile(
     r"|\bfailed with (?:exit )?(?:code|status)\b|Your build exited with|^Failing tests:$|\*\* TEST FAILED \*\*"
     r"|FAILED TEST SUMMARY|\bfailed [1-9]\d* and passed \d+|\d+/\d+ passing|Test suite failure for"
     r"|^Test suite \S+: FAIL$|\b\d+ of \d+ [\w ]+ failed\b"
+    # a verdict alone on its line: `go test` ends a failing package's output, and a failing run, with "FAIL";
+    # R CMD check puts "ERROR" under the check that failed, and the reason under that (Minitest's "Error:" heads
+    # the failure it reports, and stays an error line)
+    r"|^\s*(?:FAIL(?:ED)?|ERROR|[Ee]rror)[.!]?\s*$"
     # a short line of words that only says that something failed: "R CMD check failed", "Installation failed."
     r"|^\W*(?:[A-Za-z]+\s+){0,4}(?:failed|FAILED)[.!]?\s*$")
 
+_GO_FAIL = re.compile(r"^\s*--- FAIL: (?P<name>\S+)")
 # Lines that are never the cause, whatever words they hold.
 _PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b"
                       r"|\bOK(?: \([\d.]+m?s\))?\s*$")
@@ -62,6 +67,22 @@ _PROGRESS = re.compile(r"^\s*(?:Done|Finished|Compiling|Downloading|Downloaded|I
 # a frame of a stack trace: Java/JS "at x", Python 'File "x"', gdb "#0 ", Rust "3: 0x...", Ruby "x.rb:92:in `y'"
 _STACK_FRAME = re.compile(r'^\s*(?:at [\w$.<]|File "|#\d+ |\d+: +0x|(?:from )?\S+:\d+:in [`\'])')
 _ZERO_COUNTS = re.compile(r"(?i)\b(?:errors?|failed|failures?|failing)\s*[:=]?\s*0\b|\b0 (?:errors?|failed|failures?|failing)\b")
+# The marker Azure Pipelines and GitHub Actions put before a line they report as an issue ("##[error]x", cleaned
+# by the excerpt to "[error] x"): a tool's own line follows it, which signatures anchored at "^" must see.
+AGENT_MARKER = re.compile(r"^(?:##)?\[(?:error|warning)\]\s*")
+# Where a CI system starts a step, as the excerpt shows it: GitHub Actions' "##[group]Run <command>", Azure
+# Pipelines' "##[section]Starting: <task>". The failing step's output runs from the last one before the verdict.
+_STEP_START = re.compile(r"^\[(?:group\] Run |section\] Starting: )\S")
+# GitHub Actions shows a `run:` step's script in that group before running it, then its "shell: <shell> {0}",
+# then "env:" with the step's variables: the script's text is no output, whatever words it holds.
+_GROUP_RUN = re.compile(r"^\[group\] Run \S")
+_SHELL_LINE = re.compile(r"^shell: \S")
+SCRIPT_GAP = 3  # line numbers between two lines of one shown script: the excerpt leaves out its blank lines
+_ENV_LINE = re.compile(r"^(?:env:|  [A-Za-z_][\w.-]*:(?: |$))")
+# Azure Pipelines' script tasks (Bash, CmdLine) print "Script contents:" and the script, then the banner "=== Starting
+# Command Output ===" (older versions: the "[command]/bin/bash ..." line straight away).
+_SCRIPT_CONTENTS = re.compile(r"^Script contents:\s*$")
+_SCRIPT_END = re.compile(r"^=+ Starting Command Output =+$|^\[command\]")
 
 
 @dataclass(frozen=True)
@@ -86,11 +107,18 @@ def find_candidates(excerpt: Excerpt, lines: Sequence[Line], signatures: Sequenc
     """Return the candidates among `lines` (the excerpt's lines, or the issue messages of a record without a log)."""
     matcher = signature_set(tuple(signatures))
     novel = None if excerpt.novel_lines is None else frozenset(excerpt.novel_lines)
+    bounds = failing_bounds(excerpt)
+    script = script_lines(lines)
+    parents = go_parent_lines(lines)
     found: List[Candidate] = []
     for position, line in enumerate(lines):
-        kind, signature = _what(line.text, matcher.matching(line.text))
+        if line.number in script and line.number:
+            continue
+        kind, signature = _what(line.text, _matching(matcher, line.text))
+        if kind == CAUSE and line.number in parents:
+            kind = WRAPPER
         if kind:
-            found.append(Candidate(line, position, kind, place_of(line.number, excerpt), signature,
+            found.append(Candidate(line, position, kind, place_of(line.number, bounds), signature,
                                    None if novel is None or line.number == 0 else line.number in novel))
     return found
 
@@ -98,19 +126,89 @@ def find_candidates(excerpt: Excerpt, lines: Sequence[Line], signatures: Sequenc
 def anchor_candidates(excerpt: Excerpt) -> List[Candidate]:
     """Return the excerpt's anchor lines as error candidates (for an excerpt with no line that reads like one)."""
     anchors = frozenset(excerpt.anchors)
-    return [Candidate(line, position, ERROR, place_of(line.number, excerpt))
-            for position, line in enumerate(excerpt.lines) if line.number in anchors and not is_noise(line.text)]
+    bounds = failing_bounds(excerpt)
+    script = script_lines(excerpt.lines)
+    return [Candidate(line, position, ERROR, place_of(line.number, bounds))
+            for position, line in enumerate(excerpt.lines)
+            if line.number in anchors and line.number not in script and not is_noise(line.text)]
 
 
-def place_of(number: int, excerpt: Excerpt) -> str:
-    """Return where a line sits: in the failing section, before it or after it (issue messages are in it)."""
+def _matching(matcher: SignatureSet, text: str) -> Tuple[Signature, ...]:
+    """Return the signatures matching a line, as written and, behind an agent's issue marker, as the tool wrote it
+    (sbt writes "[error]" itself, and signatures know that too)."""
+    bare = AGENT_MARKER.sub("", text)
+    found = matcher.matching(text)
+    if bare == text:
+        return found
+    return found + tuple(s for s in matcher.matching(bare) if s not in found)
+
+
+def failing_bounds(excerpt: Excerpt) -> Tuple[Optional[int], Optional[int]]:
+    """Return (first line, verdict) of the failing section: from the failing command the scan found, or the
+    later start of the CI step that holds the verdict, through the verdict (None: not known)."""
+    start, verdict = excerpt.failing_command, excerpt.verdict
+    if verdict is not None:
+        steps = [line.number for line in excerpt.lines if line.number <= verdict and _STEP_START.match(line.text)]
+        if steps and (start is None or steps[-1] > start):
+            start = steps[-1]
+    return start, verdict
+
+
+def place_of(number: int, bounds: Tuple[Optional[int], Optional[int]]) -> str:
+    """Return where a line sits against `failing_bounds`: in the failing section, before it or after it (issue
+    messages are in it)."""
+    start, verdict = bounds
     if number == 0:
         return FAILING
-    if excerpt.verdict is not None and number > excerpt.verdict:
+    if verdict is not None and number > verdict:
         return AFTER
-    if excerpt.failing_command is not None and number < excerpt.failing_command:
+    if start is not None and number < start:
         return BEFORE
     return FAILING
+
+
+def script_lines(lines: Sequence[Line]) -> Set[int]:
+    """Return the numbers of the lines that show a step's script before it runs (GitHub Actions' `run:` group,
+    Azure Pipelines' "Script contents:"): what the script says it would print is not what it printed."""
+    found: Set[int] = set()
+    pending: List[int] = []  # lines of a "Run" group, script lines until its "shell:" line confirms them
+    state, previous = "", 0
+    for line in lines:
+        text, last, previous = line.text, previous, line.number
+        if _GROUP_RUN.match(text):
+            state, pending = "group", []
+        elif _SCRIPT_CONTENTS.match(text):
+            state, pending = "contents", []
+        elif state == "group" and line.number - last > SCRIPT_GAP:
+            state = ""  # the excerpt skipped part of the group: what follows may be any step's output
+        elif state == "group":
+            pending.append(line.number)
+            if _SHELL_LINE.match(text):
+                found.update(pending)
+                state = "env"
+        elif state == "env":
+            # the group's "##[endgroup]" (a line the excerpt leaves out) ends the variables, whatever follows
+            if _ENV_LINE.match(text) and line.number == last + 1:
+                found.add(line.number)
+            else:
+                state = ""
+        elif state == "contents":
+            if _SCRIPT_END.match(text):
+                found.update(pending)
+                state = ""
+            else:
+                pending.append(line.number)
+    return found
+
+
+def go_parent_lines(lines: Sequence[Line]) -> Set[int]:
+    """Return the lines where `go test` reports a test failing because its subtests failed.
+
+    It prints "--- FAIL: TestA" above "    --- FAIL: TestA/case": the subtest is the failure, the parent's line only
+    repeats that one of its subtests failed.
+    """
+    failed = [(match["name"], line.number) for line in lines if (match := _GO_FAIL.match(line.text))]
+    return {number for name, number in failed if any(other.startswith(name + "/") for other, _ in failed)}
 
 
 def is_progress(text: str) -> bool:

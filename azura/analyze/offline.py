@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import List, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from azura.models import Excerpt, Facts, Failure, Line, Signature
+
+if TYPE_CHECKING:
+    from azura.analyze.candidates import Candidate
 
 NOT_ALLOWED_IN_TAG = re.compile(r"[^A-Za-z0-9._-]")
 UNKNOWN_SUMMARY = "No known failure signature matched."
@@ -65,7 +68,8 @@ def build_tag(failures: Sequence[Failure], prefix: str) -> str:
 
 
 def _failure(excerpt: Excerpt, signatures: Sequence[Signature]) -> Failure:
-    from azura.analyze.candidates import WRAPPER, anchor_candidates, find_candidates, place_of
+    from azura.analyze.candidates import (BEFORE, ERROR, FAILING, WRAPPER, anchor_candidates, failing_bounds,
+                                          find_candidates, place_of, script_lines)
     from azura.analyze.facts import read_facts
     from azura.analyze.rank import choose_cause, last_output, section
     from azura.analyze.say import say
@@ -82,8 +86,18 @@ def _failure(excerpt: Excerpt, signatures: Sequence[Signature]) -> Failure:
         lines: Sequence[Line] = issues
         candidates = from_issues
     else:
-        lines = [line for line in excerpt.lines if place_of(line.number, excerpt) == cause.place]
+        bounds = failing_bounds(excerpt)
+        script = script_lines(excerpt.lines)
+        output = [line for line in excerpt.lines if line.number not in script]
+        lines = [line for line in output if place_of(line.number, bounds) == cause.place]
         candidates = section(in_log)
+        earlier = [candidate for candidate in in_log if candidate.place == BEFORE and candidate.kind >= ERROR]
+        if cause.kind == WRAPPER and cause.place == FAILING and earlier and _printed_nothing(lines, cause, bounds):
+            # A step that failed without printing a line failed on what an earlier step left it (an empty
+            # variable, a missing file): the last errors before it are the lead.
+            cause = choose_cause(earlier)
+            lines = [line for line in output if place_of(line.number, bounds) == BEFORE]
+            candidates = earlier
     if cause.kind == WRAPPER:
         before = last_output(cause, lines)
         if before is not None:  # quote what the command printed last rather than the wrapper itself
@@ -96,6 +110,12 @@ def _failure(excerpt: Excerpt, signatures: Sequence[Signature]) -> Failure:
                    root_cause=_with_cancel_note(excerpt, said.root_cause), suggested_fix=said.suggested_fix,
                    confidence=said.confidence, evidence=said.evidence,
                    signature_id=signature.id if signature is not None else None, facts=facts)
+
+
+def _printed_nothing(lines: Sequence[Line], wrapper: "Candidate", bounds: Tuple[Optional[int], Optional[int]]) -> bool:
+    """Return whether the failing step printed no line of its own before its wrapper (its start and script aside)."""
+    start = bounds[0]
+    return start is not None and not any(start < line.number < wrapper.line.number for line in lines)
 
 
 def _issue_lines(excerpt: Excerpt) -> List[Line]:

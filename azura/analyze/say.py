@@ -10,36 +10,55 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from azura.analyze.candidates import CAUSE, ERROR, FAILING, WRAPPER, Candidate, is_noise
+from azura.analyze.candidates import AGENT_MARKER, CAUSE, ERROR, FAILING, WRAPPER, Candidate, is_noise
 from azura.analyze.facts.names import TOOLCHAINS, missing_fix
 from azura.analyze.rank import CASCADE_GAP
-from azura.models import Facts, FailingTest, Line, Signature
+from azura.checkout import within_agent_checkout
+from azura.models import Facts, FailingTest, Line, Signature, SourceLocation
 
 MAX_EVIDENCE = 6
-FOLLOWING_LINES = 2  # lines right under the cause that belong to it, kept as evidence
+FOLLOWING_LINES = 3  # lines right under the cause that belong to it, kept as evidence
 MAX_QUOTE = 160
 MAX_NAMED_TESTS = 3
+# Categories whose facts (failing tests, compile errors) say all that a signature's general sentence would.
+NAMED_BY_FACTS = ("test", "compile", "lint")
+# How the excerpt marks a line it cut: "… (1,234 chars cut)"; a quote says "…" and no more.
+_CUT_MARK = re.compile(r" … \([\d,]+ chars cut\)")
+_TRAILING_PROJECT = re.compile(r"\s+\[[^\]]*\]\s*$")  # MSBuild names the project at the end: " [/w/src/App.csproj]"
+_PATH_PREFIX = re.compile(r"(?:[A-Za-z]:)?[\w.@~-]*(?:[\\/][\w.@~-]+)*[\\/](?=[\w.@~-])")
+# A knowledge-base hint's opening that only says to fix what the line shows: "Fix the error at the file and line shown;"
+_POINTS_AT_THE_LINE = re.compile(r"^Fix the errors? at the file and line shown[;.,]?\s*")
+_PLACE = re.compile(r"\S+:\d+(?::\d+)?$")  # a piece of a line that is only a file:line[:column]
+GIST = 60  # characters of a message that tell it from another
 HIGH, MEDIUM, LOW, GUESS, NOTHING = 0.8, 0.5, 0.35, 0.2, 0.05
+INCIDENTAL_CEILING = 0.7
 
-_AGENT_MARKER = re.compile(r"^(?:##)?\[(?:error|warning)\]\s*")
 # Lines of a cause's block that say where or what exactly: Rust's "--> src/x.rs:3:5", a Python or JS frame,
-# a test's expected/actual values, npm's "404 Not Found - GET ...", a bare "file:line".
+# a test's expected/actual values, npm's "404 Not Found - GET ...", a bare "file:line", a file `git status --short`
+# lists as changed (" M src/app.js": what a check for uncommitted generated files found).
 _DETAIL = re.compile(r'^\s*--> \S|File "[^"]+", line \d+|^\s+at .*\S+:\d+|^\s*(?:E\s+)?(?:[Ee]xpected|[Aa]ctual|[Rr]eceived'
-                     r'|got|but was|but got)\b|\d{3} [A-Z][\w ]+ - (?:GET|PUT|POST) |^\s*\S+\.\w+:\d+(?::\d+)?:?\s*$')
+                     r'|got|but was|but got)\b|\d{3} [A-Z][\w ]+ - (?:GET|PUT|POST) |^\s*\S+\.\w+:\d+(?::\d+)?:?\s*$'
+                     r'|^[ MADRCU?][MADRCU?] [\w./-]+\.\w+$')
 # Where a log names the command that ran: "$ npm test", "[command]/usr/bin/dotnet test", npm's "> app@1.0 lint /w",
-# "Failed at the app@1.0 lint script", Travis's "The command "make test" exited with 2."
+# "Failed at the app@1.0 lint script", Travis's "The command "make test" exited with 2.", GitHub Actions' "Run make"
 _COMMAND_LINE = re.compile(r"^\$ (.+)|^\[command\](.+)|^> \S+@\S+ (\S+)|Failed at the \S+ (\S+) script"
-                           r"|The command \"(.+?)\" (?:exited|failed)")
+                           r"|The command \"(.+?)\" (?:exited|failed)|^\[group\] Run (.+)")
 # Words in the failing command that tell what kind of work it did, for a cause no signature knows.
 _COMMAND_KINDS = (
     ("test", re.compile(r"\b(?:test|tests|spec|specs|check|pytest|jest|mocha|karma|rspec|phpunit|ctest|tox|nox|vitest"
                         r"|ava|prove|busted|bats|xcodebuild test)\b")),
     ("lint", re.compile(r"\b(?:lint|eslint|flake8|pylint|rubocop|stylelint|tslint|checkstyle|ktlint|detekt|golangci-lint"
-                        r"|shellcheck|black|prettier|fmt|format|mdl|markdownlint|htmlproofer|awesome_bot|codespell)\b")),
+                        r"|shellcheck|black|prettier|fmt|format|mdl|markdownlint|htmlproofer|awesome_bot|codespell|staticcheck|vet"
+                        r"|fmtcheck)\b")),
     ("deploy", re.compile(r"\b(?:deploy|publish|release|upload)\b")),
     ("dependency", re.compile(r"\b(?:install|restore|npm ci|bundle|pip|composer|dependencies|deps)\b")),
     ("compile", re.compile(r"\b(?:build|compile|make|cmake|msbuild|tsc|javac|assemble|cargo|gradlew?|mvn|go build)\b")),
 )
+
+
+# A line that announces what follows it: "Problem 1:", a test runner's verdict at the end of its line ("tables:
+# FAIL (0.06s)", R CMD check's "* checking tests ... ERROR").
+_INTRODUCES = re.compile(r":\s*$|\b(?:FAIL(?:ED)?|ERROR|[Ff]ailed)(?: \([\d.]+m?s\))?[.!]?\s*$")
 
 
 @dataclass(frozen=True)
@@ -59,16 +78,16 @@ def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidat
     signature = cause.signature
     category = _category(cause, facts, candidates, section)
     specific = _specifics(category, facts, section)
-    summary = _summary(specific, signature, category)
-    explanation = signature.summary if signature is not None else _generic_explanation(category)
+    summary = _summary(_specifics(category, facts, section, short=True), signature, category)
+    explanation = signature.summary if signature is not None else "" if specific else _generic_explanation(category)
+    if specific and (category in NAMED_BY_FACTS or specific.rstrip(".") == explanation.rstrip(".")):
+        explanation = ""  # "Test `x` failed: ..." says all that "Go tests failed." would
     cited = _cited(cause.line)
     if specific and cause.line.number and _said_already(specific, cause.line.text):
         cited = f"(line {cause.line.number})"
     if cause.wrapper is not None:
         cited = f"The last output before line {cause.wrapper.number} ({quote(cause.wrapper.text, 80)}): {cited}"
     root_cause = " ".join(part for part in (specific, explanation, cited) if part)
-    if specific and signature is not None and specific.rstrip(".") == signature.summary.rstrip("."):
-        root_cause = f"{specific} {_cited(cause.line)}"
     return Said(category=category, summary=summary, root_cause=root_cause,
                 suggested_fix=_fix(category, facts, signature, section),
                 confidence=_confidence(cause, category, facts),
@@ -77,7 +96,7 @@ def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidat
 
 def quote(text: str, limit: int = MAX_QUOTE) -> str:
     """Return a log line fit to quote: agent markers gone, cut on a word boundary with "…" when too long."""
-    text = _AGENT_MARKER.sub("", " ".join(text.split()))
+    text = AGENT_MARKER.sub("", " ".join(_CUT_MARK.sub("…", text).split()))
     if len(text) <= limit:
         return text
     cut = text[:limit - 1]
@@ -87,9 +106,20 @@ def quote(text: str, limit: int = MAX_QUOTE) -> str:
 
 def _said_already(sentence: str, text: str) -> bool:
     """Return whether a sentence already quotes the gist of a log line (its longest run of words)."""
-    words = " ".join(_AGENT_MARKER.sub("", text).split())
-    gist = max(re.split(r"^\W*E\s+|[:|]\s", words), key=len).strip()
-    return len(gist) >= 12 and gist in " ".join(sentence.split())
+    words = " ".join(_TRAILING_PROJECT.sub("", _CUT_MARK.sub("", AGENT_MARKER.sub("", text))).split())
+    pieces = [piece.strip() for piece in re.split(r"^\W*E\s+|[:|]\s", words)]
+    # its longest piece, or its message rather than its place ("x.swift:97:2: unknown attribute 'y'" is said where
+    # "unknown attribute 'y'" is); a sentence quotes a long message cut short, so its start is enough to know it
+    gists = (max(pieces, key=len), max([p for p in pieces if not _PLACE.search(p)] or pieces, key=len))
+    said = " ".join(sentence.split())
+    return any(len(gist) >= 12 and gist[:GIST] in said for gist in gists)
+
+
+def _same_report(text: str) -> str:
+    """Return what makes two log lines the same report: MSBuild's line and the agent's "##[error]" copy of it
+    differ only in the marker, the path's prefix, the case of "error" and the project named at the end."""
+    words = _TRAILING_PROJECT.sub("", AGENT_MARKER.sub("", text))
+    return " ".join(_PATH_PREFIX.sub("", words).lower().split())
 
 
 def command_kind(command: str) -> Optional[str]:
@@ -131,12 +161,15 @@ def _category(cause: Candidate, facts: Facts, candidates: Sequence[Candidate], s
     return command_kind(" ".join(commands)) or (cause.signature.category if cause.signature is not None else "unknown")
 
 
-def _specifics(category: str, facts: Facts, section: Sequence[Line]) -> str:
-    """Return one or two sentences naming what failed, from the facts that fit the category, or ""."""
+def _specifics(category: str, facts: Facts, section: Sequence[Line], short: bool = False) -> str:
+    """Return one or two sentences naming what failed, from the facts that fit the category, or "".
+
+    `short`: the summary's form, which names the test, file:line or package and quotes no log text (the root
+    cause, shown beside it, does)."""
     if category == "test" and facts.failing_tests:
-        return _tests_sentence(facts)
+        return _tests_sentence(facts, short)
     if category in ("compile", "lint") and facts.compile_errors:
-        return _compile_sentence(facts)
+        return _compile_sentence(facts, short)
     if facts.missing and category in ("dependency", "script", "configuration", "compile", "test", "unknown"):
         return _missing_sentence(facts)
     if facts.versions:
@@ -148,29 +181,32 @@ def _specifics(category: str, facts: Facts, section: Sequence[Line]) -> str:
     return ""
 
 
-def _tests_sentence(facts: Facts) -> str:
+def _tests_sentence(facts: Facts, short: bool = False) -> str:
     first = facts.failing_tests[0]
     total = facts.failed_test_count or len(facts.failing_tests)
-    where = f" at {first.location}" if first.location else ""
-    message = f": {quote(first.message, 200)}" if first.message else ""
-    head = (f"Test `{first.name}` failed{where}{message}" if total <= 1
-            else f"{total} tests failed; the first, `{first.name}`, failed{where}{message}")
+    where = f" at {_shown(first.location)}" if first.location else ""
+    if short:
+        return (f"Test `{first.name}` failed{where}." if total <= 1
+                else f"{total} tests failed, the first `{first.name}`{where}.")
+    message = f": {quote(first.message, 200).rstrip('.')}" if first.message else ""
+    head = (f"Test `{first.name}` failed{where}{message}." if total <= 1
+            else f"{total} tests failed. The first, `{first.name}`, failed{where}{message}.")
     others = [f"`{test.name}`" for test in facts.failing_tests[1:MAX_NAMED_TESTS]]
     more = total - 1 - len(others)
     if others:
-        head += f". Also failing: {', '.join(others)}" + (f" and {more} more" if more > 0 else "")
-    return head.rstrip(".") + "."
+        head += f" Also failing: {', '.join(others)}" + (f" and {more} more" if more > 0 else "") + "."
+    return head
 
 
-def _compile_sentence(facts: Facts) -> str:
+def _compile_sentence(facts: Facts, short: bool = False) -> str:
     first = facts.compile_errors[0]
-    where = f" at {first.location}" if first.location else ""
+    where = f" at {_shown(first.location)}" if first.location else ""
     code = f" {first.code}" if first.code else ""
-    text = f"Compile error{code}{where}: {quote(first.message, 200)}"
     total = facts.compile_error_count or len(facts.compile_errors)
-    if total > 1:
-        text += f" ({total - 1} more error{'s' if total > 2 else ''} follow{'s' if total == 2 else ''})"
-    return text.rstrip(".") + "."
+    more = f" ({total - 1} more error{'s' if total > 2 else ''} follow{'s' if total == 2 else ''})" if total > 1 else ""
+    if short:
+        return f"Compile error{code}{where}{more}." if code or where else ""
+    return f"Compile error{code}{where}: {quote(first.message, 200).rstrip('.')}{more}."
 
 
 _MISSING_WORDS = {"module": "The module `{}` could not be found.", "package": "The package `{}` could not be found.",
@@ -200,7 +236,7 @@ def _readable_version(subject: str, version: str) -> str:
 
 def _summary(specific: str, signature: Optional[Signature], category: str) -> str:
     if specific:
-        return quote(specific.split(". Also failing")[0], 200).rstrip(".") + "."
+        return quote(specific, 200)
     if signature is not None:
         return signature.summary
     if category != "unknown":
@@ -217,6 +253,11 @@ def _generic_explanation(category: str) -> str:
     }.get(category, "No known failure signature matched.")
 
 
+def _shown(location: SourceLocation) -> str:
+    """Return file:line[:column], the file from the repository's root when it lies in the agent's checkout."""
+    return str(SourceLocation(within_agent_checkout(location.file) or location.file, location.line, location.column))
+
+
 def _fix(category: str, facts: Facts, signature: Optional[Signature], section: Sequence[Line]) -> str:
     hint = signature.hint if signature is not None else ""
     if category == "test" and facts.failing_tests:
@@ -226,8 +267,9 @@ def _fix(category: str, facts: Facts, signature: Optional[Signature], section: S
     if category in ("compile", "lint") and facts.compile_errors and facts.compile_errors[0].location:
         first = facts.compile_errors[0]
         what = first.code or quote(first.message, 60)
-        lead = f"Fix `{first.location}` ({what}) first; later errors often follow from it."
-        return f"{lead} {hint}".strip()
+        lead = f"Fix `{_shown(first.location)}` ({what}) first; later errors often follow from it."
+        rest = _POINTS_AT_THE_LINE.sub("", hint)  # the lead already names the file and line
+        return f"{lead} {rest[:1].upper()}{rest[1:]}".strip()
     if facts.missing:
         first = facts.missing[0]
         text = next((line.text for line in section if line.number == first.log_line), "")
@@ -251,7 +293,7 @@ def _rerun(test: FailingTest) -> str:
     """Return the command that runs one failing test again, for the runner that reported it, or ""."""
     name = test.name
     tail = re.split(r"::|#|\.", name)[-1]
-    file = test.location.file if test.location else ""
+    file = (within_agent_checkout(test.location.file) or test.location.file) if test.location else ""  # run from the root
     line = test.location.line if test.location else None
     commands = {
         "pytest": f"`pytest \"{name}\"`" if "::" in name else f"`pytest -k {tail}`",
@@ -287,6 +329,10 @@ def _confidence(cause: Candidate, category: str, facts: Facts) -> float:
     if cause.kind == CAUSE and signature is not None:
         if cause.place != FAILING and not cause.from_issue:
             return min(signature.confidence, MEDIUM)
+        if signature.role == "incidental" and not cause.from_issue:
+            # tools print these for problems they retry or work around: among the last errors they are the best
+            # lead, not a certainty
+            return min(signature.confidence, INCIDENTAL_CEILING)
         if specifics or cause.from_issue:
             return max(signature.confidence, HIGH)
         return min(signature.confidence, 0.75)
@@ -315,10 +361,14 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
     fact_lines = {n for n in _fact_lines(facts) if n}
     same = {c.line.number for c in candidates if c.signature is not None and c.signature == cause.signature}
     details = [line for line in block if _DETAIL.search(line.text) or line.number in fact_lines | same]
-    # the error's own next lines: its message under a line a signature knows ("rake aborted!", "error[E0308]: ...")
-    if cause.signature is not None:
-        details += [line for line in block if 0 < line.number - cause.line.number <= FOLLOWING_LINES
-                    and not is_noise(line.text)]
+    # the error's own next lines: its message under a line a signature knows ("rake aborted!", "error[E0308]: ..."),
+    # or under a line that announces it (ends in ":" or in its verdict, "tables:   FAIL (0.06s)", "... ERROR"), or
+    # indented under it (a failing test's diff, composer's "Problem 1")
+    introduces = bool(_INTRODUCES.search(cause.line.text))
+    following = [line for line in block if 0 < line.number - cause.line.number <= FOLLOWING_LINES
+                 and not is_noise(line.text)]
+    details += [line for line in following if cause.signature is not None]
+    announced = [line for line in following if introduces or _indent(line.text) > _indent(cause.line.text)]
     # then the other errors of the same kind the section reports, each cascade by its first line
     alike = [c for c in candidates if c.kind == cause.kind and c.place == cause.place and c.line.number != cause.line.number]
     firsts = [c.line for i, c in enumerate(alike) if i == 0 or c.line.number - alike[i - 1].line.number > CASCADE_GAP]
@@ -326,16 +376,23 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
     summaries = [c.line for c in candidates if c.kind == WRAPPER and c.place == cause.place
                  and c.line.number not in taken and c.line.number > cause.line.number][-1:]
     if cause.wrapper is not None:
-        details, others, summaries = [line for line in section if cause.line.number < line.number
-                                      < cause.wrapper.number], [], [cause.wrapper]
+        details, others, announced, summaries = [line for line in section if cause.line.number < line.number
+                                                 < cause.wrapper.number], [], [], [cause.wrapper]
     room = MAX_EVIDENCE - 1 - len(summaries)
     taken.update(line.number for line in summaries)
-    for line in sorted(details, key=lambda l: l.number) + others:
-        if line.number not in taken and len(chosen) < room:
+    reports = {_same_report(cause.line.text)}
+    for line in sorted(details, key=lambda l: l.number) + others + announced:
+        report = _same_report(line.text)
+        if line.number not in taken and report not in reports and len(chosen) < room:
             chosen.append(line)
             taken.add(line.number)
+            reports.add(report)
     chosen.sort(key=lambda line: line.number)
     return (cause.line, *chosen, *summaries)
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
 
 
 def _fact_lines(facts: Facts) -> List[Optional[int]]:

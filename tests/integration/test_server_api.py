@@ -189,7 +189,9 @@ def test_chat_explains_the_last_failed_build_with_links_and_the_pr_comment(serve
 def test_chat_lists_the_pipelines_that_failed_today_and_not_older_failures(server, emulator):
     ado_scenarios.multi_stage_two_failed_jobs(emulator)  # failed in 2024
     now = dt.datetime.now(dt.timezone.utc)
-    today = emulator.add_build("Widgets", ("web-app", 7), result="failed", queue_time=now - dt.timedelta(minutes=30))
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    earlier_today = midnight + (now - midnight) / 2  # still today just after midnight, when CI may run
+    today = emulator.add_build("Widgets", ("web-app", 7), result="failed", queue_time=earlier_today)
 
     answer = server.post("/api/chat", json_body={"message": "Which pipelines failed today?"}).json
 

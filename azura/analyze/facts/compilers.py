@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Pattern, Sequence, Tuple
 
+from azura.analyze.candidates import AGENT_MARKER
 from azura.models import CompileError, Line, SourceLocation
 
 MAX_ERRORS = 5
-_SOURCE = r"(?P<file>[^\s:()\[\]'\"]+?\.{ext})"
+_SOURCE = r"(?P<file>(?:[A-Za-z]:[\\/])?[^\s:()\[\]'\"]+?\.{ext})"  # Windows agents print a drive: D:\a\1\s\x.cs
 
 
 def _diagnostic(pattern: str, ext: str = r"\w{1,6}") -> Pattern[str]:
@@ -38,6 +39,8 @@ DIAGNOSTICS: Tuple[Pattern[str], ...] = (
     # MSVC: "D:\a\1\s\src\main.cpp(12): fatal error C1083: Cannot open include file: ..."
     re.compile(r"^\s*(?P<file>(?:[A-Za-z]:)?[^\s:()]*?\.\w+)\((?P<line>\d+)(?:,(?P<col>\d+))?\): (?:fatal )?error "
                r"(?P<code>C\d{4}): (?P<message>.+)$"),
+    # xcpretty marks each error of xcodebuild with "❌": "❌  /w/Sources/Api.swift:97:2: unknown attribute 'x'"
+    _diagnostic(r"^\S{0,3}❌\s+{source}:(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$", r"(?:swift|mm?|h|c|cc|cpp)"),
     # Go: "./internal/server/handler.go:41:9: undefined: NewRouter"
     _diagnostic(r"^\s*{source}:(?P<line>\d+):(?P<col>\d+): (?P<message>(?!warning).+)$", r"go"),
     # Erlang and Elixir: "src/vhost.erl:91: field description undefined in record vhost"
@@ -78,8 +81,10 @@ def compile_errors(lines: Sequence[Line]) -> Tuple[Tuple[CompileError, ...], Opt
 def _error_at(lines: Sequence[Line], index: int) -> Optional[CompileError]:
     text = lines[index].text
     number = lines[index].number or None
+    # GitHub Actions' problem matchers and Azure Pipelines' issues show a compiler's line behind "##[error]"
+    bare = AGENT_MARKER.sub("", text)
     for pattern in DIAGNOSTICS:
-        found = pattern.match(text)
+        found = pattern.match(text) or (bare != text and pattern.match(bare))
         if found:
             groups = found.groupdict()
             message = groups["message"].strip()

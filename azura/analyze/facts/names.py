@@ -142,7 +142,8 @@ def version_mismatches(lines: Sequence[Line]) -> Tuple[VersionMismatch, ...]:
         for subject, pattern in VERSIONS:
             match = pattern.search(text)
             if match:
-                groups = {k: v for k, v in match.groupdict().items() if v}
+                # a version at the end of a sentence keeps none of its punctuation: "to 4.5.1." is 4.5.1
+                groups = {k: v.rstrip(".,;:") for k, v in match.groupdict().items() if v}
                 name = groups.get("subject", subject)
                 wanted = groups.get("wanted") or groups.get("wanted2") or ""
                 earlier = by_subject.get(name)

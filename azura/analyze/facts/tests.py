@@ -97,6 +97,9 @@ REPORTS: Tuple[Report, ...] = (
     Report("scalatest", _re(r"^(?:\[info\] )?- (?P<name>.+) \*\*\* FAILED \*\*\*$"),
            _re(r"^(?:\[info\])?\s+(?P<message>\S.*?)(?: \(\w+\.scala:\d+\))?$"),
            _re(r"\((?P<file>\w+\.scala):(?P<line>\d+)\)"), reach=2),
+    # tasty (Haskell): "      tables:     FAIL (0.06s)", then its message indented under it
+    Report("tasty", _re(r"^\s+(?P<name>\S.*?):\s+FAIL(?: \([\d.]+m?s\))?$"), _re(r"^\s+(?P<message>(?![-=]{4,})\S.*)$"),
+           reach=3),
     # TAP (prove, tape, node-tap, bats): "not ok 3 - adds two numbers"
     Report("tap", _re(r"^not ok \d+(?: -)? (?P<name>.+?)(?: # .*)?$"), _re(r"^\s+(?:message|operator): (?P<message>.+)$"),
            _re(r"^\s+at: .*\((?P<file>[^():]+):(?P<line>\d+):\d+\)"), reach=8),
@@ -143,8 +146,13 @@ def failing_tests(lines: Sequence[Line]) -> Tuple[Tuple[FailingTest, ...], Optio
                 key = _short(test.name)
                 found[key] = _merged(found[key], test) if key in found else test
                 break
-    tests = sorted(found.values(), key=lambda t: t.log_line or 0)
+    tests = [test for test in sorted(found.values(), key=lambda t: t.log_line or 0) if not _go_parent(test, found)]
     return tuple(tests[:MAX_TESTS]), _total(lines) or (len(tests) if tests else None)
+
+
+def _go_parent(test: FailingTest, found: Dict[str, FailingTest]) -> bool:
+    """Return whether `go test` reported the test failing only because a subtest of it failed ("TestA" for "TestA/x")."""
+    return test.framework == "go" and any(name.startswith(test.name + "/") for name in found)
 
 
 def _test(report: Report, header: "re.Match[str]", lines: Sequence[Line], index: int) -> FailingTest:
