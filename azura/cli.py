@@ -436,7 +436,7 @@ def _cmd_demo(args, settings, io) -> int:
     if settings.format == "json":
         io.stdout.write(json.dumps(documents, indent=2, ensure_ascii=False) + "\n")
     io.stderr.write(f"azura: analysed the {len(paths)} example logs in {_shown_path(paths[0].parent)} offline; "
-                    f"nothing was written or posted. Your own log: azura analyze --log FILE\n")
+                    f"no report was written and nothing was posted. Your own log: azura analyze --log FILE\n")
     return ExitCode.OK
 
 

@@ -214,12 +214,12 @@ def test_a_failed_run_leaves_other_files_in_the_output_folder_alone(in_tmp):
     assert os.listdir(in_tmp / "out") == ["notes.txt"] and "removed" not in run.stderr
 
 
-def test_demo_says_what_it_analysed_and_that_it_wrote_nothing(in_tmp):
+def test_demo_says_what_it_analysed_and_that_it_wrote_no_report(in_tmp):
     from azura.examples import example_paths
 
     run = run_azura("demo")
     assert f"azura: analysed the {len(example_paths())} example logs in {example_paths()[0].parent} offline" \
-        in run.stderr and "nothing was written" in run.stderr
+        in run.stderr and "no report was written" in run.stderr
     assert os.listdir(in_tmp) == []
 
 
