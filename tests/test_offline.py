@@ -380,6 +380,13 @@ def test_evidence_shows_an_msbuild_error_once_not_again_as_the_agents_issue_copy
     assert failure.suggested_fix.count("Fix ") == 1
 
 
+def test_a_failing_test_whose_line_holds_its_name_and_message_is_cited_by_its_line_number_only():
+    line = ("    ✗ testThatCancelledUploadRequestTriggersAllAppropriateLifetimeEvents, Asynchronous wait failed: Exceeded "
+            "timeout of 5 seconds, with unfulfilled expectations: \"didCancel should fire\", \"didCancelTask should fire\".")
+    failure = analyse_one(excerpt("UploadRequestEventsTestCase", line, first=2043))  # Alamofire/Alamofire, xcpretty
+    assert failure.root_cause.count("Exceeded timeout of 5 seconds") == 1 and failure.root_cause.endswith("(line 2044)")
+
+
 def test_a_compile_error_the_sentence_quotes_is_cited_by_its_line_number_only():
     failure = analyse_one(excerpt(  # xcpretty (SwiftyJSON, LogChunks 431807215)
         "❌  /Users/travis/build/SwiftyJSON/SwiftyJSON/Source/SwiftyJSON.swift:97:2: unknown attribute "

@@ -30,6 +30,7 @@ _PATH_PREFIX = re.compile(r"(?:[A-Za-z]:)?[\w.@~-]*(?:[\\/][\w.@~-]+)*[\\/](?=[\
 _POINTS_AT_THE_LINE = re.compile(r"^Fix the errors? at the file and line shown[;.,]?\s*")
 _PLACE = re.compile(r"\S+:\d+(?::\d+)?$")  # a piece of a line that is only a file:line[:column]
 GIST = 60  # characters of a message that tell it from another
+_WORDS = re.compile(r"\w{3,}")
 HIGH, MEDIUM, LOW, GUESS, NOTHING = 0.8, 0.5, 0.35, 0.2, 0.05
 INCIDENTAL_CEILING = 0.7
 
@@ -112,7 +113,12 @@ def _said_already(sentence: str, text: str) -> bool:
     # "unknown attribute 'y'" is); a sentence quotes a long message cut short, so its start is enough to know it
     gists = (max(pieces, key=len), max([p for p in pieces if not _PLACE.search(p)] or pieces, key=len))
     said = " ".join(sentence.split())
-    return any(len(gist) >= 12 and gist[:GIST] in said for gist in gists)
+    if any(len(gist) >= 12 and gist[:GIST] in said for gist in gists):
+        return True
+    # a line that puts the test's name and its message on one line ("✗ test_x, Expected 1 but got 2") is said
+    # when the sentence holds nearly all its words, whatever the punctuation between them
+    line_words = _WORDS.findall(words)
+    return len(line_words) >= 4 and sum(word in set(_WORDS.findall(said)) for word in line_words) >= 0.9 * len(line_words)
 
 
 def _same_report(text: str) -> str:
