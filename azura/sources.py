@@ -67,10 +67,11 @@ def repository_path(path: str, sources_dir: Optional[str] = None) -> Optional[st
     if not text or "\x00" in text or len(text) > 400:
         return None
     root = (sources_dir or "").replace("\\", "/").rstrip("/")
+    in_agent_checkout = within_agent_checkout(text)
     if root and text.lower().startswith(root.lower() + "/"):
         text = text[len(root) + 1:]
-    elif within_agent_checkout(text) is not None:
-        text = within_agent_checkout(text)
+    elif in_agent_checkout is not None:
+        text = in_agent_checkout
     elif text.startswith("/") or re.match(r"^[A-Za-z]:/", text) or "://" in text:
         return None  # the system's or a tool's file, or no file at all
     relative = posixpath.normpath(text)

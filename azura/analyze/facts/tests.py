@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Pattern, Sequence, Tuple
 
+from azura.analyze.candidates import go_parent_lines
 from azura.models import FailingTest, Line, SourceLocation
 
 MAX_TESTS = 5
@@ -146,13 +147,9 @@ def failing_tests(lines: Sequence[Line]) -> Tuple[Tuple[FailingTest, ...], Optio
                 key = _short(test.name)
                 found[key] = _merged(found[key], test) if key in found else test
                 break
-    tests = [test for test in sorted(found.values(), key=lambda t: t.log_line or 0) if not _go_parent(test, found)]
+    parents = go_parent_lines(lines)  # failing only because a subtest failed: the subtests are named instead
+    tests = [test for test in sorted(found.values(), key=lambda t: t.log_line or 0) if test.log_line not in parents]
     return tuple(tests[:MAX_TESTS]), _total(lines) or (len(tests) if tests else None)
-
-
-def _go_parent(test: FailingTest, found: Dict[str, FailingTest]) -> bool:
-    """Return whether `go test` reported the test failing only because a subtest of it failed ("TestA" for "TestA/x")."""
-    return test.framework == "go" and any(name.startswith(test.name + "/") for name in found)
 
 
 def _test(report: Report, header: "re.Match[str]", lines: Sequence[Line], index: int) -> FailingTest:
