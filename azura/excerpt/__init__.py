@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from azura.excerpt.reading import read_lines
 from azura.excerpt.scan import Scan, cause_shape, normalise_for_diff, scan_log
@@ -51,19 +51,16 @@ def build_excerpts(logs: Iterable[StepLog], budget: int = DEFAULT_BUDGET, anchor
     # Steps failing for the same cause (the same test on every job of a matrix, the same agent loss) are one
     # group: its first step is cut down and analysed for all of them, and the budget is shared by group.
     scanned: List[Tuple[StepLog, Scan]] = []
-    fingerprints: List[Optional[Tuple[str, ...]]] = []
-    seen: Set[Tuple[str, ...]] = set()
-    for log in logs:
+    leaders: List[int] = []  # for each step, the index of the first step failing for its cause (its own, or earlier)
+    first_with: Dict[Tuple[str, ...], int] = {}
+    for index, log in enumerate(logs):
         scan = Scan((), (), log.first_line - 1, complete=not log.chunks) if expired() else \
             scan_log(log, signatures, expired)
         fingerprint = cause_fingerprint(log.step, scan)
-        if fingerprint in seen:
+        leaders.append(index if fingerprint is None else first_with.setdefault(fingerprint, index))
+        if leaders[index] != index:
             scan = replace(scan, tail=())  # an earlier step's lines will say it: the tail is let go, never cleaned
-        elif fingerprint is not None:
-            seen.add(fingerprint)
-        fingerprints.append(fingerprint)
         scanned.append((log, scan))
-    leaders = same_cause_leaders(fingerprints)
     prepared = {}
     for index, (log, scan) in enumerate(scanned):
         if leaders[index] != index:
@@ -112,13 +109,6 @@ def cause_fingerprint(step: FailedStep, scan: Scan) -> Optional[Tuple[str, ...]]
     for issue in step.issues:
         seen.setdefault(f"issue {issue.type}: {cause_shape(issue.message)}", None)
     return tuple(seen) if seen else None
-
-
-def same_cause_leaders(fingerprints: Sequence[Optional[Tuple[str, ...]]]) -> List[int]:
-    """Return, for each step, the index of the first step with its fingerprint (its own when it is the first)."""
-    first: Dict[Tuple[str, ...], int] = {}
-    return [index if fingerprint is None else first.setdefault(fingerprint, index)
-            for index, fingerprint in enumerate(fingerprints)]
 
 
 def _redacted_issues(step: FailedStep, secrets: Sequence[str]) -> FailedStep:
