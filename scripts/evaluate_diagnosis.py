@@ -15,13 +15,15 @@ half "b" is held out, so a rule tuned to the logs it was read from shows as a ga
 
 Figures: "cause" is the share of logs whose first evidence line (the line the diagnosis rests on) is a
 labelled line; "any" the share with some evidence line labelled; "unknown" the share diagnosed `unknown`.
-Then, per confidence band and per winning signature, how often the cause line is right.
+Then how many evidence lines an answer shows (median, largest), and per confidence band and per winning
+signature how often the cause line is right.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -57,6 +59,7 @@ class Outcome:
     # "absent" when the excerpt does not show the label): the mechanism a miss comes from
     said_place: str = ""
     labelled_place: str = ""
+    evidence: int = 0  # how many evidence lines the answer shows
 
 
 def half(repository: str) -> str:
@@ -89,7 +92,7 @@ def diagnose(case: Case, budget: int, tokenizer: str = "estimate") -> Outcome:
         first_evidence=f"{first.number}: {first.text[:160]}" if first else "",
         labelled=f"{shown[0].number}: {shown[0].text[:160]}" if shown else "(not in the excerpt)",
         said_place=place_of(first.number, bounds) if first else "", labelled_place=place_of(shown[0].number, bounds)
-        if shown else "absent")
+        if shown else "absent", evidence=len(failure.evidence))
 
 
 def share(rows: Sequence[Outcome], attribute: str) -> str:
@@ -109,6 +112,16 @@ def summary_table(outcomes: Sequence[Outcome]) -> str:
         rows.append(f"| {corpus} | {len(group)} | {share(group, 'cause')} | {share(group, 'any')} | "
                     f"{share(group, 'unknown')} |")
     return "\n".join(rows)
+
+
+def evidence_lengths(outcomes: Sequence[Outcome]) -> str:
+    """Return the median and largest number of evidence lines per answer, per corpus."""
+    rows = []
+    for corpus in ("logchunks", "cidiff-github"):
+        counts = [o.evidence for o in outcomes if o.corpus.startswith(corpus)]
+        if counts:
+            rows.append(f"{corpus}: median {statistics.median(counts):g}, max {max(counts)}")
+    return "evidence lines per answer: " + "; ".join(rows)
 
 
 def band_of(confidence: float) -> str:
@@ -165,6 +178,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elapsed = time.monotonic() - started
     print(f"Offline diagnosis at {args.budget} tokens\n")
     print(summary_table(outcomes))
+    print(evidence_lengths(outcomes))
     print()
     print(band_table(outcomes))
     print("\nwrong/total of the cause line per winning signature (LogChunks):")
