@@ -489,6 +489,72 @@ def test_evidence_is_the_cause_then_its_block_in_log_order_then_one_summary():
     assert numbers[-1] == 748 and len(set(numbers)) == len(numbers)
 
 
+def numbered(*rows, **fields):
+    """Return an excerpt of (line number, text) rows: real logs' numbers, with the lines the excerpt left out."""
+    lines = tuple(Line(number, text) for number, text in rows)
+    return Excerpt(step=FailedStep(name="Build"), lines=lines, tokens=10 * len(lines), **fields)
+
+
+def test_a_wrapper_shows_what_the_command_printed_before_the_lines_it_wrote_on_its_way_out():
+    failure = analyse_one(numbered(  # awesome_bot, in open-source-ios-apps (LogChunks 562461418)
+        (5517, "Issues :-("), (5518, "> Links"),
+        (5519, "  1. [L0239] 522 http://www.wtfgamersonly.com/wp-content/uploads/2014/08/gba4ios.jpg"),
+        (5520, "  2. [L1581] 404 https://github.com/mssun/passforios/raw/master/img/preview.gif"),
+        (5521, "> Dupes"), (5522, "  None ✓"),
+        (5524, "Wrote results to ab-results-check-unique.txt.json"),
+        (5525, "Wrote filtered results to ab-results-check-unique.txt-filtered.json"),
+        (5526, "Wrote markdown table results to ab-results-check-unique.txt-markdown-table.json"),
+        (5528, 'The command "awesome_bot check-unique.txt --allow-ssl -a 302 -w xbmc/xbmc" exited with 1.'),
+        verdict=5528))
+    numbers = [line.number for line in failure.evidence]
+    assert numbers[0] == 5528
+    assert {5519, 5520} <= set(numbers) and not {5524, 5525, 5526} & set(numbers)
+
+
+def test_a_plain_error_far_above_the_verdict_comes_with_the_last_lines_the_command_printed():
+    latexmk = [  # the draft C++ standard's build: latexmk, then `! grep -Fe "Overfull \\hbox"` (LogChunks 566217161)
+        (1194, '$ if [ "$BUILD_TYPE" = "latexmk" ]; then latexmk -pdf std -silent; ! grep -Fe "Overfull \\hbox" std.log'),
+        (1199, "Latexmk: Summary of warnings:"), (1200, "  Latex failed to resolve 606 reference(s)"),
+        (1201, "Latexmk: Run number 1 of rule 'makeindex libraryindex.idx'")]
+    latexmk += [(number, f"Latexmk: Run number 1 of rule 'makeindex {name}index.idx'")
+                for number, name in zip(range(1202, 1206), ("impldef", "header", "grammar", "general"))]
+    latexmk += [(1217, "Latexmk: Summary of warnings:"), (1218, "  Latex failed to resolve 287 reference(s)"),
+                (1219, "Overfull \\hbox (19.64194pt too wide) in paragraph at lines 7256--7268"),
+                (1220, "Overfull \\hbox (19.98665pt too wide) in paragraph at lines 7256--7268"),
+                (1222, 'The command "if [ "$BUILD_TYPE" = "latexmk" ]; then latexmk -pdf std -silent" exited with 1.')]
+    failure = analyse_one(numbered(*latexmk, verdict=1222, failing_command=1194))
+    numbers = [line.number for line in failure.evidence]
+    assert numbers[0] == 1200 and numbers[-1] == 1222
+    assert {1219, 1220} <= set(numbers) and numbers[1:-1] == sorted(numbers[1:-1])
+
+
+def test_the_script_a_verdict_quotes_is_not_taken_for_what_the_command_printed():
+    failure = analyse_one(numbered(  # pandoc's test job, whose verdict quotes its `case` script (LogChunks 480326509)
+        (4686, "1 out of 2041 tests failed (45.46s)"), (4687, "Test suite test-pandoc: FAIL"),
+        (4688, "Test suite logged to: dist/test/pandoc-2.6-test-pandoc.log"),
+        (4689, "0 of 1 test suites (0 of 1 test cases) passed."),
+        (4706, '    cabal test --test-options="--pattern=\\"$TESTPATTERN\\""'), (4707, "    ;;"), (4708, "esac"),
+        (4709, '" exited with 1.'), verdict=4709))
+    texts = [line.text for line in failure.evidence]
+    assert "Test suite logged to: dist/test/pandoc-2.6-test-pandoc.log" in texts
+    assert not {"    ;;", "esac"} & set(texts)
+
+
+def test_npms_account_of_its_own_environment_is_never_evidence():
+    failure = analyse_one(numbered(  # `standard` run by `npm run test-style`, in git-it-electron (LogChunks 189032849)
+        (1565, "  /home/travis/build/jlord/git-it-electron/menus/other-menu.js:0:0: /home/travis/build/jlord/git-it-electron/"
+               "node_modules/babel-eslint/babylon-to-espree/toToken.js:56"),
+        (1566, "    token.value = `/${value.pattern}/${value.flags}`;"), (1567, "                  ^"),
+        (1568, "Unexpected token ILLEGAL"), (1570, "npm ERR! Linux 4.8.12-040812-generic"),
+        (1571, 'npm ERR! argv "/home/travis/.nvm/versions/node/v0.12.18/bin/node" "run" "test-style"'),
+        (1572, "npm ERR! node v0.12.18"), (1573, "npm ERR! npm  v2.15.11"), (1574, "npm ERR! code ELIFECYCLE"),
+        (1575, "npm ERR! git-it-electron@4.2.2 test-style: `standard lib/*.js main.js`"),
+        (1576, "npm ERR! Exit status 1"), verdict=1576))
+    texts = [line.text for line in failure.evidence]
+    assert "Unexpected token ILLEGAL" in texts
+    assert not [text for text in texts if re.match(r"npm ERR! (?:Linux|argv|node v|npm  v)", text)]
+
+
 # --- real logs ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("log", [
@@ -507,3 +573,22 @@ def test_corpus_cause_line_is_inside_the_labelled_chunk(log):
     step = StepLog(FailedStep(name=log, record_type="File"), log_chunks(logchunks_log(log)))
     (failure,) = analyze_logs([step], Settings(history=False)).failures
     assert label["chunk_start_line_normalised"] <= failure.evidence[0].number <= label["chunk_end_line_normalised"]
+
+
+@pytest.mark.parametrize("log", [
+    "Lisp/syl20bnr@spacemacs/failed/401963443.log",  # a docs formatting check's diff, blank lines above its exit code
+    "Objective-C/dkhamsing@open-source-ios-apps/failed/562461418.log",  # awesome_bot's broken links above "Wrote ..."
+    "C/vim@vim/failed/555378073.log",  # vim's failing test report above make's wrappers and "Leaving directory"
+    "TeX/cplusplus@draft/failed/566217161.log",  # the LaTeX warnings a `! grep` failed on, below latexmk's errors
+])
+def test_corpus_a_cause_that_does_not_say_what_failed_comes_with_evidence_inside_the_labelled_chunk(log):
+    from tests.corpus import log_chunks, logchunks_label, logchunks_log
+    from azura.context import Settings
+    from azura.engine import analyze_logs
+
+    label = logchunks_label(log)
+    step = StepLog(FailedStep(name=log, record_type="File"), log_chunks(logchunks_log(log)))
+    (failure,) = analyze_logs([step], Settings(history=False)).failures
+    labelled = range(label["chunk_start_line_normalised"], label["chunk_end_line_normalised"] + 1)
+    assert any(line.number in labelled for line in failure.evidence)
+    assert len(failure.evidence) <= MAX_EVIDENCE

@@ -63,9 +63,21 @@ _HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|E
 # what the shell or a runner echoes before it runs a command: "$ make", "[command]/usr/bin/bash", "+ make" (set -x),
 # "> eslint ." (npm), "Run npm test" is not here: it is text GitHub Actions shows, not a command's output
 _ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |> \S)")
-_PROGRESS = re.compile(r"^\s*(?:Done|Finished|Compiling|Downloading|Downloaded|Installing|Building|Running)\b")
+# routine progress, and what a tool says on its way out: "Done in 6.20s.", "Wrote results to x.json", make's
+# "make[1]: Leaving directory '/w/t'"
+_PROGRESS = re.compile(r"^\s*(?:Done|Finished|Compiling|Downloading|Downloaded|Installing|Building|Running|Wrote)\b"
+                       r"|^make(?:\[\d+\])?: (?:Entering|Leaving) directory")
 # a frame of a stack trace: Java/JS "at x", Python 'File "x"', gdb "#0 ", Rust "3: 0x...", Ruby "x.rb:92:in `y'"
 _STACK_FRAME = re.compile(r'^\s*(?:at [\w$.<]|File "|#\d+ |\d+: +0x|(?:from )?\S+:\d+:in [`\'])')
+# what npm prints under every failure, whatever failed: its environment ("npm ERR! node v0.12.18", "npm ERR! argv ...")
+# and where to find its debug log or whom to tell
+_NPM_BOILERPLATE = re.compile(
+    r"^npm ERR!(?:\s*$| (?:Linux|Darwin|Windows_NT|FreeBSD|SunOS) \S+$| argv | node v\d| npm {1,2}v\d| errno \d+$"
+    r"| Please include the following file| A complete log of this run| Additional logging details"
+    r"| This is (?:most likely|probably)| not with npm itself| Tell the author| You can get (?:their|information on how)"
+    r"| Or if that isn't available"
+    r"| There is likely additional logging| Make sure you have the latest| If you do, this is most likely"
+    r"| +npm (?:owner ls|bugs) | +\S+(?:npm-debug\.log|-debug(?:-0)?\.log)$)")
 _ZERO_COUNTS = re.compile(r"(?i)\b(?:errors?|failed|failures?|failing)\s*[:=]?\s*0\b|\b0 (?:errors?|failed|failures?|failing)\b")
 # The marker Azure Pipelines and GitHub Actions put before a line they report as an issue ("##[error]x", cleaned
 # by the excerpt to "[error] x"): a tool's own line follows it, which signatures anchored at "^" must see.
@@ -212,7 +224,8 @@ def go_parent_lines(lines: Sequence[Line]) -> Set[int]:
 
 
 def is_progress(text: str) -> bool:
-    """Return whether a line reports routine progress ("Done in 6.20s.", "Compiling x"): the end of a step's work."""
+    """Return whether a line reports routine progress ("Done in 6.20s.", "Compiling x", "Wrote x.json"): the end of a
+    step's work, or a tool's way out of it."""
     return bool(_PROGRESS.match(text))
 
 
@@ -222,9 +235,10 @@ def is_error_like(text: str) -> bool:
 
 
 def is_noise(text: str) -> bool:
-    """Return whether a line can never be the cause: a passing test, debug output, an echoed command, a frame."""
+    """Return whether a line can never be the cause: a passing test, debug output, an echoed command, a frame, npm's
+    boilerplate."""
     return bool(_PASSING.search(text) or _DEBUG.match(text) or _ECHOED_COMMAND.match(text)
-                or _STACK_FRAME.match(text) or _HARMLESS.search(text))
+                or _STACK_FRAME.match(text) or _HARMLESS.search(text) or _NPM_BOILERPLATE.match(text))
 
 
 def _what(text: str, matches: Sequence[Signature]):

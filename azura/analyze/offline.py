@@ -104,7 +104,7 @@ def _failure(excerpt: Excerpt, signatures: Sequence[Signature]) -> Failure:
             cause = replace(cause, line=before, wrapper=cause.line)
     at = next(i for i, line in enumerate(lines) if line.number == cause.line.number and line.text == cause.line.text)
     facts = read_facts(lines, at)
-    said = say(cause, lines, candidates, facts)
+    said = say(cause, lines, candidates, facts, excerpt.verdict)
     signature = cause.signature
     return Failure(step=excerpt.step, excerpt=excerpt, category=said.category, summary=said.summary,
                    root_cause=_with_cancel_note(excerpt, said.root_cause), suggested_fix=said.suggested_fix,

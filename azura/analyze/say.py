@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from azura.analyze.candidates import AGENT_MARKER, CAUSE, ERROR, FAILING, WRAPPER, Candidate, is_noise
+from azura.analyze.candidates import AGENT_MARKER, CAUSE, ERROR, FAILING, WRAPPER, Candidate, is_noise, is_progress
 from azura.analyze.facts.names import TOOLCHAINS, missing_fix
 from azura.analyze.rank import CASCADE_GAP
 from azura.checkout import within_agent_checkout
@@ -18,6 +18,8 @@ from azura.models import Facts, FailingTest, Line, Signature, SourceLocation
 
 MAX_EVIDENCE = 6
 FOLLOWING_LINES = 3  # lines right under the cause that belong to it, kept as evidence
+LAST_WORDS = 3  # lines of what the failing command printed last, for a cause that does not say what failed
+LAST_WORDS_READ = 12  # lines read back from the end of the failing section to find them
 MAX_QUOTE = 160
 MAX_NAMED_TESTS = 3
 # Categories whose facts (failing tests, compile errors) say all that a signature's general sentence would.
@@ -40,6 +42,8 @@ INCIDENTAL_CEILING = 0.7
 _DETAIL = re.compile(r'^\s*--> \S|File "[^"]+", line \d+|^\s+at .*\S+:\d+|^\s*(?:E\s+)?(?:[Ee]xpected|[Aa]ctual|[Rr]eceived'
                      r'|got|but was|but got)\b|\d{3} [A-Z][\w ]+ - (?:GET|PUT|POST) |^\s*\S+\.\w+:\d+(?::\d+)?:?\s*$'
                      r'|^[ MADRCU?][MADRCU?] [\w./-]+\.\w+$')
+# The last line of a verdict that quotes a command of several lines: '" exited with 1.' under 'The command "case $X in'
+_VERDICT_END = re.compile(r'^" (?:exited|failed)\b')
 # Where a log names the command that ran: "$ npm test", "[command]/usr/bin/dotnet test", npm's "> app@1.0 lint /w",
 # "Failed at the app@1.0 lint script", Travis's "The command "make test" exited with 2.", GitHub Actions' "Run make"
 _COMMAND_LINE = re.compile(r"^\$ (.+)|^\[command\](.+)|^> \S+@\S+ (\S+)|Failed at the \S+ (\S+) script"
@@ -74,8 +78,10 @@ class Said:
     evidence: tuple
 
 
-def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidate], facts: Facts) -> Said:
-    """Return the diagnosis resting on `cause`, with the facts read from its failing section."""
+def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidate], facts: Facts,
+        verdict: Optional[int] = None) -> Said:
+    """Return the diagnosis resting on `cause`, with the facts read from its failing section (whose verdict, the
+    failing exit code, is at line `verdict` when the excerpt's scan found it)."""
     signature = cause.signature
     category = _category(cause, facts, candidates, section)
     specific = _specifics(category, facts, section)
@@ -92,7 +98,7 @@ def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidat
     return Said(category=category, summary=summary, root_cause=root_cause,
                 suggested_fix=_fix(category, facts, signature, section),
                 confidence=_confidence(cause, category, facts),
-                evidence=_evidence(cause, section, candidates, facts))
+                evidence=_evidence(cause, section, candidates, facts, verdict))
 
 
 def quote(text: str, limit: int = MAX_QUOTE) -> str:
@@ -355,9 +361,11 @@ def _has_specifics(category: str, facts: Facts) -> bool:
                 or category not in ("test", "compile", "lint", "dependency", "script", "unknown"))
 
 
-def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidate], facts: Facts) -> tuple:
-    """Return the cause line, then the lines of its block that name the test, file or package and the other
-    facts' lines (in log order, each once), then the section's summary lines."""
+def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidate], facts: Facts,
+              verdict: Optional[int]) -> tuple:
+    """Return the cause line, then the lines of its block that name the test, file or package, what the failing
+    command printed last when the cause does not say what failed, and the other facts' lines (in log order, each
+    once), then the section's summary lines."""
     from azura.analyze.facts import block_of
 
     chosen: List[Line] = []
@@ -379,6 +387,7 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
     alike = [c for c in candidates if c.kind == cause.kind and c.place == cause.place and c.line.number != cause.line.number]
     firsts = [c.line for i, c in enumerate(alike) if i == 0 or c.line.number - alike[i - 1].line.number > CASCADE_GAP]
     others = [line for line in section if line.number in fact_lines] + firsts
+    last_words = _last_words(cause, section, candidates, verdict)
     summaries = [c.line for c in candidates if c.kind == WRAPPER and c.place == cause.place
                  and c.line.number not in taken and c.line.number > cause.line.number][-1:]
     if cause.wrapper is not None:
@@ -387,7 +396,7 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
     room = MAX_EVIDENCE - 1 - len(summaries)
     taken.update(line.number for line in summaries)
     reports = {_same_report(cause.line.text)}
-    for line in sorted(details, key=lambda l: l.number) + others + announced:
+    for line in sorted(details, key=lambda l: l.number) + announced + last_words + others:
         report = _same_report(line.text)
         if line.number not in taken and report not in reports and len(chosen) < room:
             chosen.append(line)
@@ -395,6 +404,45 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
             reports.add(report)
     chosen.sort(key=lambda line: line.number)
     return (cause.line, *chosen, *summaries)
+
+
+def _last_words(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidate],
+                verdict: Optional[int]) -> List[Line]:
+    """Return the last lines the failing command printed before its verdict, the last first, when the cause does not
+    say what failed.
+
+    A wrapper ("The command "x" exited with 2."), a plain error line or an incidental error (a retried download)
+    leaves the reader asking what the command said: a linter's complaint with no error word in it, a link checker's
+    list of broken links, a formatter's diff. Those are its last lines, above the wrappers and routine lines it
+    ends with, and below the cause (what the cause's block holds is shown already).
+    """
+    says_what = cause.kind == CAUSE and not (cause.signature is not None and cause.signature.role == "incidental")
+    if says_what or cause.place != FAILING or cause.from_issue or cause.wrapper is not None:
+        return []
+    wrappers = {c.line.number for c in candidates if c.kind == WRAPPER}
+    if not section or section[-1].number not in wrappers | {verdict}:
+        return []  # the section does not end with a verdict: its last lines need not be the command's last words
+    found: List[Line] = []
+    for line in reversed(_before_verdict(section)[-LAST_WORDS_READ:]):
+        if len(found) == LAST_WORDS or (line.number <= cause.line.number and cause.kind != WRAPPER):
+            break
+        text = line.text
+        if not (line.number in wrappers or not text.strip() or is_noise(text) or is_progress(text)):
+            found.append(line)
+    return found
+
+
+def _before_verdict(section: Sequence[Line]) -> Sequence[Line]:
+    """Return the section without the lines of a verdict that quotes a command of several lines (Travis CI's
+    'The command "case $X in' ... '" exited with 1.'): the script's text is no output. Where the excerpt left out
+    the verdict's first line, its lines run back to that gap."""
+    if not section or not _VERDICT_END.match(section[-1].text):
+        return section
+    start = len(section) - 1
+    while start > 0 and section[start].number - section[start - 1].number == 1 \
+            and not section[start].text.startswith('The command "'):
+        start -= 1
+    return section[:start]
 
 
 def _indent(text: str) -> int:
