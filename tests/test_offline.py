@@ -555,6 +555,21 @@ def test_npms_account_of_its_own_environment_is_never_evidence():
     assert not [text for text in texts if re.match(r"npm ERR! (?:Linux|argv|node v|npm  v)", text)]
 
 
+def test_a_stack_trace_gives_the_evidence_its_frame_nearest_the_error_only():
+    frames = [(number, f"\tat org.junit.platform.surefire.provider.JUnitPlatformProvider.invoke{number}"
+                       f"(JUnitPlatformProvider.java:{number - 19900})") for number in range(19981, 19986)]
+    failure = analyse_one(numbered(*frames,  # a JUnit 5 failure under surefire, in java-design-patterns (LogChunks 544453998)
+        (19987, "Tests run: 2, Failures: 1, Errors: 0, Skipped: 0, Time elapsed: 0.088 sec <<< FAILURE! - in "
+                "org.dirty.flag.DirtyFlagTest"),
+        (19988, "testIsDirty()  Time elapsed: 0.058 sec  <<< FAILURE!"),
+        (19989, "org.opentest4j.AssertionFailedError: expected: <false> but was: <true>"),
+        (19990, "\tat org.dirty.flag.DirtyFlagTest.testIsDirty(DirtyFlagTest.java:45)"),
+        (19991, "\tat java.base/jdk.internal.reflect.NativeMethodAccessorImpl.invoke0(NativeMethodAccessorImpl.java)")))
+    numbers = [line.number for line in failure.evidence]
+    assert {19988, 19989, 19990} <= set(numbers)
+    assert not set(range(19981, 19986)) & set(numbers) and 19991 not in numbers
+
+
 # --- real logs ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("log", [

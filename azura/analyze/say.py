@@ -36,14 +36,18 @@ _WORDS = re.compile(r"\w{3,}")
 HIGH, MEDIUM, LOW, GUESS, NOTHING = 0.8, 0.5, 0.35, 0.2, 0.05
 INCIDENTAL_CEILING = 0.7
 
-# Lines of a cause's block that say where or what exactly: Rust's "--> src/x.rs:3:5", a Python or JS frame,
-# a test's expected/actual values, npm's "404 Not Found - GET ...", a bare "file:line", a file `git status --short`
-# lists as changed (" M src/app.js": what a check for uncommitted generated files found).
-_DETAIL = re.compile(r'^\s*--> \S|File "[^"]+", line \d+|^\s+at .*\S+:\d+|^\s*(?:E\s+)?(?:[Ee]xpected|[Aa]ctual|[Rr]eceived'
+# Lines of a cause's block that say where or what exactly: Rust's "--> src/x.rs:3:5", a test's expected/actual
+# values, npm's "404 Not Found - GET ...", a bare "file:line", a file `git status --short` lists as changed
+# (" M src/app.js": what a check for uncommitted generated files found).
+_DETAIL = re.compile(r'^\s*--> \S|^\s*(?:E\s+)?(?:[Ee]xpected|[Aa]ctual|[Rr]eceived'
                      r'|got|but was|but got)\b|\d{3} [A-Z][\w ]+ - (?:GET|PUT|POST) |^\s*\S+\.\w+:\d+(?::\d+)?:?\s*$'
                      r'|^[ MADRCU?][MADRCU?] [\w./-]+\.\w+$')
 # The last line of a verdict that quotes a command of several lines: '" exited with 1.' under 'The command "case $X in'
 _VERDICT_END = re.compile(r'^" (?:exited|failed)\b')
+# A frame of a stack trace that names a file and line: Python prints its frames above the exception ('File "x", line 3'),
+# Java and JavaScript below it ("    at f (src/x.js:3:5)"). The one nearest the error is where it was raised.
+_FRAME_ABOVE = re.compile(r'File "[^"]+", line \d+')
+_FRAME_BELOW = re.compile(r'^\s+at .*\S+:\d+')
 # Where a log names the command that ran: "$ npm test", "[command]/usr/bin/dotnet test", npm's "> app@1.0 lint /w",
 # "Failed at the app@1.0 lint script", Travis's "The command "make test" exited with 2.", GitHub Actions' "Run make"
 _COMMAND_LINE = re.compile(r"^\$ (.+)|^\[command\](.+)|^> \S+@\S+ (\S+)|Failed at the \S+ (\S+) script"
@@ -375,6 +379,7 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
     fact_lines = {n for n in _fact_lines(facts) if n}
     same = {c.line.number for c in candidates if c.signature is not None and c.signature == cause.signature}
     details = [line for line in block if _DETAIL.search(line.text) or line.number in fact_lines | same]
+    details += _nearest_frame(cause.line, block)
     # the error's own next lines: its message under a line a signature knows ("rake aborted!", "error[E0308]: ..."),
     # or under a line that announces it (ends in ":" or in its verdict, "tables:   FAIL (0.06s)", "... ERROR"), or
     # indented under it (a failing test's diff, composer's "Problem 1")
@@ -404,6 +409,14 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
             reports.add(report)
     chosen.sort(key=lambda line: line.number)
     return (cause.line, *chosen, *summaries)
+
+
+def _nearest_frame(cause: Line, block: Sequence[Line]) -> List[Line]:
+    """Return the stack frame of the cause's block nearest the error, or none: the rest of the trace is the way the
+    runtime got there (and a Java frame above the error belongs to the trace before it)."""
+    above = [line for line in block if line.number < cause.number and _FRAME_ABOVE.search(line.text)]
+    below = [line for line in block if line.number > cause.number and _FRAME_BELOW.search(line.text)]
+    return above[-1:] or below[:1]
 
 
 def _last_words(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidate],
