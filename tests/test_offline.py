@@ -528,6 +528,22 @@ def test_a_plain_error_far_above_the_verdict_comes_with_the_last_lines_the_comma
     assert {1219, 1220} <= set(numbers) and numbers[1:-1] == sorted(numbers[1:-1])
 
 
+def test_the_last_words_skip_folds_and_lines_that_say_nothing():
+    failure = analyse_one(numbered(  # xcodebuild's test run in Alamofire, whose log writes "nl" lines (LogChunks 559137810)
+        (2046, '    ✗ testThatCancelledUploadRequestTriggersAllAppropriateLifetimeEvents, XCTAssertEqual failed: ("finished")'
+               ' is not equal to ("cancelled")'),
+        (2110, "nlFailing tests:"), (2112, "\tAlamofire iOS Tests:"),
+        (2114, "\t\tUploadRequestEventsTestCase.testThatCancelledUploadRequestTriggersAllAppropriateLifetimeEvents()"),
+        (2120, "nlTest session results and logs:"),
+        (2122, "\t/Users/travis/Library/Developer/Xcode/DerivedData/Alamofire/Logs/Test/Test-Alamofire iOS.xcresult"),
+        (2123, "nl"), (2124, "… 2 similar lines"), (2126, "nl** TEST FAILED **"), (2127, "nl"), (2128, "… 3 similar lines"),
+        (2131, 'The command "xcodebuild -workspace Alamofire.xcworkspace -scheme \'Alamofire iOS\' test" exited with 65.'),
+        verdict=2131))
+    numbers = [line.number for line in failure.evidence]
+    assert numbers[0] == 2046 and 2122 in numbers
+    assert not {2123, 2124, 2127, 2128} & set(numbers)
+
+
 def test_the_script_a_verdict_quotes_is_not_taken_for_what_the_command_printed():
     failure = analyse_one(numbered(  # pandoc's test job, whose verdict quotes its `case` script (LogChunks 480326509)
         (4686, "1 out of 2041 tests failed (45.46s)"), (4687, "Test suite test-pandoc: FAIL"),

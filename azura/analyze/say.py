@@ -432,6 +432,8 @@ def _last_words(cause: Candidate, section: Sequence[Line], candidates: Sequence[
     says_what = cause.kind == CAUSE and not (cause.signature is not None and cause.signature.role == "incidental")
     if says_what or cause.place != FAILING or cause.from_issue or cause.wrapper is not None:
         return []
+    from azura.excerpt import fold_span
+
     wrappers = {c.line.number for c in candidates if c.kind == WRAPPER}
     if not section or section[-1].number not in wrappers | {verdict}:
         return []  # the section does not end with a verdict: its last lines need not be the command's last words
@@ -440,7 +442,9 @@ def _last_words(cause: Candidate, section: Sequence[Line], candidates: Sequence[
         if len(found) == LAST_WORDS or (line.number <= cause.line.number and cause.kind != WRAPPER):
             break
         text = line.text
-        if not (line.number in wrappers or not text.strip() or is_noise(text) or is_progress(text)):
+        # a fold ("… 3 similar lines") stands for the line above it, which says more; "^" or "nl" says nothing
+        said_nothing = not _WORDS.search(text) or fold_span(line) > 1
+        if not (said_nothing or line.number in wrappers or is_noise(text) or is_progress(text)):
             found.append(line)
     return found
 
