@@ -401,7 +401,7 @@ def _evidence(cause: Candidate, section: Sequence[Line], candidates: Sequence[Ca
     room = MAX_EVIDENCE - 1 - len(summaries)
     taken.update(line.number for line in summaries)
     reports = {_same_report(cause.line.text)}
-    for line in sorted(details, key=lambda l: l.number) + announced + last_words + others:
+    for line in sorted(details, key=lambda l: l.number) + others + announced + last_words:
         report = _same_report(line.text)
         if line.number not in taken and report not in reports and len(chosen) < room:
             chosen.append(line)
