@@ -544,6 +544,21 @@ def test_the_last_words_skip_folds_and_lines_that_say_nothing():
     assert not {2123, 2124, 2127, 2128} & set(numbers)
 
 
+def test_the_last_words_skip_what_a_tool_reports_done_on_its_way_out():
+    failure = analyse_one(numbered(  # Erlang Common Test under make, in rabbitmq-server (LogChunks 572773115)
+        (1262, "rabbit_ct_broker_helpers:rpc failed on line 1348"),
+        (1263, 'Reason: {badmatch,[{amqp_params,{amqp_params_network,<<"guest">>,<<"...}'),
+        (1409, "Testing rabbitmq.rabbitmq-server.worker_pool_SUITE: TEST COMPLETE, 0 ok, 0 failed, 5 skipped of 5 test cases"),
+        (1411, "Updating /home/travis/build/rabbitmq/rabbitmq-server/logs/index.html ... done"),
+        (1412, "Updating /home/travis/build/rabbitmq/rabbitmq-server/logs/all_runs.html ... done"),
+        (1414, "erlang.mk:6494: recipe for target 'ct' failed"), (1415, "make[1]: *** [ct] Error 1"),
+        (1416, "make[1]: Leaving directory '/home/travis/build/rabbitmq/rabbitmq-server'"),
+        (1418, "make: *** [ct-fast] Error 2"), (1420, 'The command "make ct-fast" exited with 2.'), verdict=1420))
+    numbers = [line.number for line in failure.evidence]
+    assert numbers[0] == 1262
+    assert not {1411, 1412, 1416} & set(numbers)
+
+
 def test_the_script_a_verdict_quotes_is_not_taken_for_what_the_command_printed():
     failure = analyse_one(numbered(  # pandoc's test job, whose verdict quotes its `case` script (LogChunks 480326509)
         (4686, "1 out of 2041 tests failed (45.46s)"), (4687, "Test suite test-pandoc: FAIL"),

@@ -63,10 +63,10 @@ _HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|E
 # what the shell or a runner echoes before it runs a command: "$ make", "[command]/usr/bin/bash", "+ make" (set -x),
 # "> eslint ." (npm), "Run npm test" is not here: it is text GitHub Actions shows, not a command's output
 _ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |> \S)")
-# routine progress, and what a tool says on its way out: "Done in 6.20s.", "Wrote results to x.json", make's
-# "make[1]: Leaving directory '/w/t'"
+# routine progress, and what a tool says on its way out: "Done in 6.20s.", "Updating logs/index.html ... done",
+# "Wrote results to x.json", make's "make[1]: Leaving directory '/w/t'"
 _PROGRESS = re.compile(r"^\s*(?:Done|Finished|Compiling|Downloading|Downloaded|Installing|Building|Running|Wrote)\b"
-                       r"|^make(?:\[\d+\])?: (?:Entering|Leaving) directory")
+                       r"|^make(?:\[\d+\])?: (?:Entering|Leaving) directory|^.*?\.\.\. ?[Dd]one\.?$")
 # a frame of a stack trace: Java/JS "at x", Python 'File "x"', gdb "#0 ", Rust "3: 0x...", Ruby "x.rb:92:in `y'"
 _STACK_FRAME = re.compile(r'^\s*(?:at [\w$.<]|File "|#\d+ |\d+: +0x|(?:from )?\S+:\d+:in [`\'])')
 # what npm prints under every failure, whatever failed: its environment ("npm ERR! node v0.12.18", "npm ERR! argv ...")
