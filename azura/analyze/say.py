@@ -427,7 +427,7 @@ def _last_words(cause: Candidate, section: Sequence[Line], candidates: Sequence[
     A wrapper ("The command "x" exited with 2."), a plain error line or an incidental error (a retried download)
     leaves the reader asking what the command said: a linter's complaint with no error word in it, a link checker's
     list of broken links, a formatter's diff. Those are its last lines, above the wrappers and routine lines it
-    ends with, and below the cause (what the cause's block holds is shown already).
+    ends with, and below a cause that is no wrapper (what the cause's block holds is shown already).
     """
     says_what = cause.kind == CAUSE and not (cause.signature is not None and cause.signature.role == "incidental")
     if says_what or cause.place != FAILING or cause.from_issue or cause.wrapper is not None:
