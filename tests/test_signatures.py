@@ -103,6 +103,13 @@ def test_match_signature_returns_none_for_an_ordinary_line():
     ("generated-files-not-committed",
      "ERROR: go.mod/go.sum are not up-to-date. Run 'go mod tidy' and then commit the updated files.",
      "Your version of Packer is out of date! The latest version"),
+    # the lines below are from LogChunks logs
+    ("conda-packages-not-found", "PackagesNotFoundError: The following packages are not available from current channels:",
+     "Solving environment: | failed with current_repodata.json, will retry with next repodata source."),
+    ("elixir-compile-error", "** (CompileError) (for doctest at) lib/list.ex:102: undefined function i/1",
+     "== Compilation error in file test/elixir/list_test.exs =="),
+    ("yaml-syntax-error", "(./tr-tr/clojure-tr.html.markdown): did not find expected ',' or ']' while parsing a flow "
+                          "sequence at line 5 column 7", "FAILURE!!! 1 files were unable to be parsed!"),
 ])
 def test_signature_matches_its_failure_and_not_its_look_alike(signature_id, must_match, must_not_match):
     assert match_signature(must_match, BUNDLED).id == signature_id
