@@ -235,3 +235,19 @@ def test_an_incidental_cause_is_a_lead_not_a_certainty():
         (36, "##[error]Bash exited with code '1'.")], verdict=36, command=20)
     (failure,) = analyze_offline([an_excerpt], SIGNATURES)
     assert failure.category == "network" and 0.5 <= failure.confidence < 0.8
+
+
+def test_a_count_of_passed_and_failed_tests_or_xcodebuilds_verdict_is_a_wrapper():
+    # Pester's closing count; xcodebuild's banner after the tests it ran
+    assert kinds(["passed 79, failed 4, total 83", "** TEST EXECUTE FAILED **"]) == [WRAPPER, WRAPPER]
+
+
+def test_a_common_test_case_failure_wins_over_rebars_abort_far_below_it():
+    assert cause_of(excerpt([
+        (4056, "08:18:55.470 [error] CRASH REPORT Process <0.3232.0> with 0 neighbours exited with reason: bad record "
+               "state in mod_muc_room:normal_state/2 line 328"),
+        (4061, "suite:send_recv failed on line 593"),
+        (4062, "Reason: timetrap_timeout"),
+        (4065, "Testing processone.ejabberd: *** FAILED test case 89 of 1470 ***"),
+        (13729, "ERROR: ct failed while processing /home/travis/build/processone/ejabberd: rebar_abort"),
+        (13731, 'The command "make test" exited with 1.')], verdict=13731)) == 4061

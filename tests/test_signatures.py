@@ -110,6 +110,12 @@ def test_match_signature_returns_none_for_an_ordinary_line():
      "== Compilation error in file test/elixir/list_test.exs =="),
     ("yaml-syntax-error", "(./tr-tr/clojure-tr.html.markdown): did not find expected ',' or ']' while parsing a flow "
                           "sequence at line 5 column 7", "FAILURE!!! 1 files were unable to be parsed!"),
+    ("erlang-ct-failed", "suite:send_recv failed on line 593",
+     "ERROR: ct failed while processing /home/travis/build/processone/ejabberd: rebar_abort"),
+    ("pester-failed", "    [-] Should validate test results against the nunit 2.5 schema 191ms",
+     "      [+] Throws an error if a Parameters key is used, but does not contain an IDictionary object 14ms"),
+    ("build-tool-step-failed", "ERROR: ct failed while processing /home/travis/build/processone/ejabberd: rebar_abort",
+     "=INFO REPORT==== 8-Jul-2019::08:18:55 === ejabberd_ct: ct failed to start a node, retrying"),
 ])
 def test_signature_matches_its_failure_and_not_its_look_alike(signature_id, must_match, must_not_match):
     assert match_signature(must_match, BUNDLED).id == signature_id

@@ -39,8 +39,9 @@ _REPORT_ONLY = re.compile(
     r"\b[1-9]\d* (?:tests? )?(?:failed|failing|failures?|errors?)\b|\bBUILD FAIL|\b[Bb]uild failed\b"
     r"|\bexit(?:ed)? (?:with )?(?:code|status)?:? ?'?[1-9]|\bexit (?:code|status)[ :=]+[1-9]|non-zero exit"
     r"|\bError [1-9]\d*$|\bCommand failed\b|\b[Tt]ests? failed\b|\bFAILURES?!?$|\b[Cc]ompilation failed\b"
-    r"|\bfailed with (?:exit )?(?:code|status)\b|Your build exited with|^Failing tests:$|\*\* TEST FAILED \*\*"
-    r"|FAILED TEST SUMMARY|\bfailed [1-9]\d* and passed \d+|\d+/\d+ passing|Test suite failure for"
+    r"|\bfailed with (?:exit )?(?:code|status)\b|Your build exited with|^Failing tests:$"
+    r"|\*\* (?:TEST|BUILD|ARCHIVE)(?: EXECUTE| BUILD)? FAILED \*\*|FAILED TEST SUMMARY|\bfailed [1-9]\d* and passed \d+"
+    r"|\bpassed \d+, failed [1-9]|\d+/\d+ passing|Test suite failure for"
     r"|^Test suite \S+: FAIL$|\b\d+ of \d+ [\w ]+ failed\b"
     # a verdict alone on its line: `go test` ends a failing package's output, and a failing run, with "FAIL";
     # R CMD check puts "ERROR" under the check that failed, and the reason under that (Minitest's "Error:" heads
