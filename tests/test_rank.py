@@ -251,3 +251,20 @@ def test_a_common_test_case_failure_wins_over_rebars_abort_far_below_it():
         (4065, "Testing processone.ejabberd: *** FAILED test case 89 of 1470 ***"),
         (13729, "ERROR: ct failed while processing /home/travis/build/processone/ejabberd: rebar_abort"),
         (13731, 'The command "make test" exited with 1.')], verdict=13731)) == 4061
+
+
+def test_a_link_checkers_final_list_of_broken_links_wins_over_a_failure_in_its_progress():
+    # awesome_bot prints each link as it checks it, then "Issues :-(" and the links that failed under "> Links"
+    assert cause_of(excerpt([
+        (3316, "  23. [L3034]  https://swift.sandbox.bluemix.net Failed to open TCP connection to "
+               "swift.sandbox.bluemix.net:443 (getaddrinfo: Name or service not known)"),
+        (3317, "  24. [L3241] 200 https://github.com/hsavit1/Awesome-Swift-Education"),
+        (3328, "Issues :-("),
+        (3329, "> Links"),
+        (3330, "  01. [L0410] 301 https://github.com/CoreCharts/CoreCharts  → https://github.com/cagricolak/CoreCharts"),
+        (3335, "  06. [L1622] 404 https://www.goprimer.com"),
+        (3342, "> Dupes"),
+        (3343, "  None ✓"),
+        (3345, "Wrote results to ab-results-README.md.json"),
+        (3349, 'The command "awesome_bot README.md --allow-ssl --white-list $allowed_dupes,$allowed_redirects" exited '
+               'with 1.')], verdict=3349)) == 3329

@@ -120,6 +120,7 @@ def test_match_signature_returns_none_for_an_ordinary_line():
      "Use IO::Interactive::is_interactive() instead of -t at line 69, column 28.  See page 218 of PBP.  (Severity: 5)",
      "Having more than one /x regexp modifier is deprecated at /home/travis/perl5/perlbrew/perls/5.24.0/lib/site_perl/"
      "5.24.0/Perl/Critic/Policy/ValuesAndExpressions/RequireInterpolationOfMetachars.pm line 110."),
+    ("link-checker-issues", "> Links", "> Checking links in README.md"),
 ])
 def test_signature_matches_its_failure_and_not_its_look_alike(signature_id, must_match, must_not_match):
     assert match_signature(must_match, BUNDLED).id == signature_id

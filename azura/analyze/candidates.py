@@ -64,6 +64,7 @@ _HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|E
 # what the shell or a runner echoes before it runs a command: "$ make", "[command]/usr/bin/bash", "+ make" (set -x),
 # "> eslint ." (npm), "Run npm test" is not here: it is text GitHub Actions shows, not a command's output
 _ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |> \S)")
+_NPM_ECHO = re.compile(r"^> \S")
 _PROGRESS = re.compile(r"^\s*(?:Done|Finished|Compiling|Downloading|Downloaded|Installing|Building|Running)\b")
 # a frame of a stack trace: Java/JS "at x", Python 'File "x"', gdb "#0 ", Rust "3: 0x...", Ruby "x.rb:92:in `y'"
 _STACK_FRAME = re.compile(r'^\s*(?:at [\w$.<]|File "|#\d+ |\d+: +0x|(?:from )?\S+:\d+:in [`\'])')
@@ -228,9 +229,15 @@ def is_noise(text: str) -> bool:
                 or _STACK_FRAME.match(text) or _HARMLESS.search(text))
 
 
+def _output_shaped_like_an_echo(text: str, matches: Sequence[Signature]) -> bool:
+    """Return whether a line shaped like npm's echo of a command ("> eslint .") is a tool's output that a cause
+    signature names: awesome_bot heads its list of broken links "> Links"."""
+    return bool(_NPM_ECHO.match(text)) and any(s.role != "wrapper" for s in matches) and not is_noise(text[2:])
+
+
 def _what(text: str, matches: Sequence[Signature]):
     """Return (kind, signature) of a line, or (0, None) when it is no candidate."""
-    if is_noise(text):
+    if is_noise(text) and not _output_shaped_like_an_echo(text, matches):
         return 0, None
     warning = bool(_WARNING.match(text))
     # Linters report what they find as warnings, and fail the step for them; other warnings failed nothing.
