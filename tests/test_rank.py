@@ -268,3 +268,14 @@ def test_a_link_checkers_final_list_of_broken_links_wins_over_a_failure_in_its_p
         (3345, "Wrote results to ab-results-README.md.json"),
         (3349, 'The command "awesome_bot README.md --allow-ssl --white-list $allowed_dupes,$allowed_redirects" exited '
                'with 1.')], verdict=3349)) == 3329
+
+
+def test_the_message_above_a_lua_stack_traceback_is_an_error_whatever_its_words():
+    assert cause_of(excerpt([
+        (1376, "fetching: 1 object"),
+        (1378, 'fail: [string "bundle:libs/codec.lua"]:123: No such hash: 31b8c996c762b151bedbd7f0e5ad12c2ababf3cd'),
+        (1380, "stack traceback:"),
+        (1382, "\t[C]: in function 'assert'"),
+        (1384, "\t[string \"bundle:libs/codec.lua\"]:123: in function 'read'"),
+        (1408, "make: *** [lit] Error 255"),
+        (1415, 'The command "make" exited with 2.')], verdict=1415)) == 1378

@@ -50,6 +50,9 @@ _REPORT_ONLY = re.compile(
     # a short line of words that only says that something failed: "R CMD check failed", "Installation failed."
     r"|^\W*(?:[A-Za-z]+\s+){0,4}(?:failed|FAILED)[.!]?\s*$")
 
+# Lua's runtime prints an uncaught error's message, then "stack traceback:" and the frames: whatever its words, the
+# line above the traceback is an error ("fail: [string "bundle:libs/codec.lua"]:123: No such hash: 31b8c99")
+_LUA_TRACEBACK = re.compile(r"^stack traceback:\s*$")
 _GO_FAIL = re.compile(r"^\s*--- FAIL: (?P<name>\S+)")
 # Lines that are never the cause, whatever words they hold.
 _PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b"
@@ -112,11 +115,14 @@ def find_candidates(excerpt: Excerpt, lines: Sequence[Line], signatures: Sequenc
     bounds = failing_bounds(excerpt)
     script = script_lines(lines)
     parents = go_parent_lines(lines)
+    traced = _lua_error_lines(lines)
     found: List[Candidate] = []
     for position, line in enumerate(lines):
         if line.number in script and line.number:
             continue
         kind, signature = _what(line.text, _matching(matcher, line.text))
+        if not kind and position in traced and not is_noise(line.text):
+            kind = ERROR
         if kind == CAUSE and line.number in parents:
             kind = WRAPPER
         if kind:
@@ -211,6 +217,13 @@ def go_parent_lines(lines: Sequence[Line]) -> Set[int]:
     """
     failed = [(match["name"], line.number) for line in lines if (match := _GO_FAIL.match(line.text))]
     return {number for name, number in failed if any(other.startswith(name + "/") for other, _ in failed)}
+
+
+def _lua_error_lines(lines: Sequence[Line]) -> Set[int]:
+    """Return the positions of the lines just above a Lua "stack traceback:" (the messages of uncaught errors), when
+    the excerpt kept the two together."""
+    return {position - 1 for position, line in enumerate(lines)
+            if position and _LUA_TRACEBACK.match(line.text) and 0 < line.number - lines[position - 1].number <= 2}
 
 
 def is_progress(text: str) -> bool:
