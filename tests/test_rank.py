@@ -279,3 +279,16 @@ def test_the_message_above_a_lua_stack_traceback_is_an_error_whatever_its_words(
         (1384, "\t[string \"bundle:libs/codec.lua\"]:123: in function 'read'"),
         (1408, "make: *** [lit] Error 255"),
         (1415, 'The command "make" exited with 2.')], verdict=1415)) == 1378
+
+
+def test_a_diff_the_failing_check_printed_is_the_cause_when_nothing_more_specific_is_there():
+    # a documentation formatter's check prints what it would change, then the script exits 2
+    assert cause_of(excerpt([
+        (520, "$ .travisci/test.sh"),
+        (541, "PLEASE APPLY CHANGES BELOW:"),
+        (543, "diff --git a/layers/+lang/ruby/README.org b/layers/+lang/ruby/README.org"),
+        (544, "index 18d226b..c6dbc80 100644"),
+        (545, "--- a/layers/+lang/ruby/README.org"),
+        (546, "+++ b/layers/+lang/ruby/README.org"),
+        (590, " ** Bundler"),
+        (595, 'The command ".travisci/test.sh" exited with 2.')], verdict=595, command=520)) == 543

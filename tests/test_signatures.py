@@ -121,6 +121,8 @@ def test_match_signature_returns_none_for_an_ordinary_line():
      "Having more than one /x regexp modifier is deprecated at /home/travis/perl5/perlbrew/perls/5.24.0/lib/site_perl/"
      "5.24.0/Perl/Critic/Policy/ValuesAndExpressions/RequireInterpolationOfMetachars.pm line 110."),
     ("link-checker-issues", "> Links", "> Checking links in README.md"),
+    ("diff-printed", "diff --git a/layers/+lang/ruby/README.org b/layers/+lang/ruby/README.org",
+     "--- a/layers/+lang/ruby/README.org"),
 ])
 def test_signature_matches_its_failure_and_not_its_look_alike(signature_id, must_match, must_not_match):
     assert match_signature(must_match, BUNDLED).id == signature_id
