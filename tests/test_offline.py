@@ -505,6 +505,7 @@ def test_evidence_is_the_cause_then_its_block_in_log_order_then_one_summary():
     "Lisp/syl20bnr@spacemacs/failed/401963443.log",  # a formatter check's diff above "exited with 2"
     "Python/scikit-learn@scikit-learn/failed/562395304.log",  # conda's PackagesNotFoundError after a retried solve
     "Perl/jlord@git-it-electron/failed/189032849.log",  # standard's findings above npm's "ERR!" lines
+    "R/rstudio@shiny/failed/574875945.log",  # the test file whose run failed under R CMD check's "... ERROR"
 ])
 def test_corpus_cause_line_is_inside_the_labelled_chunk(log):
     from tests.corpus import log_chunks, logchunks_label, logchunks_log

@@ -292,3 +292,14 @@ def test_a_diff_the_failing_check_printed_is_the_cause_when_nothing_more_specifi
         (546, "+++ b/layers/+lang/ruby/README.org"),
         (590, " ** Bundler"),
         (595, 'The command ".travisci/test.sh" exited with 2.')], verdict=595, command=520)) == 543
+
+
+def test_r_cmd_checks_failed_check_is_a_wrapper_of_the_file_whose_run_failed_under_it():
+    assert cause_of(excerpt([
+        (1444, "* checking data for ASCII and uncompressed saves ... OK"),
+        (1445, "* checking examples ... ERROR"),
+        (1446, "Running examples in ‘AnomalyDetection-Ex.R’ failed"),
+        (1447, "The error most likely occurred in:"),
+        (1459, "Error in format_timestamp(data_decomp) :"),
+        (1460, '  could not find function "str_detect"'),
+        (1465, 'The command "R CMD check *tar.gz" exited with 1.')], verdict=1465)) == 1446
