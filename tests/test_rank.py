@@ -48,6 +48,8 @@ def test_lines_are_causes_errors_or_wrappers():
     "    at Object.<anonymous> (/w/src/index.js:12:5)",
     "make[1]: [/home/travis/build/rabbitmq/rabbitmq-server/deps/proper] Error 1 (ignored)",
     "-Wno-error=unused-variable -Werror=format",
+    "+export GIT_PROVE_OPTS=--timer --jobs 3 --state=failed,slow,save",  # set -x with a PS4 of "+", no space
+    "++GIT_PROVE_OPTS='--timer --jobs 3 --state=failed,slow,save'",
 ])
 def test_lines_that_only_look_like_errors_are_no_candidates(text):
     assert kinds([text]) == [0]

@@ -66,7 +66,7 @@ _WARNING = re.compile(r"^\W{0,4}(?:\[warn(?:ing)?\]|warn(?:ing)?\b|npm WARN\b)",
 _HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|ERROR)\]\s*$")
 # what the shell or a runner echoes before it runs a command: "$ make", "[command]/usr/bin/bash", "+ make" (set -x),
 # "> eslint ." (npm), "Run npm test" is not here: it is text GitHub Actions shows, not a command's output
-_ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |> \S)")
+_ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |\++[A-Za-z_][\w-]*(?:=|\s)|> \S)")
 _NPM_ECHO = re.compile(r"^> \S")
 _PROGRESS = re.compile(r"^\s*(?:Done|Finished|Compiling|Downloading|Downloaded|Installing|Building|Running)\b")
 # a frame of a stack trace: Java/JS "at x", Python 'File "x"', gdb "#0 ", Rust "3: 0x...", Ruby "x.rb:92:in `y'"
