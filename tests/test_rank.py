@@ -305,3 +305,14 @@ def test_r_cmd_checks_failed_check_is_a_wrapper_of_the_file_whose_run_failed_und
         (1459, "Error in format_timestamp(data_decomp) :"),
         (1460, '  could not find function "str_detect"'),
         (1465, 'The command "R CMD check *tar.gz" exited with 1.')], verdict=1465)) == 1446
+
+
+def test_a_program_refusing_its_command_line_is_the_cause_not_the_usage_text_under_it():
+    assert cause_of(excerpt([
+        (615, "$ ./sapi/cli/php run-tests.php -P -d extension=`pwd`/modules/zend_test.so -j2"),
+        (616, "Illegal switch 'j' specified!"),
+        (617, "Synopsis:"),
+        (621, "    -l <file>   Read the testfiles to be executed from <file>. After the test"),
+        (622, "                has finished all failed tests are written to the same <file>."),
+        (628, "    -w <file>   Write a list of all failed tests to <file>."),
+        (695, 'The command "./sapi/cli/php run-tests.php -P -j2" exited with 1.')], verdict=695, command=615)) == 616

@@ -125,6 +125,8 @@ def test_match_signature_returns_none_for_an_ordinary_line():
      "--- a/layers/+lang/ruby/README.org"),
     ("standard-js-errors", "standard: Use JavaScript Standard Style (https://github.com/feross/standard)",
      "standard: Run `standard --fix` to automatically fix some problems."),
+    ("command-line-usage-error", "flag provided but not defined: -trace2_event_file",
+     "    php run-tests.php [options] [files] [directories]"),
 ])
 def test_signature_matches_its_failure_and_not_its_look_alike(signature_id, must_match, must_not_match):
     assert match_signature(must_match, BUNDLED).id == signature_id
