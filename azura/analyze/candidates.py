@@ -64,7 +64,8 @@ _WARNING = re.compile(r"^\W{0,4}(?:\[warn(?:ing)?\]|warn(?:ing)?\b|npm WARN\b)",
 # what failed nothing or says nothing: an error a tool says it ignored ("make: [x] Error 1 (ignored)"), a count of
 # nothing but warnings ("✖ 1 problem (0 errors, 1 warning)"), an error marker with no text after it ("[error]")
 _HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|ERROR)\]\s*$")
-# what the shell or a runner echoes before it runs a command: "$ make", "[command]/usr/bin/bash", "+ make" (set -x),
+# what the shell or a runner echoes before it runs a command: "$ make", "[command]/usr/bin/bash", "+ make" or, with
+# a PS4 of "+", "+export X=y" (set -x),
 # "> eslint ." (npm), "Run npm test" is not here: it is text GitHub Actions shows, not a command's output
 _ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |\++[A-Za-z_][\w-]*(?:=|\s)|> \S)")
 _NPM_ECHO = re.compile(r"^> \S")
