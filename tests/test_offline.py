@@ -507,6 +507,7 @@ def test_evidence_is_the_cause_then_its_block_in_log_order_then_one_summary():
     "Perl/jlord@git-it-electron/failed/189032849.log",  # standard's findings above npm's "ERR!" lines
     "R/rstudio@shiny/failed/574875945.log",  # the test file whose run failed under R CMD check's "... ERROR"
     "C/git@git/failed/564416725.log",  # a Go program's "flag provided but not defined" at the end of a long script
+    "TeX/cplusplus@draft/failed/566217161.log",  # the last output before the exit code, not latexmk's warnings
 ])
 def test_corpus_cause_line_is_inside_the_labelled_chunk(log):
     from tests.corpus import log_chunks, logchunks_label, logchunks_log

@@ -50,6 +50,7 @@ def test_lines_are_causes_errors_or_wrappers():
     "-Wno-error=unused-variable -Werror=format",
     "+export GIT_PROVE_OPTS=--timer --jobs 3 --state=failed,slow,save",  # set -x with a PS4 of "+", no space
     "++GIT_PROVE_OPTS='--timer --jobs 3 --state=failed,slow,save'",
+    "  Latex failed to resolve 7748 reference(s)",  # latexmk, under "Summary of warnings"
 ])
 def test_lines_that_only_look_like_errors_are_no_candidates(text):
     assert kinds([text]) == [0]

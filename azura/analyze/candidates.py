@@ -62,8 +62,10 @@ _DEBUG = re.compile(r"^(?:(?!error|fatal|fail).){0,40}?(?:\[(?:debug|trace|verbo
                     re.IGNORECASE)
 _WARNING = re.compile(r"^\W{0,4}(?:\[warn(?:ing)?\]|warn(?:ing)?\b|npm WARN\b)", re.IGNORECASE)
 # what failed nothing or says nothing: an error a tool says it ignored ("make: [x] Error 1 (ignored)"), a count of
-# nothing but warnings ("✖ 1 problem (0 errors, 1 warning)"), an error marker with no text after it ("[error]")
-_HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|ERROR)\]\s*$")
+# nothing but warnings ("✖ 1 problem (0 errors, 1 warning)"), an error marker with no text after it ("[error]"),
+# what latexmk lists under "Summary of warnings" after a run that later runs resolve
+_HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|ERROR)\]\s*$"
+                       r"|^\s*Latex failed to resolve \d+ (?:reference|citation)\(s\)")
 # what the shell or a runner echoes before it runs a command: "$ make", "[command]/usr/bin/bash", "+ make" or, with
 # a PS4 of "+", "+export X=y" (set -x),
 # "> eslint ." (npm), "Run npm test" is not here: it is text GitHub Actions shows, not a command's output
