@@ -34,6 +34,13 @@ def test_the_one_pass_classifier_answers_as_classify(line):
     assert Classifier(SIGNATURES)(line) is classify(line, SIGNATURES)
 
 
+def test_one_classifier_answers_each_line_as_classify_whatever_lines_came_before():
+    classifier = Classifier(SIGNATURES)
+    passing = ["PASSED tests/test_build.py::reports a failed build", "a failed build"]  # the same rule, one passing
+    for lines in (LINES + passing, passing[::-1] + LINES[::-1], LINES * 2):
+        assert [classifier(line) for line in lines] == [classify(line, SIGNATURES) for line in lines]
+
+
 def test_a_signature_re2_cannot_run_is_still_tried(without_cached_matchers):
     classifier = Classifier((r"(?<!no )quota reached",))
     assert classifier("deployment quota reached") is SIGNATURE
