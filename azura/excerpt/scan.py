@@ -189,23 +189,50 @@ def compile_finder(patterns: Tuple[str, ...], line_patterns: Tuple[str, ...] = (
     if by_line:
         finditers.append(lambda data: _search_lines(by_line, data))
 
+    first_match = _first_match(fast) if fast is not None else None
+
     def finder(data: bytes) -> Iterator[Tuple[int, int]]:
-        if len(finditers) == 1 and fast is not None:
-            return _lines_found(fast, data)
+        if len(finditers) == 1 and first_match is not None:
+            return _lines_found(first_match, data)
         return _hit_lines(data, sorted({match.start() for finditer in finditers for match in finditer(data)}))
 
     return finder
 
 
-def _lines_found(regex, data: bytes) -> Iterator[Tuple[int, int]]:
-    """Yield (start, end) of each line holding a match of `regex`, searching on from each line's end."""
+def _first_match(regex) -> Callable[[bytes, int], int]:
+    """Return a function giving where an RE2 regex first matches bytes from an offset on, or -1.
+
+    google-re2's `search` wraps each answer in a match object built in Python, which on an error-dense log costs
+    more than RE2's search of the line; the RE2 object it wraps gives the span alone. That object is the wrapper's
+    own (`_regexp`, as in google-re2 1.1): where it is not there, or answers otherwise, `search` is used.
+    """
+    def by_search(data: bytes, position: int) -> int:
+        match = regex.search(data, position)
+        return -1 if match is None else match.start()
+
+    inner = getattr(regex, "_regexp", None)
+    anchor = getattr(getattr(type(inner), "Anchor", None), "UNANCHORED", None)
+    try:
+        usable = inner.Match(anchor, b"", 0, 0)[0] == (-1, -1)
+    except Exception:  # noqa: BLE001 - another wrapper than the one this was written for
+        usable = False
+    if not usable:
+        return by_search
+
+    def by_span(data: bytes, position: int) -> int:
+        return inner.Match(anchor, data, position, len(data))[0][0]
+
+    return by_span
+
+
+def _lines_found(first_match: Callable[[bytes, int], int], data: bytes) -> Iterator[Tuple[int, int]]:
+    """Yield (start, end) of each line holding a match, searching on from each line's end."""
     has_cr = b"\r" in data
     position = 0
     while True:
-        match = regex.search(data, position)
-        if match is None:
+        hit = first_match(data, position)
+        if hit < 0:
             return
-        hit = match.start()
         start, end = _line_around(data, hit, position, has_cr)
         yield start, end
         position = max(end, hit + 1)  # a match starting at a line break is that line's: go past it
