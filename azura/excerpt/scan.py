@@ -355,47 +355,60 @@ class _Scanner:
             line = overlong_line(cur)
             rule = ISSUE if wanted else self.classify(line.text)
             if rule:
-                self._note_verdict(rule, line.text, line.number)
+                if self._is_first_verdict(rule, line.text):
+                    self._note_verdict(line.number)
                 self._ring(rule).append(Anchor(line.number, rule, shape_starts([line.text])[0], False, (line,)))
             return
         context = _Context(prev, cur, nxt)
         numbers = _LineNumbers(cur)
-        # Anchors past the first few of their rule only compete for the last places: cut their windows
-        # once per segment, for the latest of each rule, so a log of a million errors stays linear.
-        latest: Dict[str, Deque[Tuple[Rule, str, int, int, bool]]] = {}
-        found = []
+        found = []  # (rule, text, start of its line, its number when known)
         for start, end in hits:
             text = clean_line(cur.data[start:end].decode("utf-8", errors="replace"))
             if self.verdict is None and COMMAND.match(text):
                 self.last_command = numbers.at(start)
                 continue
             rule = self.classify(text)
-            if rule is not None:  # most hits are false alarms: only anchors need their line counted
-                number = numbers.at(start)
-                found.append((rule, text, number, start))
-                self._note_verdict(rule, text, number)
+            if rule is not None:  # most hits are false alarms, and most anchors are pushed out: none is counted yet
+                found.append((rule, text, start, self._note_verdict(numbers.at(start))
+                              if self._is_first_verdict(rule, text) else None))
         for number in wanted:
             start = _line_start(cur.data, number - cur.first_line)
             text = clean_line(cur.data[start:_line_end(cur.data, start)].decode("utf-8", errors="replace"))
-            found.append((ISSUE, text, number, start))
-        for (rule, text, number, start), shape in zip(found, shape_starts([text for _, text, _, _ in found],
-                                                                          self.known_shapes)):
+            found.append((ISSUE, text, start, number))
+        # Anchors past the first few of their rule only compete for the last places: cut their windows
+        # once per segment, for the latest of each rule, so a log of a million errors stays linear.
+        kept = []  # (rule, shape, start, number, repeat, whether it is among the first of its rule)
+        taken: Dict[str, int] = {}  # places of the first anchors taken in this segment, by rule
+        latest: Dict[str, Deque[tuple]] = {}
+        for (rule, text, start, number), shape in zip(found, shape_starts([text for _, text, _, _ in found],
+                                                                         self.known_shapes)):
             repeat = shape in self.shapes
             if len(self.shapes) < _MAX_SHAPES:
                 self.shapes.add(shape)
-            first = self.first.setdefault(rule.name, [])
-            if repeat or len(first) >= FIRST_PER_RULE:
-                latest.setdefault(rule.name, deque(maxlen=LAST_PER_RULE)).append((rule, shape, number, start, repeat))
+            first = len(self.first.setdefault(rule.name, [])) + taken.get(rule.name, 0)
+            if repeat or first >= FIRST_PER_RULE:
+                latest.setdefault(rule.name, deque(maxlen=LAST_PER_RULE)).append((rule, shape, start, number, repeat,
+                                                                                  False))
             else:
-                first.append(Anchor(number, rule, shape, repeat, context.window(start, number, rule)))
+                taken[rule.name] = taken.get(rule.name, 0) + 1
+                kept.append((rule, shape, start, number, repeat, True))
         for pending in latest.values():
-            for rule, shape, number, start, repeat in pending:
-                self._ring(rule).append(Anchor(number, rule, shape, repeat, context.window(start, number, rule)))
+            kept.extend(pending)
+        # Only the anchors kept need their line numbers: counted in one pass, in the order of their lines.
+        at = _line_numbers(cur, sorted({start for _, _, start, number, _, _ in kept if number is None}))
+        for rule, shape, start, number, repeat, first in kept:
+            number = at[start] if number is None else number
+            anchor = Anchor(number, rule, shape, repeat, context.window(start, number, rule))
+            (self.first[rule.name] if first else self._ring(rule)).append(anchor)
 
-    def _note_verdict(self, rule: Rule, text: str, number: int) -> None:
-        if self.verdict is None and is_verdict(text, rule):
-            self.verdict = number
-            self.failing_command = self.last_command
+    def _is_first_verdict(self, rule: Rule, text: str) -> bool:
+        return self.verdict is None and is_verdict(text, rule)
+
+    def _note_verdict(self, number: int) -> int:
+        """Note the line of the log's first failing exit code; return its number."""
+        self.verdict = number
+        self.failing_command = self.last_command
+        return number
 
     def _ring(self, rule: Rule) -> Deque[Anchor]:
         return self.last.setdefault(rule.name, deque(maxlen=LAST_PER_RULE))
@@ -437,6 +450,12 @@ class _LineNumbers:
         self.number += count_breaks(self.data, self.counted_at, start)
         self.counted_at = start
         return self.number
+
+
+def _line_numbers(segment: Segment, starts: Sequence[int]) -> Dict[int, int]:
+    """Return the line number of each line start given, in increasing order, of the segment."""
+    numbers = _LineNumbers(segment)
+    return {start: numbers.at(start) for start in starts}
 
 
 def _line_end(data: bytes, pos: int) -> int:
