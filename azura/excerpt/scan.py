@@ -83,12 +83,19 @@ def shape_starts(texts: Sequence[str], known: Optional[Dict[str, str]] = None) -
     for text in texts:
         cut = text.find(" ", 2 * REPEAT_PREFIX)
         heads.append(text if cut < 0 else text[:cut + 1])
-    starts = _shapes([head.translate(_ZEROS) for head in heads], known)
+    starts = _shapes(_zeroed(heads), known)
     short = [i for i, (start, head, text) in enumerate(zip(starts, heads, texts))
              if len(start) < REPEAT_PREFIX and head is not text]
-    for i, start in zip(short, _shapes([texts[i].translate(_ZEROS) for i in short], known)):
+    for i, start in zip(short, _shapes(_zeroed([texts[i] for i in short]), known)):
         starts[i] = start
     return starts
+
+
+def _zeroed(texts: Sequence[str]) -> List[str]:
+    """Return each text with its digits made zeros, translating them joined: one call of `translate` looks each
+    character up once, whatever the number of lines."""
+    zeroed = _SEPARATOR.join(texts).translate(_ZEROS).split(_SEPARATOR)
+    return zeroed if len(zeroed) == len(texts) else [text.translate(_ZEROS) for text in texts]
 
 
 def _shapes(keys: Sequence[str], known: Dict[str, str]) -> List[str]:
