@@ -47,6 +47,15 @@ def test_numbers_do_not_depend_on_chunk_or_segment_boundaries(monkeypatch, chunk
     assert texts(split_every(data, chunk_size)) == [(n, t.rstrip()) for n, t in reference_lines(data)]
 
 
+@pytest.mark.parametrize("piece", [1, 2, 3, 7, 64 << 10])
+def test_a_crlf_is_one_break_wherever_the_count_cuts_the_bytes(monkeypatch, piece):
+    monkeypatch.setattr(reading, "_COUNT_PIECE", piece)
+    rng = random.Random(piece)
+    data = bytes(rng.choice(b"ab\r\n") for _ in range(3000))
+    assert reading.count_breaks(data) == data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    assert reading.count_breaks(data, 10, 2000) == len(reference_lines(b"x" + data[10:2000] + b"x")) - 1
+
+
 def test_multibyte_character_split_across_chunks_is_kept_whole():
     data = "naïve → ✓\n".encode()
     assert texts(split_every(data, 1)) == [(1, "naïve → ✓")]
