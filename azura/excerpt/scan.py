@@ -466,8 +466,12 @@ def _line_numbers(segment: Segment, starts: Sequence[int]) -> Dict[int, int]:
 
 
 def _line_end(data: bytes, pos: int) -> int:
-    found = _BREAK.search(data, pos)
-    return found.start() if found else len(data)
+    """Return the offset of the first line break at or after `pos`, or the length of `data`."""
+    end = data.find(b"\n", pos)
+    if end < 0:
+        end = len(data)
+    cr = data.find(b"\r", pos, end)  # a bare CR before it ends the line sooner; looked for in this line only
+    return end if cr < 0 else cr
 
 
 def _line_start(data: bytes, index: int) -> int:
