@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
 from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, Classifier, Rule, is_verdict, issue_key
-from azura.excerpt.reading import LINE_CAP, Segment, clean_line, count_breaks, numbered_lines, segments
+from azura.excerpt.reading import LINE_CAP, Segment, clean_line, clean_lines, count_breaks, numbered_lines, segments
 from azura.analyze.patterns import RE2_MEMORY
 from azura.errors import ConfigError
 from azura.models import Line, StepLog
@@ -369,8 +369,8 @@ class _Scanner:
         context = _Context(prev, cur, nxt)
         numbers = _LineNumbers(cur)
         found = []  # (rule, text, start of its line, its number when known)
-        for start, end in hits:
-            text = clean_line(cur.data[start:end].decode("utf-8", errors="replace"))
+        for (start, _), text in zip(hits, clean_lines([cur.data[start:end].decode("utf-8", errors="replace")
+                                                       for start, end in hits])):
             if self.verdict is None and COMMAND.match(text):
                 self.last_command = numbers.at(start)
                 continue
