@@ -366,9 +366,14 @@ class _Scanner:
                     self._note_verdict(line.number)
                 self._ring(rule).append(Anchor(line.number, rule, shape_starts([line.text])[0], False, (line,)))
             return
-        context = _Context(prev, cur, nxt)
+        self._keep(self._anchors_found(cur, hits, wanted), cur, _Context(prev, cur, nxt))
+
+    def _anchors_found(self, cur: Segment, hits: Sequence[Tuple[int, int]], wanted: Sequence[int]
+                       ) -> List[Tuple[Rule, str, int, Optional[int]]]:
+        """Return the anchors among a segment's hit lines and wanted lines: (rule, clean text, start of the line, its
+        number when already counted), in order; note the commands started and the verdict on the way."""
         numbers = _LineNumbers(cur)
-        found = []  # (rule, text, start of its line, its number when known)
+        found = []
         for (start, _), text in zip(hits, clean_lines([cur.data[start:end].decode("utf-8", errors="replace")
                                                        for start, end in hits])):
             if self.verdict is None and COMMAND.match(text):
@@ -382,18 +387,22 @@ class _Scanner:
             start = _line_start(cur.data, number - cur.first_line)
             text = clean_line(cur.data[start:_line_end(cur.data, start)].decode("utf-8", errors="replace"))
             found.append((ISSUE, text, start, number))
+        return found
+
+    def _keep(self, found: Sequence[Tuple[Rule, str, int, Optional[int]]], cur: Segment, context: _Context) -> None:
+        """Keep a segment's anchors that stay: the first few distinct ones of each rule, and the latest."""
         # Anchors past the first few of their rule only compete for the last places: cut their windows
         # once per segment, for the latest of each rule, so a log of a million errors stays linear.
         kept = []  # (rule, shape, start, number, repeat, whether it is among the first of its rule)
-        taken: Dict[str, int] = {}  # places of the first anchors taken in this segment, by rule
+        taken: Dict[str, int] = {}  # places among the first anchors taken in this segment, by rule
         latest: Dict[str, Deque[tuple]] = {}
         for (rule, text, start, number), shape in zip(found, shape_starts([text for _, text, _, _ in found],
                                                                          self.known_shapes)):
             repeat = shape in self.shapes
             if len(self.shapes) < _MAX_SHAPES:
                 self.shapes.add(shape)
-            first = len(self.first.setdefault(rule.name, [])) + taken.get(rule.name, 0)
-            if repeat or first >= FIRST_PER_RULE:
+            places = len(self.first.setdefault(rule.name, [])) + taken.get(rule.name, 0)
+            if repeat or places >= FIRST_PER_RULE:
                 latest.setdefault(rule.name, deque(maxlen=LAST_PER_RULE)).append((rule, shape, start, number, repeat,
                                                                                   False))
             else:
