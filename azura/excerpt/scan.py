@@ -242,7 +242,7 @@ def _lines_found(first_match: Callable[[bytes, int], int], data: bytes) -> Itera
             return
         start, end = _line_around(data, hit, position, has_cr)
         yield start, end
-        position = max(end, hit + 1)  # a match starting at a line break is that line's: go past it
+        position = end if end > hit else hit + 1  # a match starting at a line break is that line's: go past it
 
 
 def _search_lines(regexes: Sequence[Pattern[bytes]], data: bytes) -> Iterator[re.Match]:
@@ -448,10 +448,12 @@ def _hit_lines(data: bytes, hits: Sequence[int]) -> Iterator[Tuple[int, int]]:
 
 def _line_around(data: bytes, hit: int, after: int, has_cr: bool) -> Tuple[int, int]:
     """Return (start, end) of the line holding offset `hit`; it starts at `after` or later."""
+    # conditions rather than max(): this runs for every hit line of an error-dense log
     start = data.rfind(b"\n", after, hit) + 1
     if has_cr:
-        start = max(start, data.rfind(b"\r", after, hit) + 1)
-    return max(start, after), _line_end(data, hit)
+        after_cr = data.rfind(b"\r", after, hit) + 1
+        start = after_cr if after_cr > start else start
+    return (start if start > after else after), _line_end(data, hit)
 
 
 class _LineNumbers:
