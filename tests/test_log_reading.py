@@ -47,7 +47,7 @@ def test_numbers_do_not_depend_on_chunk_or_segment_boundaries(monkeypatch, chunk
     assert texts(split_every(data, chunk_size)) == [(n, t.rstrip()) for n, t in reference_lines(data)]
 
 
-@pytest.mark.parametrize("piece", [1, 2, 3, 7, 64 << 10])
+@pytest.mark.parametrize("piece", [1, 2, 3, 7, 16 << 10])
 def test_a_crlf_is_one_break_wherever_the_count_cuts_the_bytes(monkeypatch, piece):
     monkeypatch.setattr(reading, "_COUNT_PIECE", piece)
     rng = random.Random(piece)

@@ -21,7 +21,7 @@ MAX_LINE_BYTES = 4 << 20  # a line past this is cut while streaming, before it i
 LINE_CAP = 2000  # characters kept of a long line
 _HEAD_BYTES = 4 * LINE_CAP + 64  # enough bytes for LINE_CAP characters of any UTF-8 text
 _SNIFF_BYTES = 8192
-_COUNT_PIECE = 64 << 10
+_COUNT_PIECE = 16 << 10  # bytes whose line breaks are counted at a time (count_breaks)
 _UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
 _BINARY_BYTES = bytes(range(0, 9)) + bytes(range(14, 27)) + bytes(range(28, 32))  # control bytes text never has
 
@@ -71,7 +71,7 @@ def count_breaks(data: bytes, start: int = 0, end: int = -1) -> int:
     if data.find(b"\r", start, end) < 0:  # the usual log: one fast look, then one count
         return data.count(b"\n", start, end)
     # bytes.splitlines breaks lines as this module does, in one pass: counting CR, LF and CRLF apart takes twice
-    # as long. A piece at a time, so that a segment of short lines is never a million objects at once.
+    # as long. A piece at a time, so that a segment of short lines is never more than a few thousand objects at once.
     breaks = 0
     for at in range(start, end, _COUNT_PIECE):
         piece = data[at:min(at + _COUNT_PIECE, end)]
