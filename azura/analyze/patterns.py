@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import FrozenSet, Iterator, List, Optional, Tuple
+from typing import Any, FrozenSet, Iterator, List, Optional, Tuple
 
 if sys.version_info >= (3, 11):
     from re import _constants as sre
@@ -199,6 +199,27 @@ def _is_wide_unbounded(node: Node) -> bool:
             return True
         return any(op == sre.CATEGORY and code not in _NARROW_CATEGORIES for op, code in item_value)
     return False
+
+
+class LazyPattern:
+    """A regular expression compiled with `re` when first used, then read as the compiled pattern itself.
+
+    For the tables of many patterns that a run mostly never searches: compiling each costs a fraction of a
+    millisecond, paid at import on every run otherwise. After the first use each method is the compiled
+    pattern's own, kept on the instance, so a search costs what it did.
+    """
+
+    def __init__(self, pattern: str, flags: int = 0):
+        self.pattern = pattern
+        self._flags = flags
+
+    def __getattr__(self, name: str) -> Any:  # reached only for what the instance does not hold yet
+        value = getattr(re.compile(self.pattern, self._flags), name)
+        setattr(self, name, value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"LazyPattern({self.pattern!r})"
 
 
 # Python syntax RE2 reads otherwise: "[[:alpha:]]" is a POSIX class to RE2 and a set of characters to `re`;
