@@ -1,4 +1,5 @@
 """Signature patterns keep to shapes whose matching time is bounded on any line (azura.analyze.patterns)."""
+import pickle
 import re
 import sys
 
@@ -68,3 +69,4 @@ def test_lazy_pattern_is_compiled_on_first_use_and_then_answers_as_re_does():
     line = "x FAILED tests/test_a.py::test_b - assert 1 == 2"
     assert pattern.search(line).group("name") == re.search(pattern.pattern, line).group("name")
     assert pattern.match(line) is None and pattern.groupindex == {"name": 1}
+    assert pickle.loads(pickle.dumps(pattern)).search(line).group("name") == "tests/test_a.py::test_b"

@@ -214,9 +214,14 @@ class LazyPattern:
         self._flags = flags
 
     def __getattr__(self, name: str) -> Any:  # reached only for what the instance does not hold yet
+        if name.startswith("__"):  # copy and pickle asking for hooks, before `pattern` is set
+            raise AttributeError(name)
         value = getattr(re.compile(self.pattern, self._flags), name)
         setattr(self, name, value)
         return value
+
+    def __reduce__(self):  # a copy starts uncompiled: the compiled parts do not pickle
+        return LazyPattern, (self.pattern, self._flags)
 
     def __repr__(self) -> str:
         return f"LazyPattern({self.pattern!r})"
