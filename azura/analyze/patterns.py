@@ -298,7 +298,7 @@ class PatternSet:
         already met the log's lines.
         """
         wanted = list(patterns)
-        for built in _COMPILED:
+        for built in tuple(_COMPILED):  # a copy: another thread may add a set meanwhile
             if [pattern for pattern, _ in built._slots[:len(wanted)]] == wanted:
                 return built, tuple(slot for _, slot in built._slots[:len(wanted)])
         return None
