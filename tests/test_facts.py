@@ -164,6 +164,18 @@ def test_failing_test_reported_twice_is_one_test_with_the_longer_name():
         ("tests/test_orders.py::test_total_includes_tax[DE]", SourceLocation("tests/test_orders.py", 88), 78)]
 
 
+def test_a_frame_of_the_jvm_test_runner_is_never_where_a_test_failed():
+    # square/retrofit: the excerpt kept the report's header and the last frames of its stack trace, the runner's
+    tests, _ = failing_tests([
+        Line(5047, "requireFullResponseDocumentConsumption(retrofit2.converter.moshi.MoshiConverterFactoryTest)  "
+                   "Time elapsed: 0.228 sec  <<< ERROR!"),
+        Line(5079, "\tat org.apache.maven.surefire.booter.ProviderFactory.invokeProvider(ProviderFactory.java:85)"),
+        Line(5080, "\tat org.apache.maven.surefire.booter.ForkedBooter.runSuitesInProcess(ForkedBooter.java:115)"),
+        Line(5081, "\tat org.apache.maven.surefire.booter.ForkedBooter.main(ForkedBooter.java:75)")])
+    assert [(test.name, test.location) for test in tests] == [
+        ("retrofit2.converter.moshi.MoshiConverterFactoryTest.requireFullResponseDocumentConsumption", None)]
+
+
 def test_a_go_test_failing_only_through_its_subtests_is_not_named_beside_them():
     tests, total = failing_tests([  # avelino/awesome-go
         Line(386, "--- FAIL: TestAlpha (0.02s)"),

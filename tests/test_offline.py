@@ -497,6 +497,17 @@ def test_evidence_is_the_cause_then_its_block_in_log_order_then_one_summary():
     "TypeScript/Microsoft@TypeScript/failed/566234931.log",  # mocha's failure report under "5 failing"
     "CSS/google@material-design-icons/failed/92806560.log",  # "No Rakefile found" under "rake aborted!"
     "Java/ReactiveX@RxJava/failed/561008032.log",  # a Gradle test failure above "Execution failed for task"
+    "Erlang/processone@ejabberd/failed/555654050.log",  # a Common Test case far above rebar's "ct failed"
+    "PowerShell/pester@Pester/failed/555401304.log",  # Pester's "[-]" failing test above its count
+    "Perl/major@MySQLTuner-perl/failed/384377175.log",  # perlcritic's violations above "exited with 2"
+    "Swift/vsouza@awesome-ios/failed/557856885.log",  # awesome_bot's list of broken links, not a link in its progress
+    "Lua/luvit@luvit/failed/232600361.log",  # the message above a Lua "stack traceback:", above make's "*** Error"
+    "Lisp/syl20bnr@spacemacs/failed/401963443.log",  # a formatter check's diff above "exited with 2"
+    "Python/scikit-learn@scikit-learn/failed/562395304.log",  # conda's PackagesNotFoundError after a retried solve
+    "Perl/jlord@git-it-electron/failed/189032849.log",  # standard's findings above npm's "ERR!" lines
+    "R/rstudio@shiny/failed/574875945.log",  # the test file whose run failed under R CMD check's "... ERROR"
+    "C/git@git/failed/564416725.log",  # a Go program's "flag provided but not defined" at the end of a long script
+    "TeX/cplusplus@draft/failed/566217161.log",  # the last output before the exit code, not latexmk's warnings
 ])
 def test_corpus_cause_line_is_inside_the_labelled_chunk(log):
     from tests.corpus import log_chunks, logchunks_label, logchunks_log

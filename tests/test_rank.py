@@ -48,6 +48,9 @@ def test_lines_are_causes_errors_or_wrappers():
     "    at Object.<anonymous> (/w/src/index.js:12:5)",
     "make[1]: [/home/travis/build/rabbitmq/rabbitmq-server/deps/proper] Error 1 (ignored)",
     "-Wno-error=unused-variable -Werror=format",
+    "+export GIT_PROVE_OPTS=--timer --jobs 3 --state=failed,slow,save",  # set -x with a PS4 of "+", no space
+    "++GIT_PROVE_OPTS='--timer --jobs 3 --state=failed,slow,save'",
+    "  Latex failed to resolve 7748 reference(s)",  # latexmk, under "Summary of warnings"
 ])
 def test_lines_that_only_look_like_errors_are_no_candidates(text):
     assert kinds([text]) == [0]
@@ -235,3 +238,82 @@ def test_an_incidental_cause_is_a_lead_not_a_certainty():
         (36, "##[error]Bash exited with code '1'.")], verdict=36, command=20)
     (failure,) = analyze_offline([an_excerpt], SIGNATURES)
     assert failure.category == "network" and 0.5 <= failure.confidence < 0.8
+
+
+def test_a_count_of_passed_and_failed_tests_or_xcodebuilds_verdict_is_a_wrapper():
+    # Pester's closing count; xcodebuild's banner after the tests it ran
+    assert kinds(["passed 79, failed 4, total 83", "** TEST EXECUTE FAILED **"]) == [WRAPPER, WRAPPER]
+
+
+def test_a_common_test_case_failure_wins_over_rebars_abort_far_below_it():
+    assert cause_of(excerpt([
+        (4056, "08:18:55.470 [error] CRASH REPORT Process <0.3232.0> with 0 neighbours exited with reason: bad record "
+               "state in mod_muc_room:normal_state/2 line 328"),
+        (4061, "suite:send_recv failed on line 593"),
+        (4062, "Reason: timetrap_timeout"),
+        (4065, "Testing processone.ejabberd: *** FAILED test case 89 of 1470 ***"),
+        (13729, "ERROR: ct failed while processing /home/travis/build/processone/ejabberd: rebar_abort"),
+        (13731, 'The command "make test" exited with 1.')], verdict=13731)) == 4061
+
+
+def test_a_link_checkers_final_list_of_broken_links_wins_over_a_failure_in_its_progress():
+    # awesome_bot prints each link as it checks it, then "Issues :-(" and the links that failed under "> Links"
+    assert cause_of(excerpt([
+        (3316, "  23. [L3034]  https://swift.sandbox.bluemix.net Failed to open TCP connection to "
+               "swift.sandbox.bluemix.net:443 (getaddrinfo: Name or service not known)"),
+        (3317, "  24. [L3241] 200 https://github.com/hsavit1/Awesome-Swift-Education"),
+        (3328, "Issues :-("),
+        (3329, "> Links"),
+        (3330, "  01. [L0410] 301 https://github.com/CoreCharts/CoreCharts  → https://github.com/cagricolak/CoreCharts"),
+        (3335, "  06. [L1622] 404 https://www.goprimer.com"),
+        (3342, "> Dupes"),
+        (3343, "  None ✓"),
+        (3345, "Wrote results to ab-results-README.md.json"),
+        (3349, 'The command "awesome_bot README.md --allow-ssl --white-list $allowed_dupes,$allowed_redirects" exited '
+               'with 1.')], verdict=3349)) == 3329
+
+
+def test_the_message_above_a_lua_stack_traceback_is_an_error_whatever_its_words():
+    assert cause_of(excerpt([
+        (1376, "fetching: 1 object"),
+        (1378, 'fail: [string "bundle:libs/codec.lua"]:123: No such hash: 31b8c996c762b151bedbd7f0e5ad12c2ababf3cd'),
+        (1380, "stack traceback:"),
+        (1382, "\t[C]: in function 'assert'"),
+        (1384, "\t[string \"bundle:libs/codec.lua\"]:123: in function 'read'"),
+        (1408, "make: *** [lit] Error 255"),
+        (1415, 'The command "make" exited with 2.')], verdict=1415)) == 1378
+
+
+def test_a_diff_the_failing_check_printed_is_the_cause_when_nothing_more_specific_is_there():
+    # a documentation formatter's check prints what it would change, then the script exits 2
+    assert cause_of(excerpt([
+        (520, "$ .travisci/test.sh"),
+        (541, "PLEASE APPLY CHANGES BELOW:"),
+        (543, "diff --git a/layers/+lang/ruby/README.org b/layers/+lang/ruby/README.org"),
+        (544, "index 18d226b..c6dbc80 100644"),
+        (545, "--- a/layers/+lang/ruby/README.org"),
+        (546, "+++ b/layers/+lang/ruby/README.org"),
+        (590, " ** Bundler"),
+        (595, 'The command ".travisci/test.sh" exited with 2.')], verdict=595, command=520)) == 543
+
+
+def test_r_cmd_checks_failed_check_is_a_wrapper_of_the_file_whose_run_failed_under_it():
+    assert cause_of(excerpt([
+        (1444, "* checking data for ASCII and uncompressed saves ... OK"),
+        (1445, "* checking examples ... ERROR"),
+        (1446, "Running examples in ‘AnomalyDetection-Ex.R’ failed"),
+        (1447, "The error most likely occurred in:"),
+        (1459, "Error in format_timestamp(data_decomp) :"),
+        (1460, '  could not find function "str_detect"'),
+        (1465, 'The command "R CMD check *tar.gz" exited with 1.')], verdict=1465)) == 1446
+
+
+def test_a_program_refusing_its_command_line_is_the_cause_not_the_usage_text_under_it():
+    assert cause_of(excerpt([
+        (615, "$ ./sapi/cli/php run-tests.php -P -d extension=`pwd`/modules/zend_test.so -j2"),
+        (616, "Illegal switch 'j' specified!"),
+        (617, "Synopsis:"),
+        (621, "    -l <file>   Read the testfiles to be executed from <file>. After the test"),
+        (622, "                has finished all failed tests are written to the same <file>."),
+        (628, "    -w <file>   Write a list of all failed tests to <file>."),
+        (695, 'The command "./sapi/cli/php run-tests.php -P -j2" exited with 1.')], verdict=695, command=615)) == 616

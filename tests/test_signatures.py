@@ -103,6 +103,30 @@ def test_match_signature_returns_none_for_an_ordinary_line():
     ("generated-files-not-committed",
      "ERROR: go.mod/go.sum are not up-to-date. Run 'go mod tidy' and then commit the updated files.",
      "Your version of Packer is out of date! The latest version"),
+    # the lines below are from LogChunks logs
+    ("conda-packages-not-found", "PackagesNotFoundError: The following packages are not available from current channels:",
+     "Solving environment: | failed with current_repodata.json, will retry with next repodata source."),
+    ("elixir-compile-error", "** (CompileError) (for doctest at) lib/list.ex:102: undefined function i/1",
+     "== Compilation error in file test/elixir/list_test.exs =="),
+    ("yaml-syntax-error", "(./tr-tr/clojure-tr.html.markdown): did not find expected ',' or ']' while parsing a flow "
+                          "sequence at line 5 column 7", "FAILURE!!! 1 files were unable to be parsed!"),
+    ("erlang-ct-failed", "suite:send_recv failed on line 593",
+     "ERROR: ct failed while processing /home/travis/build/processone/ejabberd: rebar_abort"),
+    ("pester-failed", "    [-] Should validate test results against the nunit 2.5 schema 191ms",
+     "      [+] Throws an error if a Parameters key is used, but does not contain an IDictionary object 14ms"),
+    ("build-tool-step-failed", "ERROR: ct failed while processing /home/travis/build/processone/ejabberd: rebar_abort",
+     "=INFO REPORT==== 8-Jul-2019::08:18:55 === ejabberd_ct: ct failed to start a node, retrying"),
+    ("perlcritic-violations",
+     "Use IO::Interactive::is_interactive() instead of -t at line 69, column 28.  See page 218 of PBP.  (Severity: 5)",
+     "Having more than one /x regexp modifier is deprecated at /home/travis/perl5/perlbrew/perls/5.24.0/lib/site_perl/"
+     "5.24.0/Perl/Critic/Policy/ValuesAndExpressions/RequireInterpolationOfMetachars.pm line 110."),
+    ("link-checker-issues", "> Links", "> Checking links in README.md"),
+    ("diff-printed", "diff --git a/layers/+lang/ruby/README.org b/layers/+lang/ruby/README.org",
+     "--- a/layers/+lang/ruby/README.org"),
+    ("standard-js-errors", "standard: Use JavaScript Standard Style (https://github.com/feross/standard)",
+     "standard: Run `standard --fix` to automatically fix some problems."),
+    ("command-line-usage-error", "flag provided but not defined: -trace2_event_file",
+     "    php run-tests.php [options] [files] [directories]"),
 ])
 def test_signature_matches_its_failure_and_not_its_look_alike(signature_id, must_match, must_not_match):
     assert match_signature(must_match, BUNDLED).id == signature_id

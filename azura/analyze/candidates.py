@@ -39,8 +39,9 @@ _REPORT_ONLY = re.compile(
     r"\b[1-9]\d* (?:tests? )?(?:failed|failing|failures?|errors?)\b|\bBUILD FAIL|\b[Bb]uild failed\b"
     r"|\bexit(?:ed)? (?:with )?(?:code|status)?:? ?'?[1-9]|\bexit (?:code|status)[ :=]+[1-9]|non-zero exit"
     r"|\bError [1-9]\d*$|\bCommand failed\b|\b[Tt]ests? failed\b|\bFAILURES?!?$|\b[Cc]ompilation failed\b"
-    r"|\bfailed with (?:exit )?(?:code|status)\b|Your build exited with|^Failing tests:$|\*\* TEST FAILED \*\*"
-    r"|FAILED TEST SUMMARY|\bfailed [1-9]\d* and passed \d+|\d+/\d+ passing|Test suite failure for"
+    r"|\bfailed with (?:exit )?(?:code|status)\b|Your build exited with|^Failing tests:$"
+    r"|\*\* (?:TEST|BUILD|ARCHIVE)(?: EXECUTE| BUILD)? FAILED \*\*|FAILED TEST SUMMARY|\bfailed [1-9]\d* and passed \d+"
+    r"|\bpassed \d+, failed [1-9]|\d+/\d+ passing|Test suite failure for"
     r"|^Test suite \S+: FAIL$|\b\d+ of \d+ [\w ]+ failed\b"
     # a verdict alone on its line: `go test` ends a failing package's output, and a failing run, with "FAIL";
     # R CMD check puts "ERROR" under the check that failed, and the reason under that (Minitest's "Error:" heads
@@ -49,6 +50,9 @@ _REPORT_ONLY = re.compile(
     # a short line of words that only says that something failed: "R CMD check failed", "Installation failed."
     r"|^\W*(?:[A-Za-z]+\s+){0,4}(?:failed|FAILED)[.!]?\s*$")
 
+# Lua's runtime prints an uncaught error's message, then "stack traceback:" and the frames: whatever its words, the
+# line above the traceback is an error ("fail: [string "bundle:libs/codec.lua"]:123: No such hash: 31b8c99")
+_LUA_TRACEBACK = re.compile(r"^stack traceback:\s*$")
 _GO_FAIL = re.compile(r"^\s*--- FAIL: (?P<name>\S+)")
 # Lines that are never the cause, whatever words they hold.
 _PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b"
@@ -58,11 +62,15 @@ _DEBUG = re.compile(r"^(?:(?!error|fatal|fail).){0,40}?(?:\[(?:debug|trace|verbo
                     re.IGNORECASE)
 _WARNING = re.compile(r"^\W{0,4}(?:\[warn(?:ing)?\]|warn(?:ing)?\b|npm WARN\b)", re.IGNORECASE)
 # what failed nothing or says nothing: an error a tool says it ignored ("make: [x] Error 1 (ignored)"), a count of
-# nothing but warnings ("✖ 1 problem (0 errors, 1 warning)"), an error marker with no text after it ("[error]")
-_HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|ERROR)\]\s*$")
-# what the shell or a runner echoes before it runs a command: "$ make", "[command]/usr/bin/bash", "+ make" (set -x),
+# nothing but warnings ("✖ 1 problem (0 errors, 1 warning)"), an error marker with no text after it ("[error]"),
+# what latexmk lists under "Summary of warnings" after a run that later runs resolve
+_HARMLESS = re.compile(r"\(ignored\)$|\(0 errors?, \d+ warnings?\)|^\[(?:error|ERROR)\]\s*$"
+                       r"|^\s*Latex failed to resolve \d+ (?:reference|citation)\(s\)")
+# what the shell or a runner echoes before it runs a command: "$ make", "[command]/usr/bin/bash", "+ make" or, with
+# a PS4 of "+", "+export X=y" (set -x),
 # "> eslint ." (npm), "Run npm test" is not here: it is text GitHub Actions shows, not a command's output
-_ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |> \S)")
+_ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |\++[A-Za-z_][\w-]*(?:=|\s)|> \S)")
+_NPM_ECHO = re.compile(r"^> \S")
 _PROGRESS = re.compile(r"^\s*(?:Done|Finished|Compiling|Downloading|Downloaded|Installing|Building|Running)\b")
 # a frame of a stack trace: Java/JS "at x", Python 'File "x"', gdb "#0 ", Rust "3: 0x...", Ruby "x.rb:92:in `y'"
 _STACK_FRAME = re.compile(r'^\s*(?:at [\w$.<]|File "|#\d+ |\d+: +0x|(?:from )?\S+:\d+:in [`\'])')
@@ -110,11 +118,14 @@ def find_candidates(excerpt: Excerpt, lines: Sequence[Line], signatures: Sequenc
     bounds = failing_bounds(excerpt)
     script = script_lines(lines)
     parents = go_parent_lines(lines)
+    traced = _lua_error_lines(lines)
     found: List[Candidate] = []
     for position, line in enumerate(lines):
         if line.number in script and line.number:
             continue
         kind, signature = _what(line.text, _matching(matcher, line.text))
+        if not kind and position in traced and not is_noise(line.text):
+            kind = ERROR
         if kind == CAUSE and line.number in parents:
             kind = WRAPPER
         if kind:
@@ -211,6 +222,13 @@ def go_parent_lines(lines: Sequence[Line]) -> Set[int]:
     return {number for name, number in failed if any(other.startswith(name + "/") for other, _ in failed)}
 
 
+def _lua_error_lines(lines: Sequence[Line]) -> Set[int]:
+    """Return the positions of the lines just above a Lua "stack traceback:" (the messages of uncaught errors), when
+    the excerpt kept the two together."""
+    return {position - 1 for position, line in enumerate(lines)
+            if position and _LUA_TRACEBACK.match(line.text) and 0 < line.number - lines[position - 1].number <= 2}
+
+
 def is_progress(text: str) -> bool:
     """Return whether a line reports routine progress ("Done in 6.20s.", "Compiling x"): the end of a step's work."""
     return bool(_PROGRESS.match(text))
@@ -227,9 +245,15 @@ def is_noise(text: str) -> bool:
                 or _STACK_FRAME.match(text) or _HARMLESS.search(text))
 
 
+def _output_shaped_like_an_echo(text: str, matches: Sequence[Signature]) -> bool:
+    """Return whether a line shaped like npm's echo of a command ("> eslint .") is a tool's output that a cause
+    signature names: awesome_bot heads its list of broken links "> Links"."""
+    return bool(_NPM_ECHO.match(text)) and any(s.role != "wrapper" for s in matches) and not is_noise(text[2:])
+
+
 def _what(text: str, matches: Sequence[Signature]):
     """Return (kind, signature) of a line, or (0, None) when it is no candidate."""
-    if is_noise(text):
+    if is_noise(text) and not _output_shaped_like_an_echo(text, matches):
         return 0, None
     warning = bool(_WARNING.match(text))
     # Linters report what they find as warnings, and fail the step for them; other warnings failed nothing.

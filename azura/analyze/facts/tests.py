@@ -42,6 +42,9 @@ def _re(pattern: str) -> Pattern[str]:
 
 _INDENTED_MESSAGE = _re(r"^\s*(?:E\s+)?" + _MESSAGE)
 _JAVA_FRAME = _re(r"at (?:[\w.$<>]+\()?(?P<file>\w+\.(?:java|kt|scala|groovy)):(?P<line>\d+)\)?")
+# frames of the machinery that runs JVM tests (runners, build tools, reflection): never where a test failed
+_RUNNER_FRAME = _re(r"\bat (?:org\.junit|junit\.|org\.testng|org\.apache\.maven|org\.gradle|worker\.org\.gradle|sun\.reflect"
+                    r"|java\.lang\.reflect|jdk\.internal|java\.base/|org\.scalatest|sbt\.)")
 _PY_LOCATION = _re(r'^(?P<file>\S+\.py):(?P<line>\d+): \w+$|File "(?P<file2>[^"]+)", line (?P<line2>\d+)')
 
 REPORTS: Tuple[Report, ...] = (
@@ -172,7 +175,8 @@ def _test(report: Report, header: "re.Match[str]", lines: Sequence[Line], index:
     if not message and report.message is not None:
         message = next((m for m in (_first_group(report.message.search(l.text), "message") for l in following) if m), "")
     if location is None and report.location is not None:
-        places = [place for place in (_match_location(report.location, l.text) for l in following) if place]
+        places = [place for place in (_match_location(report.location, l.text) for l in following
+                                      if not _RUNNER_FRAME.search(l.text)) if place]
         # the test's own frame, under the frames of the assertion library that raised
         own = groups.get("suite", "").split(".")[-1].split("$")[0]
         location = next((p for p in places if own and p.file.startswith(own + ".")), places[0] if places else None)
