@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Optional, Pattern, Sequence, Tuple
 
-from azura.analyze.patterns import PatternSet
+from azura.analyze.patterns import LazyPattern, PatternSet
 from azura.analyze.signatures import compiled
 
 
@@ -29,7 +29,8 @@ class Rule:
 
 
 def _rule(name: str, scan: str, weight: float, before: int, after: int, pattern: str = "") -> Rule:
-    return Rule(name, re.compile(pattern or scan), weight, before, after, scan)
+    # compiled when first searched: with RE2 the classifier's set answers for them and most runs never do
+    return Rule(name, LazyPattern(pattern or scan), weight, before, after, scan)  # type: ignore[arg-type]
 
 
 VERDICT_RULE = "exit-code"
