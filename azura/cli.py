@@ -9,7 +9,6 @@ import argparse
 import contextlib
 import os
 import sys
-import traceback
 from types import SimpleNamespace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO
 
@@ -58,6 +57,8 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         return ExitCode.OK
     except Exception as exc:  # a bug of ours must never turn a pipeline red unless --strict
         if _debug(environ):
+            import traceback
+
             traceback.print_exc(file=io.stderr)
         _report_problem(f"internal error ({type(exc).__name__}): {_first_line(exc)}", io.stderr, in_pipeline)
         code = _impossible(args, in_pipeline)

@@ -11,7 +11,6 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import (TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Iterator, List, Mapping, Optional, Sequence,
                     Tuple, Union)
@@ -22,6 +21,7 @@ from azura.models import Build, Change, Deadline, Definition, FailedStep, Issue,
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+    from datetime import datetime
 
     from azura.devops import AzureDevOps
 

@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Union
 from urllib.parse import quote
 
+from azura import __version__
 from azura.commands import neutralize
 from azura.errors import ConfigError
 from azura.models import Analysis, Change, Failure, Line, Rendered
 
 TEMPLATE_NAMES = ("summary.md.j2", "pr-comment.md.j2", "text.j2")
+# markdown, not HTML: escaping would show `&lt;` inside code blocks
+TEMPLATE_OPTIONS = {"autoescape": False, "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
 PR_COMMENT_MARKER = "<!-- azura:pr-comment v1 -->"
 
 # C0 controls (ESC starts terminal escape sequences) and DEL; tabs and newlines are handled by the callers.
@@ -52,11 +55,8 @@ def template_environment(user_dir: Optional[str] = None):
             raise ConfigError(f"--templates {user_dir} is not a folder")
         loaders.append(jinja2.FileSystemLoader(str(user_dir)))
     loaders.append(jinja2.FileSystemLoader(str(bundled_templates_dir())))
-    environment = jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined, bytecode_cache=_bytecode_cache(),
-        # markdown, not HTML: escaping would show `&lt;` inside code blocks
-        autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-    )
+    environment = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
+                                     bytecode_cache=_bytecode_cache(), **TEMPLATE_OPTIONS)
     environment.filters.update(code_block=code_block, plain=plain, percent=percent, first_line=first_line,
                                shorten=shorten)
     environment.globals.update(log_url=log_url, build_link=build_link,
@@ -65,18 +65,32 @@ def template_environment(user_dir: Optional[str] = None):
 
 
 def _bytecode_cache():
-    """Return jinja2's cache of compiled templates in this user's private temp folder, or None where it has none.
+    """Return jinja2's cache of compiled templates in `templates/` of the user's cache folder, or None without one.
 
-    Compiling the templates costs more than the rest of a small log's analysis; a template is compiled again
-    whenever its source changes (the cache is keyed by it). jinja2 makes the folder 0700 and refuses one that
-    another user owns or may write to.
+    Compiling the templates costs more than the rest of a small log's analysis. jinja2 names each cache file for
+    the template's name and path, and compiles the template again when its source, jinja2's bytecode format or
+    Python's version differ from the file's; the file's name adds this version of Azura and the environment's
+    options, which shape the compiled code too. The folder is private (`cache_folder`); a compiled template
+    that cannot be written (a read-only or full disk) is compiled again on the next run.
     """
+    import hashlib
+
     import jinja2
 
-    try:
-        return jinja2.FileSystemBytecodeCache()
-    except RuntimeError:  # no safe temp folder: compile every time
+    from azura.yamlcache import cache_folder
+
+    class QuietBytecodeCache(jinja2.FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+    folder = cache_folder("templates")
+    if folder is None:
         return None
+    options = hashlib.sha256(repr(sorted(TEMPLATE_OPTIONS.items())).encode()).hexdigest()[:12]
+    return QuietBytecodeCache(str(folder), f"{__version__}-{options}-%s.cache")
 
 
 def bundled_templates_dir() -> Path:

@@ -24,7 +24,7 @@ def load_yaml(path: Path) -> Any:
     """
     source = path.read_bytes()
     digest = hashlib.sha256(source).hexdigest()
-    folder = _cache_folder()
+    folder = cache_folder("parsed")
     cached = folder / f"{path.stem}-{digest[:32]}.json" if folder else None
     document = _read_cache(cached, digest) if cached else None
     if document is not None:
@@ -45,11 +45,14 @@ def _parse(source: bytes, path: Path) -> Any:
         raise ValueError(f"{path} is not valid YAML: {exc}") from exc
 
 
-def _cache_folder() -> Optional[Path]:
-    """Return the private folder of parsed files, made if missing; None when there is no safe one."""
+def cache_folder(name: str) -> Optional[Path]:
+    """Return the private folder `name` in the user's cache folder, made if missing; None when there is no safe one.
+
+    Only this user may write to it: what is read back from it is trusted (jinja2 runs its compiled templates).
+    """
     from azura.context import user_cache_dir
 
-    folder = Path(user_cache_dir(os.environ)) / "parsed"
+    folder = Path(user_cache_dir(os.environ)) / name
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return folder if _private(folder.stat()) else None

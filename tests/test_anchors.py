@@ -2,7 +2,7 @@
 import pytest
 
 from azura.analyze.signatures import load_signatures
-from azura.excerpt.anchors import ISSUE, SIGNATURE, Classifier, classify
+from azura.excerpt.anchors import ISSUE, SIGNATURE, Classifier, classify, is_verdict
 from azura.excerpt.reading import read_lines
 from tests.corpus import log_chunks, logchunks_log
 
@@ -32,6 +32,27 @@ LINES = [
 @pytest.mark.parametrize("line", LINES)
 def test_the_one_pass_classifier_answers_as_classify(line):
     assert Classifier(SIGNATURES)(line) is classify(line, SIGNATURES)
+
+
+def test_one_classifier_answers_each_line_as_classify_whatever_lines_came_before():
+    classifier = Classifier(SIGNATURES)
+    passing = ["PASSED tests/test_build.py::reports a failed build", "a failed build"]  # the same rule, one passing
+    for lines in (LINES + passing, passing[::-1] + LINES[::-1], LINES * 2):
+        assert [classifier(line) for line in lines] == [classify(line, SIGNATURES) for line in lines]
+
+
+@pytest.mark.parametrize("line", [
+    "Process completed with exit code 2.", "[error] Bash exited with code '1'.", "Command exit status 2",
+    "npm ERR! code ELIFECYCLE: non-zero exit", "The process '/usr/bin/dotnet' failed with exit code 1",
+    "Script returned exit code 1", 'The command "make" failed. Retrying, 2 of 3.', 'The command "make" failed 3 times.',
+])
+def test_a_signature_hit_saying_the_exit_code_in_any_form_is_the_verdict(line):
+    assert is_verdict(line, SIGNATURE)
+
+
+def test_a_signature_hit_quoting_an_exit_code_is_no_verdict():
+    assert not is_verdict("error: process didn't exit successfully: `x` (exit code: 101)", SIGNATURE)
+    assert not is_verdict("fatal: unable to access 'https://github.com/x/y.git/'", SIGNATURE)
 
 
 def test_a_signature_re2_cannot_run_is_still_tried(without_cached_matchers):

@@ -417,6 +417,21 @@ def test_a_match_running_over_a_line_break_does_not_hide_the_next_lines_anchor()
     assert 52 in excerpt.anchors
 
 
+def test_the_scan_finds_the_same_lines_from_re2s_spans_as_from_its_match_objects():
+    re2 = pytest.importorskip("re2")
+    from types import SimpleNamespace
+
+    from azura.excerpt.anchors import PREFILTER
+    from azura.excerpt.scan import _first_match, _lines_found, _re2_alternation
+
+    regex = _re2_alternation(re2, (PREFILTER, r"\s+quota exceeded"))
+    data = b"".join(log_chunks(logchunks_log("Java/ReactiveX@RxJava/failed/561008032.log"))) + \
+        b"ok\r\n  quota exceeded\rBUILD FAILED\r\n\nerror: at the end"
+    by_span = list(_lines_found(_first_match(regex), data))
+    by_match_object = list(_lines_found(_first_match(SimpleNamespace(search=regex.search)), data))
+    assert by_span == by_match_object and len(by_span) > 10
+
+
 def test_without_re2_a_signature_is_searched_in_the_first_bytes_of_each_line_only(monkeypatch, without_cached_matchers):
     from azura.excerpt.scan import FALLBACK_LINE_BYTES, compile_finder
 

@@ -47,6 +47,15 @@ def test_numbers_do_not_depend_on_chunk_or_segment_boundaries(monkeypatch, chunk
     assert texts(split_every(data, chunk_size)) == [(n, t.rstrip()) for n, t in reference_lines(data)]
 
 
+@pytest.mark.parametrize("piece", [1, 2, 3, 7, 16 << 10])
+def test_a_crlf_is_one_break_wherever_the_count_cuts_the_bytes(monkeypatch, piece):
+    monkeypatch.setattr(reading, "_COUNT_PIECE", piece)
+    rng = random.Random(piece)
+    data = bytes(rng.choice(b"ab\r\n") for _ in range(3000))
+    assert reading.count_breaks(data) == data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    assert reading.count_breaks(data, 10, 2000) == len(reference_lines(b"x" + data[10:2000] + b"x")) - 1
+
+
 def test_multibyte_character_split_across_chunks_is_kept_whole():
     data = "naïve → ✓\n".encode()
     assert texts(split_every(data, 1)) == [(1, "naïve → ✓")]
@@ -144,3 +153,13 @@ def test_reading_streams_lazily():
 @pytest.mark.parametrize("raw", ["travis_fold:start:install", "\x1b[0Ktravis_time:end:0a1b:start=1,finish=2"])
 def test_travis_fold_and_time_markers_leave_nothing(raw):
     assert reading.clean_line(raw) == ""
+
+
+def test_lines_cleaned_together_read_as_each_cleaned_alone():
+    # every pattern that could run on into the next line: an unended OSC title, markers, timestamps, controls
+    pieces = ["2024-05-01T12:03:17.1234567Z ", "job\tstep\t", "\ufeff", "\x1b]0;title", "\x1b[31m", "\x1b(B", "\x07",
+              "\x0b", "^[[1m", "\\033[0m", "##[error]", "##[endgroup]", "##[section]", "##vso[task.complete]",
+              "travis_fold:start:x", "  ", "\u00a0", "error: x", "é", "x" * 1200]
+    rng = random.Random(3)
+    raws = ["".join(rng.choice(pieces) for _ in range(rng.randrange(6))) for _ in range(3000)]
+    assert reading.clean_lines(raws) == [reading.clean_line(raw) for raw in raws]

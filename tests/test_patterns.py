@@ -1,9 +1,11 @@
 """Signature patterns keep to shapes whose matching time is bounded on any line (azura.analyze.patterns)."""
+import pickle
+import re
 import sys
 
 import pytest
 
-from azura.analyze.patterns import pattern_problem
+from azura.analyze.patterns import LazyPattern, pattern_problem
 from azura.analyze.signatures import bundled_signatures, load_signatures
 from azura.errors import ConfigError
 
@@ -57,3 +59,14 @@ def test_user_signature_that_could_stall_is_refused_naming_entry_and_file():
         load_signatures([entry], "team/azura.yml")
     message = str(refused.value)
     assert "team/azura.yml" in message and "'team-slow'" in message and "nested quantifiers" in message
+
+
+def test_lazy_pattern_is_compiled_on_first_use_and_then_answers_as_re_does():
+    broken = LazyPattern("(unclosed")  # nothing is compiled yet, so nothing fails yet
+    with pytest.raises(re.error):
+        broken.search("text")
+    pattern = LazyPattern(r"FAILED (?P<name>\S+)")
+    line = "x FAILED tests/test_a.py::test_b - assert 1 == 2"
+    assert pattern.search(line).group("name") == re.search(pattern.pattern, line).group("name")
+    assert pattern.match(line) is None and pattern.groupindex == {"name": 1}
+    assert pickle.loads(pickle.dumps(pattern)).search(line).group("name") == "tests/test_a.py::test_b"

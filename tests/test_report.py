@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 
+from azura import __version__, report
 from azura.errors import ConfigError
 from azura.models import (Analysis, Build, Change, Excerpt, FailedStep, FailedTestRun, FailingTest, Failure,
                           History, Line, SourceLocation, SourceWindow, Usage)
@@ -344,3 +345,32 @@ def test_summary_of_many_causes_shows_a_table_the_first_few_in_full_and_counts_t
     assert "| 20 | Cause 19. |" in summary and "| 21 |" not in summary and "_10 more causes_" in summary
     assert "#### 5. CI › Linux › Build 4" in summary and "#### 6." not in summary
     assert "25 more causes (25 failed steps) are not shown in full" in summary
+
+
+@pytest.fixture
+def template_cache(tmp_path, monkeypatch):
+    """The templates' environment made afresh, with its bytecode cache in a cache folder of the test's own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    report.template_environment.cache_clear()
+    yield tmp_path / "cache" / "azura" / "templates"
+    report.template_environment.cache_clear()
+
+
+def test_compiled_templates_are_kept_in_the_users_cache_folder_under_azuras_version(template_cache):
+    expected = render(make_analysis())
+    cached = sorted(template_cache.glob("*.cache"))
+    assert cached and all(path.name.startswith(f"{__version__}-") for path in cached)
+    report.template_environment.cache_clear()  # as a new run would: the templates are read from the cache
+    assert render(make_analysis()) == expected
+
+
+def test_other_template_options_use_other_cache_files(template_cache, monkeypatch):
+    first = report._bytecode_cache().pattern
+    monkeypatch.setitem(report.TEMPLATE_OPTIONS, "trim_blocks", False)
+    assert report._bytecode_cache().pattern != first
+
+
+def test_a_compiled_template_that_cannot_be_written_is_left_out_and_the_report_renders(template_cache):
+    report.template_environment(None)  # the cache folder is made, as `render` asks for it
+    template_cache.rmdir()  # and is gone before the compiled templates are written: every write fails
+    assert "OrderDto" in render(make_analysis()).summary_md

@@ -213,3 +213,23 @@ def test_signatures_are_matched_in_one_pass_without_re2_too(monkeypatch):
     text = "##[error]Bash exited with code '137'."
     assert [s.id for s in matcher.matching(text)] == ["exit-137-oom-killed", "process-exit-code"]
     assert matcher.matching("Restored 12 packages in 1.2 s") == ()
+
+
+def test_the_classifiers_set_answers_for_the_signatures_it_holds_first_as_their_own_set_does(monkeypatch):
+    pytest.importorskip("re2", reason="the sets are RE2's (the re2 extra)")
+    from azura.analyze import patterns
+    from azura.analyze.signatures import SignatureSet
+    from azura.excerpt.anchors import _slots
+
+    monkeypatch.setattr(patterns, "_COMPILED", type(patterns._COMPILED)(maxlen=8))
+    own = SignatureSet(BUNDLED)  # no set was built before: it builds its own
+    patterns._COMPILED.clear()
+    _slots.cache_clear()
+    classifier = _slots(tuple(s.pattern for s in BUNDLED))  # as the excerpt builds it, before the diagnosis
+    shared = SignatureSet(BUNDLED)
+    assert shared._set is classifier.patterns and own._set is not classifier.patterns
+    # every example, and lines that the classifier's own patterns (rules, passing, warnings) match
+    lines = [example for s in BUNDLED for example in s.examples] + [
+        "Traceback (most recent call last):", "make: *** [all] Error 2", "3 failed, 12 passed", "PASSED test_x",
+        "npm WARN deprecated x", "Restored 12 packages in 1.2 s"]
+    assert [shared.matching(line) for line in lines] == [own.matching(line) for line in lines]

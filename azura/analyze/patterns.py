@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import FrozenSet, Iterator, List, Optional, Tuple
+from collections import deque
+from typing import Any, Deque, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 if sys.version_info >= (3, 11):
     from re import _constants as sre
@@ -201,12 +202,41 @@ def _is_wide_unbounded(node: Node) -> bool:
     return False
 
 
+class LazyPattern:
+    """A regular expression compiled with `re` when first used, then read as the compiled pattern itself.
+
+    For the tables of many patterns that a run mostly never searches: compiling each costs a fraction of a
+    millisecond, paid at import on every run otherwise. After the first use each method is the compiled
+    pattern's own, kept on the instance, so a search costs what it did.
+    """
+
+    def __init__(self, pattern: str, flags: int = 0):
+        self.pattern = pattern
+        self._flags = flags
+
+    def __getattr__(self, name: str) -> Any:  # reached only for what the instance does not hold yet
+        if name.startswith("__"):  # copy and pickle asking for hooks, before `pattern` is set
+            raise AttributeError(name)
+        value = getattr(re.compile(self.pattern, self._flags), name)
+        setattr(self, name, value)
+        return value
+
+    def __reduce__(self):  # a copy starts uncompiled: the compiled parts do not pickle
+        return LazyPattern, (self.pattern, self._flags)
+
+    def __repr__(self) -> str:
+        return f"LazyPattern({self.pattern!r})"
+
+
 # Python syntax RE2 reads otherwise: "[[:alpha:]]" is a POSIX class to RE2 and a set of characters to `re`;
 # "{,3}" is a repeat to `re` and literal text to RE2.
 _READ_OTHERWISE = re.compile(r"\[:\^?[a-z]+:\]|\{,")
 # A budget RE2 may use for an automaton, not memory it takes up front: a hundred-odd knowledge-base patterns need
 # more than RE2's default 8 MB, below which RE2 falls back to a matcher about six times slower.
 RE2_MEMORY = 64 << 20
+
+
+_COMPILED: Deque["PatternSet"] = deque(maxlen=8)  # the sets built last in this process (`PatternSet.compiled_for`)
 
 
 class PatternSet:
@@ -227,12 +257,18 @@ class PatternSet:
             options.log_errors = False  # a pattern RE2 refuses is expected, not worth a line on stderr
             self._set = re2.Set.SearchSet(options)
         self.added = 0
+        self._slots: List[Tuple[str, Optional[int]]] = []  # each pattern offered, in order, and its slot
 
     def add(self, pattern: str) -> Optional[int]:
         """Return the slot `pattern` has in the set, or None when it cannot join (the caller then tries it itself).
 
         A pattern joins when RE2 reads it as `re` does; RE2 refuses what it cannot run (look-arounds).
         """
+        slot = self._slot(pattern)
+        self._slots.append((pattern, slot))
+        return slot
+
+    def _slot(self, pattern: str) -> Optional[int]:
         if self._set is None or _READ_OTHERWISE.search(pattern):
             return None
         try:
@@ -250,7 +286,21 @@ class PatternSet:
             self._set.Compile()
         except Exception:  # noqa: BLE001 - past RE2's memory budget
             return False
+        _COMPILED.append(self)
         return True
+
+    @staticmethod
+    def compiled_for(patterns: Sequence[str]) -> Optional[Tuple["PatternSet", Tuple[Optional[int], ...]]]:
+        """Return a set built earlier whose first patterns are `patterns`, and their slots in it; None without one.
+
+        A set answers for each of its patterns as if it held no other, so the excerpt's classifier, whose set holds
+        the knowledge base's patterns first, serves the diagnosis too, which then compiles no set of its own (~3 ms).
+        """
+        wanted = list(patterns)
+        for built in tuple(_COMPILED):  # a copy: another thread may add a set meanwhile
+            if [pattern for pattern, _ in built._slots[:len(wanted)]] == wanted:
+                return built, tuple(slot for _, slot in built._slots[:len(wanted)])
+        return None
 
     def matching(self, text: str) -> FrozenSet[int]:
         """Return the slots of the patterns found in `text` (RE2's \\w, \\b, \\s are ASCII-only: ASCII text)."""

@@ -75,9 +75,13 @@ class SignatureSet:
 
     def __init__(self, signatures: Sequence[Signature]):
         self.signatures = tuple(signatures)
-        patterns = PatternSet()
-        slots = [patterns.add(signature.pattern) for signature in self.signatures]
-        self._set = patterns if patterns.compile() else None
+        shared = PatternSet.compiled_for([signature.pattern for signature in self.signatures])
+        if shared is not None:  # the excerpt's classifier holds them first: its set says the same of them
+            self._set, slots = shared
+        else:
+            patterns = PatternSet()
+            slots = tuple(patterns.add(signature.pattern) for signature in self.signatures)
+            self._set = patterns if patterns.compile() else None
         self._in_set = {slot: index for index, slot in enumerate(slots) if slot is not None} if self._set else {}
         taken = set(self._in_set.values())
         self._outside = [index for index in range(len(self.signatures)) if index not in taken]
@@ -86,7 +90,8 @@ class SignatureSet:
     def matching(self, text: str) -> Tuple[Signature, ...]:
         """Return the signatures whose pattern is found in `text`, in knowledge-base order."""
         # RE2 numbers a set's patterns in the order they were added
-        in_set = {self._in_set[slot] for slot in self._set.matching(text)} if self._set is not None else set()
+        in_set = {self._in_set[slot] for slot in self._set.matching(text) if slot in self._in_set} \
+            if self._set is not None else set()
         found = in_set if text.isascii() else set()
         tried = (in_set - found) | (set(self._outside) if self._any is not None and self._any.search(text) else set())
         found |= {i for i in tried if compiled(self.signatures[i].pattern).search(text)}

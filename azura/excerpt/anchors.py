@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import FrozenSet, Optional, Pattern, Sequence, Tuple
+from typing import Dict, FrozenSet, Optional, Pattern, Sequence, Tuple
 
-from azura.analyze.patterns import PatternSet
+from azura.analyze.patterns import LazyPattern, PatternSet
 from azura.analyze.signatures import compiled
 
 
@@ -29,7 +29,8 @@ class Rule:
 
 
 def _rule(name: str, scan: str, weight: float, before: int, after: int, pattern: str = "") -> Rule:
-    return Rule(name, re.compile(pattern or scan), weight, before, after, scan)
+    # compiled when first searched: with RE2 the classifier's set answers for them and most runs never do
+    return Rule(name, LazyPattern(pattern or scan), weight, before, after, scan)  # type: ignore[arg-type]
 
 
 VERDICT_RULE = "exit-code"
@@ -147,7 +148,10 @@ def is_verdict(text: str, rule: Rule) -> bool:
 
     A knowledge-base pattern may know the same line ("Bash exited with code '1'."); it is still the verdict.
     """
-    return rule.name == VERDICT_RULE or (rule is SIGNATURE and bool(_VERDICT_PATTERN.search(text)))
+    # Every form of the verdict says "exit" or '" failed', and `in` costs a hundredth of the pattern: until a log's
+    # verdict is found, each of its signature hits is asked (tens of thousands in an error-dense log).
+    return rule.name == VERDICT_RULE or (rule is SIGNATURE and ("xit" in text or '" failed' in text)
+                                         and bool(_VERDICT_PATTERN.search(text)))
 
 
 class Classifier:
@@ -168,6 +172,9 @@ class Classifier:
         self.signatures = tuple(signatures)
         self.issue_texts = tuple(issue_texts)
         self._slots = _slots(self.signatures)
+        # The answer each set of matches gives alone (or _READ_THE_LINE): an error-dense log's lines match a few
+        # dozen sets between them, and weighing a set again costs as much as RE2's reading of the line.
+        self._answers: Dict[FrozenSet[int], object] = {}
 
     def __call__(self, text: str) -> Optional[Rule]:
         """Return the rule a clean line is an anchor for, or None: what `classify` returns."""
@@ -175,6 +182,13 @@ class Classifier:
         if slots is None or not text.isascii():
             return classify(text, self.signatures, self.issue_texts)
         found = slots.patterns.matching(text)
+        answer = self._answers.get(found, _UNSEEN)
+        if answer is _UNSEEN:
+            if len(self._answers) >= _MAX_ANSWERS:
+                self._answers.clear()
+            answer = self._answers[found] = self._answer_of(found)
+        if answer is not _READ_THE_LINE:
+            return answer  # type: ignore[return-value]
 
         def hit(slot: Optional[int]) -> bool:
             return slot is None or slot in found  # a pattern outside the set is always tried
@@ -194,6 +208,28 @@ class Classifier:
             return None
         return next((rule for slot, rule, exact in slots.rules
                      if hit(slot) and (exact or rule.pattern.search(text))), None)
+
+    def _answer_of(self, found: FrozenSet[int]) -> object:
+        """Return what `__call__` answers for a line whose matches are `found`, or _READ_THE_LINE when that
+        depends on the line itself (a pattern outside the set or in a looser form, an issue's text)."""
+        slots = self._slots
+        if not found.isdisjoint(slots.signatures):
+            return SIGNATURE
+        if slots.signatures_outside or self.issue_texts or slots.passing in found or slots.warning is None:
+            return _READ_THE_LINE
+        if slots.warning in found:
+            return None
+        if slots.zero_counts is None or slots.zero_counts in found:
+            return _READ_THE_LINE
+        for slot, rule, exact in slots.rules:
+            if slot is None or slot in found:
+                return rule if exact else _READ_THE_LINE
+        return None
+
+
+_UNSEEN = object()
+_READ_THE_LINE = object()
+_MAX_ANSWERS = 4096
 
 
 @dataclass(frozen=True)

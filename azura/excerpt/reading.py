@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 from azura.errors import InputError
 from azura.models import Line
@@ -21,24 +21,27 @@ MAX_LINE_BYTES = 4 << 20  # a line past this is cut while streaming, before it i
 LINE_CAP = 2000  # characters kept of a long line
 _HEAD_BYTES = 4 * LINE_CAP + 64  # enough bytes for LINE_CAP characters of any UTF-8 text
 _SNIFF_BYTES = 8192
+_COUNT_PIECE = 16 << 10  # bytes whose line breaks are counted at a time (count_breaks)
 _UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
 _BINARY_BYTES = bytes(range(0, 9)) + bytes(range(14, 27)) + bytes(range(28, 32))  # control bytes text never has
 
+# Lines are cleaned joined, each after a "\n" (`clean_lines`): no pattern runs across one, and those that hold to
+# a line's start begin with it.
 # Timestamps prefixed by Azure Pipelines and GitHub Actions, optionally after the "job<TAB>step<TAB>"
 # columns of a downloaded GitHub Actions log.
-_TIMESTAMP = re.compile(r"^\ufeff?(?:[^\t\n]*\t[^\t\n]*\t)?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?")
+_TIMESTAMP = re.compile(r"\n\ufeff?(?:[^\t\n]*\t[^\t\n]*\t)?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?")
 # The same without the columns, for a line without a tab: it fails at once instead of looking for a tab to its end.
 _TIMESTAMP_ALONE = re.compile(_TIMESTAMP.pattern.replace(r"(?:[^\t\n]*\t[^\t\n]*\t)?", ""))
 # Escape sequences: CSI ("ESC[31m"), OSC ("ESC]0;title BEL"), and the short ones ("ESC(B" picks a character set,
 # "ESC=" the keypad mode). Then the same written out as text, as some tools and log stores keep them: caret
 # notation "^[[31m", and "\e[31m", "\033[31m", "\x1b[31m", "\u001b[31m"; only with a letter at the end, so
 # a bracket expression such as grep's "^[[]" is left alone.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]")
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]")
 _ANSI_AS_TEXT = re.compile(r"(?:\^\[|\\(?:e|033|x1[bB]|u001[bB]))\[[0-9;?]*[A-Za-z]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # Azure Pipelines / GitHub Actions line markers, rewritten so they read plainly and can never act as a
-# logging command again: "##[error]x" -> "[error] x"; "##[endgroup]" carries nothing.
-_MARKER = re.compile(r"^##\[(error|warning|section|group|endgroup|command|debug|notice|info)\]")
+# logging command again: "##[error]x" -> "[error] x"; "##[endgroup]" carries nothing, and leaves nothing of its line.
+_MARKER = re.compile(r"\n##\[(?:(error|warning|section|group|command|debug|notice|info)\]|endgroup\][^\n]*)")
 # Travis CI fold and timing markers carry nothing for a reader.
 _TRAVIS_MARKER = re.compile(r"travis_(?:fold|time):[a-z]+:\S*")
 _COMMAND_PREFIX = re.compile(r"##(?=vso\[|\[)")
@@ -65,10 +68,17 @@ def count_breaks(data: bytes, start: int = 0, end: int = -1) -> int:
     """Return the number of line breaks in data[start:end]; the slice must not split a CRLF pair."""
     if end < 0:
         end = len(data)
-    lf = data.count(b"\n", start, end)
-    if data.find(b"\r", start, end) < 0:  # the usual log: one fast look instead of counting what is not there
-        return lf
-    return lf + data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
+    if data.find(b"\r", start, end) < 0:  # the usual log: one fast look, then one count
+        return data.count(b"\n", start, end)
+    # bytes.splitlines breaks lines as this module does, in one pass: counting CR, LF and CRLF apart takes twice
+    # as long. A piece at a time, so that a segment of short lines is never more than a few thousand objects at once.
+    breaks = 0
+    for at in range(start, end, _COUNT_PIECE):
+        piece = data[at:min(at + _COUNT_PIECE, end)]
+        breaks += len(piece.splitlines()) - (0 if ends_with_break(piece) else 1)
+        if at > start and piece[:1] == b"\n" and data[at - 1:at] == b"\r":
+            breaks -= 1  # a CRLF cut between two pieces: counted in each
+    return breaks
 
 
 def ends_with_break(data: bytes) -> bool:
@@ -178,16 +188,13 @@ def numbered_lines(data: bytes, first_line: int, last: Optional[int] = None,
     if pieces and pieces[-1] == b"":
         pieces.pop()
     skipped = max(0, len(pieces) - last) if last is not None else 0
+    pieces = pieces[skipped:]
     if cleaned is None:
-        return [Line(first_line + skipped + offset, clean_line(_decode(raw)))
-                for offset, raw in enumerate(pieces[skipped:])]
-    lines = []
-    for offset, raw in enumerate(pieces[skipped:], first_line + skipped):
-        text = cleaned.get(raw)
-        if text is None:
-            text = cleaned[raw] = clean_line(_decode(raw))
-        lines.append(Line(offset, text))
-    return lines
+        return [Line(number, text) for number, text in enumerate(clean_lines([_decode(raw) for raw in pieces]),
+                                                                 first_line + skipped)]
+    new = [raw for raw in dict.fromkeys(pieces) if raw not in cleaned]
+    cleaned.update(zip(new, clean_lines([_decode(raw) for raw in new])))
+    return [Line(number, cleaned[raw]) for number, raw in enumerate(pieces, first_line + skipped)]
 
 
 def _decode(data: bytes) -> str:
@@ -195,40 +202,54 @@ def _decode(data: bytes) -> str:
 
 
 def clean_line(raw: str, cut: int = 0) -> str:
-    """Return one raw log line as a reader should see it: no timestamp, colour, control or marker codes."""
-    # Each pattern runs only where it can match: this runs on every line kept near an anchor or at the end.
-    text = _without_timestamp(raw)
+    """Return one raw log line (no line break in it) as a reader should see it: no timestamp, colour, control or
+    marker codes; `cut` characters were dropped from its end already."""
+    return _capped(_cleaned("\n" + raw)[1:].rstrip(), cut)
+
+
+def clean_lines(raws: Sequence[str]) -> List[str]:
+    """Return each raw log line as `clean_line` does, cleaning them together: each pattern runs once over the lines
+    joined, instead of once a line (thousands of lines a segment near the anchors of an error-dense log)."""
+    texts = _cleaned("\n" + "\n".join(raws))[1:].split("\n")
+    if len(texts) != len(raws):  # a line holding a line break, which no log line does
+        return [clean_line(raw) for raw in raws]
+    return [_capped(text.rstrip(), 0) for text in texts]
+
+
+def _cleaned(text: str) -> str:
+    """Return lines, each after a "\n", without timestamps, colour, control and marker codes (trailing spaces kept)."""
+    # Each pattern runs only where it can match, and those that start a line start with its "\n": SRE looks for a
+    # pattern's literal start at C speed.
+    text = _without_timestamps(text)
     if "\x1b" in text:
         text = _ANSI.sub("", text)
     if "[" in text and ("^[" in text or "\\" in text):  # most lines hold neither
         text = _ANSI_AS_TEXT.sub("", text)
-    if not text.isprintable():  # a control character (or a tab, or a character Unicode calls unprintable)
+    if not text.replace("\n", "").isprintable():  # a control character (or a tab, or one Unicode calls unprintable)
         text = _CONTROL.sub("", text)
-    text = _without_timestamp(text)  # some agents colour the line before the timestamp
-    if "##" in text:
-        marker = _MARKER.match(text)
-        if marker:
-            name = marker.group(1)
-            text = "" if name == "endgroup" else f"[{name}] {text[marker.end():]}"
+    text = _without_timestamps(text)  # some agents colour the line before the timestamp
+    if "\n##[" in text:
+        text = _MARKER.sub(_plain_marker, text)
     if "travis_" in text:
         text = _TRAVIS_MARKER.sub("", text)
     if "##" in text:
         text = _COMMAND_PREFIX.sub("# #", text)
-    text = text.rstrip()
+    return text
+
+
+def _plain_marker(marker: "re.Match[str]") -> str:
+    return f"\n[{marker.group(1)}] " if marker.group(1) else "\n"
+
+
+def _capped(text: str, cut: int) -> str:
     cut += max(0, len(text) - LINE_CAP)
-    if cut:
-        text = f"{text[:LINE_CAP]} … ({cut:,} chars cut)"
-    return text
+    return f"{text[:LINE_CAP]} … ({cut:,} chars cut)" if cut else text
 
 
-def _without_timestamp(text: str) -> str:
-    """Return `text` without the timestamp an agent put at its start (after its columns, if it has them)."""
-    if "\t" in text:
-        return _TIMESTAMP.sub("", text, count=1)
-    start = text[:1]
-    if start.isdigit() or start == "\ufeff":  # a superset of what \d matches: the usual line is let go at once
-        return _TIMESTAMP_ALONE.sub("", text, count=1)
-    return text
+def _without_timestamps(text: str) -> str:
+    """Return lines, each after a "\n", without the timestamp an agent put at their start (after its columns, if it
+    has them)."""
+    return (_TIMESTAMP if "\t" in text else _TIMESTAMP_ALONE).sub("\n", text)
 
 
 def read_lines(chunks: Iterable[bytes], first_line: int = 1) -> Iterator[Line]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
 from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, Classifier, Rule, is_verdict, issue_key
-from azura.excerpt.reading import LINE_CAP, Segment, clean_line, count_breaks, numbered_lines, segments
+from azura.excerpt.reading import LINE_CAP, Segment, clean_line, clean_lines, count_breaks, numbered_lines, segments
 from azura.analyze.patterns import RE2_MEMORY
 from azura.errors import ConfigError
 from azura.models import Line, StepLog
@@ -83,12 +83,19 @@ def shape_starts(texts: Sequence[str], known: Optional[Dict[str, str]] = None) -
     for text in texts:
         cut = text.find(" ", 2 * REPEAT_PREFIX)
         heads.append(text if cut < 0 else text[:cut + 1])
-    starts = _shapes([head.translate(_ZEROS) for head in heads], known)
+    starts = _shapes(_zeroed(heads), known)
     short = [i for i, (start, head, text) in enumerate(zip(starts, heads, texts))
              if len(start) < REPEAT_PREFIX and head is not text]
-    for i, start in zip(short, _shapes([texts[i].translate(_ZEROS) for i in short], known)):
+    for i, start in zip(short, _shapes(_zeroed([texts[i] for i in short]), known)):
         starts[i] = start
     return starts
+
+
+def _zeroed(texts: Sequence[str]) -> List[str]:
+    """Return each text with its digits made zeros, translating them joined: one call of `translate` looks each
+    character up once, whatever the number of lines."""
+    zeroed = _SEPARATOR.join(texts).translate(_ZEROS).split(_SEPARATOR)
+    return zeroed if len(zeroed) == len(texts) else [text.translate(_ZEROS) for text in texts]
 
 
 def _shapes(keys: Sequence[str], known: Dict[str, str]) -> List[str]:
@@ -189,26 +196,53 @@ def compile_finder(patterns: Tuple[str, ...], line_patterns: Tuple[str, ...] = (
     if by_line:
         finditers.append(lambda data: _search_lines(by_line, data))
 
+    first_match = _first_match(fast) if fast is not None else None
+
     def finder(data: bytes) -> Iterator[Tuple[int, int]]:
-        if len(finditers) == 1 and fast is not None:
-            return _lines_found(fast, data)
+        if len(finditers) == 1 and first_match is not None:
+            return _lines_found(first_match, data)
         return _hit_lines(data, sorted({match.start() for finditer in finditers for match in finditer(data)}))
 
     return finder
 
 
-def _lines_found(regex, data: bytes) -> Iterator[Tuple[int, int]]:
-    """Yield (start, end) of each line holding a match of `regex`, searching on from each line's end."""
+def _first_match(regex) -> Callable[[bytes, int], int]:
+    """Return a function giving where an RE2 regex first matches bytes from an offset on, or -1.
+
+    google-re2's `search` wraps each answer in a match object built in Python, which on an error-dense log costs
+    more than RE2's search of the line; the RE2 object it wraps gives the span alone. That object is the wrapper's
+    own (`_regexp`, as in google-re2 1.1): where it is not there, or answers otherwise, `search` is used.
+    """
+    def by_search(data: bytes, position: int) -> int:
+        match = regex.search(data, position)
+        return -1 if match is None else match.start()
+
+    inner = getattr(regex, "_regexp", None)
+    anchor = getattr(getattr(type(inner), "Anchor", None), "UNANCHORED", None)
+    try:
+        usable = inner.Match(anchor, b"", 0, 0)[0] == (-1, -1)
+    except Exception:  # noqa: BLE001 - another wrapper than the one this was written for
+        usable = False
+    if not usable:
+        return by_search
+
+    def by_span(data: bytes, position: int) -> int:
+        return inner.Match(anchor, data, position, len(data))[0][0]
+
+    return by_span
+
+
+def _lines_found(first_match: Callable[[bytes, int], int], data: bytes) -> Iterator[Tuple[int, int]]:
+    """Yield (start, end) of each line holding a match, searching on from each line's end."""
     has_cr = b"\r" in data
     position = 0
     while True:
-        match = regex.search(data, position)
-        if match is None:
+        hit = first_match(data, position)
+        if hit < 0:
             return
-        hit = match.start()
         start, end = _line_around(data, hit, position, has_cr)
         yield start, end
-        position = max(end, hit + 1)  # a match starting at a line break is that line's: go past it
+        position = end if end > hit else hit + 1  # a match starting at a line break is that line's: go past it
 
 
 def _search_lines(regexes: Sequence[Pattern[bytes]], data: bytes) -> Iterator[re.Match]:
@@ -328,47 +362,69 @@ class _Scanner:
             line = overlong_line(cur)
             rule = ISSUE if wanted else self.classify(line.text)
             if rule:
-                self._note_verdict(rule, line.text, line.number)
+                if self._is_first_verdict(rule, line.text):
+                    self._note_verdict(line.number)
                 self._ring(rule).append(Anchor(line.number, rule, shape_starts([line.text])[0], False, (line,)))
             return
-        context = _Context(prev, cur, nxt)
+        self._keep(self._anchors_found(cur, hits, wanted), cur, _Context(prev, cur, nxt))
+
+    def _anchors_found(self, cur: Segment, hits: Sequence[Tuple[int, int]], wanted: Sequence[int]
+                       ) -> List[Tuple[Rule, str, int, Optional[int]]]:
+        """Return the anchors among a segment's hit lines and wanted lines: (rule, clean text, start of the line, its
+        number when already counted), in order; note the commands started and the verdict on the way."""
         numbers = _LineNumbers(cur)
-        # Anchors past the first few of their rule only compete for the last places: cut their windows
-        # once per segment, for the latest of each rule, so a log of a million errors stays linear.
-        latest: Dict[str, Deque[Tuple[Rule, str, int, int, bool]]] = {}
         found = []
-        for start, end in hits:
-            text = clean_line(cur.data[start:end].decode("utf-8", errors="replace"))
+        for (start, _), text in zip(hits, clean_lines([cur.data[start:end].decode("utf-8", errors="replace")
+                                                       for start, end in hits])):
             if self.verdict is None and COMMAND.match(text):
                 self.last_command = numbers.at(start)
                 continue
             rule = self.classify(text)
-            if rule is not None:  # most hits are false alarms: only anchors need their line counted
-                number = numbers.at(start)
-                found.append((rule, text, number, start))
-                self._note_verdict(rule, text, number)
+            if rule is not None:  # most hits are false alarms, and most anchors are pushed out: none is counted yet
+                found.append((rule, text, start, self._note_verdict(numbers.at(start))
+                              if self._is_first_verdict(rule, text) else None))
         for number in wanted:
             start = _line_start(cur.data, number - cur.first_line)
             text = clean_line(cur.data[start:_line_end(cur.data, start)].decode("utf-8", errors="replace"))
-            found.append((ISSUE, text, number, start))
-        for (rule, text, number, start), shape in zip(found, shape_starts([text for _, text, _, _ in found],
-                                                                          self.known_shapes)):
+            found.append((ISSUE, text, start, number))
+        return found
+
+    def _keep(self, found: Sequence[Tuple[Rule, str, int, Optional[int]]], cur: Segment, context: _Context) -> None:
+        """Keep a segment's anchors that stay: the first few distinct ones of each rule, and the latest."""
+        # Anchors past the first few of their rule only compete for the last places: cut their windows
+        # once per segment, for the latest of each rule, so a log of a million errors stays linear.
+        kept = []  # (rule, shape, start, number, repeat, whether it is among the first of its rule)
+        taken: Dict[str, int] = {}  # places among the first anchors taken in this segment, by rule
+        latest: Dict[str, Deque[tuple]] = {}
+        for (rule, text, start, number), shape in zip(found, shape_starts([text for _, text, _, _ in found],
+                                                                         self.known_shapes)):
             repeat = shape in self.shapes
             if len(self.shapes) < _MAX_SHAPES:
                 self.shapes.add(shape)
-            first = self.first.setdefault(rule.name, [])
-            if repeat or len(first) >= FIRST_PER_RULE:
-                latest.setdefault(rule.name, deque(maxlen=LAST_PER_RULE)).append((rule, shape, number, start, repeat))
+            places = len(self.first.setdefault(rule.name, [])) + taken.get(rule.name, 0)
+            if repeat or places >= FIRST_PER_RULE:
+                latest.setdefault(rule.name, deque(maxlen=LAST_PER_RULE)).append((rule, shape, start, number, repeat,
+                                                                                  False))
             else:
-                first.append(Anchor(number, rule, shape, repeat, context.window(start, number, rule)))
+                taken[rule.name] = taken.get(rule.name, 0) + 1
+                kept.append((rule, shape, start, number, repeat, True))
         for pending in latest.values():
-            for rule, shape, number, start, repeat in pending:
-                self._ring(rule).append(Anchor(number, rule, shape, repeat, context.window(start, number, rule)))
+            kept.extend(pending)
+        # Only the anchors kept need their line numbers: counted in one pass, in the order of their lines.
+        at = _line_numbers(cur, sorted({start for _, _, start, number, _, _ in kept if number is None}))
+        for rule, shape, start, number, repeat, first in kept:
+            number = at[start] if number is None else number
+            anchor = Anchor(number, rule, shape, repeat, context.window(start, number, rule))
+            (self.first[rule.name] if first else self._ring(rule)).append(anchor)
 
-    def _note_verdict(self, rule: Rule, text: str, number: int) -> None:
-        if self.verdict is None and is_verdict(text, rule):
-            self.verdict = number
-            self.failing_command = self.last_command
+    def _is_first_verdict(self, rule: Rule, text: str) -> bool:
+        return self.verdict is None and is_verdict(text, rule)
+
+    def _note_verdict(self, number: int) -> int:
+        """Note the line of the log's first failing exit code; return its number."""
+        self.verdict = number
+        self.failing_command = self.last_command
+        return number
 
     def _ring(self, rule: Rule) -> Deque[Anchor]:
         return self.last.setdefault(rule.name, deque(maxlen=LAST_PER_RULE))
@@ -392,10 +448,12 @@ def _hit_lines(data: bytes, hits: Sequence[int]) -> Iterator[Tuple[int, int]]:
 
 def _line_around(data: bytes, hit: int, after: int, has_cr: bool) -> Tuple[int, int]:
     """Return (start, end) of the line holding offset `hit`; it starts at `after` or later."""
+    # conditions rather than max(): this runs for every hit line of an error-dense log
     start = data.rfind(b"\n", after, hit) + 1
     if has_cr:
-        start = max(start, data.rfind(b"\r", after, hit) + 1)
-    return max(start, after), _line_end(data, hit)
+        after_cr = data.rfind(b"\r", after, hit) + 1
+        start = after_cr if after_cr > start else start
+    return (start if start > after else after), _line_end(data, hit)
 
 
 class _LineNumbers:
@@ -412,9 +470,19 @@ class _LineNumbers:
         return self.number
 
 
+def _line_numbers(segment: Segment, starts: Sequence[int]) -> Dict[int, int]:
+    """Return the line number of each line start given, in increasing order, of the segment."""
+    numbers = _LineNumbers(segment)
+    return {start: numbers.at(start) for start in starts}
+
+
 def _line_end(data: bytes, pos: int) -> int:
-    found = _BREAK.search(data, pos)
-    return found.start() if found else len(data)
+    """Return the offset of the first line break at or after `pos`, or the length of `data`."""
+    end = data.find(b"\n", pos)
+    if end < 0:
+        end = len(data)
+    cr = data.find(b"\r", pos, end)  # a bare CR before it ends the line sooner; looked for in this line only
+    return end if cr < 0 else cr
 
 
 def _line_start(data: bytes, index: int) -> int:
