@@ -642,3 +642,19 @@ def test_corpus_a_cause_that_does_not_say_what_failed_comes_with_evidence_inside
     labelled = range(label["chunk_start_line_normalised"], label["chunk_end_line_normalised"] + 1)
     assert any(line.number in labelled for line in failure.evidence)
     assert len(failure.evidence) <= MAX_EVIDENCE
+
+
+def test_a_heading_the_diagnosis_rests_on_is_cited_with_the_line_under_it():
+    failure = analyse_one(excerpt(  # awesome_bot (vinta/awesome-python, LogChunks 125541453)
+        "Issues :-(", "> Links", "  1. 301 https://warehouse.python.org/ → https://pypi.io/",
+        'The command "awesome_bot README.md --allow-dupe --white-list pyparsing,graphviz.org" exited with 1.',
+        first=1169))
+    assert failure.root_cause.endswith(
+        "Line 1170: > Links, then line 1171: 1. 301 https://warehouse.python.org/ → https://pypi.io/")
+
+
+def test_a_heading_is_cited_alone_when_the_line_under_it_reports_only_progress():
+    failure = analyse_one(excerpt(  # awesome_bot (dkhamsing/open-source-ios-apps, LogChunks 562459179)
+        "Issues :-(", "> Dupes", "Wrote results to ab-results-check-unique.txt.json",
+        'The command "awesome_bot check-unique.txt --allow-redirect" exited with 1.', first=5562))
+    assert failure.root_cause.endswith("Line 5563: > Dupes")

@@ -18,6 +18,7 @@ from azura.models import Facts, FailingTest, Line, Signature, SourceLocation
 
 MAX_EVIDENCE = 6
 FOLLOWING_LINES = 3  # lines right under the cause that belong to it, kept as evidence
+HEADING_WORDS = 3  # a cause line of fewer words is a heading, cited with the line under it
 LAST_WORDS = 3  # lines of what the failing command printed last, for a cause that does not say what failed
 LAST_WORDS_READ = 12  # lines read back from the end of the failing section to find them
 MAX_QUOTE = 160
@@ -93,7 +94,8 @@ def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidat
     explanation = signature.summary if signature is not None else "" if specific else _generic_explanation(category)
     if specific and (category in NAMED_BY_FACTS or specific.rstrip(".") == explanation.rstrip(".")):
         explanation = ""  # "Test `x` failed: ..." says all that "Go tests failed." would
-    cited = _cited(cause.line)
+    evidence = _evidence(cause, section, candidates, facts, verdict)
+    cited = _cited(cause.line, _first_under(cause.line, evidence, candidates))
     if specific and cause.line.number and _said_already(specific, cause.line.text):
         cited = f"(line {cause.line.number})"
     if cause.wrapper is not None:
@@ -102,7 +104,7 @@ def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidat
     return Said(category=category, summary=summary, root_cause=root_cause,
                 suggested_fix=_fix(category, facts, signature, section),
                 confidence=_confidence(cause, category, facts),
-                evidence=_evidence(cause, section, candidates, facts, verdict))
+                evidence=evidence)
 
 
 def quote(text: str, limit: int = MAX_QUOTE) -> str:
@@ -146,10 +148,24 @@ def command_kind(command: str) -> Optional[str]:
     return None
 
 
-def _cited(line: Line) -> str:
-    if line.number > 0:
-        return f"Line {line.number}: {quote(line.text)}"
-    return f"The agent reported: {quote(line.text)}"
+def _cited(line: Line, under: Optional[Line] = None) -> str:
+    if line.number <= 0:
+        return f"The agent reported: {quote(line.text)}"
+    if under is not None:
+        return f"Line {line.number}: {quote(line.text)}, then line {under.number}: {quote(under.text)}"
+    return f"Line {line.number}: {quote(line.text)}"
+
+
+def _first_under(cause: Line, evidence: Sequence[Line], candidates: Sequence[Candidate]) -> Optional[Line]:
+    """Return the evidence line right under a cause line too short to say anything alone (a heading such as a link
+    checker's "> Links" or composer's "Problem 1"), or None: quoting the heading alone tells the reader nothing."""
+    if len(_WORDS.findall(cause.text)) >= HEADING_WORDS or cause.number <= 0:
+        return None
+    wrappers = {c.line.number for c in candidates if c.kind == WRAPPER}
+    return next((line for line in evidence if 0 < line.number - cause.number <= FOLLOWING_LINES
+                 and line.number not in wrappers
+                 and len(_WORDS.findall(line.text)) >= HEADING_WORDS
+                 and not (is_noise(line.text) or is_progress(line.text))), None)
 
 
 def _category(cause: Candidate, facts: Facts, candidates: Sequence[Candidate], section: Sequence[Line]) -> str:
