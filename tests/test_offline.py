@@ -658,3 +658,29 @@ def test_a_heading_is_cited_alone_when_the_line_under_it_reports_only_progress()
         "Issues :-(", "> Dupes", "Wrote results to ab-results-check-unique.txt.json",
         'The command "awesome_bot check-unique.txt --allow-redirect" exited with 1.', first=5562))
     assert failure.root_cause.endswith("Line 5563: > Dupes")
+
+
+def test_a_summary_with_no_facts_says_what_the_cause_line_says_not_only_a_label():
+    failure = analyse_one(excerpt(  # mhinz/vim-galore, LogChunks 430784580: a Markdown checker no signature knows
+        "$ gomali *.md", "README.md:2197:Line longer than 80 characters.",
+        'The command "gomali *.md" exited with 1.', first=686))
+    assert failure.category == "unknown"
+    assert failure.summary == "No known failure signature matched: README.md:2197:Line longer than 80 characters."
+
+
+def test_a_signatures_sentence_is_followed_by_the_line_it_matched_when_no_facts_name_what_failed():
+    failure = analyse_one(excerpt(  # Erlang Common Test's report of a failing case (rabbitmq-server, LogChunks 571824621)
+        "- - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - -",
+        "confirms_rejects_SUITE:mixed_dead_alive_queues_reject failed on line 195",
+        "Reason: expecting_nack_got_ack", first=1403))
+    assert failure.signature_id == "erlang-ct-failed"
+    assert "confirms_rejects_SUITE:mixed_dead_alive_queues_reject" in failure.summary
+
+
+def test_the_summary_of_a_wrapper_quotes_what_the_command_printed_last():
+    failure = analyse_one(excerpt(  # tj/git-extras' check_integrity.sh, LogChunks 525870481
+        "$ ./check_integrity.sh $(find bin | cut -b 5- | xargs)", "Skip command rscp",
+        "Run 'make docs' to create man/git-rename-remote.1 and man/git-rename-remote.html",
+        'The command "./check_integrity.sh $(find bin | cut -b 5- | xargs)" exited with 1.', first=863))
+    assert failure.summary.endswith(
+        "its last output: Run 'make docs' to create man/git-rename-remote.1 and man/git-rename-remote.html")

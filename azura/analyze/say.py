@@ -22,6 +22,7 @@ HEADING_WORDS = 3  # a cause line of fewer words is a heading, cited with the li
 LAST_WORDS = 3  # lines of what the failing command printed last, for a cause that does not say what failed
 LAST_WORDS_READ = 12  # lines read back from the end of the failing section to find them
 MAX_QUOTE = 160
+SUMMARY_QUOTE = 120  # a summary quotes this much of its cause line: the root cause beside it quotes more
 MAX_NAMED_TESTS = 3
 # Categories whose facts (failing tests, compile errors) say all that a signature's general sentence would.
 NAMED_BY_FACTS = ("test", "compile", "lint")
@@ -90,12 +91,13 @@ def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidat
     signature = cause.signature
     category = _category(cause, facts, candidates, section)
     specific = _specifics(category, facts, section)
-    summary = _summary(_specifics(category, facts, section, short=True), signature, category)
+    evidence = _evidence(cause, section, candidates, facts, verdict)
+    under = _first_under(cause.line, evidence, candidates)
+    summary = _summary(_specifics(category, facts, section, short=True), cause, category, under)
     explanation = signature.summary if signature is not None else "" if specific else _generic_explanation(category)
     if specific and (category in NAMED_BY_FACTS or specific.rstrip(".") == explanation.rstrip(".")):
         explanation = ""  # "Test `x` failed: ..." says all that "Go tests failed." would
-    evidence = _evidence(cause, section, candidates, facts, verdict)
-    cited = _cited(cause.line, _first_under(cause.line, evidence, candidates))
+    cited = _cited(cause.line, under)
     if specific and cause.line.number and _said_already(specific, cause.line.text):
         cited = f"(line {cause.line.number})"
     if cause.wrapper is not None:
@@ -266,14 +268,27 @@ def _readable_version(subject: str, version: str) -> str:
     return version
 
 
-def _summary(specific: str, signature: Optional[Signature], category: str) -> str:
+def _summary(specific: str, cause: Candidate, category: str, under: Optional[Line] = None) -> str:
+    """Return the one sentence a reader sees first: the facts when there are some, else what kind of failure it was
+    and what the cause line says (a label such as "Tests failed." alone tells nothing the red run did not)."""
     if specific:
         return quote(specific, 200)
-    if signature is not None:
-        return signature.summary
-    if category != "unknown":
-        return _generic_explanation(category)
-    return "No known failure signature matched."
+    signature = cause.signature
+    lead = signature.summary if signature is not None and cause.kind == CAUSE else _generic_explanation(category)
+    said = _gist(cause.line, under)
+    if not said:
+        return lead
+    if cause.wrapper is not None:  # the line is what the failing command printed last, not an error it named
+        return f"{lead.rstrip('.')}; its last output: {said}"
+    return f"{lead.rstrip('.')}: {said}"
+
+
+def _gist(line: Line, under: Optional[Line] = None) -> str:
+    """Return what a cause line says, short enough for a summary, with the line under a heading ("> Links")."""
+    if line.number <= 0:
+        return ""  # an issue the agent reported is quoted in the root cause
+    text = " ".join(part for part in (line.text, under.text if under is not None else "") if part.strip())
+    return quote(text, SUMMARY_QUOTE).rstrip(" :")
 
 
 def _generic_explanation(category: str) -> str:
