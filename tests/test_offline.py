@@ -684,3 +684,23 @@ def test_the_summary_of_a_wrapper_quotes_what_the_command_printed_last():
         'The command "./check_integrity.sh $(find bin | cut -b 5- | xargs)" exited with 1.', first=863))
     assert failure.summary.endswith(
         "its last output: Run 'make docs' to create man/git-rename-remote.1 and man/git-rename-remote.html")
+
+
+def vims_failing_test_run():
+    """vim's test run (LogChunks 556831164, lines as the excerpt keeps them): `make` runs the tests ${TEST} names."""
+    return Excerpt(step=FailedStep(name="Build"), tokens=50, lines=(
+        Line(12075, "\tFound errors in Test_terminal_termwinsize_option_fixed():"), Line(12077, "\tRun 1:"),
+        Line(12081, "\tfunction RunTheTest[40]..Test_terminal_termwinsize_option_fixed[23]..StopVimInTerminal line 1: "
+                    "Expected 'running' but got 'finished'"),
+        Line(12089, "\tFlaky test failed too often, giving up"),
+        Line(12131, 'The command "do_test make ${SHADOWOPT} ${TEST}" exited with 2.')))
+
+
+def test_a_cause_no_signature_knows_takes_its_category_from_the_test_script_that_failed():
+    assert analyse_one(vims_failing_test_run()).category == "test"
+
+
+def test_the_summary_of_a_line_that_announces_what_follows_quotes_the_first_line_that_says_it():
+    assert analyse_one(vims_failing_test_run()).summary == (
+        "Tests failed: Found errors in Test_terminal_termwinsize_option_fixed(): function "
+        "RunTheTest[40]..Test_terminal_termwinsize_option_fixed[23]..StopVimInTerminal line 1…")

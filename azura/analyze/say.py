@@ -22,7 +22,6 @@ HEADING_WORDS = 3  # a cause line of fewer words is a heading, cited with the li
 LAST_WORDS = 3  # lines of what the failing command printed last, for a cause that does not say what failed
 LAST_WORDS_READ = 12  # lines read back from the end of the failing section to find them
 MAX_QUOTE = 160
-SUMMARY_QUOTE = 120  # a summary quotes this much of its cause line: the root cause beside it quotes more
 MAX_NAMED_TESTS = 3
 # Categories whose facts (failing tests, compile errors) say all that a signature's general sentence would.
 NAMED_BY_FACTS = ("test", "compile", "lint")
@@ -54,17 +53,19 @@ _FRAME_BELOW = re.compile(r'^\s+at .*\S+:\d+')
 # "Failed at the app@1.0 lint script", Travis's "The command "make test" exited with 2.", GitHub Actions' "Run make"
 _COMMAND_LINE = re.compile(r"^\$ (.+)|^\[command\](.+)|^> \S+@\S+ (\S+)|Failed at the \S+ (\S+) script"
                            r"|The command \"(.+?)\" (?:exited|failed)|^\[group\] Run (.+)")
-# Words in the failing command that tell what kind of work it did, for a cause no signature knows.
-_COMMAND_KINDS = (
-    ("test", re.compile(r"\b(?:test|tests|spec|specs|check|pytest|jest|mocha|karma|rspec|phpunit|ctest|tox|nox|vitest"
-                        r"|ava|prove|busted|bats|xcodebuild test)\b")),
-    ("lint", re.compile(r"\b(?:lint|eslint|flake8|pylint|rubocop|stylelint|tslint|checkstyle|ktlint|detekt|golangci-lint"
-                        r"|shellcheck|black|prettier|fmt|format|mdl|markdownlint|htmlproofer|awesome_bot|codespell|staticcheck|vet"
-                        r"|fmtcheck)\b")),
-    ("deploy", re.compile(r"\b(?:deploy|publish|release|upload)\b")),
-    ("dependency", re.compile(r"\b(?:install|restore|npm ci|bundle|pip|composer|dependencies|deps)\b")),
-    ("compile", re.compile(r"\b(?:build|compile|make|cmake|msbuild|tsc|javac|assemble|cargo|gradlew?|mvn|go build)\b")),
-)
+# Words in the failing command that tell what kind of work it did, for a cause no signature knows. A word counts
+# in any case and between underscores too: scripts and variables name the work as `run_tests.sh`, `do_test`, `${TEST}`.
+_COMMAND_KINDS = tuple((category, re.compile(rf"(?<![A-Za-z0-9])(?:{words})(?![A-Za-z0-9])", re.IGNORECASE))
+                       for category, words in (
+    ("test", r"test|tests|spec|specs|check|pytest|jest|mocha|karma|rspec|phpunit|ctest|tox|nox|vitest"
+             r"|ava|prove|busted|bats|xcodebuild test"),
+    ("lint", r"lint|eslint|flake8|pylint|rubocop|stylelint|tslint|checkstyle|ktlint|detekt|golangci-lint"
+             r"|shellcheck|black|prettier|fmt|format|mdl|markdownlint|htmlproofer|awesome_bot|codespell|staticcheck|vet"
+             r"|fmtcheck"),
+    ("deploy", r"deploy|publish|release|upload"),
+    ("dependency", r"install|restore|npm ci|bundle|pip|composer|dependencies|deps"),
+    ("compile", r"build|compile|make|cmake|msbuild|tsc|javac|assemble|cargo|gradlew?|mvn|go build"),
+))
 
 
 # A line that announces what follows it: "Problem 1:", a test runner's verdict at the end of its line ("tables:
@@ -93,7 +94,8 @@ def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidat
     specific = _specifics(category, facts, section)
     evidence = _evidence(cause, section, candidates, facts, verdict)
     under = _first_under(cause.line, evidence, candidates)
-    summary = _summary(_specifics(category, facts, section, short=True), cause, category, under)
+    summary = _summary(_specifics(category, facts, section, short=True), cause, category,
+                       under or _announced(cause.line, evidence, candidates))
     explanation = signature.summary if signature is not None else "" if specific else _generic_explanation(category)
     if specific and (category in NAMED_BY_FACTS or specific.rstrip(".") == explanation.rstrip(".")):
         explanation = ""  # "Test `x` failed: ..." says all that "Go tests failed." would
@@ -283,12 +285,25 @@ def _summary(specific: str, cause: Candidate, category: str, under: Optional[Lin
     return f"{lead.rstrip('.')}: {said}"
 
 
+def _announced(cause: Line, evidence: Sequence[Line], candidates: Sequence[Candidate]) -> Optional[Line]:
+    """Return the first evidence line of the cause's block that says something (past a "Run 1:") under a cause line
+    that ends by announcing it ("Found errors in Test_x():"), or None."""
+    from azura.analyze.facts import BLOCK_AFTER
+
+    if not cause.text.rstrip().endswith(":") or cause.number <= 0:
+        return None
+    wrappers = {c.line.number for c in candidates if c.kind == WRAPPER}
+    below = sorted((line for line in evidence if 0 < line.number - cause.number <= BLOCK_AFTER), key=lambda l: l.number)
+    said = next((line for line in below if len(_WORDS.findall(line.text)) >= HEADING_WORDS), None)
+    return None if said is None or said.number in wrappers or is_noise(said.text) else said
+
+
 def _gist(line: Line, under: Optional[Line] = None) -> str:
     """Return what a cause line says, short enough for a summary, with the line under a heading ("> Links")."""
     if line.number <= 0:
         return ""  # an issue the agent reported is quoted in the root cause
     text = " ".join(part for part in (line.text, under.text if under is not None else "") if part.strip())
-    return quote(text, SUMMARY_QUOTE).rstrip(" :")
+    return quote(text).rstrip(" :")
 
 
 def _generic_explanation(category: str) -> str:
