@@ -259,6 +259,26 @@ def test_warnings_and_notes_are_no_compile_errors():
                                 "src/a.c:2:1: note: declared here", "a.go:3:1: warning: x")) == ((), None)
 
 
+def test_a_warning_is_a_compile_error_where_the_build_treats_warnings_as_errors():
+    (error,), count = compile_errors(lines(  # GHC under -Werror (jgm/pandoc, LogChunks 479984913)
+        1794, "[ 16 of 147] Compiling Text.Pandoc.Ipynb ( src/Text/Pandoc/Ipynb.hs, dist/build/Text/Pandoc/Ipynb.o )", "",
+        "src/Text/Pandoc/Ipynb.hs:94:10: Warning:", "    No explicit implementation for", "      ‘mappend’",
+        "    In the instance declaration for ‘Monoid (Notebook a)’", "", "<no location info>:",
+        "Failing due to -Werror."))
+    assert error.location == SourceLocation("src/Text/Pandoc/Ipynb.hs", 94, 10) and error.log_line == 1796
+    assert error.message == ("warning: No explicit implementation for ‘mappend’ In the instance declaration for "
+                             "‘Monoid (Notebook a)’") and count == 1
+
+
+def test_ghcs_message_is_read_past_the_progress_a_parallel_build_prints_under_its_header():
+    (error, *_), _ = compile_errors(lines(  # koalaman/shellcheck, LogChunks 471475140
+        1007, "src/ShellCheck/Fixer.hs:38:10: error:",
+        "[ 6 of 19] Compiling Paths_ShellCheck ( dist/build/autogen/Paths_ShellCheck.hs, dist/build/Paths_ShellCheck.o )",
+        "[ 7 of 19] Compiling ShellCheck.Data  ( src/ShellCheck/Data.hs, dist/build/ShellCheck/Data.o )",
+        "    Not in scope: type constructor or class `Semigroup'"))
+    assert error.message == "Not in scope: type constructor or class `Semigroup'"
+
+
 # --- missing names, versions, exit status ---------------------------------------------------------------
 
 @pytest.mark.parametrize("text, kind, name", [

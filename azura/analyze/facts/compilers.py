@@ -47,6 +47,14 @@ DIAGNOSTICS: Tuple[Pattern[str], ...] = (
     _diagnostic(r"^\s*{source}:(?P<line>\d+): (?P<message>(?!Warning|warning).+)$", r"(?:erl|hrl|ex|exs)"),
 )
 
+# A warning in the same shape as an error ("src/Ipynb.hs:94:10: Warning:", "x.c:3:5: warning: unused variable"):
+# a compile error where the build says it treats warnings as errors (gcc's, clang's and GHC's words for it)
+_WARNING = _diagnostic(r"^\s*{source}:(?P<line>\d+)(?::(?P<col>\d+))?: [Ww]arning:\s*(?P<message>.*?)(?: \[-W[\w-]+\])?$")
+_WARNINGS_FAIL = re.compile(r"warnings being treated as errors|Failing due to -Werror|warning treated as error")
+# GHC's and cabal's progress, which a parallel build prints between a diagnostic's header and its message
+_INTERLEAVED = re.compile(r"^\[\s*\d+ of \d+\] Compiling ")
+MESSAGE_LINES = 3  # lines of a message that comes under its header (GHC), joined
+
 # Diagnostics whose location comes on a line of its own, after (Rust) or before (Python) the message.
 _RUST_ERROR = re.compile(r"^error(?:\[(?P<code>E\d{4})\])?: (?P<message>.+)$")
 _RUST_LOCATION = re.compile(r"^\s*--> (?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+)")
@@ -65,8 +73,9 @@ def compile_errors(lines: Sequence[Line]) -> Tuple[Tuple[CompileError, ...], Opt
     found: List[CompileError] = []
     seen = set()
     total: Optional[int] = None
+    warnings_fail = any(_WARNINGS_FAIL.search(line.text) for line in lines)
     for index, line in enumerate(lines):
-        error = _error_at(lines, index)
+        error = _error_at(lines, index) or (_warning_at(lines, index) if warnings_fail else None)
         if error is not None:
             key = (str(error.location), error.message)
             if key not in seen:
@@ -87,9 +96,7 @@ def _error_at(lines: Sequence[Line], index: int) -> Optional[CompileError]:
         found = pattern.match(text) or (bare != text and pattern.match(bare))
         if found:
             groups = found.groupdict()
-            message = groups["message"].strip()
-            if not message and index + 1 < len(lines):  # GHC and others put the message on the next line
-                message = lines[index + 1].text.strip()
+            message = groups["message"].strip() or _message_under(lines, index)
             return CompileError(message=message, code=groups.get("code") or "", log_line=number,
                                 location=_location(groups["file"], groups.get("line") or groups.get("line2"),
                                                    groups.get("col") or groups.get("col2")))
@@ -105,6 +112,27 @@ def _error_at(lines: Sequence[Line], index: int) -> Optional[CompileError]:
         return CompileError(message=python.group("message").strip(), code=python.group("code"), log_line=number,
                             location=_location(place["file"], place["line"], None) if place else None)
     return None
+
+
+def _warning_at(lines: Sequence[Line], index: int) -> Optional[CompileError]:
+    found = _WARNING.match(lines[index].text)
+    if found is None:
+        return None
+    message = found.group("message").strip() or _message_under(lines, index)
+    return CompileError(message=f"warning: {message}", code="", log_line=lines[index].number or None,
+                        location=_location(found.group("file"), found.group("line"), found.group("col")))
+
+
+def _message_under(lines: Sequence[Line], index: int) -> str:
+    """Return the message GHC and others print under a header that holds none: its indented lines, joined, past the
+    progress lines of other modules that a parallel build prints between them (or the next line, unindented)."""
+    under = [line.text for line in lines[index + 1:index + 1 + 2 * MESSAGE_LINES] if not _INTERLEAVED.match(line.text)]
+    indented = []
+    for text in under:
+        if not text.strip() or not text[:1].isspace() or len(indented) == MESSAGE_LINES:
+            break
+        indented.append(text.strip())
+    return " ".join(indented) or (under[0].strip() if under else "")
 
 
 def _location(file: str, line: Optional[str], column: Optional[str]) -> SourceLocation:
