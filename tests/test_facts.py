@@ -142,6 +142,11 @@ TEST_REPORTS = [
         "        ------------------------------------------------------------------------",
         "        --- tables.custom"),
         "tables", "--- tables.custom", None, 1, id="tasty (jgm/pandoc)"),
+    pytest.param("phpt", lines(
+        2018, "FAIL Bug#71412 ArrayIterator reflection parameter info [ext/spl/tests/bug71412.phpt] ",
+        "Tests failed    :    1 (  0.0%) (  0.0%)"),
+        "Bug#71412 ArrayIterator reflection parameter info", "", SourceLocation("ext/spl/tests/bug71412.phpt"), 1,
+        id="php run-tests (php/php-src)"),
 ]
 
 
@@ -152,6 +157,12 @@ def test_failing_test_is_named_with_its_message_and_location(framework, report, 
     assert (first.framework, first.name, first.message) == (framework, name, message)
     assert first.location == location
     assert count == total
+
+
+def test_an_error_of_xcodebuild_that_xcpretty_marks_like_a_failing_test_names_no_test():
+    report = lines(1618, "❌  error: Build input file cannot be found: "  # SwiftyJSON, LogChunks 512286699
+                         "'/Users/travis/build/SwiftyJSON/SwiftyJSON/Source/Info-iOS.plist'")
+    assert failing_tests(report) == ((), None)
 
 
 def test_failing_test_reported_twice_is_one_test_with_the_longer_name():
@@ -341,6 +352,10 @@ def test_a_peer_requirement_that_is_met_is_no_version_mismatch():
       'The command "./phpunit" exited with 139.'], 139, "SIGSEGV", "./phpunit"),
     (["##[error]Bash exited with code '1'."], 1, "", ""),
     (['The command "make ct-fast" exited with 2.'], 2, "", "make ct-fast"),
+    # a skipped test's title names a crash that did not happen (php/php-src, LogChunks 530446443)
+    (["SKIP Bug #76348 (WSDL_CACHE_MEMORY causes Segmentation fault) [ext/soap/tests/bugs/bug76348.phpt] reason: "
+      "online test", 'The command "./sapi/cli/php run-tests.php -j2" exited with 1.'], 1, "",
+     "./sapi/cli/php run-tests.php -j2"),
 ])
 def test_exit_status_names_code_signal_and_command(texts, code, signal, command):
     status = exit_status(lines(1, *texts))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Pattern, Sequence, Tuple
 
+from azura.analyze.candidates import is_noise
 from azura.models import ExitStatus, Line, MissingName, VersionMismatch
 
 MAX_NAMES = 5
@@ -157,10 +158,12 @@ def version_mismatches(lines: Sequence[Line]) -> Tuple[VersionMismatch, ...]:
 
 def exit_status(lines: Sequence[Line]) -> Optional[ExitStatus]:
     """Return how the failing process ended: the first failing exit code (and its command), and the signal
-    named on that line or before it."""
+    named on that line or before it (not by a line that never reports a failure: a skipped test's title "SKIP Bug
+    #76348 (WSDL_CACHE_MEMORY causes Segmentation fault)" names a crash that did not happen)."""
     signal, signal_line = "", None
     for line in lines:
         named = next((name for pattern, name in _SIGNAL_WORDS if pattern.search(line.text)), "")
+        named = "" if named and is_noise(line.text) else named
         if named and not signal:
             signal, signal_line = named, line.number or None
         code_match = _EXIT.search(line.text)

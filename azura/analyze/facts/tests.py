@@ -106,11 +106,14 @@ REPORTS: Tuple[Report, ...] = (
     # tasty (Haskell): "      tables:     FAIL (0.06s)", then its message indented under it
     Report("tasty", _re(r"^\s+(?P<name>\S.*?):\s+FAIL(?: \([\d.]+m?s\))?$"), _re(r"^\s+(?P<message>(?![-=]{4,})\S.*)$"),
            reach=3),
+    # PHP's run-tests.php (php-src and its extensions): "FAIL Bug#71412 ArrayIterator parameter info [ext/spl/tests/x.phpt]"
+    Report("phpt", _re(r"^FAIL (?P<name>.+?) \[(?P<file>\S+\.phpt)\]\s*$"), reach=0),
     # TAP (prove, tape, node-tap, bats): "not ok 3 - adds two numbers"
     Report("tap", _re(r"^not ok \d+(?: -)? (?P<name>.+?)(?: # .*)?$"), _re(r"^\s+(?:message|operator): (?P<message>.+)$"),
            _re(r"^\s+at: .*\((?P<file>[^():]+):(?P<line>\d+):\d+\)"), reach=8),
-    # xcpretty and Pester: "✗ testFoo, XCTAssertEqual failed: ...", "[-] Adds two numbers 12ms"
-    Report("xctest", _re(r"^\s*[✗❌]\s+(?P<name>\w[^,]*?)(?:, (?P<message>.+))?$"), reach=0),
+    # xcpretty and Pester: "✗ testFoo, XCTAssertEqual failed: ...", "[-] Adds two numbers 12ms" (xcpretty marks
+    # xcodebuild's own errors the same way: "❌  error: Build input file cannot be found: '...'" names no test)
+    Report("xctest", _re(r"^\s*[✗❌]\s+(?P<name>(?!(?:fatal )?error:)\w[^,]*?)(?:, (?P<message>.+))?$"), reach=0),
     Report("pester", _re(r"^\s*\[-\] (?P<name>.+?)(?: \d+m?s)?$"), _re(r"^\s*(?P<message>(?:Expected|\w+Exception).*)$"),
            _re(r"at .*, (?P<file>\S+\.ps1):(?P<line>\d+)"), reach=4),
     # mocha (after "N failing") and RSpec (under "Failures:") both number their reports: "  1) Suite test:";
@@ -137,6 +140,7 @@ COUNTS: Tuple[Pattern[str], ...] = (
     _re(r"^\d+ (?:tests|doctests?|properties)?,? ?(?:[\d ,a-z]*?)(?P<failed>\d+) failures?"),  # exunit
     _re(r"Failed: Total \d+, Failed (?P<failed>\d+), Errors (?P<errors>\d+)"),  # sbt
     _re(r"Executed \d+ tests, with (?P<failed>\d+) failures?"),  # xctest
+    _re(r"^Tests failed\s*:\s*(?P<failed>\d+) \("),  # php run-tests
 )
 
 
