@@ -704,3 +704,11 @@ def test_the_summary_of_a_line_that_announces_what_follows_quotes_the_first_line
     assert analyse_one(vims_failing_test_run()).summary == (
         "Tests failed: Found errors in Test_terminal_termwinsize_option_fixed(): function "
         "RunTheTest[40]..Test_terminal_termwinsize_option_fixed[23]..StopVimInTerminal line 1…")
+
+
+def test_a_failing_phpt_test_is_named_with_its_file_and_the_command_that_runs_it_alone():
+    failure = analyse_one(excerpt(  # php/php-src, LogChunks 530446443
+        "FAIL Bug#71412 ArrayIterator reflection parameter info [ext/spl/tests/bug71412.phpt] ",
+        "Tests failed    :    1 (  0.0%) (  0.0%)", first=2018))
+    assert failure.summary == "Test `Bug#71412 ArrayIterator reflection parameter info` failed at ext/spl/tests/bug71412.phpt."
+    assert "`php run-tests.php ext/spl/tests/bug71412.phpt`" in failure.suggested_fix

@@ -373,6 +373,7 @@ def _rerun(test: FailingTest) -> str:
         "exunit": f"`mix test {file}:{line}`" if file and line else f"`mix test` for `{name}`",
         "scalatest": f"`sbt \"testOnly -- -z \\\"{name}\\\"\"`",
         "tap": f"`prove -v {file}`" if file else f"the test `{name}`",
+        "phpt": f"`php run-tests.php {file}`" if file else f"the test `{name}`",
         "pester": f"`Invoke-Pester -FullNameFilter '{name}'`",
     }
     commands["xunit"] = commands["nunit"] = commands["dotnet"]
