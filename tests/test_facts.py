@@ -28,6 +28,14 @@ TEST_REPORTS = [
         "test_readme", 'AssertionError: Missing rule "shoaib" in README.md', SourceLocation("tests/test_readme.py", 11), 1,
         id="pytest report (nvbn/thefuck)"),
     pytest.param("pytest", lines(
+        4321, "____ ERROR at setup of test_get_new_command[command0-nix-env -iA nixos.vim] ____",
+        "file /home/travis/build/nvbn/thefuck/tests/rules/test_nixos_cmd_not_found.py, line 21",
+        "  def test_get_new_command(mocker, command, new_command, packages):",
+        "E       fixture 'packages' not found",
+        ">       use 'pytest --fixtures [testpath]' for help on them."),
+        "test_get_new_command[command0-nix-env -iA nixos.vim]", "fixture 'packages' not found", None, 1,
+        id="pytest error at set-up (nvbn/thefuck)"),
+    pytest.param("pytest", lines(
         109, "FAILED tests/test_orders.py::test_total_includes_tax[DE] - AssertionError: assert Decimal('116.00') == "
              "Decimal('119.00')",
         "======================== 1 failed, 212 passed in 14.07s ========================"),

@@ -712,3 +712,17 @@ def test_a_failing_phpt_test_is_named_with_its_file_and_the_command_that_runs_it
         "Tests failed    :    1 (  0.0%) (  0.0%)", first=2018))
     assert failure.summary == "Test `Bug#71412 ArrayIterator reflection parameter info` failed at ext/spl/tests/bug71412.phpt."
     assert "`php run-tests.php ext/spl/tests/bug71412.phpt`" in failure.suggested_fix
+
+
+def test_a_failing_test_shown_without_its_message_is_told_with_the_message_of_another_that_has_one():
+    failure = analyse_one(Excerpt(step=FailedStep(name="Build"), tokens=60, lines=(  # nvbn/thefuck, LogChunks 540934200
+        Line(4321, "____ ERROR at setup of test_get_new_command[command0-nix-env -iA nixos.vim] ____"),
+        Line(4322, "file /home/travis/build/nvbn/thefuck/tests/rules/test_nixos_cmd_not_found.py, line 21"),
+        Line(4344, "_________________________________ test_readme __________________________________"),
+        Line(4348, "    def test_readme(source_root):"),
+        Line(4360, 'E                   AssertionError: Missing rule "nixos_cmd_not_found" in README.md'),
+        Line(4364, "tests/test_readme.py:11: AssertionError"))))
+    assert failure.root_cause.startswith(
+        "2 tests failed. The first, `test_get_new_command[command0-nix-env -iA nixos.vim]`, failed. Also failing: "
+        "`test_readme`. `test_readme` failed with: AssertionError: Missing rule \"nixos_cmd_not_found\" in README.md.")
+    assert "`pytest -k test_get_new_command`" in failure.suggested_fix

@@ -231,6 +231,12 @@ def _tests_sentence(facts: Facts, short: bool = False) -> str:
     more = total - 1 - len(others)
     if others:
         head += f" Also failing: {', '.join(others)}" + (f" and {more} more" if more > 0 else "") + "."
+    # the excerpt may keep a test's report without its message (a long trace cut) and another's with it: the error
+    # that failed the others is the lead for the first too
+    told = next((test for test in facts.failing_tests[1:] if test.message), None) if not first.message else None
+    if told is not None:
+        head += f" `{told.name}` failed with: {quote(told.message, 200).rstrip('.')}"
+        head += "" if head.endswith("…") else "."
     return head
 
 
@@ -354,7 +360,7 @@ def _fix(category: str, facts: Facts, signature: Optional[Signature], section: S
 def _rerun(test: FailingTest) -> str:
     """Return the command that runs one failing test again, for the runner that reported it, or ""."""
     name = test.name
-    tail = re.split(r"::|#|\.", name)[-1]
+    tail = re.split(r"::|#|\.", name.split("[")[0])[-1]  # not a dot in its parameters: "test_x[a.b]"
     file = (within_agent_checkout(test.location.file) or test.location.file) if test.location else ""  # run from the root
     line = test.location.line if test.location else None
     commands = {

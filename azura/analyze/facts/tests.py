@@ -51,8 +51,9 @@ REPORTS: Tuple[Report, ...] = (
     # pytest's short summary: "FAILED tests/test_x.py::test_y - assert 1 == 2"
     Report("pytest", _re(r"^(?P<outcome>FAILED|ERROR) (?P<name>\S+::\S+?)(?: - (?P<message>.+))?$"), reach=0),
     # pytest's report of one test: "_____ test_y _____", then "E   assert ..." and "tests/test_x.py:42: AssertionError"
-    Report("pytest", _re(r"^_{3,} (?P<name>(?!ERROR collecting)\S.*?) _{3,}$"),
-           _re(r"^E\s+" + _MESSAGE), _PY_LOCATION, reach=60),
+    # (or of an error in its set-up: "_____ ERROR at setup of test_y[param] _____")
+    Report("pytest", _re(r"^_{3,} (?:(?P<outcome>ERROR) at (?:setup|teardown) of )?(?P<name>(?!ERROR collecting)\S.*?) _{3,}$"),
+           _re(r"^E\s+(?P<message>\S.*)$"), _PY_LOCATION, reach=60),  # pytest's first "E" line is the error, whatever its words
     # unittest: "FAIL: test_y (tests.test_x.XTests)" (3.11: "(tests.test_x.XTests.test_y)"), nose: "FAIL: tests.test_x.test_y"
     Report("unittest", _re(r"^(?P<outcome>FAIL|ERROR): (?:(?P<name>\w+) \((?P<suite>[\w.]+?)(?:\.(?P=name))?\)|(?P<name2>[\w.]+))$"),
            _re(r"^" + _MESSAGE), _PY_LOCATION, reach=40, name="{suite}.{name}"),
