@@ -150,6 +150,11 @@ TEST_REPORTS = [
         "        ------------------------------------------------------------------------",
         "        --- tables.custom"),
         "tables", "--- tables.custom", None, 1, id="tasty (jgm/pandoc)"),
+    pytest.param("commontest", lines(
+        1403, "- - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - -",
+        "confirms_rejects_SUITE:mixed_dead_alive_queues_reject failed on line 195", "Reason: expecting_nack_got_ack"),
+        "confirms_rejects_SUITE:mixed_dead_alive_queues_reject", "expecting_nack_got_ack", None, 1,
+        id="common test (rabbitmq/rabbitmq-server)"),
     pytest.param("phpt", lines(
         2018, "FAIL Bug#71412 ArrayIterator reflection parameter info [ext/spl/tests/bug71412.phpt] ",
         "Tests failed    :    1 (  0.0%) (  0.0%)"),

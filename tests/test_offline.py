@@ -669,12 +669,14 @@ def test_a_summary_with_no_facts_says_what_the_cause_line_says_not_only_a_label(
 
 
 def test_a_signatures_sentence_is_followed_by_the_line_it_matched_when_no_facts_name_what_failed():
-    failure = analyse_one(excerpt(  # Erlang Common Test's report of a failing case (rabbitmq-server, LogChunks 571824621)
-        "- - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - -",
-        "confirms_rejects_SUITE:mixed_dead_alive_queues_reject failed on line 195",
-        "Reason: expecting_nack_got_ack", first=1403))
-    assert failure.signature_id == "erlang-ct-failed"
-    assert "confirms_rejects_SUITE:mixed_dead_alive_queues_reject" in failure.summary
+    failure = analyse_one(Excerpt(step=FailedStep(name="Build"), tokens=40, lines=(  # necolas/normalize.css, LogChunks 225771405
+        Line(1435, "> stylelint normalize.css"), Line(1438, "normalize.css"),
+        Line(1439, ' 105:12  ✖  Expected newline after ","   selector-list-comma-newline-after'),
+        Line(1441, "npm ERR! Test failed.  See above for more details."),
+        Line(1445, 'The command "npm test" exited with 1.'))))
+    assert failure.signature_id == "stylelint-errors"
+    assert failure.summary == ('stylelint found problems in the stylesheets: 105:12 ✖ Expected newline after "," '
+                               'selector-list-comma-newline-after')
 
 
 def test_the_summary_of_a_wrapper_quotes_what_the_command_printed_last():
@@ -726,3 +728,12 @@ def test_a_failing_test_shown_without_its_message_is_told_with_the_message_of_an
         "2 tests failed. The first, `test_get_new_command[command0-nix-env -iA nixos.vim]`, failed. Also failing: "
         "`test_readme`. `test_readme` failed with: AssertionError: Missing rule \"nixos_cmd_not_found\" in README.md.")
     assert "`pytest -k test_get_new_command`" in failure.suggested_fix
+
+
+def test_a_failing_common_test_case_is_named_with_its_reason():
+    failure = analyse_one(excerpt(  # Erlang Common Test's report of a failing case (rabbitmq-server, LogChunks 571824621)
+        "- - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - -",
+        "confirms_rejects_SUITE:mixed_dead_alive_queues_reject failed on line 195",
+        "Reason: expecting_nack_got_ack", first=1403))
+    assert failure.summary == "Test `confirms_rejects_SUITE:mixed_dead_alive_queues_reject` failed."
+    assert "failed: expecting_nack_got_ack." in failure.root_cause

@@ -107,6 +107,10 @@ REPORTS: Tuple[Report, ...] = (
     # tasty (Haskell): "      tables:     FAIL (0.06s)", then its message indented under it
     Report("tasty", _re(r"^\s+(?P<name>\S.*?):\s+FAIL(?: \([\d.]+m?s\))?$"), _re(r"^\s+(?P<message>(?![-=]{4,})\S.*)$"),
            reach=3),
+    # Erlang's Common Test: "confirms_rejects_SUITE:mixed_dead_alive_queues_reject failed on line 195", "Reason: x"
+    # (a case of a suite; the same words with a helper module, "rabbit_ct_broker_helpers:rpc failed ...", name no test)
+    Report("commontest", _re(r"^\s*(?P<name>\w+_SUITE:\w+) failed on line \d+\s*$"), _re(r"^Reason: (?P<message>.+)$"),
+           reach=2),
     # PHP's run-tests.php (php-src and its extensions): "FAIL Bug#71412 ArrayIterator parameter info [ext/spl/tests/x.phpt]"
     Report("phpt", _re(r"^FAIL (?P<name>.+?) \[(?P<file>\S+\.phpt)\]\s*$"), reach=0),
     # TAP (prove, tape, node-tap, bats): "not ok 3 - adds two numbers"
