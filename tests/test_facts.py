@@ -256,6 +256,11 @@ COMPILE_ERRORS = [
     pytest.param(['  File "/w/app/settings.py", line 12', "    DEBUG = True True", "               ^",
                   "SyntaxError: invalid syntax"], "/w/app/settings.py", 12, None, "SyntaxError", "invalid syntax",
                  id="python SyntaxError"),
+    pytest.param(["Error: Inconsistent indentation: 3 spaces were used for indentation, but the rest of the document was "
+                  "indented using 2 spaces.", "        on line 8 of sass/layout/footer.sass",
+                  "        from line 5 of sass/layout/_all.sass"], "sass/layout/footer.sass", 8, None, "",
+                 "Inconsistent indentation: 3 spaces were used for indentation, but the rest of the document was "
+                 "indented using 2 spaces.", id="sass (jgthms/bulma)"),
     pytest.param(["src/rabbit_vhost.erl:91: field description undefined in record vhost"], "src/rabbit_vhost.erl", 91,
                  None, "", "field description undefined in record vhost", id="erlc (rabbitmq)"),
     pytest.param([r"D:\a\1\s\src\main.cpp(12): fatal error C1083: Cannot open include file: 'boost/asio.hpp': No such "

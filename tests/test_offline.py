@@ -737,3 +737,24 @@ def test_a_failing_common_test_case_is_named_with_its_reason():
         "Reason: expecting_nack_got_ack", first=1403))
     assert failure.summary == "Test `confirms_rejects_SUITE:mixed_dead_alive_queues_reject` failed."
     assert "failed: expecting_nack_got_ack." in failure.root_cause
+
+
+def test_a_stylesheet_that_does_not_compile_is_a_compile_error_whatever_the_script_that_ran_sass_is_called():
+    failure = analyse_one(Excerpt(step=FailedStep(name="Build"), tokens=40, lines=(  # jgthms/bulma, LogChunks 373686035
+        Line(902, "$ test/sass-compile-tester.sh"),
+        Line(903, 'Error: Invalid CSS after ""sass/flex/_all" ": expected media query list, was "/*! it was call..."'),
+        Line(904, "        on line 7 of bulma.sass"), Line(905, "  Use --trace for backtrace."),
+        Line(909, 'The command "test/sass-compile-tester.sh" exited with 65.'))))
+    assert (failure.category, failure.summary) == ("compile", "Compile error at bulma.sass:7.")
+
+
+def test_swiftlints_violations_are_a_lint_finding_not_a_compile_error():
+    failure = analyse_one(Excerpt(step=FailedStep(name="Build"), tokens=40, lines=(  # realm/realm-cocoa, LogChunks 552057535
+        Line(3668, "Linting 'Object+Combine.swift' (10/53)"),
+        Line(3670, "/Users/travis/build/realm/realm-cocoa/RealmSwift/Object+Combine.swift:88:42: warning: Colon Violation: "
+                   "Colons should be next to the identifier when specifying a type and next to the key in dictionary "
+                   "literals. (colon)"),
+        Line(3811, 'The command "./build.sh verify-swiftlint" exited with 3.'))))
+    assert (failure.category, failure.signature_id) == ("lint", "swiftlint-violations")
+    assert failure.summary.startswith("SwiftLint found style violations: /Users/travis/build/realm/realm-cocoa/RealmSwift/"
+                                      "Object+Combine.swift:88:42: warning: Colon Violation")

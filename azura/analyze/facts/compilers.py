@@ -1,6 +1,6 @@
 """Compile errors, read from what compilers print: file, line, column, the error code and the message.
 
-One pattern per compiler's documented diagnostic format; Rust and Python give the location on another line
+One pattern per compiler's documented diagnostic format; Rust, Python and Sass give the location on another line
 than the message, so their location is looked for on the lines around it.
 """
 from __future__ import annotations
@@ -60,6 +60,9 @@ _RUST_ERROR = re.compile(r"^error(?:\[(?P<code>E\d{4})\])?: (?P<message>.+)$")
 _RUST_LOCATION = re.compile(r"^\s*--> (?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+)")
 _PYTHON_ERROR = re.compile(r"^\s*(?:E\s+)?(?P<code>SyntaxError|IndentationError|TabError): (?P<message>.+)$")
 _PYTHON_LOCATION = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+# Sass (Ruby Sass, LibSass/node-sass): "Error: Invalid CSS after ...", then "        on line 7 of bulma.sass"
+_SASS_ERROR = re.compile(r"^Error: (?P<message>.+)$")
+_SASS_LOCATION = re.compile(r"^\s+on line (?P<line>\d+)(?::(?P<col>\d+))? of (?P<file>\S+\.s[ac]ss)\b")
 # Rust's own summaries, which are no error of their own
 _RUST_SUMMARY = re.compile(r"^(?:aborting due to|could not compile|Could not compile|build failed|test failed)")
 
@@ -105,6 +108,11 @@ def _error_at(lines: Sequence[Line], index: int) -> Optional[CompileError]:
         place = next((m for m in (_RUST_LOCATION.match(l.text) for l in lines[index + 1:index + 4]) if m), None)
         return CompileError(message=rust.group("message").strip(), code=rust.group("code") or "", log_line=number,
                             location=_location(place["file"], place["line"], place["col"]) if place else None)
+    sass = _SASS_ERROR.match(text)
+    place = next((m for m in (_SASS_LOCATION.match(l.text) for l in lines[index + 1:index + 3]) if m), None) if sass else None
+    if place is not None:  # an "Error: ..." line is Sass's only with Sass's location under it
+        return CompileError(message=sass.group("message").strip(), code="", log_line=number,
+                            location=_location(place["file"], place["line"], place["col"]))
     python = _PYTHON_ERROR.match(text)
     if python:
         place = next((m for m in (_PYTHON_LOCATION.search(l.text) for l in reversed(lines[max(0, index - 4):index]))
