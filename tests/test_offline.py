@@ -669,11 +669,11 @@ def test_a_summary_with_no_facts_says_what_the_cause_line_says_not_only_a_label(
 
 
 def test_a_signatures_sentence_is_followed_by_the_line_it_matched_when_no_facts_name_what_failed():
-    failure = analyse_one(Excerpt(step=FailedStep(name="Build"), tokens=40, lines=(  # necolas/normalize.css, LogChunks 225771405
-        Line(1435, "> stylelint normalize.css"), Line(1438, "normalize.css"),
-        Line(1439, ' 105:12  ✖  Expected newline after ","   selector-list-comma-newline-after'),
-        Line(1441, "npm ERR! Test failed.  See above for more details."),
-        Line(1445, 'The command "npm test" exited with 1.'))))
+    failure = analyse_one(numbered(  # necolas/normalize.css, LogChunks 225771405
+        (1435, "> stylelint normalize.css"), (1438, "normalize.css"),
+        (1439, ' 105:12  ✖  Expected newline after ","   selector-list-comma-newline-after'),
+        (1441, "npm ERR! Test failed.  See above for more details."),
+        (1445, 'The command "npm test" exited with 1.')))
     assert failure.signature_id == "stylelint-errors"
     assert failure.summary == ('stylelint found problems in the stylesheets: 105:12 ✖ Expected newline after "," '
                                'selector-list-comma-newline-after')
@@ -690,12 +690,12 @@ def test_the_summary_of_a_wrapper_quotes_what_the_command_printed_last():
 
 def vims_failing_test_run():
     """vim's test run (LogChunks 556831164, lines as the excerpt keeps them): `make` runs the tests ${TEST} names."""
-    return Excerpt(step=FailedStep(name="Build"), tokens=50, lines=(
-        Line(12075, "\tFound errors in Test_terminal_termwinsize_option_fixed():"), Line(12077, "\tRun 1:"),
-        Line(12081, "\tfunction RunTheTest[40]..Test_terminal_termwinsize_option_fixed[23]..StopVimInTerminal line 1: "
+    return numbered(
+        (12075, "\tFound errors in Test_terminal_termwinsize_option_fixed():"), (12077, "\tRun 1:"),
+        (12081, "\tfunction RunTheTest[40]..Test_terminal_termwinsize_option_fixed[23]..StopVimInTerminal line 1: "
                     "Expected 'running' but got 'finished'"),
-        Line(12089, "\tFlaky test failed too often, giving up"),
-        Line(12131, 'The command "do_test make ${SHADOWOPT} ${TEST}" exited with 2.')))
+        (12089, "\tFlaky test failed too often, giving up"),
+        (12131, 'The command "do_test make ${SHADOWOPT} ${TEST}" exited with 2.'))
 
 
 def test_a_cause_no_signature_knows_takes_its_category_from_the_test_script_that_failed():
@@ -717,13 +717,13 @@ def test_a_failing_phpt_test_is_named_with_its_file_and_the_command_that_runs_it
 
 
 def test_a_failing_test_shown_without_its_message_is_told_with_the_message_of_another_that_has_one():
-    failure = analyse_one(Excerpt(step=FailedStep(name="Build"), tokens=60, lines=(  # nvbn/thefuck, LogChunks 540934200
-        Line(4321, "____ ERROR at setup of test_get_new_command[command0-nix-env -iA nixos.vim] ____"),
-        Line(4322, "file /home/travis/build/nvbn/thefuck/tests/rules/test_nixos_cmd_not_found.py, line 21"),
-        Line(4344, "_________________________________ test_readme __________________________________"),
-        Line(4348, "    def test_readme(source_root):"),
-        Line(4360, 'E                   AssertionError: Missing rule "nixos_cmd_not_found" in README.md'),
-        Line(4364, "tests/test_readme.py:11: AssertionError"))))
+    failure = analyse_one(numbered(  # nvbn/thefuck, LogChunks 540934200
+        (4321, "____ ERROR at setup of test_get_new_command[command0-nix-env -iA nixos.vim] ____"),
+        (4322, "file /home/travis/build/nvbn/thefuck/tests/rules/test_nixos_cmd_not_found.py, line 21"),
+        (4344, "_________________________________ test_readme __________________________________"),
+        (4348, "    def test_readme(source_root):"),
+        (4360, 'E                   AssertionError: Missing rule "nixos_cmd_not_found" in README.md'),
+        (4364, "tests/test_readme.py:11: AssertionError")))
     assert failure.root_cause.startswith(
         "2 tests failed. The first, `test_get_new_command[command0-nix-env -iA nixos.vim]`, failed. Also failing: "
         "`test_readme`. `test_readme` failed with: AssertionError: Missing rule \"nixos_cmd_not_found\" in README.md.")
@@ -740,21 +740,21 @@ def test_a_failing_common_test_case_is_named_with_its_reason():
 
 
 def test_a_stylesheet_that_does_not_compile_is_a_compile_error_whatever_the_script_that_ran_sass_is_called():
-    failure = analyse_one(Excerpt(step=FailedStep(name="Build"), tokens=40, lines=(  # jgthms/bulma, LogChunks 373686035
-        Line(902, "$ test/sass-compile-tester.sh"),
-        Line(903, 'Error: Invalid CSS after ""sass/flex/_all" ": expected media query list, was "/*! it was call..."'),
-        Line(904, "        on line 7 of bulma.sass"), Line(905, "  Use --trace for backtrace."),
-        Line(909, 'The command "test/sass-compile-tester.sh" exited with 65.'))))
+    failure = analyse_one(numbered(  # jgthms/bulma, LogChunks 373686035
+        (902, "$ test/sass-compile-tester.sh"),
+        (903, 'Error: Invalid CSS after ""sass/flex/_all" ": expected media query list, was "/*! it was call..."'),
+        (904, "        on line 7 of bulma.sass"), (905, "  Use --trace for backtrace."),
+        (909, 'The command "test/sass-compile-tester.sh" exited with 65.')))
     assert (failure.category, failure.summary) == ("compile", "Compile error at bulma.sass:7.")
 
 
 def test_swiftlints_violations_are_a_lint_finding_not_a_compile_error():
-    failure = analyse_one(Excerpt(step=FailedStep(name="Build"), tokens=40, lines=(  # realm/realm-cocoa, LogChunks 552057535
-        Line(3668, "Linting 'Object+Combine.swift' (10/53)"),
-        Line(3670, "/Users/travis/build/realm/realm-cocoa/RealmSwift/Object+Combine.swift:88:42: warning: Colon Violation: "
+    failure = analyse_one(numbered(  # realm/realm-cocoa, LogChunks 552057535
+        (3668, "Linting 'Object+Combine.swift' (10/53)"),
+        (3670, "/Users/travis/build/realm/realm-cocoa/RealmSwift/Object+Combine.swift:88:42: warning: Colon Violation: "
                    "Colons should be next to the identifier when specifying a type and next to the key in dictionary "
                    "literals. (colon)"),
-        Line(3811, 'The command "./build.sh verify-swiftlint" exited with 3.'))))
+        (3811, 'The command "./build.sh verify-swiftlint" exited with 3.')))
     assert (failure.category, failure.signature_id) == ("lint", "swiftlint-violations")
     assert failure.summary.startswith("SwiftLint found style violations: /Users/travis/build/realm/realm-cocoa/RealmSwift/"
                                       "Object+Combine.swift:88:42: warning: Colon Violation")
