@@ -758,3 +758,21 @@ def test_swiftlints_violations_are_a_lint_finding_not_a_compile_error():
     assert (failure.category, failure.signature_id) == ("lint", "swiftlint-violations")
     assert failure.summary.startswith("SwiftLint found style violations: /Users/travis/build/realm/realm-cocoa/RealmSwift/"
                                       "Object+Combine.swift:88:42: warning: Colon Violation")
+
+
+def test_a_python_traceback_is_told_by_the_exception_that_ends_it_not_by_its_header():
+    failure = analyse_one(excerpt(  # electron/electron, LogChunks 303140404
+        "Traceback (most recent call last):",
+        '  File "./script/cibuild", line 129, in <module>',
+        "    sys.exit(main())",
+        '  File "./script/cibuild", line 63, in main',
+        "    execute(['sudo', 'apt-get', 'update'])",
+        '  File "/home/travis/build/electron/electron/script/lib/util.py", line 174, in execute',
+        "    raise e",
+        "subprocess.CalledProcessError: Command '['sudo', 'apt-get', 'update']' returned non-zero exit status 100",
+        "",
+        'The command "./script/cibuild" exited with 1.', first=630))
+    assert failure.evidence[0] == Line(637, "subprocess.CalledProcessError: Command '['sudo', 'apt-get', 'update']' "
+                                            "returned non-zero exit status 100")
+    assert "Traceback" not in failure.summary
+

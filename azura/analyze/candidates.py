@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from azura.analyze.signatures import SignatureSet, signature_set
 from azura.models import Excerpt, Line, Signature
@@ -53,6 +53,11 @@ _REPORT_ONLY = re.compile(
 # Lua's runtime prints an uncaught error's message, then "stack traceback:" and the frames: whatever its words, the
 # line above the traceback is an error ("fail: [string "bundle:libs/codec.lua"]:123: No such hash: 31b8c99")
 _LUA_TRACEBACK = re.compile(r"^stack traceback:\s*$")
+# Python prints "Traceback (most recent call last):", the frames ('  File "x", line 3, in f' and the code under each),
+# then the exception that ends the trace ("ValueError: bad value"): that line says what failed, the header only that
+# something did.
+_PY_TRACEBACK = re.compile(r"^\s*Traceback \(most recent call last\):\s*$")
+_PY_TRACE_BODY = re.compile(r'^\s+\S|^\s*File "|^\s*\.\.\.')
 _GO_FAIL = re.compile(r"^\s*--- FAIL: (?P<name>\S+)")
 # Lines that are never the cause, whatever words they hold.
 _PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b"
@@ -131,13 +136,17 @@ def find_candidates(excerpt: Excerpt, lines: Sequence[Line], signatures: Sequenc
     script = script_lines(lines)
     parents = go_parent_lines(lines)
     traced = _lua_error_lines(lines)
+    raised = _python_exception_lines(lines)
+    traced |= set(raised.values())
+    # a trace whose exception line was kept is told by that line: the header and the frames' code are not causes
+    in_trace = {inside for header, exception in raised.items() for inside in range(header, exception)}
     found: List[Candidate] = []
     for position, line in enumerate(lines):
-        if line.number in script and line.number:
+        if line.number in script and line.number or position in in_trace:
             continue
         kind, signature = _what(line.text, _matching(matcher, line.text))
-        if not kind and position in traced and not is_noise(line.text):
-            kind = ERROR
+        if kind < ERROR and signature is None and position in traced and not is_noise(line.text):
+            kind = ERROR  # the error an uncaught exception ends with, whatever words it holds
         if kind == CAUSE and line.number in parents:
             kind = WRAPPER
         if kind:
@@ -239,6 +248,23 @@ def _lua_error_lines(lines: Sequence[Line]) -> Set[int]:
     the excerpt kept the two together."""
     return {position - 1 for position, line in enumerate(lines)
             if position and _LUA_TRACEBACK.match(line.text) and 0 < line.number - lines[position - 1].number <= 2}
+
+
+def _python_exception_lines(lines: Sequence[Line]) -> Dict[int, int]:
+    """Return, for each Python "Traceback (most recent call last):" whose exception line the excerpt kept, the
+    positions of the header and of that exception line (the first line under the frames, with no gap before it)."""
+    found: Dict[int, int] = {}
+    for position, line in enumerate(lines):
+        if not _PY_TRACEBACK.match(line.text):
+            continue
+        below = position + 1
+        while below < len(lines) and lines[below].number - lines[below - 1].number == 1 \
+                and _PY_TRACE_BODY.match(lines[below].text):
+            below += 1
+        if below < len(lines) and below > position + 1 and lines[below].number - lines[below - 1].number == 1 \
+                and lines[below].text.strip():
+            found[position] = below
+    return found
 
 
 def is_progress(text: str) -> bool:
