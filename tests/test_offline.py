@@ -776,3 +776,10 @@ def test_a_python_traceback_is_told_by_the_exception_that_ends_it_not_by_its_hea
                                             "returned non-zero exit status 100")
     assert "Traceback" not in failure.summary
 
+
+def test_a_cmake_error_is_quoted_with_the_message_indented_under_it():
+    failure = analyse_one(excerpt(  # BVLC/caffe, LogChunks 221812641
+        "CMake Error at /usr/share/cmake-3.2/Modules/FindBoost.cmake:1201 (message):",
+        "  Unable to find the requested Boost libraries.", "", "  Boost version: 1.54.0", first=3758))
+    assert failure.evidence[0].number == 3758
+    assert "Unable to find the requested Boost libraries" in failure.root_cause

@@ -93,9 +93,10 @@ def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidat
     category = _category(cause, facts, candidates, section)
     specific = _specifics(category, facts, section)
     evidence = _evidence(cause, section, candidates, facts, verdict)
-    under = _first_under(cause.line, evidence, candidates)
-    summary = _summary(_specifics(category, facts, section, short=True), cause, category,
-                       under or _announced(cause.line, evidence, candidates))
+    # a heading ("> Links") or a line that announces its message ("CMake Error at x.cmake:12 (message):") is told
+    # with the line under it, in the summary and in the root cause's quote
+    under = _first_under(cause.line, evidence, candidates) or _announced(cause.line, evidence, candidates)
+    summary = _summary(_specifics(category, facts, section, short=True), cause, category, under)
     explanation = signature.summary if signature is not None else "" if specific else _generic_explanation(category)
     if specific and (category in NAMED_BY_FACTS or specific.rstrip(".") == explanation.rstrip(".")):
         explanation = ""  # "Test `x` failed: ..." says all that "Go tests failed." would
@@ -156,7 +157,7 @@ def _cited(line: Line, under: Optional[Line] = None) -> str:
     if line.number <= 0:
         return f"The agent reported: {quote(line.text)}"
     if under is not None:
-        return f"Line {line.number}: {quote(line.text)}, then line {under.number}: {quote(under.text)}"
+        return f"Line {line.number}: {quote(line.text).rstrip(' :')}, then line {under.number}: {quote(under.text)}"
     return f"Line {line.number}: {quote(line.text)}"
 
 
