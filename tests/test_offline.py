@@ -783,3 +783,13 @@ def test_a_cmake_error_is_quoted_with_the_message_indented_under_it():
         "  Unable to find the requested Boost libraries.", "", "  Boost version: 1.54.0", first=3758))
     assert failure.evidence[0].number == 3758
     assert "Unable to find the requested Boost libraries" in failure.root_cause
+
+
+def test_an_emacs_package_that_is_unavailable_is_a_dependency_failure_whatever_the_script_is_called():
+    failure = analyse_one(numbered(  # purcell/emacs.d, LogChunks 515415388
+        (534, "Done (Total of 2 files compiled, 1 skipped)"),
+        (535, "Debugger entered--Lisp error: (error \"Package `emacs-25.1' is unavailable\")"),
+        (536, "  signal(error (\"Package `emacs-25.1' is unavailable\"))"),
+        (561, 'The command "lsb_release -a && ./test-startup.sh" exited with 255.')))
+    assert (failure.category, failure.evidence[0].number) == ("dependency", 535)
+    assert "`emacs-25.1`" in failure.summary

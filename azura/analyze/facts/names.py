@@ -48,6 +48,9 @@ MISSING: Tuple[Tuple[str, str, Pattern[str]], ...] = tuple((kind, fix, re.compil
     ("package", _CHECK_PACKAGE, r"Could not find (?P<name>[\w.-]+:[\w.-]+:[\w.+-]+?)\.?$"),
     ("package", _CHECK_PACKAGE, r"unresolved dependency: (?P<name>\S+?);"),
     ("package", _CHECK_PACKAGE, r"no matching package named `(?P<name>[^`]+)`"),
+    ("package", "refresh the package archives and check that one of them publishes `{name}` (`emacs-X` is the Emacs "
+                "version a package needs: use that Emacs or newer)",
+     r"Package [`‘'](?P<name>[^'’]+)[’'] is unavailable"),
     ("package", "add the apt repository that has `{name}` (and run apt-get update first), or fix the package name",
      r"E: Unable to locate package (?P<name>\S+)"),
     ("package", _CHECK_PACKAGE, r"Could not find gem '(?P<name>[^']+)'|Could not find (?P<name2>[\w-]+-\d[\w.]*) in any of the sources"),
