@@ -793,3 +793,13 @@ def test_an_emacs_package_that_is_unavailable_is_a_dependency_failure_whatever_t
         (561, 'The command "lsb_release -a && ./test-startup.sh" exited with 255.')))
     assert (failure.category, failure.evidence[0].number) == ("dependency", 535)
     assert "`emacs-25.1`" in failure.summary
+
+
+def test_an_erlang_runtime_that_stopped_on_an_uncaught_error_is_named_as_such_not_as_a_failed_build():
+    failure = analyse_one(numbered(  # erlang/otp, LogChunks 546984181
+        (1129, "Building OTP.............. failed."),
+        (1318, 'System process <0.0.0> terminated: {{badmatch,{error,{bad_lib,"Function not found '
+               'prim_file:read_handle_info_nif/1"}}},[{prim_file,on_load,0,[]},{erl_init,start,2,[]}]}'),
+        (1332, "make: *** [emulator] Error 2"), (1333, "*** Failed ***")))
+    assert (failure.signature_id, failure.evidence[0].number) == ("erlang-runtime-error", 1318)
+    assert failure.summary.startswith("The Erlang runtime stopped on an uncaught error")
