@@ -803,3 +803,14 @@ def test_an_erlang_runtime_that_stopped_on_an_uncaught_error_is_named_as_such_no
         (1332, "make: *** [emulator] Error 2"), (1333, "*** Failed ***")))
     assert (failure.signature_id, failure.evidence[0].number) == ("erlang-runtime-error", 1318)
     assert failure.summary.startswith("The Erlang runtime stopped on an uncaught error")
+
+
+def test_an_optional_emacs_package_that_could_not_be_installed_is_not_the_cause_of_the_error_after_it():
+    failure = analyse_one(numbered(  # purcell/emacs.d, LogChunks 516445189
+        (987, "Couldn't install optional package `scratch': (error \"Package `emacs-25.1' is unavailable\")"),
+        (988, "Importing package-keyring.gpg..."),
+        (990, "Debugger entered--Lisp error: (error \"No version of command-log-mode >= nil is available\")"),
+        (991, "  signal(error (\"No version of command-log-mode >= nil is available\"))"),
+        (1024, 'The command "lsb_release -a && ./test-startup.sh" exited with 255.')))
+    assert (failure.category, failure.evidence[0].number) == ("dependency", 990)
+    assert "`command-log-mode`" in failure.summary

@@ -50,7 +50,8 @@ MISSING: Tuple[Tuple[str, str, Pattern[str]], ...] = tuple((kind, fix, re.compil
     ("package", _CHECK_PACKAGE, r"no matching package named `(?P<name>[^`]+)`"),
     ("package", "refresh the package archives and check that one of them publishes `{name}` (`emacs-X` is the Emacs "
                 "version a package needs: use that Emacs or newer)",
-     r"Package [`‘'](?P<name>[^'’]+)[’'] is unavailable"),
+     r"^(?:Debugger entered--Lisp error: |Error: )?(?:\(error \")?(?:Package [`‘'](?P<name>[^'’]+)[’'] is unavailable"
+     r"|No version of (?P<name2>\S+) >= \S+ is available)"),
     ("package", "add the apt repository that has `{name}` (and run apt-get update first), or fix the package name",
      r"E: Unable to locate package (?P<name>\S+)"),
     ("package", _CHECK_PACKAGE, r"Could not find gem '(?P<name>[^']+)'|Could not find (?P<name2>[\w-]+-\d[\w.]*) in any of the sources"),
