@@ -132,6 +132,15 @@ TEST_REPORTS = [
         "3256 runs, 381949 assertions, 1 failures, 0 errors, 49 skips"),
         "MemCacheStoreTest#test_two_classes_autoloading", "Expected #<E:0x000000030acd48> to be a kind of E, not E.",
         SourceLocation("/home/travis/build/rails/rails/activesupport/test/caching_test.rb", 665), 1, id="minitest (rails/rails)"),
+    pytest.param("minitest", lines(
+        1132, "Failure:",
+        "TestKramdown#test_: kramdown when a custom highlighter is chosen should use the chosen highlighter if it's "
+        "available.  [/home/travis/build/jekyll/jekyll/test/test_kramdown.rb:106]",
+        "Minitest::Assertion: Expected true to not be truthy."),
+        "TestKramdown#test_: kramdown when a custom highlighter is chosen should use the chosen highlighter if it's "
+        "available", "Minitest::Assertion: Expected true to not be truthy.",
+        SourceLocation("/home/travis/build/jekyll/jekyll/test/test_kramdown.rb", 106), 1,
+        id="minitest, a test named by its words (jekyll/jekyll)"),
     pytest.param("exunit", lines(
         815, "  1) test assert received when different message (ExUnit.AssertionsTest)",
         "     test/ex_unit/assertions_test.exs:396",
@@ -170,6 +179,25 @@ def test_failing_test_is_named_with_its_message_and_location(framework, report, 
     assert (first.framework, first.name, first.message) == (framework, name, message)
     assert first.location == location
     assert count == total
+
+
+def test_a_test_minitest_reports_as_skipped_is_no_failing_test():
+    report = lines(1128, "Skipped:",  # jekyll/jekyll, LogChunks 557871100
+                   "TestCommandsServe#test_: using LiveReload should insert the LiveReload script tags.  "
+                   "[/home/travis/build/jekyll/jekyll/test/test_commands_serve.rb:47]:",
+                   "Refinements are not fully supported in JRuby")
+    assert failing_tests(report) == ((), None)
+
+
+def test_a_minitest_failure_whose_place_the_excerpt_cut_off_is_still_named():
+    report = lines(1632, "Failure:",  # jekyll/jekyll, LogChunks 557871100, as the excerpt cuts a long line
+                   "TestKramdown#test_: kramdown when a custom highlighter is chosen should use the chosen highlighter "
+                   "if it's available.  [/home/travis/build/jekyll/jekyll/test/te … (19 chars cut)",
+                   "Minitest::Assertion: Expected true to not be truthy.")
+    (test,), _ = failing_tests(report)
+    assert (test.name, test.message) == ("TestKramdown#test_: kramdown when a custom highlighter is chosen should use "
+                                         "the chosen highlighter if it's available",
+                                         "Minitest::Assertion: Expected true to not be truthy.")
 
 
 def test_an_error_of_xcodebuild_that_xcpretty_marks_like_a_failing_test_names_no_test():

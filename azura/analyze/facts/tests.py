@@ -23,6 +23,10 @@ _MESSAGE = (r"(?P<message>(?:[\w.$]*(?:Error|Exception|Failure|Failed)\b(?: \[\w
             r"|expect\(.*\)\..*|Received .*|\S.* (?:but was|but got|to equal|to be|is not equal to) .*))")
 
 
+# Minitest reports a skipped test as it reports a failing one, under "Skipped:" where a failure has "Failure:".
+_SKIPPED = re.compile(r"^\s*(?:\d+\) )?Skipped:\s*$")
+
+
 @dataclass(frozen=True)
 class Report:
     """How one runner prints a failing test."""
@@ -93,8 +97,11 @@ REPORTS: Tuple[Report, ...] = (
            _re(r"^(?P<file>/\S+\.php):(?P<line>\d+)$"), reach=12),
     # RSpec: "rspec ./spec/x_spec.rb:12 # Foo does bar" (the failed examples list)
     Report("rspec", _re(r"^rspec (?P<file>\./\S+\.rb):(?P<line>\d+) # (?P<name>.+)$"), reach=0),
-    # Minitest: "  1) Failure:", "FooTest#test_bar [test/foo_test.rb:12]:", "Expected: 1"
-    Report("minitest", _re(r"^(?P<suite>[A-Z][\w:]*)#(?P<name>\w+)(?: \[(?P<file>[^\]:]+):(?P<line>\d+)\])?:?$"),
+    # Minitest: "  1) Failure:", "FooTest#test_bar [test/foo_test.rb:12]:", "Expected: 1"; a test defined by a
+    # block (shoulda's `should`, `it`) is named by its words: "TestKramdown#test_: kramdown should x.  [test/y.rb:106]"
+    # (the excerpt may have cut its place off a long line)
+    Report("minitest", _re(r"^(?P<suite>[A-Z][\w:]*)#(?:(?P<name>\w+)|(?P<name2>\w[^\[]*?)\.?(?=\s+\[))"
+                           r"(?:\s+\[(?P<file>[^\]:]+):(?P<line>\d+)\]|\s+\[.* … \([\d,]+ chars cut\))?:?$"),
            _re(r"^(?P<message>\S.*)$"), reach=3, name="{suite}#{name}"),
     # ExUnit: "  1) test does x (MyApp.FooTest)", "     test/foo_test.exs:12", "     Assertion with == failed"
     Report("exunit", _re(r"^\s*\d+\) test (?P<name>.+) \((?P<suite>[\w.]+)\)$"),
@@ -154,6 +161,8 @@ def failing_tests(lines: Sequence[Line]) -> Tuple[Tuple[FailingTest, ...], Optio
     found: Dict[str, FailingTest] = {}
     for index, line in enumerate(lines):
         text = line.text
+        if index and _SKIPPED.match(lines[index - 1].text):
+            continue
         for report in REPORTS:
             header = report.header.match(text)
             if header:
