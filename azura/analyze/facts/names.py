@@ -48,9 +48,8 @@ MISSING: Tuple[Tuple[str, str, Pattern[str]], ...] = tuple((kind, fix, re.compil
     ("package", _CHECK_PACKAGE, r"Could not find (?P<name>[\w.-]+:[\w.-]+:[\w.+-]+?)\.?$"),
     ("package", _CHECK_PACKAGE, r"unresolved dependency: (?P<name>\S+?);"),
     ("package", _CHECK_PACKAGE, r"no matching package named `(?P<name>[^`]+)`"),
-    ("package", "refresh the package archives and check that one of them publishes `{name}` (`emacs-X` is the Emacs "
-                "version a package needs: use that Emacs or newer)",
-     r"^(?:Debugger entered--Lisp error: |Error: )?(?:\(error \")?(?:Package [`‘'](?P<name>[^'’]+)[’'] is unavailable"
+    ("package", "refresh the package archives and check that one of them publishes `{name}`",
+     r"^(?:Debugger entered--Lisp error: |Error: )?(?:\(error \")?(?:Package [`‘'](?!emacs-\d)(?P<name>[^'’]+)[’'] is unavailable"
      r"|No version of (?P<name2>\S+) >= \S+ is available)"),
     ("package", "add the apt repository that has `{name}` (and run apt-get update first), or fix the package name",
      r"E: Unable to locate package (?P<name>\S+)"),
@@ -79,6 +78,8 @@ VERSIONS: Tuple[Tuple[str, Pattern[str]], ...] = tuple((subject, re.compile(patt
     ("Java", r"class file version (?P<wanted>[\d.]+)\), this version of the Java Runtime only recognizes class file "
              r"versions up to (?P<found>[\d.]+)"),
     ("Java", r"Unsupported class file major version (?P<wanted>\d+)"),
+    # package.el names the Emacs a package needs as a package: "Package `emacs-25.1' is unavailable"
+    ("Emacs", r"Package [`‘']emacs-(?P<wanted>\d[\d.]*)[’'] is unavailable"),
     ("Java", r"invalid target release: (?P<wanted>[\d.]+)|release version (?P<wanted2>\d+) not supported"),
     ("python", r"requires a different Python: (?P<found>[\d.]+) not in '(?P<wanted>[^']+)'"),
     ("go", r"requires go >= ?(?P<wanted>[\d.]+) \(running go (?P<found>[\d.]+)"),
@@ -134,7 +135,7 @@ def _name(match: Optional["re.Match[str]"]) -> str:
 
 
 # Runtimes and tools installed on the agent, as opposed to packages a project depends on.
-TOOLCHAINS = frozenset({"node", "Java", "python", "go", ".NET", ".NET SDK", "ruby", "tool"})
+TOOLCHAINS = frozenset({"node", "Java", "python", "go", ".NET", ".NET SDK", "ruby", "Emacs", "tool"})
 
 
 def version_mismatches(lines: Sequence[Line]) -> Tuple[VersionMismatch, ...]:
