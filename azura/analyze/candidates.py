@@ -252,7 +252,8 @@ def _lua_error_lines(lines: Sequence[Line]) -> Set[int]:
 
 def _python_exception_lines(lines: Sequence[Line]) -> Dict[int, int]:
     """Return, for each Python "Traceback (most recent call last):" whose exception line the excerpt kept, the
-    positions of the header and of that exception line (the first line under the frames, with no gap before it)."""
+    positions of the header and of that exception line (the first line under the frames, with no gap before it, and
+    one that could be a cause: else the header stays the trace's error line)."""
     found: Dict[int, int] = {}
     for position, line in enumerate(lines):
         if not _PY_TRACEBACK.match(line.text):
@@ -262,7 +263,7 @@ def _python_exception_lines(lines: Sequence[Line]) -> Dict[int, int]:
                 and _PY_TRACE_BODY.match(lines[below].text):
             below += 1
         if below < len(lines) and below > position + 1 and lines[below].number - lines[below - 1].number == 1 \
-                and lines[below].text.strip():
+                and lines[below].text.strip() and not is_noise(lines[below].text):
             found[position] = below
     return found
 
