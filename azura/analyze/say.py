@@ -95,7 +95,7 @@ def say(cause: Candidate, section: Sequence[Line], candidates: Sequence[Candidat
     evidence = _evidence(cause, section, candidates, facts, verdict)
     # a heading ("> Links") or a line that announces its message ("CMake Error at x.cmake:12 (message):") is told
     # with the line under it, in the summary and in the root cause's quote
-    under = _first_under(cause.line, evidence, candidates) or _announced(cause.line, evidence, candidates)
+    under = _told_with(cause.line, evidence, candidates)
     summary = _summary(_specifics(category, facts, section, short=True), cause, category, under)
     explanation = signature.summary if signature is not None else "" if specific else _generic_explanation(category)
     if specific and (category in NAMED_BY_FACTS or specific.rstrip(".") == explanation.rstrip(".")):
@@ -159,18 +159,6 @@ def _cited(line: Line, under: Optional[Line] = None) -> str:
     if under is not None:
         return f"Line {line.number}: {quote(line.text).rstrip(' :')}, then line {under.number}: {quote(under.text)}"
     return f"Line {line.number}: {quote(line.text)}"
-
-
-def _first_under(cause: Line, evidence: Sequence[Line], candidates: Sequence[Candidate]) -> Optional[Line]:
-    """Return the evidence line right under a cause line too short to say anything alone (a heading such as a link
-    checker's "> Links" or composer's "Problem 1"), or None: quoting the heading alone tells the reader nothing."""
-    if len(_WORDS.findall(cause.text)) >= HEADING_WORDS or cause.number <= 0:
-        return None
-    wrappers = {c.line.number for c in candidates if c.kind == WRAPPER}
-    return next((line for line in evidence if 0 < line.number - cause.number <= FOLLOWING_LINES
-                 and line.number not in wrappers
-                 and len(_WORDS.findall(line.text)) >= HEADING_WORDS
-                 and not (is_noise(line.text) or is_progress(line.text))), None)
 
 
 def _category(cause: Candidate, facts: Facts, candidates: Sequence[Candidate], section: Sequence[Line]) -> str:
@@ -292,16 +280,28 @@ def _summary(specific: str, cause: Candidate, category: str, under: Optional[Lin
     return f"{lead.rstrip('.')}: {said}"
 
 
-def _announced(cause: Line, evidence: Sequence[Line], candidates: Sequence[Candidate]) -> Optional[Line]:
-    """Return the first evidence line of the cause's block that says something (past a "Run 1:") under a cause line
-    that ends by announcing it ("Found errors in Test_x():"), or None."""
+def _told_with(cause: Line, evidence: Sequence[Line], candidates: Sequence[Candidate]) -> Optional[Line]:
+    """Return the evidence line a cause line is told with, or None: quoting it alone tells the reader nothing.
+
+    Under a heading too short to say anything alone (a link checker's "> Links", composer's "Problem 1"), the first
+    line right under it that says something; under a line that announces its message ("CMake Error at x.cmake:12
+    (message):", "Found errors in Test_x():"), the first line of its block that says something (past a "Run 1:").
+    """
     from azura.analyze.facts import BLOCK_AFTER
 
-    if not cause.text.rstrip().endswith(":") or cause.number <= 0:
+    if cause.number <= 0:
         return None
     wrappers = {c.line.number for c in candidates if c.kind == WRAPPER}
-    below = sorted((line for line in evidence if 0 < line.number - cause.number <= BLOCK_AFTER), key=lambda l: l.number)
-    said = next((line for line in below if len(_WORDS.findall(line.text)) >= HEADING_WORDS), None)
+    saying = sorted((line for line in evidence if line.number > cause.number
+                     and len(_WORDS.findall(line.text)) >= HEADING_WORDS), key=lambda line: line.number)
+    if len(_WORDS.findall(cause.text)) < HEADING_WORDS:
+        under = next((line for line in saying if line.number - cause.number <= FOLLOWING_LINES
+                      and line.number not in wrappers and not (is_noise(line.text) or is_progress(line.text))), None)
+        if under is not None:
+            return under
+    if not cause.text.rstrip().endswith(":"):
+        return None
+    said = next((line for line in saying if line.number - cause.number <= BLOCK_AFTER), None)
     return None if said is None or said.number in wrappers or is_noise(said.text) else said
 
 
