@@ -248,11 +248,26 @@ def test_the_matcher_for_some_lines_answers_for_them_and_their_parts_as_the_matc
     assert any(matcher.matching(text) for text in parts)
 
 
-def test_the_matcher_for_some_lines_holds_only_the_signatures_that_may_match_them():
+def test_the_matcher_for_some_lines_holds_only_the_signatures_that_may_match_them(monkeypatch):
     pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
+    from azura.analyze import patterns
     from azura.analyze.signatures import signature_set, signature_set_for
 
+    monkeypatch.setattr(patterns, "_COMPILED", type(patterns._COMPILED)(maxlen=8))  # no set of them all built yet
     line = "npm ERR! code ERESOLVE"
     matcher = signature_set_for(BUNDLED, [line, "Restored 12 packages in 1.2 s"])
     assert matcher.matching(line) == signature_set(BUNDLED).matching(line) != ()
     assert len(matcher.signatures) < len(BUNDLED) / 4
+
+
+def test_the_matcher_for_some_lines_is_the_set_of_all_signatures_the_classifier_built(monkeypatch,
+                                                                                     without_cached_matchers):
+    pytest.importorskip("re2", reason="the sets are RE2's (the re2 extra)")
+    from azura.analyze import patterns
+    from azura.analyze.signatures import signature_set_for
+    from azura.excerpt.anchors import _slots
+
+    monkeypatch.setattr(patterns, "_COMPILED", type(patterns._COMPILED)(maxlen=8))
+    classifier = _slots(tuple(s.pattern for s in BUNDLED))  # as the scan of a log of many segments builds it
+    matcher = signature_set_for(BUNDLED, ["npm ERR! code ERESOLVE"])
+    assert matcher.signatures == BUNDLED and matcher._set is classifier.patterns

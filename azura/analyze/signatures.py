@@ -109,10 +109,15 @@ def signature_set_for(signatures: Sequence[Signature], texts: Iterable[str]) -> 
     """Return a matcher that answers for `texts` (and any part of one) as the matcher of all `signatures` does.
 
     It holds only the signatures that may match somewhere in them (`possible_patterns`): RE2 builds the automaton of
-    a few patterns, not of the whole knowledge base, for the lines of one diagnosis.
+    a few patterns, not of the whole knowledge base, for the lines of one diagnosis. Where the excerpt's classifier
+    built the set of them all (a log of many segments), that set serves, as `signature_set` does.
     """
-    possible = set(possible_patterns(tuple(signature.pattern for signature in signatures), "\n".join(texts)))
-    return signature_set(tuple(signature for signature in signatures if signature.pattern in possible))
+    every = tuple(signatures)
+    patterns = tuple(signature.pattern for signature in every)
+    if PatternSet.compiled_for(patterns) is not None:
+        return signature_set(every)
+    possible = set(possible_patterns(patterns, "\n".join(texts)))
+    return signature_set(tuple(signature for signature in every if signature.pattern in possible))
 
 
 _GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
