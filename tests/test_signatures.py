@@ -235,11 +235,13 @@ def test_the_classifiers_set_answers_for_the_signatures_it_holds_first_as_their_
     assert [shared.matching(line) for line in lines] == [own.matching(line) for line in lines]
 
 
-def test_the_matcher_for_some_lines_answers_for_them_and_their_parts_as_the_matcher_of_all_does():
+def test_the_matcher_for_some_lines_answers_for_them_and_their_parts_as_the_matcher_of_all_does(monkeypatch):
+    from azura.analyze import patterns
     from azura.analyze.signatures import signature_set, signature_set_for
     from azura.excerpt import read_lines
     from tests.corpus import log_chunks, logchunks_log
 
+    monkeypatch.setattr(patterns, "_COMPILED", type(patterns._COMPILED)(maxlen=8))  # no set of them all built yet
     lines = [line.text for line in read_lines(log_chunks(logchunks_log("Java/ReactiveX@RxJava/failed/561008032.log")))]
     lines += ["[error] npm ERR! code ERESOLVE", "[error] Bash exited with code '137'.", "naïve: npm ERR! code E404"]
     parts = lines + [line[len("[error] "):] for line in lines if line.startswith("[error] ")]
