@@ -18,6 +18,7 @@ from typing import (TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Iterator, List
 from azura.context import Settings
 from azura.errors import AzuraError, CollectError, InputError
 from azura.models import Build, Change, Deadline, Definition, FailedStep, Issue, Run, StepLog
+from azura.redact import well_formed
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -44,7 +45,7 @@ def local_logs(paths: Sequence[str], stdin: BinaryIO = None) -> Tuple[StepLog, .
             logs.append(StepLog(step=FailedStep(name="stdin", record_type="File"),
                                 chunks=_read_stream(stream, "standard input")))
             continue
-        logs.append(StepLog(step=FailedStep(name=os.path.basename(path), record_type="File"),
+        logs.append(StepLog(step=FailedStep(name=well_formed(os.path.basename(path)), record_type="File"),
                             chunks=_read_file(_checked_path(path), _shown(path))))
     return tuple(logs)
 
@@ -287,9 +288,9 @@ def _failed_step(record: Any, by_id: Mapping[str, Any]) -> FailedStep:
         ancestors.setdefault(node.type, node)
     stage, job = ancestors.get("Stage"), ancestors.get("Job")
     return FailedStep(
-        name=record.name or record.type,
-        stage=stage.name if stage is not None and stage.name != DEFAULT_STAGE else None,
-        job=job.name if job is not None else None,
+        name=well_formed(record.name or record.type),
+        stage=well_formed(stage.name) if stage is not None and stage.name != DEFAULT_STAGE else None,
+        job=well_formed(job.name) if job is not None else None,
         log_id=record.log.id if record.log is not None else None,
         record_id=record.id,
         record_type=record.type,
@@ -303,7 +304,7 @@ def _failed_step(record: Any, by_id: Mapping[str, Any]) -> FailedStep:
 def _issue(issue: Any) -> Issue:
     data = issue.data or {}
     line = str(data.get("logFileLineNumber") or "").strip()
-    return Issue(message=issue.message or "", type=str(issue.type or "error"),
+    return Issue(message=well_formed(issue.message or ""), type=str(issue.type or "error"),
                  line=int(line) if line.isdigit() else None)
 
 

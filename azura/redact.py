@@ -31,6 +31,7 @@ _FRAGMENT = re.compile(r"<<(\w+)>>")
 _WORD_CHUNK = re.compile(r"[A-Za-z0-9]+")
 _HUMP = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _POSITION = re.compile(r":\d")  # file.swift:22:27 is a place in a file, not a name
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -337,10 +338,19 @@ def redact_fields(value: Any, secrets: Sequence[str] = ()) -> Any:
     return _redacted_fields(value, tuple(secrets), {})
 
 
+def well_formed(text: str) -> str:
+    """Return `text` with each lone surrogate replaced by U+FFFD.
+
+    Python keeps an undecodable byte of a file name or environment value, and JSON's "\\ud800" escape, as a
+    lone surrogate, which no file, terminal or HTTP body can encode: one in a name would stop the report.
+    """
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def _redacted_fields(value: Any, secrets: Tuple[str, ...], done: Dict[str, str]) -> Any:
     if isinstance(value, str):
         if value not in done:
-            done[value] = redact(value, secrets)
+            done[value] = redact(well_formed(value), secrets)
         return done[value]
     if is_dataclass(value) and not isinstance(value, type):
         changes = {f.name: _redacted_fields(getattr(value, f.name), secrets, done) for f in fields(value) if f.init}

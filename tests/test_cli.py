@@ -54,6 +54,15 @@ def test_directory_as_log_exits_2(in_tmp):
     assert "directory" in run.stderr
 
 
+def test_log_whose_file_name_is_not_utf8_is_analysed_under_a_name_with_a_replacement_character(in_tmp):
+    name = os.fsdecode(b"build-\xff.log")  # Python keeps the undecodable byte as a lone surrogate
+    (in_tmp / name).write_bytes("\n".join(DOTNET_FAILURE).encode())
+    run = run_azura("analyze", "--log", name, "--format", "json")
+    written = json.loads((in_tmp / "azura-report" / "analysis.json").read_text(encoding="utf-8"))
+    assert written["failures"][0]["task"] == json.loads(run.stdout)["failures"][0]["task"] == "build-\ufffd.log"
+    assert "CS0103" in written["failures"][0]["root_cause"]
+
+
 def test_empty_log_exits_2_saying_it_is_empty(in_tmp, make_log):
     log = make_log(b"")
     run = run_azura("analyze", "--log", str(log), expect=ExitCode.USAGE)

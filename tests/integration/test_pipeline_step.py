@@ -251,3 +251,27 @@ def test_build_url_from_a_laptop_prints_and_publishes_only_with_publish(emulator
     assert quiet.commands() == published.commands() == []
     assert emulator.tags(scenario.build_id) == ["azura-test"]
     assert reported(published) == expected(scenario)
+
+
+def test_timeline_names_and_issues_holding_a_lone_surrogate_escape_are_read_with_a_replacement_character(
+        emulator, agent_env, run_step):
+    # JSON may say "\ud800", a half of a character that no file or HTTP body can hold
+    project = emulator.add_project("Widgets")
+    build = emulator.add_build("Widgets", ("widgets-ci", 12), result="failed")
+    stage = timeline_record("Stage", "Build", result="failed", order=1)
+    job = timeline_record("Job", "Compile \ud800", parent_id=stage["id"], result="failed", order=1)
+    error = "src/Orders.cs(3,4): error CS1002: ; expected \udfff"
+    task = timeline_record("Task", "Build \ud800 solution", parent_id=job["id"], result="failed", order=2, log_id=9,
+                           issues=[issue(error)])
+    emulator.add_log(build.id, 9, lines=["  Compiling module 1 ... ok", "src/Orders.cs(3,4): error CS1002: ; expected",
+                                         "##[error]Process completed with exit code 1."])
+    emulator.set_timeline(build.id, [stage, job, task])
+    scenario = scenarios.Scenario(name="lone_surrogates", project="Widgets", project_id=project.id,
+                                  build_id=build.id, definition_id=12, result="failed", failed=())
+
+    step = run_step(agent_env(emulator, scenario))
+
+    assert step.returncode == 0, step.stderr
+    (failure,) = step.analysis["failures"]
+    assert (failure["job"], failure["task"]) == ("Compile \ufffd", "Build \ufffd solution")
+    assert "CS1002" in failure["root_cause"]
