@@ -260,15 +260,16 @@ def _merged(first: FailingTest, other: FailingTest) -> FailingTest:
 
 
 def _total(lines: Sequence[Line]) -> Optional[int]:
-    total = None
-    for line in lines:
+    # the last total counts, so the lines are read from the end: a runner prints its totals last
+    for line in reversed(lines):
         for pattern in COUNTS:
             found = pattern.search(line.text)
             if found:
                 values = [int(v) for v in found.groupdict().values() if v]
-                total = sum(values) if values else total
+                if values:
+                    return sum(values) or None
                 break
-    return total or None
+    return None
 
 
 def _clip(text: str) -> str:
