@@ -325,11 +325,12 @@ REPORT_AND_PASS_LINES = [
     "Test suite failure for app", "Test suite unit: FAIL", "ERROR", "Installation failed.", "ok 3 - adds",
     "OK (0.21s)", "Skipped: flaky", "SKIPPED [1] x.py", "XFAIL test_x", "✓ renders", "PASSED", "Errors: 0, Failed: 0",
     "0 failures", "npm ERR! argv \"node\" \"npm\"", "npm ERR! code E404", "not ok 1 - adds", "Tests run: 3",
+    "DEBUG: retrying", "[trace] x", "12:00:01.2 - 0m0s VERBOSE y", "[ſtep] VERBOſE output",
 ]
 
 
 def test_word_checks_before_the_line_patterns_never_change_what_they_find():
-    """The `in` checks in front of the report-only, passing, zero-count and npm patterns only turn away lines
+    """The `in` checks in front of the report-only, passing, debug, zero-count and npm patterns only turn away lines
     those patterns would not find: on lines of each kind, and on every line of a sample of real logs."""
     from azura.analyze import candidates
 
@@ -342,5 +343,6 @@ def test_word_checks_before_the_line_patterns_never_change_what_they_find():
     for text in texts:
         assert candidates._reports_only(text) == bool(candidates._REPORT_ONLY.search(text)), text
         assert candidates._passing(text) == bool(candidates._PASSING.search(text)), text
+        assert candidates._debug(text) == bool(candidates._DEBUG.match(text)), text
         assert candidates._without_zero_counts(text) == candidates._ZERO_COUNTS.sub("", text), text
         assert not candidates._NPM_BOILERPLATE.match(text) or text.startswith("npm ERR!"), text

@@ -299,7 +299,7 @@ def _reports_only(text: str) -> bool:
 def is_noise(text: str) -> bool:
     """Return whether a line can never be the cause: a passing test, debug output, an echoed command, a frame, npm's
     boilerplate."""
-    return bool(_passing(text) or _DEBUG.match(text) or _ECHOED_COMMAND.match(text)
+    return bool(_passing(text) or _debug(text) or _ECHOED_COMMAND.match(text)
                 or _STACK_FRAME.match(text) or _HARMLESS.search(text)
                 or (text.startswith("npm ERR!") and _NPM_BOILERPLATE.match(text)))
 
@@ -309,6 +309,13 @@ def _passing(text: str) -> bool:
     # one of these words is in every line the pattern finds, and `in` costs a tenth of the pattern on the usual line
     return ("ok" in text or "OK" in text or "PASS" in text or "kip" in text or "SKIP" in text or "XFAIL" in text
             or "✓" in text or "✔" in text) and bool(_PASSING.search(text))
+
+
+def _debug(text: str) -> bool:
+    """Return whether a line is a log record at debug level."""
+    # one of these words is in every line the pattern finds; casefold() reads them as its IGNORECASE does ("ſ" is "s")
+    folded = text.casefold()
+    return ("debug" in folded or "trace" in folded or "verbose" in folded) and bool(_DEBUG.match(text))
 
 
 def _output_shaped_like_an_echo(text: str, matches: Sequence[Signature]) -> bool:
