@@ -1,5 +1,3 @@
-import sys
+from azura.cli import main_entry
 
-from azura.cli import main
-
-sys.exit(main())
+main_entry()

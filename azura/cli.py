@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import sys
 from types import SimpleNamespace
@@ -452,5 +453,9 @@ def _shown_path(path) -> str:
 
 
 def main_entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point (`python -m azura` too)."""
+    code = main()
+    # The command is done and its output written and closed. At exit the interpreter would walk every object the
+    # run made to collect cycles the process is about to drop anyway: ~15 ms, most of a small log's last tenth.
+    gc.freeze()
+    sys.exit(code)

@@ -35,10 +35,11 @@ def in_tmp(tmp_path, monkeypatch):
 def without_cached_matchers():
     """The scan's finders and classifier sets are built once per set of patterns; a test that takes google-re2
     away (monkeypatch sys.modules) must not be handed the ones built with it, before or after."""
-    from azura.analyze import signatures
+    from azura.analyze import patterns, signatures
     from azura.excerpt import anchors, scan
 
     def clear():
+        patterns.pattern_filter.cache_clear()
         signatures.signature_set.cache_clear()
         scan.compile_finder.cache_clear()
         scan._re2_compiles.cache_clear()

@@ -84,3 +84,24 @@ def test_the_one_pass_classifier_answers_as_classify_on_every_line_of_real_logs(
     lines = [line.text for line in read_lines(log_chunks(logchunks_log(name)))]
     classifier = Classifier(SIGNATURES)
     assert [classifier(text) for text in lines] == [classify(text, SIGNATURES) for text in lines]
+
+
+@pytest.mark.parametrize("name", ["Java/ReactiveX@RxJava/failed/561008032.log", "Rust/jwilm@alacritty/failed/564527447.log",
+                                  "C/php@php-src/failed/531576999.log"])
+def test_a_classifier_given_the_lines_it_will_be_asked_about_answers_as_classify_on_real_logs(name):
+    lines = [line.text for line in read_lines(log_chunks(logchunks_log(name)))]
+    classifier = Classifier(SIGNATURES, lines=lines)
+    assert [classifier(text) for text in lines] == [classify(text, SIGNATURES) for text in lines]
+
+
+def test_a_classifier_given_its_lines_holds_only_the_signatures_that_may_match_them():
+    pytest.importorskip("re2", reason="the sets are RE2's (the re2 extra)")
+    lines = ["npm ERR! code ERESOLVE", "Restored 12 packages in 1.2 s"]
+    classifier = Classifier(SIGNATURES, lines=lines)
+    assert [classifier(line) for line in lines] == [SIGNATURE, None]
+    assert len(classifier._slots.signatures) < len(SIGNATURES) / 4
+
+
+def test_a_line_past_ascii_is_tried_with_every_signature_whatever_lines_the_classifier_was_given():
+    classifier = Classifier((r"quota reached",), lines=["naïve quota reached"])
+    assert classifier("naïve quota reached") is SIGNATURE

@@ -500,3 +500,37 @@ def test_a_step_whose_log_was_read_in_part_is_never_grouped():
 
     assert cause_fingerprint(step, scan) is not None
     assert cause_fingerprint(step, replace(scan, complete=False)) is None
+
+
+@pytest.mark.parametrize("line, pattern", [
+    ("\x1b[31mquota\x1b[0m exceeded: the deployment failed", r"quota exceeded: the deployment"),  # across colour codes
+    ("Quota Exceeded: the deployment failed", r"(?i)^quota exceeded"),
+    ("2024-05-01T10:00:00.0000000Z \x1b[1mQuota exceeded\x1b[0m: the deployment failed", r"^Quota exceeded:"),
+])
+def test_a_signature_matching_a_hit_line_once_cleaned_makes_it_a_signature_anchor(line, pattern):
+    from azura.excerpt.anchors import SIGNATURE
+    from azura.excerpt.scan import scan_log
+
+    lines = words("step", 40) + [line] + words("cleanup", 40)
+    scan = scan_log(StepLog(FailedStep(name="Deploy"), [lines_log(lines)]), (pattern, r"never (?:here|there)"))
+    assert [(anchor.line, anchor.rule) for anchor in scan.anchors if anchor.line == 41] == [(41, SIGNATURE)]
+
+
+@pytest.mark.parametrize("name", ["Java/ReactiveX@RxJava/failed/561008032.log", "Rust/jwilm@alacritty/failed/564527447.log",
+                                  "Go/getlantern@lantern/failed/519285064.log", "Python/nvbn@thefuck/failed/530361507.log",
+                                  "R/rstudio@shiny/failed/574891057.log"])
+def test_a_log_searched_for_the_signatures_it_may_match_gets_the_anchors_of_a_search_for_all(name, monkeypatch):
+    from azura.analyze import patterns
+    from azura.analyze.signatures import load_signatures
+    from azura.excerpt.scan import scan_log
+
+    signatures = tuple(signature.pattern for signature in load_signatures())
+    log = StepLog(FailedStep(name="Build"), list(log_chunks(logchunks_log(name))))
+
+    def found(scan):
+        return [(a.line, a.rule.name, a.shape, a.repeat, a.window) for a in scan.anchors], scan.verdict, \
+            scan.failing_command
+
+    narrowed = scan_log(log, signatures)
+    monkeypatch.setattr(patterns, "pattern_filter", lambda _: None)  # every pattern is possible
+    assert found(narrowed) == found(scan_log(log, signatures))

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from azura.analyze.patterns import LazyPattern, pattern_problem
+from azura.analyze.patterns import LazyPattern, pattern_problem, possible_patterns, unanchored
 from azura.analyze.signatures import bundled_signatures, load_signatures
 from azura.errors import ConfigError
 
@@ -70,3 +70,47 @@ def test_lazy_pattern_is_compiled_on_first_use_and_then_answers_as_re_does():
     assert pattern.search(line).group("name") == re.search(pattern.pattern, line).group("name")
     assert pattern.match(line) is None and pattern.groupindex == {"name": 1}
     assert pickle.loads(pickle.dumps(pattern)).search(line).group("name") == "tests/test_a.py::test_b"
+
+
+BUNDLED_PATTERNS = tuple(signature.pattern for signature in bundled_signatures())
+
+
+def test_every_bundled_signature_stays_possible_in_each_of_its_examples():
+    pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
+    ruled_out = [(signature.id, example) for signature in bundled_signatures() for example in signature.examples
+                 if signature.pattern not in possible_patterns(BUNDLED_PATTERNS, example)]
+    assert ruled_out == []
+
+
+def test_the_signatures_whose_literals_a_text_lacks_are_ruled_out():
+    pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
+    possible = possible_patterns(BUNDLED_PATTERNS, "npm ERR! code ERESOLVE\nRestored 12 packages in 1.2 s")
+    assert 0 < len(possible) < len(BUNDLED_PATTERNS) / 4
+
+
+@pytest.mark.parametrize("pattern, text", [
+    (r"(?i)deployment quota", "DEPLOYMENT QUOTA reached"),
+    (r"^Quota exceeded", "2024-05-01T10:00:00.0000000Z Quota exceeded"),  # raw bytes: a timestamp before the text
+    (r"(?i)ſtatus \d+", "STATUS 503"),  # RE2 folds the long s with s
+    (r"(?i)k8s apply failed", "\u212a8s apply failed"),  # and the Kelvin sign with k
+    (r"İstanbul region (?:down|full)", "İstanbul region full"),
+    (r"(?:Gradle|Maven) build (?:failed|broke) at [a-c]{2}", "Maven build broke at cb"),
+])
+def test_a_pattern_stays_possible_wherever_re2_matches_it(pattern, text):
+    re2 = pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
+    assert re2.search(unanchored(pattern), text)
+    assert possible_patterns((pattern, "never here"), text) == (pattern,)
+
+
+@pytest.mark.parametrize("pattern, text", [
+    (r"(?<!no )quota reached", "no quota reached"),  # RE2 refuses look-behinds
+    (r"quota x{,3} reached", "quota xx reached"),  # RE2 reads "{,3}" as text, `re` as a repeat
+])
+def test_a_pattern_re2_refuses_or_reads_otherwise_than_re_is_always_possible(pattern, text):
+    pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
+    assert possible_patterns((pattern, "never here"), text) == (pattern,)
+
+
+def test_without_re2_every_pattern_is_possible(monkeypatch, without_cached_matchers):
+    monkeypatch.setitem(sys.modules, "re2", None)  # as where google-re2 has no wheel: the import fails
+    assert possible_patterns(BUNDLED_PATTERNS, "Restored 12 packages in 1.2 s") == BUNDLED_PATTERNS

@@ -233,3 +233,43 @@ def test_the_classifiers_set_answers_for_the_signatures_it_holds_first_as_their_
         "Traceback (most recent call last):", "make: *** [all] Error 2", "3 failed, 12 passed", "PASSED test_x",
         "npm WARN deprecated x", "Restored 12 packages in 1.2 s"]
     assert [shared.matching(line) for line in lines] == [own.matching(line) for line in lines]
+
+
+def test_the_matcher_for_some_lines_answers_for_them_and_their_parts_as_the_matcher_of_all_does(monkeypatch):
+    from azura.analyze import patterns
+    from azura.analyze.signatures import signature_set, signature_set_for
+    from azura.excerpt import read_lines
+    from tests.corpus import log_chunks, logchunks_log
+
+    monkeypatch.setattr(patterns, "_COMPILED", type(patterns._COMPILED)(maxlen=8))  # no set of them all built yet
+    lines = [line.text for line in read_lines(log_chunks(logchunks_log("Java/ReactiveX@RxJava/failed/561008032.log")))]
+    lines += ["[error] npm ERR! code ERESOLVE", "[error] Bash exited with code '137'.", "naïve: npm ERR! code E404"]
+    parts = lines + [line[len("[error] "):] for line in lines if line.startswith("[error] ")]
+    matcher = signature_set_for(BUNDLED, lines)
+    assert [matcher.matching(text) for text in parts] == [signature_set(BUNDLED).matching(text) for text in parts]
+    assert any(matcher.matching(text) for text in parts)
+
+
+def test_the_matcher_for_some_lines_holds_only_the_signatures_that_may_match_them(monkeypatch):
+    pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
+    from azura.analyze import patterns
+    from azura.analyze.signatures import signature_set, signature_set_for
+
+    monkeypatch.setattr(patterns, "_COMPILED", type(patterns._COMPILED)(maxlen=8))  # no set of them all built yet
+    line = "npm ERR! code ERESOLVE"
+    matcher = signature_set_for(BUNDLED, [line, "Restored 12 packages in 1.2 s"])
+    assert matcher.matching(line) == signature_set(BUNDLED).matching(line) != ()
+    assert len(matcher.signatures) < len(BUNDLED) / 4
+
+
+def test_the_matcher_for_some_lines_is_the_set_of_all_signatures_the_classifier_built(monkeypatch,
+                                                                                     without_cached_matchers):
+    pytest.importorskip("re2", reason="the sets are RE2's (the re2 extra)")
+    from azura.analyze import patterns
+    from azura.analyze.signatures import signature_set_for
+    from azura.excerpt.anchors import _slots
+
+    monkeypatch.setattr(patterns, "_COMPILED", type(patterns._COMPILED)(maxlen=8))
+    classifier = _slots(tuple(s.pattern for s in BUNDLED))  # as the scan of a log of many segments builds it
+    matcher = signature_set_for(BUNDLED, ["npm ERR! code ERESOLVE"])
+    assert matcher.signatures == BUNDLED and matcher._set is classifier.patterns

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Pattern, Sequence, Set, Tuple
 
 from azura.analyze.patterns import LazyPattern
-from azura.analyze.signatures import SignatureSet, signature_set
+from azura.analyze.signatures import SignatureSet, signature_set_for
 from azura.models import Excerpt, Line, Signature
 
 CAUSE, ERROR, WRAPPER = 3, 2, 1  # kinds of candidate, the most specific first
@@ -136,7 +136,7 @@ class Candidate:
 
 def find_candidates(excerpt: Excerpt, lines: Sequence[Line], signatures: Sequence[Signature]) -> List[Candidate]:
     """Return the candidates among `lines` (the excerpt's lines, or the issue messages of a record without a log)."""
-    matcher = signature_set(tuple(signatures))
+    matcher = signature_set_for(signatures, [line.text for line in lines])
     novel = None if excerpt.novel_lines is None else frozenset(excerpt.novel_lines)
     bounds = failing_bounds(excerpt)
     script = script_lines(lines)

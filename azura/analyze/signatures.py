@@ -8,9 +8,9 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
-from typing import Any, Mapping, Optional, Pattern, Sequence, Set, Tuple
+from typing import Any, Iterable, Mapping, Optional, Pattern, Sequence, Set, Tuple
 
-from azura.analyze.patterns import PatternSet, pattern_problem
+from azura.analyze.patterns import PatternSet, pattern_problem, possible_patterns
 from azura.errors import ConfigError
 from azura.models import CATEGORIES, Signature
 
@@ -75,7 +75,8 @@ class SignatureSet:
 
     def __init__(self, signatures: Sequence[Signature]):
         self.signatures = tuple(signatures)
-        shared = PatternSet.compiled_for([signature.pattern for signature in self.signatures])
+        shared = PatternSet.compiled_for([signature.pattern for signature in self.signatures]) \
+            if self.signatures else None  # none: any set would do, and read each line for nothing
         if shared is not None:  # the excerpt's classifier holds them first: its set says the same of them
             self._set, slots = shared
         else:
@@ -102,6 +103,21 @@ class SignatureSet:
 def signature_set(signatures: Tuple[Signature, ...]) -> SignatureSet:
     """Return the matcher for `signatures`; built once per knowledge base."""
     return SignatureSet(signatures)
+
+
+def signature_set_for(signatures: Sequence[Signature], texts: Iterable[str]) -> SignatureSet:
+    """Return a matcher that answers for `texts` (and any part of one) as the matcher of all `signatures` does.
+
+    It holds only the signatures that may match somewhere in them (`possible_patterns`): RE2 builds the automaton of
+    a few patterns, not of the whole knowledge base, for the lines of one diagnosis. Where the excerpt's classifier
+    built the set of them all (a log of many segments), that set serves, as `signature_set` does.
+    """
+    every = tuple(signatures)
+    patterns = tuple(signature.pattern for signature in every)
+    if PatternSet.compiled_for(patterns) is not None:
+        return signature_set(every)
+    possible = set(possible_patterns(patterns, "\n".join(texts)))
+    return signature_set(tuple(signature for signature in every if signature.pattern in possible))
 
 
 _GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Optional, Pattern, Sequence, Tuple
 
-from azura.analyze.patterns import LazyPattern, PatternSet
+from azura.analyze.patterns import LazyPattern, PatternSet, possible_patterns
 from azura.analyze.signatures import compiled
 
 
@@ -166,12 +166,17 @@ class Classifier:
     from `re`, take `classify`'s own path:
     RE2's \\w, \\b and \\s are ASCII-only (clean lines hold no control characters, the other difference).
     Without google-re2 every line does.
+
+    Given the `lines` it will be asked about, the set holds only the signatures that may match one of those that are
+    ASCII (`possible_patterns`): a few, whose automaton RE2 builds in a fraction of the time all of theirs takes.
     """
 
-    def __init__(self, signatures: Sequence[str] = (), issue_texts: Sequence[str] = ()):
+    def __init__(self, signatures: Sequence[str] = (), issue_texts: Sequence[str] = (),
+                 lines: Optional[Sequence[str]] = None):
         self.signatures = tuple(signatures)
         self.issue_texts = tuple(issue_texts)
-        self._slots = _slots(self.signatures)
+        self._slots = _slots(self.signatures if lines is None else possible_patterns(
+            self.signatures, "\n".join(line for line in lines if line.isascii())))
         # The answer each set of matches gives alone (or _READ_THE_LINE): an error-dense log's lines match a few
         # dozen sets between them, and weighing a set again costs as much as RE2's reading of the line.
         self._answers: Dict[FrozenSet[int], object] = {}

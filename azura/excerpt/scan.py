@@ -15,7 +15,7 @@ from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pa
 
 from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, Classifier, Rule, is_verdict, issue_key
 from azura.excerpt.reading import LINE_CAP, Segment, clean_line, clean_lines, count_breaks, numbered_lines, segments
-from azura.analyze.patterns import RE2_MEMORY
+from azura.analyze.patterns import RE2_MEMORY, possible_patterns, unanchored
 from azura.errors import ConfigError
 from azura.models import Line, StepLog
 
@@ -300,16 +300,15 @@ def scan_log(log: StepLog, signatures: Sequence[str] = (), expired: Callable[[],
     """
     issue_texts = tuple(key for key in (issue_key(i.message) for i in log.step.issues if i.line is None) if key)
     issue_lines = frozenset(i.line for i in log.step.issues if i.line is not None)
-    finder = compile_finder((_non_capturing(PREFILTER), COMMAND_SCAN) + tuple(re.escape(t) for t in issue_texts),
-                            tuple(_unanchored(pattern) for pattern in signatures))
-    scanner = _Scanner(finder, signatures, issue_texts, issue_lines)
+    patterns = (_non_capturing(PREFILTER), COMMAND_SCAN) + tuple(re.escape(t) for t in issue_texts)
+    scanner = _Scanner(patterns, tuple(signatures), issue_texts, issue_lines)
     return scanner.run(segments(log.chunks, log.first_line, source=f"the log of {log.step.name!r}"),
                        log.first_line, expired)
 
 
-def _unanchored(pattern: str) -> str:
-    """Return a line pattern fit for raw bytes, where a timestamp or colour code may precede the text."""
-    return pattern[1:] if pattern.startswith("^") else pattern
+def _finder(patterns: Tuple[str, ...], signatures: Tuple[str, ...]) -> Finder:
+    """Return the finder of the lines where a pattern or a signature matches."""
+    return compile_finder(patterns, tuple(unanchored(pattern) for pattern in signatures))
 
 
 def _non_capturing(pattern: str) -> str:
@@ -318,10 +317,16 @@ def _non_capturing(pattern: str) -> str:
 
 
 class _Scanner:
-    def __init__(self, finder, signatures: Sequence[str], issue_texts: Sequence[str],
+    """One log's scan. Most logs are one segment: in that one, only the signatures that may match somewhere in it
+    (`possible_patterns`) are looked for, and then only those that may match one of its hit lines are told apart,
+    as RE2 would otherwise build the automata of all of them over a few kilobytes. A longer log's segments share the
+    finder and the classifier of all the signatures, their automata built once for them all."""
+
+    def __init__(self, patterns: Tuple[str, ...], signatures: Tuple[str, ...], issue_texts: Sequence[str],
                  issue_lines: Iterable[int]):
-        self.finder = finder
-        self.classify = Classifier(signatures, issue_texts)
+        self.patterns = patterns  # the rules' and the issue texts' patterns, for raw bytes
+        self.signatures = signatures
+        self.issue_texts = issue_texts
         self.issue_lines = sorted(issue_lines)
         self.first: Dict[str, List[Anchor]] = {}
         self.last: Dict[str, Deque[Anchor]] = {}
@@ -352,34 +357,49 @@ class _Scanner:
         return Scan(tuple(anchors), tail_lines(prev, cur), cur.first_line + cur.line_count - 1, self.verdict,
                     self.failing_command, complete)
 
+    @functools.cached_property
+    def finder(self) -> Finder:
+        return _finder(self.patterns, self.signatures)
+
+    @functools.cached_property
+    def classify(self) -> Classifier:
+        return Classifier(self.signatures, self.issue_texts)
+
+    def _classifier(self, texts: Sequence[str], alone: bool) -> Classifier:
+        """Return the classifier of a segment's hit lines; `alone`: the segment is the whole log."""
+        return Classifier(self.signatures, self.issue_texts, texts) if alone else self.classify
+
     def visit(self, prev: Optional[Segment], cur: Segment, nxt: Optional[Segment]) -> None:
-        hits = list(self.finder(cur.data))  # (start, end) of the lines holding a hit
+        alone = prev is None and nxt is None
+        finder = _finder(self.patterns, possible_patterns(self.signatures, cur.data)) if alone else self.finder
+        hits = list(finder(cur.data))  # (start, end) of the lines holding a hit
         wanted = [n for n in self.issue_lines if cur.first_line <= n < cur.first_line + cur.line_count] \
             if self.issue_lines else []
         if not hits and not wanted:
             return
         if cur.cut:
             line = overlong_line(cur)
-            rule = ISSUE if wanted else self.classify(line.text)
+            rule = ISSUE if wanted else self._classifier((line.text,), alone)(line.text)
             if rule:
                 if self._is_first_verdict(rule, line.text):
                     self._note_verdict(line.number)
                 self._ring(rule).append(Anchor(line.number, rule, shape_starts([line.text])[0], False, (line,)))
             return
-        self._keep(self._anchors_found(cur, hits, wanted), cur, _Context(prev, cur, nxt))
+        self._keep(self._anchors_found(cur, hits, wanted, alone), cur, _Context(prev, cur, nxt))
 
-    def _anchors_found(self, cur: Segment, hits: Sequence[Tuple[int, int]], wanted: Sequence[int]
+    def _anchors_found(self, cur: Segment, hits: Sequence[Tuple[int, int]], wanted: Sequence[int], alone: bool
                        ) -> List[Tuple[Rule, str, int, Optional[int]]]:
         """Return the anchors among a segment's hit lines and wanted lines: (rule, clean text, start of the line, its
         number when already counted), in order; note the commands started and the verdict on the way."""
         numbers = _LineNumbers(cur)
         found = []
-        for (start, _), text in zip(hits, clean_lines([cur.data[start:end].decode("utf-8", errors="replace")
-                                                       for start, end in hits])):
+        texts = clean_lines([cur.data[start:end].decode("utf-8", errors="replace") for start, end in hits])
+        classify = self._classifier(texts, alone)
+        for (start, _), text in zip(hits, texts):
             if self.verdict is None and COMMAND.match(text):
                 self.last_command = numbers.at(start)
                 continue
-            rule = self.classify(text)
+            rule = classify(text)
             if rule is not None:  # most hits are false alarms, and most anchors are pushed out: none is counted yet
                 found.append((rule, text, start, self._note_verdict(numbers.at(start))
                               if self._is_first_verdict(rule, text) else None))
