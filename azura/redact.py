@@ -199,7 +199,9 @@ class Precheck:
             for match in search.finditer(data):
                 line += data.count(newline, position, match.start())
                 position = match.start()
-                candidates.add(line)
+                # every line the match touches: a flag's trigger may start at the line break before the flag's
+                # line ("\n--password x"), and the next match is searched after this one, past that line
+                candidates.update(range(line, line + data.count(newline, match.start(), match.end()) + 1))
         hits = {}
         for index in candidates:
             if self.engine == "re2":

@@ -243,6 +243,31 @@ def test_passing_tests_and_zero_counts_name_no_failing_test():
     assert failing_tests(report) == ((), None)
 
 
+TOTALS = ["========== 2 failed, 41 passed in 3.20s ==========", "FAILED (failures=1, errors=2)", "Tests:       3 failed, 9 total",
+          "  2 failing", "Tests run: 12, Failures: 1, Errors: 0", "20 tests completed, 2 failed",
+          "Failed!  - Failed:     1, Passed:    10", "Total tests: 4. Passed: 3. Failed: 1.",
+          "test result: FAILED. 3 passed; 1 failed; 0 ignored", "Tests: 5, Assertions: 9, Errors: 2.",
+          "Tests: 5, Assertions: 9, ", "8 examples, 2 failures", "3 runs, 5 assertions, 1 failures, 0 errors",
+          "4 tests, 1 failure", "Failed: Total 9, Failed 2, Errors 0", "Executed 7 tests, with 1 failure",
+          "Tests failed    :    2 ( 0.3%)"]
+
+
+def test_every_line_a_total_is_read_from_holds_the_words_that_let_it_be_read():
+    """The word check in front of the runners' totals only turns away lines no total pattern finds: on a total of
+    each runner, and on every line of a sample of real logs."""
+    from azura.analyze.facts.tests import _TOTAL_WORDS, COUNTS
+
+    from tests.corpus import corpus_dir, log_chunks
+
+    texts = set(TOTALS)
+    for path in sorted((corpus_dir() / "logchunks" / "logs").glob("*/*/*/*.log.gz"))[::40]:
+        texts.update(b"".join(log_chunks(path)).decode("utf-8", "replace").splitlines())
+    found = [text for text in texts if any(pattern.search(text) for pattern in COUNTS)]
+    assert set(TOTALS) <= set(found)
+    assert all(any(word in text.lower() for word in _TOTAL_WORDS) for text in found), \
+        [text for text in found if not any(word in text.lower() for word in _TOTAL_WORDS)]
+
+
 # --- compile errors -----------------------------------------------------------------------------------
 
 COMPILE_ERRORS = [

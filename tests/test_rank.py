@@ -317,3 +317,32 @@ def test_a_program_refusing_its_command_line_is_the_cause_not_the_usage_text_und
         (622, "                has finished all failed tests are written to the same <file>."),
         (628, "    -w <file>   Write a list of all failed tests to <file>."),
         (695, 'The command "./sapi/cli/php run-tests.php -P -j2" exited with 1.')], verdict=695, command=615)) == 616
+
+
+REPORT_AND_PASS_LINES = [
+    "3 failed, 12 passed", "BUILD FAILURE", "Build failed", "exited with code 2", "non-zero exit status 1",
+    "make: *** [all] Error 2", "Your build exited with 1.", "Failing tests:", "** TEST FAILED **", "2/3 passing",
+    "Test suite failure for app", "Test suite unit: FAIL", "ERROR", "Installation failed.", "ok 3 - adds",
+    "OK (0.21s)", "Skipped: flaky", "SKIPPED [1] x.py", "XFAIL test_x", "✓ renders", "PASSED", "Errors: 0, Failed: 0",
+    "0 failures", "npm ERR! argv \"node\" \"npm\"", "npm ERR! code E404", "not ok 1 - adds", "Tests run: 3",
+    "DEBUG: retrying", "[trace] x", "12:00:01.2 - 0m0s VERBOSE y", "[ſtep] VERBOſE output",
+]
+
+
+def test_word_checks_before_the_line_patterns_never_change_what_they_find():
+    """The `in` checks in front of the report-only, passing, debug, zero-count and npm patterns only turn away lines
+    those patterns would not find: on lines of each kind, and on every line of a sample of real logs."""
+    from azura.analyze import candidates
+
+    from tests.corpus import corpus_dir, log_chunks
+
+    logs = sorted((corpus_dir() / "logchunks" / "logs").glob("*/*/*/*.log.gz"))[::40]
+    texts = set(REPORT_AND_PASS_LINES)
+    for path in logs:
+        texts.update(b"".join(log_chunks(path)).decode("utf-8", "replace").splitlines())
+    for text in texts:
+        assert candidates._reports_only(text) == bool(candidates._REPORT_ONLY.search(text)), text
+        assert candidates._passing(text) == bool(candidates._PASSING.search(text)), text
+        assert candidates._debug(text) == bool(candidates._DEBUG.match(text)), text
+        assert candidates._without_zero_counts(text) == candidates._ZERO_COUNTS.sub("", text), text
+        assert not candidates._NPM_BOILERPLATE.match(text) or text.startswith("npm ERR!"), text

@@ -9,7 +9,8 @@ from urllib.parse import quote
 
 import pytest
 
-from azura.redact import KNOWN_SECRET_MARK, catalogue, encoded_forms, name_words, redact, redact_fields, redactions
+from azura.redact import (KNOWN_SECRET_MARK, catalogue, encoded_forms, name_words, redact, redact_fields, redact_lines,
+                          redactions)
 from azura.models import Line
 
 MARKED = re.compile(r"«([^»]*)»")
@@ -96,6 +97,17 @@ def test_lines_of_a_multi_line_text_are_redacted_each_in_place():
     text = "ok\nexport DB_PASSWORD=hunter2\nplain line\nGH=ghp_xEEsAoCaA2QTqpOoast0vQj8VMtbYo9Mqb5j\n"
 
     assert redact(text) == "ok\nexport DB_PASSWORD=«redacted:assignment»\nplain line\nGH=«redacted:github-token»\n"
+
+
+@pytest.mark.parametrize("entry, example", _cases("redact"))
+def test_a_line_is_redacted_alike_whatever_line_comes_before_it(entry, example):
+    """A line that starts with its secret's flag ("--password x") is found in lines searched together, where the
+    flag's trigger starts at the line break before it."""
+    text = MARKED.sub(r"\1", example)
+    if entry.whole_text or "\n" in text:
+        pytest.skip("a text of several lines")
+    for start in (0, *(at + 1 for at, char in enumerate(text) if char in " \"'(=")):
+        assert redact_lines(["Starting deploy", text[start:]]) == ["Starting deploy", redact(text[start:])], start
 
 
 def test_text_with_crlf_line_breaks_is_redacted_like_lf_text():

@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence
 
 from azura.analyze.candidates import AGENT_MARKER, CAUSE, ERROR, FAILING, WRAPPER, Candidate, is_noise, is_progress
 from azura.analyze.facts.names import TOOLCHAINS, missing_fix
+from azura.analyze.patterns import LazyPattern
 from azura.analyze.rank import CASCADE_GAP
 from azura.checkout import within_agent_checkout
 from azura.models import Facts, FailingTest, Line, Signature, SourceLocation
@@ -55,7 +56,8 @@ _COMMAND_LINE = re.compile(r"^\$ (.+)|^\[command\](.+)|^> \S+@\S+ (\S+)|Failed a
                            r"|The command \"(.+?)\" (?:exited|failed)|^\[group\] Run (.+)")
 # Words in the failing command that tell what kind of work it did, for a cause no signature knows. A word counts
 # in any case and between underscores too: scripts and variables name the work as `run_tests.sh`, `do_test`, `${TEST}`.
-_COMMAND_KINDS = tuple((category, re.compile(rf"(?<![A-Za-z0-9])(?:{words})(?![A-Za-z0-9])", re.IGNORECASE))
+# Compiled when first needed: most causes are told by a signature or the section's facts.
+_COMMAND_KINDS = tuple((category, LazyPattern(rf"(?<![A-Za-z0-9])(?:{words})(?![A-Za-z0-9])", re.IGNORECASE))
                        for category, words in (
     ("test", r"test|tests|spec|specs|check|pytest|jest|mocha|karma|rspec|phpunit|ctest|tox|nox|vitest"
              r"|ava|prove|busted|bats|xcodebuild test"),

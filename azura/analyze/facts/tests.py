@@ -154,6 +154,9 @@ COUNTS: Tuple[Pattern[str], ...] = (
     _re(r"Executed \d+ tests, with (?P<failed>\d+) failures?"),  # xctest
     _re(r"^Tests failed\s*:\s*(?P<failed>\d+) \("),  # php run-tests
 )
+# One of these words, whatever its case, is in every total above: a total counts what failed (PHPUnit's may count
+# only assertions). A line with neither is left alone, and the patterns are compiled only for lines that may match.
+_TOTAL_WORDS = ("fail", "assertions")
 
 
 def failing_tests(lines: Sequence[Line]) -> Tuple[Tuple[FailingTest, ...], Optional[int]]:
@@ -260,15 +263,19 @@ def _merged(first: FailingTest, other: FailingTest) -> FailingTest:
 
 
 def _total(lines: Sequence[Line]) -> Optional[int]:
-    total = None
-    for line in lines:
+    # the last total counts, so the lines are read from the end: a runner prints its totals last
+    for line in reversed(lines):
+        lowered = line.text.lower()
+        if not any(word in lowered for word in _TOTAL_WORDS):
+            continue
         for pattern in COUNTS:
             found = pattern.search(line.text)
             if found:
                 values = [int(v) for v in found.groupdict().values() if v]
-                total = sum(values) if values else total
+                if values:
+                    return sum(values) or None
                 break
-    return total or None
+    return None
 
 
 def _clip(text: str) -> str:
