@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from azura.analyze.patterns import LazyPattern, pattern_problem, possible_patterns, unanchored
+from azura.analyze.patterns import KeywordPattern, LazyPattern, pattern_problem, possible_patterns, unanchored
 from azura.analyze.signatures import bundled_signatures, load_signatures
 from azura.errors import ConfigError
 
@@ -70,6 +70,18 @@ def test_lazy_pattern_is_compiled_on_first_use_and_then_answers_as_re_does():
     assert pattern.search(line).group("name") == re.search(pattern.pattern, line).group("name")
     assert pattern.match(line) is None and pattern.groupindex == {"name": 1}
     assert pickle.loads(pickle.dumps(pattern)).search(line).group("name") == "tests/test_a.py::test_b"
+
+
+
+def test_keyword_pattern_is_tried_and_compiled_only_on_text_that_holds_a_keyword():
+    broken = KeywordPattern("(unclosed", "FAILED")
+    assert broken.search("all 12 passed") is None  # never compiled, so it never failed
+    with pytest.raises(re.error):
+        broken.search("1 FAILED")
+    pattern = KeywordPattern(r"(?P<n>\d+) (?:failed|FAILED)", "failed", "FAILED")
+    assert pattern.search("x 2 FAILED").group("n") == "2" and pattern.match("3 failed").group("n") == "3"
+    assert pattern.search("2 Failed") is None and pattern.match("x 3 failed") is None
+    assert KeywordPattern(r"\d+ failed").search("2 failed")  # without keywords it is tried on every text
 
 
 BUNDLED_PATTERNS = tuple(signature.pattern for signature in bundled_signatures())

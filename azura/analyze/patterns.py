@@ -229,6 +229,42 @@ class LazyPattern:
         return f"LazyPattern({self.pattern!r})"
 
 
+class KeywordPattern:
+    """A regular expression tried only on text that holds one of its keywords, and compiled when first tried.
+
+    For the tables of a tool's messages searched line by line, of which a line matches none or one: the keywords
+    are literal text that every match holds (one of them, for an alternation), so a line without any is no match
+    and `in` turns it away for a fraction of a search. With no keyword the pattern is tried on every line. The
+    keywords are looked for as written, so the pattern must not ignore case (re's IGNORECASE also takes "ſ" for "s").
+    """
+
+    __slots__ = ("keywords", "_pattern")
+
+    def __init__(self, pattern: str, *keywords: str):
+        self.keywords = keywords
+        self._pattern = LazyPattern(pattern)
+
+    @property
+    def pattern(self) -> str:
+        return self._pattern.pattern
+
+    def holds_keyword(self, text: str) -> bool:
+        """Return whether `text` holds one of the keywords (True with none), as any match of the pattern does."""
+        for keyword in self.keywords:
+            if keyword in text:
+                return True
+        return not self.keywords
+
+    def search(self, text: str) -> Optional["re.Match[str]"]:
+        return self._pattern.search(text) if self.holds_keyword(text) else None
+
+    def match(self, text: str) -> Optional["re.Match[str]"]:
+        return self._pattern.match(text) if self.holds_keyword(text) else None
+
+    def __repr__(self) -> str:
+        return f"KeywordPattern({self.pattern!r}, {', '.join(map(repr, self.keywords))})"
+
+
 # Python syntax RE2 reads otherwise: "[[:alpha:]]" is a POSIX class to RE2 and a set of characters to `re`;
 # "{,3}" is a repeat to `re` and literal text to RE2.
 _READ_OTHERWISE = re.compile(r"\[:\^?[a-z]+:\]|\{,")
