@@ -1,10 +1,14 @@
 """The fact extractors, on lines as real runners and compilers print them (most copied from the shared corpus)."""
+import re
+
 import pytest
 
 from azura.analyze.facts import read_facts
 from azura.analyze.facts.compilers import compile_errors
 from azura.analyze.facts.names import exit_status, missing_names, version_mismatches
 from azura.analyze.facts.tests import failing_tests
+from azura.analyze.candidates import AGENT_MARKER
+from azura.analyze.patterns import KeywordPattern, sre, sre_parse
 from azura.models import Line, SourceLocation
 
 
@@ -262,7 +266,7 @@ def test_every_line_a_total_is_read_from_holds_the_words_that_let_it_be_read():
     texts = set(TOTALS)
     for path in sorted((corpus_dir() / "logchunks" / "logs").glob("*/*/*/*.log.gz"))[::40]:
         texts.update(b"".join(log_chunks(path)).decode("utf-8", "replace").splitlines())
-    found = [text for text in texts if any(pattern.search(text) for pattern in COUNTS)]
+    found = [text for text in texts if any(re.search(pattern.pattern, text) for pattern in COUNTS)]
     assert set(TOTALS) <= set(found)
     assert all(any(word in text.lower() for word in _TOTAL_WORDS) for text in found), \
         [text for text in found if not any(word in text.lower() for word in _TOTAL_WORDS)]
@@ -363,7 +367,7 @@ def test_ghcs_message_is_read_past_the_progress_a_parallel_build_prints_under_it
 
 # --- missing names, versions, exit status ---------------------------------------------------------------
 
-@pytest.mark.parametrize("text, kind, name", [
+MISSING_NAMES = [
     ("E   ModuleNotFoundError: No module named 'requests'", "module", "requests"),
     ("ImportError: No module named 'cv2'", "module", "cv2"),
     ("Error: Cannot find module 'fast-deep-equal'", "module", "fast-deep-equal"),
@@ -382,7 +386,10 @@ def test_ghcs_message_is_read_past_the_progress_a_parallel_build_prints_under_it
     ("/home/travis/.travis/functions: line 104: /home/travis/install-jdk.sh: No such file or directory", "file",
      "/home/travis/install-jdk.sh"),
     ("No Rakefile found (looking for: rakefile, Rakefile, rakefile.rb, Rakefile.rb)", "file", "Rakefile"),
-])
+]
+
+
+@pytest.mark.parametrize("text, kind, name", MISSING_NAMES)
 def test_missing_name_is_read_with_its_kind(text, kind, name):
     (missing,) = missing_names(lines(7, text))
     assert (missing.kind, missing.name, missing.log_line) == (kind, name, 7)
@@ -392,7 +399,7 @@ def test_a_line_that_names_nothing_missing_gives_no_missing_name():
     assert missing_names(lines(1, "Requirement already satisfied: requests in ./venv", "command -v yarn")) == ()
 
 
-@pytest.mark.parametrize("texts, subject, wanted, found", [
+VERSION_MISMATCHES = [
     (['error vite@5.2.0: The engine "node" is incompatible with this module. Expected version "^18.0.0 || >=20.0.0". '
       'Got "16.20.2"'], "node", "^18.0.0 || >=20.0.0", "16.20.2"),
     (["java.lang.UnsupportedClassVersionError: spoon/processing/ProcessorProperties has been compiled by a more recent "
@@ -405,7 +412,10 @@ def test_a_line_that_names_nothing_missing_gives_no_missing_name():
     (["Microsoft.PowerShell.SDK.csproj : error NU1605: Detected package downgrade: System.Data.SqlClient from 4.6.1 "
       "to 4.5.1. Reference the package directly from the project to select a different version."],
      "System.Data.SqlClient", "4.6.1", "4.5.1"),
-])
+]
+
+
+@pytest.mark.parametrize("texts, subject, wanted, found", VERSION_MISMATCHES)
 def test_version_wanted_and_found_are_read_together(texts, subject, wanted, found):
     (version,) = version_mismatches(lines(1, *texts))
     assert (version.subject, version.wanted, version.found) == (subject, wanted, found)
@@ -416,7 +426,7 @@ def test_a_peer_requirement_that_is_met_is_no_version_mismatch():
     assert version_mismatches(report) == ()
 
 
-@pytest.mark.parametrize("texts, code, signal, command", [
+EXIT_STATUSES = [
     (['ERROR: failed to solve: process "/bin/sh -c npm run build" did not complete successfully: exit code: 137'],
      137, "SIGKILL", "/bin/sh -c npm run build"),
     (["bash: line 1: 27986 Segmentation fault      (core dumped) /home/travis/build/symfony/symfony/phpunit",
@@ -427,7 +437,10 @@ def test_a_peer_requirement_that_is_met_is_no_version_mismatch():
     (["SKIP Bug #76348 (WSDL_CACHE_MEMORY causes Segmentation fault) [ext/soap/tests/bugs/bug76348.phpt] reason: "
       "online test", 'The command "./sapi/cli/php run-tests.php -j2" exited with 1.'], 1, "",
      "./sapi/cli/php run-tests.php -j2"),
-])
+]
+
+
+@pytest.mark.parametrize("texts, code, signal, command", EXIT_STATUSES)
 def test_exit_status_names_code_signal_and_command(texts, code, signal, command):
     status = exit_status(lines(1, *texts))
     assert (status.code, status.signal, status.command) == (code, signal, command)
@@ -442,3 +455,105 @@ def test_facts_read_missing_names_from_the_cause_block_only():
                     "E   ModuleNotFoundError: No module named 'requests'")
     facts = read_facts(section, len(section) - 1)
     assert [m.name for m in facts.missing] == ["requests"]
+
+
+# --- the keywords in front of the patterns ------------------------------------------------------------------
+
+def keyword_patterns():
+    """Return every pattern of the fact tables that is tried only on a line holding one of its keywords."""
+    from azura.analyze.facts import compilers, names, tests
+
+    found = {}
+
+    def collect(value):
+        if isinstance(value, KeywordPattern) and value.keywords:
+            found[id(value)] = value
+        elif isinstance(value, tuple):
+            for item in value:
+                collect(item)
+        elif isinstance(value, tests.Report):
+            collect(value.header)
+
+    for module in (names, compilers, tests):
+        for value in vars(module).values():
+            collect(value)
+    return list(found.values())
+
+
+def readings(items):
+    """Return each way to read a parsed pattern without alternation: its alternatives, as lists of nodes."""
+    ways = [[]]
+    for op, value in items:
+        if op == sre.BRANCH:
+            choices = [way for branch in value[1] for way in readings(branch)]
+        elif op == sre.SUBPATTERN:
+            choices = readings(value[-1])
+        elif op == sre.IN and all(kind == sre.LITERAL for kind, _ in value):  # [✗❌]: one character or the other
+            choices = [[item] for item in value]
+        else:
+            choices = [[(op, value)]]
+        ways = [way + choice for way in ways for choice in choices]
+    return ways
+
+
+def texts_held(way):
+    """Return the literal texts that every match of one reading holds: its runs of literal characters."""
+    runs, run = [], ""
+    for op, value in way:
+        if op == sre.LITERAL:
+            run += chr(value)
+            continue
+        repeated = list(value[2]) if op in (sre.MAX_REPEAT, sre.MIN_REPEAT) else []
+        if value and repeated and value[0] >= 1 and len(repeated) == 1 and repeated[0][0] == sre.LITERAL:
+            at_least = chr(repeated[0][1]) * value[0]  # "_{3,} " holds "___" after what comes before, "___ " with what follows
+            runs.append(run + at_least)
+            run = at_least
+        else:
+            runs.append(run)
+            run = ""
+    return runs + [run]
+
+
+@pytest.mark.parametrize("pattern", keyword_patterns(), ids=lambda pattern: pattern.keywords[0])
+def test_every_reading_of_a_pattern_holds_one_of_its_keywords(pattern):
+    """Read from the pattern itself: each alternative has, among the characters it matches one after the other, one
+    of the keywords, so no line without them can match."""
+    parsed = sre_parse.parse(pattern.pattern)
+    assert not parsed.state.flags & re.IGNORECASE  # the keywords are looked for as written
+    for way in readings(parsed):
+        assert any(keyword in text for keyword in pattern.keywords for text in texts_held(way)), texts_held(way)
+
+
+def example_and_corpus_runs():
+    """Return this file's examples and the lines of a sample of real logs, as runs of lines in a row."""
+    from tests.corpus import corpus_dir, log_chunks
+
+    runs = [[line.text for line in param.values[1]] for param in TEST_REPORTS]
+    runs += [param.values[0] for param in COMPILE_ERRORS] + [TOTALS] + [[text for text, _, _ in MISSING_NAMES]]
+    runs += [texts for texts, *_ in VERSION_MISMATCHES + EXIT_STATUSES]
+    for path in sorted((corpus_dir() / "logchunks" / "logs").glob("*/*/*/*.log.gz"))[::40]:
+        runs.append(b"".join(log_chunks(path)).decode("utf-8", "replace").splitlines())
+    return runs
+
+
+def test_every_line_a_fact_pattern_matches_holds_one_of_its_keywords():
+    """On this file's examples and on real logs, as each pattern is tried (the compilers' also on a line without
+    an agent's "##[error]", the versions' on each line joined to the one before): a keyword is never missing from a
+    line its pattern matches."""
+    from azura.analyze.facts.names import VERSIONS
+
+    runs = example_and_corpus_runs()
+    texts = {text for run in runs for text in run}
+    texts.update([AGENT_MARKER.sub("", text) for text in texts])
+    pairs = {f"{before}\n{after}" for run in runs for before, after in zip(run, run[1:])}
+    joined = {id(pattern) for _, pattern in VERSIONS}
+    missed, matched = [], set()
+    for pattern in keyword_patterns():
+        compiled = re.compile(pattern.pattern)
+        for text in (texts | pairs if id(pattern) in joined else texts):
+            if compiled.search(text):
+                matched.add(pattern.pattern)
+                if not pattern.holds_keyword(text):
+                    missed.append((pattern.keywords, text))
+    assert not missed
+    assert len(matched) > len(keyword_patterns()) / 2  # most patterns meet a line of theirs

@@ -5,70 +5,76 @@ than the message, so their location is looked for on the lines around it.
 """
 from __future__ import annotations
 
-import re
-from typing import List, Optional, Pattern, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from azura.analyze.candidates import AGENT_MARKER
+from azura.analyze.patterns import KeywordPattern, LazyPattern
 from azura.models import CompileError, Line, SourceLocation
 
 MAX_ERRORS = 5
 _SOURCE = r"(?P<file>(?:[A-Za-z]:[\\/])?[^\s:()\[\]'\"]+?\.{ext})"  # Windows agents print a drive: D:\a\1\s\x.cs
 
 
-def _diagnostic(pattern: str, ext: str = r"\w{1,6}") -> Pattern[str]:
-    return re.compile(pattern.replace("{source}", _SOURCE.replace("{ext}", ext)))
+def _diagnostic(pattern: str, ext: str = r"\w{1,6}", *keywords: str) -> KeywordPattern:
+    return KeywordPattern(pattern.replace("{source}", _SOURCE.replace("{ext}", ext)), *keywords)
 
 
-DIAGNOSTICS: Tuple[Pattern[str], ...] = (
+# Each with the text every match holds (one of them, for an alternation): a line holding none is not tried.
+DIAGNOSTICS: Tuple[KeywordPattern, ...] = (
     # C# / F# / VB and MSBuild: "src/A.cs(42,17): error CS0246: The type ... [/path/A.csproj]"
     _diagnostic(r"^\s*{source}\((?P<line>\d+),(?P<col>\d+)\): error (?P<code>[A-Z]{2,4}\d{3,5}): (?P<message>.+?)(?: \[\S+\])?$",
-                r"(?:cs|fs|vb|xaml|razor|cshtml|csproj|props|targets)"),
+                r"(?:cs|fs|vb|xaml|razor|cshtml|csproj|props|targets)", "): error "),
     # TypeScript: "src/a.ts(3,1): error TS2322: ..." and "src/a.ts:3:1 - error TS2322: ..."
     _diagnostic(r"^\s*{source}(?:\((?P<line>\d+),(?P<col>\d+)\):|:(?P<line2>\d+):(?P<col2>\d+) -) error (?P<code>TS\d+): "
-                r"(?P<message>.+)$", r"[cm]?tsx?"),
+                r"(?P<message>.+)$", r"[cm]?tsx?", " error TS"),
     # javac: "App.java:23: error: cannot find symbol"; Maven: "[ERROR] /w/App.java:[23,9] cannot find symbol"
     _diagnostic(r"^(?:\[ERROR\] )?{source}(?::(?P<line>\d+): error:|:\[(?P<line2>\d+),(?P<col2>\d+)\]) (?P<message>.+)$",
-                r"(?:java|groovy)"),
+                r"(?:java|groovy)", ": error:", ":["),
     # Kotlin: "e: file:///w/Main.kt:12:5 Unresolved reference: x", older "e: /w/Main.kt: (12, 5): ..."
     _diagnostic(r"^e: (?:file://)?{source}(?::(?P<line>\d+):(?P<col>\d+)|: \((?P<line2>\d+), (?P<col2>\d+)\)):? (?P<message>.+)$",
-                r"kts?"),
+                r"kts?", ".kt"),
     # sbt/scalac: "[error] /w/Foo.scala:12:5: type mismatch;" (the column is optional)
-    _diagnostic(r"^\[error\] {source}:(?P<line>\d+):(?:(?P<col>\d+):)? (?P<message>.+)$", r"(?:scala|sc|java)"),
+    _diagnostic(r"^\[error\] {source}:(?P<line>\d+):(?:(?P<col>\d+):)? (?P<message>.+)$", r"(?:scala|sc|java)", "[error] "),
     # gcc, clang, swiftc, GHC and most others: "src/x.c:118:12: error: ...", "x.swift:41:17: error: ..."
-    _diagnostic(r"^\s*{source}:(?P<line>\d+)(?::(?P<col>\d+))?: (?:fatal )?error:\s*(?P<message>.*?)(?: \[-W[\w-]+(?:=[\w-]+)?\])?$"),
+    _diagnostic(r"^\s*{source}:(?P<line>\d+)(?::(?P<col>\d+))?: (?:fatal )?error:\s*(?P<message>.*?)(?: \[-W[\w-]+(?:=[\w-]+)?\])?$",
+                r"\w{1,6}", "error:"),
     # MSVC: "D:\a\1\s\src\main.cpp(12): fatal error C1083: Cannot open include file: ..."
-    re.compile(r"^\s*(?P<file>(?:[A-Za-z]:)?[^\s:()]*?\.\w+)\((?P<line>\d+)(?:,(?P<col>\d+))?\): (?:fatal )?error "
-               r"(?P<code>C\d{4}): (?P<message>.+)$"),
+    KeywordPattern(r"^\s*(?P<file>(?:[A-Za-z]:)?[^\s:()]*?\.\w+)\((?P<line>\d+)(?:,(?P<col>\d+))?\): (?:fatal )?error "
+                   r"(?P<code>C\d{4}): (?P<message>.+)$", "error C"),
     # xcpretty marks each error of xcodebuild with "❌": "❌  /w/Sources/Api.swift:97:2: unknown attribute 'x'"
-    _diagnostic(r"^\S{0,3}❌\s+{source}:(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$", r"(?:swift|mm?|h|c|cc|cpp)"),
+    _diagnostic(r"^\S{0,3}❌\s+{source}:(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$", r"(?:swift|mm?|h|c|cc|cpp)", "❌"),
     # Go: "./internal/server/handler.go:41:9: undefined: NewRouter"
-    _diagnostic(r"^\s*{source}:(?P<line>\d+):(?P<col>\d+): (?P<message>(?!warning).+)$", r"go"),
+    _diagnostic(r"^\s*{source}:(?P<line>\d+):(?P<col>\d+): (?P<message>(?!warning).+)$", r"go", ".go:"),
     # Erlang and Elixir: "src/vhost.erl:91: field description undefined in record vhost"
-    _diagnostic(r"^\s*{source}:(?P<line>\d+): (?P<message>(?!Warning|warning).+)$", r"(?:erl|hrl|ex|exs)"),
+    _diagnostic(r"^\s*{source}:(?P<line>\d+): (?P<message>(?!Warning|warning).+)$", r"(?:erl|hrl|ex|exs)",
+                ".erl:", ".hrl:", ".ex:", ".exs:"),
 )
 
 # A warning in the same shape as an error ("src/Ipynb.hs:94:10: Warning:", "x.c:3:5: warning: unused variable"):
 # a compile error where the build says it treats warnings as errors (gcc's, clang's and GHC's words for it)
-_WARNING = _diagnostic(r"^\s*{source}:(?P<line>\d+)(?::(?P<col>\d+))?: [Ww]arning:\s*(?P<message>.*?)(?: \[-W[\w-]+\])?$")
-_WARNINGS_FAIL = re.compile(r"warnings being treated as errors|Failing due to -Werror|warning treated as error")
+_WARNING = _diagnostic(r"^\s*{source}:(?P<line>\d+)(?::(?P<col>\d+))?: [Ww]arning:\s*(?P<message>.*?)(?: \[-W[\w-]+\])?$",
+                       r"\w{1,6}", "arning:")
+_WARNINGS_FAIL = KeywordPattern(r"warnings being treated as errors|Failing due to -Werror|warning treated as error",
+                                "treated as error", "-Werror")
 # GHC's and cabal's progress, which a parallel build prints between a diagnostic's header and its message
-_INTERLEAVED = re.compile(r"^\[\s*\d+ of \d+\] Compiling ")
+_INTERLEAVED = LazyPattern(r"^\[\s*\d+ of \d+\] Compiling ")
 MESSAGE_LINES = 3  # lines of a message that comes under its header (GHC), joined
 
 # Diagnostics whose location comes on a line of its own, after (Rust) or before (Python) the message.
-_RUST_ERROR = re.compile(r"^error(?:\[(?P<code>E\d{4})\])?: (?P<message>.+)$")
-_RUST_LOCATION = re.compile(r"^\s*--> (?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+)")
-_PYTHON_ERROR = re.compile(r"^\s*(?:E\s+)?(?P<code>SyntaxError|IndentationError|TabError): (?P<message>.+)$")
-_PYTHON_LOCATION = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+_RUST_ERROR = KeywordPattern(r"^error(?:\[(?P<code>E\d{4})\])?: (?P<message>.+)$", "error")
+_RUST_LOCATION = LazyPattern(r"^\s*--> (?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+)")
+_PYTHON_ERROR = KeywordPattern(r"^\s*(?:E\s+)?(?P<code>SyntaxError|IndentationError|TabError): (?P<message>.+)$",
+                               "SyntaxError", "IndentationError", "TabError")
+_PYTHON_LOCATION = LazyPattern(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 # Sass (Ruby Sass, LibSass/node-sass): "Error: Invalid CSS after ...", then "        on line 7 of bulma.sass"
-_SASS_ERROR = re.compile(r"^Error: (?P<message>.+)$")
-_SASS_LOCATION = re.compile(r"^\s+on line (?P<line>\d+)(?::(?P<col>\d+))? of (?P<file>\S+\.s[ac]ss)\b")
+_SASS_ERROR = KeywordPattern(r"^Error: (?P<message>.+)$", "Error: ")
+_SASS_LOCATION = LazyPattern(r"^\s+on line (?P<line>\d+)(?::(?P<col>\d+))? of (?P<file>\S+\.s[ac]ss)\b")
 # Rust's own summaries, which are no error of their own
-_RUST_SUMMARY = re.compile(r"^(?:aborting due to|could not compile|Could not compile|build failed|test failed)")
+_RUST_SUMMARY = LazyPattern(r"^(?:aborting due to|could not compile|Could not compile|build failed|test failed)")
 
 # Totals: "3 errors generated.", "Found 4 errors.", "error: aborting due to 3 previous errors", "  3 Error(s)"
-_TOTALS = re.compile(r"\b(?P<n>\d+) errors? generated|^Found (?P<n2>\d+) errors?\b|aborting due to (?P<n3>\d+) previous errors"
-                     r"|^\s*(?P<n4>\d+) Error\(s\)$|^(?P<n5>\d+) errors?$")
+_TOTALS = KeywordPattern(r"\b(?P<n>\d+) errors? generated|^Found (?P<n2>\d+) errors?\b|aborting due to (?P<n3>\d+) previous errors"
+                         r"|^\s*(?P<n4>\d+) Error\(s\)$|^(?P<n5>\d+) errors?$", "error", "Error")
 
 
 def compile_errors(lines: Sequence[Line]) -> Tuple[Tuple[CompileError, ...], Optional[int]]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Pattern, Sequence, Tuple
 
 from azura.analyze.candidates import go_parent_lines
-from azura.analyze.patterns import LazyPattern
+from azura.analyze.patterns import KeywordPattern, LazyPattern
 from azura.models import FailingTest, Line, SourceLocation
 
 MAX_TESTS = 5
@@ -24,7 +24,7 @@ _MESSAGE = (r"(?P<message>(?:[\w.$]*(?:Error|Exception|Failure|Failed)\b(?: \[\w
 
 
 # Minitest reports a skipped test as it reports a failing one, under "Skipped:" where a failure has "Failure:".
-_SKIPPED = re.compile(r"^\s*(?:\d+\) )?Skipped:\s*$")
+_SKIPPED = KeywordPattern(r"^\s*(?:\d+\) )?Skipped:\s*$", "Skipped:")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,9 @@ class Report:
     """How one runner prints a failing test."""
 
     framework: str
-    header: Pattern[str]  # the line naming the test: groups name, and optionally suite, file, line, message
+    # the line naming the test: groups name, and optionally suite, file, line, message; tried only on a line that holds
+    # one of its keywords, text every header holds (most lines name no test)
+    header: KeywordPattern
     message: Optional[Pattern[str]] = None  # searched on the lines after the header
     location: Optional[Pattern[str]] = None  # searched on the lines after the header: groups file, line
     reach: int = 8  # lines after the header that still belong to its report
@@ -53,109 +55,119 @@ _PY_LOCATION = _re(r'^(?P<file>\S+\.py):(?P<line>\d+): \w+$|File "(?P<file2>[^"]
 
 REPORTS: Tuple[Report, ...] = (
     # pytest's short summary: "FAILED tests/test_x.py::test_y - assert 1 == 2"
-    Report("pytest", _re(r"^(?P<outcome>FAILED|ERROR) (?P<name>\S+::\S+?)(?: - (?P<message>.+))?$"), reach=0),
+    Report("pytest", KeywordPattern(r"^(?P<outcome>FAILED|ERROR) (?P<name>\S+::\S+?)(?: - (?P<message>.+))?$", "::"),
+           reach=0),
     # pytest's report of one test: "_____ test_y _____", then "E   assert ..." and "tests/test_x.py:42: AssertionError"
     # (or of an error in its set-up: "_____ ERROR at setup of test_y[param] _____")
-    Report("pytest", _re(r"^_{3,} (?:(?P<outcome>ERROR) at (?:setup|teardown) of )?(?P<name>(?!ERROR collecting)\S.*?) _{3,}$"),
+    Report("pytest", KeywordPattern(r"^_{3,} (?:(?P<outcome>ERROR) at (?:setup|teardown) of )?(?P<name>(?!ERROR collecting)\S.*?)"
+                                    r" _{3,}$", "___ "),
            _re(r"^E\s+(?P<message>\S.*)$"), _PY_LOCATION, reach=60),  # pytest's first "E" line is the error, whatever its words
     # unittest: "FAIL: test_y (tests.test_x.XTests)" (3.11: "(tests.test_x.XTests.test_y)"), nose: "FAIL: tests.test_x.test_y"
-    Report("unittest", _re(r"^(?P<outcome>FAIL|ERROR): (?:(?P<name>\w+) \((?P<suite>[\w.]+?)(?:\.(?P=name))?\)|(?P<name2>[\w.]+))$"),
+    Report("unittest", KeywordPattern(r"^(?P<outcome>FAIL|ERROR): (?:(?P<name>\w+) \((?P<suite>[\w.]+?)(?:\.(?P=name))?\)"
+                                      r"|(?P<name2>[\w.]+))$", "FAIL: ", "ERROR: "),
            _re(r"^" + _MESSAGE), _PY_LOCATION, reach=40, name="{suite}.{name}"),
     # jest: "● Suite › test name", then the expectation
-    Report("jest", _re(r"^\s*● (?P<name>\S.* › .+)$"), _INDENTED_MESSAGE,
+    Report("jest", KeywordPattern(r"^\s*● (?P<name>\S.* › .+)$", "●"), _INDENTED_MESSAGE,
            _re(r"\((?P<file>[^()\s]+\.[cm]?[jt]sx?):(?P<line>\d+):\d+\)"), reach=25),
     # Maven Surefire: "testFoo(com.x.FooTest)  Time elapsed: 0.01 sec  <<< FAILURE!", JUnit 5: "com.x.FooTest.testFoo  Time..."
-    Report("junit", _re(r"^(?:\[ERROR\] )?(?:(?P<name>\w+)\((?P<suite>[\w.$]+)\)|(?P<suite2>[\w.$]+)\.(?P<name2>\w+)(?:\(.*\))?"
-                        r"|(?P<name3>\w+)\(\))\s+Time elapsed: .*<<< (?P<outcome>FAILURE|ERROR)!"),
+    Report("junit", KeywordPattern(r"^(?:\[ERROR\] )?(?:(?P<name>\w+)\((?P<suite>[\w.$]+)\)|(?P<suite2>[\w.$]+)\.(?P<name2>\w+)"
+                                   r"(?:\(.*\))?|(?P<name3>\w+)\(\))\s+Time elapsed: .*<<< (?P<outcome>FAILURE|ERROR)!", "<<< "),
            _re(r"^\s*" + _MESSAGE), _JAVA_FRAME, reach=8, name="{suite}.{name}"),
-    # Surefire's summary: "[ERROR]   FooTest.testBar:42 expected:<1> but was:<2>"
-    Report("junit", _re(r"^(?:\[ERROR\])?\s+(?P<suite>[A-Z][\w$]*)\.(?P<name>\w+):(?P<line>\d+)(?:->\S+)? (?P<message>.+)$"),
+    # Surefire's summary: "[ERROR]   FooTest.testBar:42 expected:<1> but was:<2>" (no text that every one holds but
+    # "." and ":", so it is tried on every line)
+    Report("junit", KeywordPattern(r"^(?:\[ERROR\])?\s+(?P<suite>[A-Z][\w$]*)\.(?P<name>\w+):(?P<line>\d+)(?:->\S+)?"
+                                   r" (?P<message>.+)$"),
            reach=0, name="{suite}.{name}"),
     # Gradle: "com.x.FooTest > testBar FAILED", then "    java.lang.AssertionError at FooTest.java:42"
-    Report("junit", _re(r"^(?P<suite>[\w.$]+) > (?P<name>.+?) FAILED$"), _re(r"^\s+" + _MESSAGE), _JAVA_FRAME,
-           reach=12, name="{suite}.{name}"),
+    Report("junit", KeywordPattern(r"^(?P<suite>[\w.$]+) > (?P<name>.+?) FAILED$", " FAILED"), _re(r"^\s+" + _MESSAGE),
+           _JAVA_FRAME, reach=12, name="{suite}.{name}"),
     # dotnet test / vstest: "  Failed Ns.Class.Test [38 ms]", then "  Error Message:", "   Assert.Equal() Failure"
-    Report("dotnet", _re(r"^\s*(?:Failed|X) (?P<name>[\w.`+<>]+(?:\(.*\))?) \[\d+(?:\.\d+)? ?m?s\]$"),
+    Report("dotnet", KeywordPattern(r"^\s*(?:Failed|X) (?P<name>[\w.`+<>]+(?:\(.*\))?) \[\d+(?:\.\d+)? ?m?s\]$", "s]"),
            _re(r"^\s*(?!Error Message:|Stack Trace:)(?P<message>\S.*)$"), _re(r" in (?P<file>\S+\.(?:cs|fs|vb)):line (?P<line>\d+)"),
            reach=8),
     # xUnit console: "    Ns.Class.Test [FAIL]", then the assertion
-    Report("xunit", _re(r"^\s*(?P<name>[\w.`+<>]+(?:\(.*\))?) \[FAIL\]$"), _re(r"^\s*" + _MESSAGE),
+    Report("xunit", KeywordPattern(r"^\s*(?P<name>[\w.`+<>]+(?:\(.*\))?) \[FAIL\]$", " [FAIL]"), _re(r"^\s*" + _MESSAGE),
            _re(r" in (?P<file>\S+\.(?:cs|fs|vb)):line (?P<line>\d+)"), reach=8),
     # NUnit 3 console: "1) Failed : Ns.Class.Test"
-    Report("nunit", _re(r"^\s*\d+\) (?:Failed|Error) : (?P<name>[\w.`+<>]+(?:\(.*\))?)$"), _re(r"^\s*(?P<message>\S.*)$"),
-           _re(r" in (?P<file>\S+\.(?:cs|fs|vb)):line (?P<line>\d+)"), reach=6),
+    Report("nunit", KeywordPattern(r"^\s*\d+\) (?:Failed|Error) : (?P<name>[\w.`+<>]+(?:\(.*\))?)$", "Failed : ", "Error : "),
+           _re(r"^\s*(?P<message>\S.*)$"), _re(r" in (?P<file>\S+\.(?:cs|fs|vb)):line (?P<line>\d+)"), reach=6),
     # go test: "--- FAIL: TestX (0.00s)", then "    x_test.go:42: got 1, want 2"
-    Report("go", _re(r"^\s*--- FAIL: (?P<name>\S+) \([\d.]+s\)$"),
+    Report("go", KeywordPattern(r"^\s*--- FAIL: (?P<name>\S+) \([\d.]+s\)$", "--- FAIL: "),
            _re(r"^\s+\S+\.go:\d+: (?P<message>.+)$"), _re(r"^\s+(?P<file>\S+\.go):(?P<line>\d+): "), reach=6),
     # cargo test: "test parser::tests::rejects_empty ... FAILED"; its panic message is under "---- name stdout ----"
-    Report("cargo", _re(r"^test (?P<name>\S+) \.\.\. FAILED$"), reach=0),
-    Report("cargo", _re(r"^---- (?P<name>\S+) stdout ----$"),
+    Report("cargo", KeywordPattern(r"^test (?P<name>\S+) \.\.\. FAILED$", " ... FAILED"), reach=0),
+    Report("cargo", KeywordPattern(r"^---- (?P<name>\S+) stdout ----$", " stdout ----"),
            _re(r"panicked at (?:'(?P<message>.*)', \S+|\S+:\d+:\d+:$)|^(?P<message2>(?:assertion|called|index|attempt).*)$"),
            _re(r"panicked at (?:'.*', )?(?P<file>[^:'\s]+\.rs):(?P<line>\d+)"), reach=4),
     # PHPUnit: "1) Ns\\ClassTest::testFoo", then "Failed asserting that ..." and "/path/ClassTest.php:42"
-    Report("phpunit", _re(r"^\d+\) (?P<name>[\w\\]+::\w+)(?: with data set .*)?$"), _re(r"^(?P<message>\S.*)$"),
-           _re(r"^(?P<file>/\S+\.php):(?P<line>\d+)$"), reach=12),
+    Report("phpunit", KeywordPattern(r"^\d+\) (?P<name>[\w\\]+::\w+)(?: with data set .*)?$", "::"),
+           _re(r"^(?P<message>\S.*)$"), _re(r"^(?P<file>/\S+\.php):(?P<line>\d+)$"), reach=12),
     # RSpec: "rspec ./spec/x_spec.rb:12 # Foo does bar" (the failed examples list)
-    Report("rspec", _re(r"^rspec (?P<file>\./\S+\.rb):(?P<line>\d+) # (?P<name>.+)$"), reach=0),
+    Report("rspec", KeywordPattern(r"^rspec (?P<file>\./\S+\.rb):(?P<line>\d+) # (?P<name>.+)$", "rspec ./"), reach=0),
     # Minitest: "  1) Failure:", "FooTest#test_bar [test/foo_test.rb:12]:", "Expected: 1"; a test defined by a
     # block (shoulda's `should`, `it`) is named by its words: "TestKramdown#test_: kramdown should x.  [test/y.rb:106]"
     # (the excerpt may have cut its place off a long line)
-    Report("minitest", _re(r"^(?P<suite>[A-Z][\w:]*)#(?:(?P<name>\w+)|(?P<name2>\w[^\[]*?)\.?(?=\s+\[))"
-                           r"(?:\s+\[(?P<file>[^\]:]+):(?P<line>\d+)\]|\s+\[.* … \([\d,]+ chars cut\))?:?$"),
+    Report("minitest", KeywordPattern(r"^(?P<suite>[A-Z][\w:]*)#(?:(?P<name>\w+)|(?P<name2>\w[^\[]*?)\.?(?=\s+\[))"
+                                      r"(?:\s+\[(?P<file>[^\]:]+):(?P<line>\d+)\]|\s+\[.* … \([\d,]+ chars cut\))?:?$", "#"),
            _re(r"^(?P<message>\S.*)$"), reach=3, name="{suite}#{name}"),
     # ExUnit: "  1) test does x (MyApp.FooTest)", "     test/foo_test.exs:12", "     Assertion with == failed"
-    Report("exunit", _re(r"^\s*\d+\) test (?P<name>.+) \((?P<suite>[\w.]+)\)$"),
+    Report("exunit", KeywordPattern(r"^\s*\d+\) test (?P<name>.+) \((?P<suite>[\w.]+)\)$", ") test "),
            _re(r"^\s*(?P<message>(?:Assertion|\*\*|expected|Expected).*)$"), _re(r"^\s*(?P<file>\S+\.exs):(?P<line>\d+)$"),
            reach=8, name="{suite}: {name}"),
     # ScalaTest: "- rejects an empty order *** FAILED ***", then "  1 did not equal 2 (OrderSpec.scala:42)"
-    Report("scalatest", _re(r"^(?:\[info\] )?- (?P<name>.+) \*\*\* FAILED \*\*\*$"),
+    Report("scalatest", KeywordPattern(r"^(?:\[info\] )?- (?P<name>.+) \*\*\* FAILED \*\*\*$", "*** FAILED ***"),
            _re(r"^(?:\[info\])?\s+(?P<message>\S.*?)(?: \(\w+\.scala:\d+\))?$"),
            _re(r"\((?P<file>\w+\.scala):(?P<line>\d+)\)"), reach=2),
     # tasty (Haskell): "      tables:     FAIL (0.06s)", then its message indented under it
-    Report("tasty", _re(r"^\s+(?P<name>\S.*?):\s+FAIL(?: \([\d.]+m?s\))?$"), _re(r"^\s+(?P<message>(?![-=]{4,})\S.*)$"),
-           reach=3),
+    Report("tasty", KeywordPattern(r"^\s+(?P<name>\S.*?):\s+FAIL(?: \([\d.]+m?s\))?$", "FAIL"),
+           _re(r"^\s+(?P<message>(?![-=]{4,})\S.*)$"), reach=3),
     # Erlang's Common Test: "confirms_rejects_SUITE:mixed_dead_alive_queues_reject failed on line 195", "Reason: x"
     # (a case of a suite; the same words with a helper module, "rabbit_ct_broker_helpers:rpc failed ...", name no test)
-    Report("commontest", _re(r"^\s*(?P<name>\w+_SUITE:\w+) failed on line \d+\s*$"), _re(r"^Reason: (?P<message>.+)$"),
-           reach=2),
+    Report("commontest", KeywordPattern(r"^\s*(?P<name>\w+_SUITE:\w+) failed on line \d+\s*$", "_SUITE:"),
+           _re(r"^Reason: (?P<message>.+)$"), reach=2),
     # PHP's run-tests.php (php-src and its extensions): "FAIL Bug#71412 ArrayIterator parameter info [ext/spl/tests/x.phpt]"
-    Report("phpt", _re(r"^FAIL (?P<name>.+?) \[(?P<file>\S+\.phpt)\]\s*$"), reach=0),
+    Report("phpt", KeywordPattern(r"^FAIL (?P<name>.+?) \[(?P<file>\S+\.phpt)\]\s*$", ".phpt]"), reach=0),
     # TAP (prove, tape, node-tap, bats): "not ok 3 - adds two numbers"
-    Report("tap", _re(r"^not ok \d+(?: -)? (?P<name>.+?)(?: # .*)?$"), _re(r"^\s+(?:message|operator): (?P<message>.+)$"),
-           _re(r"^\s+at: .*\((?P<file>[^():]+):(?P<line>\d+):\d+\)"), reach=8),
+    Report("tap", KeywordPattern(r"^not ok \d+(?: -)? (?P<name>.+?)(?: # .*)?$", "not ok "),
+           _re(r"^\s+(?:message|operator): (?P<message>.+)$"), _re(r"^\s+at: .*\((?P<file>[^():]+):(?P<line>\d+):\d+\)"),
+           reach=8),
     # xcpretty and Pester: "✗ testFoo, XCTAssertEqual failed: ...", "[-] Adds two numbers 12ms" (xcpretty marks
     # xcodebuild's own errors the same way: "❌  error: Build input file cannot be found: '...'" names no test)
-    Report("xctest", _re(r"^\s*[✗❌]\s+(?P<name>(?!(?:fatal )?error:)\w[^,]*?)(?:, (?P<message>.+))?$"), reach=0),
-    Report("pester", _re(r"^\s*\[-\] (?P<name>.+?)(?: \d+m?s)?$"), _re(r"^\s*(?P<message>(?:Expected|\w+Exception).*)$"),
-           _re(r"at .*, (?P<file>\S+\.ps1):(?P<line>\d+)"), reach=4),
+    Report("xctest", KeywordPattern(r"^\s*[✗❌]\s+(?P<name>(?!(?:fatal )?error:)\w[^,]*?)(?:, (?P<message>.+))?$", "✗", "❌"),
+           reach=0),
+    Report("pester", KeywordPattern(r"^\s*\[-\] (?P<name>.+?)(?: \d+m?s)?$", "[-] "),
+           _re(r"^\s*(?P<message>(?:Expected|\w+Exception).*)$"), _re(r"at .*, (?P<file>\S+\.ps1):(?P<line>\d+)"), reach=4),
     # mocha (after "N failing") and RSpec (under "Failures:") both number their reports: "  1) Suite test:";
     # RSpec's say "Failure/Error:" under the title, mocha's print the error itself
-    Report(NUMBERED, _re(r"^\s*\d+\)(?: (?P<name>(?!(?:Failure|Error):$)\S.*?):?)?$"),
+    Report(NUMBERED, KeywordPattern(r"^\s*\d+\)(?: (?P<name>(?!(?:Failure|Error):$)\S.*?):?)?$", ")"),
            _re(r"^\s*(?:Failure/Error: .*|(?P<message>(?:expected:?|got:|[\w.:]*(?:Error|Exception)\b:?).*))$"),
            _re(r"\((?P<file>[^()\s]+\.[cm]?[jt]sx?):(?P<line>\d+):\d+\)|# (?P<file2>\./\S+\.rb):(?P<line2>\d+)"),
            reach=10),
 )
 
 # Totals printed by the runners: each pattern's groups are added up; the last total in the section counts.
-COUNTS: Tuple[Pattern[str], ...] = (
-    _re(r"^=+ .*?\b(?P<failed>\d+) failed"),  # pytest
-    _re(r"^FAILED \((?:failures=(?P<failed>\d+))?(?:, )?(?:errors=(?P<errors>\d+))?"),  # unittest
-    _re(r"^Tests:\s+(?P<failed>\d+) failed"),  # jest
-    _re(r"^\s*(?P<failed>\d+) failing\s*$"),  # mocha
-    _re(r"Tests run: \d+, Failures: (?P<failed>\d+), Errors: (?P<errors>\d+)(?!.*Time elapsed)"),  # surefire total
-    _re(r"\d+ tests completed, (?P<failed>\d+) failed"),  # gradle
-    _re(r"Failed!\s+- Failed:\s+(?P<failed>\d+)|Total tests: \d+\. Passed: \d+\. Failed: (?P<failed2>\d+)"),  # dotnet
-    _re(r"test result: FAILED\. \d+ passed; (?P<failed>\d+) failed"),  # cargo
-    _re(r"^Tests: \d+, Assertions: \d+, (?:Errors: (?P<errors>\d+), )?(?:Failures: (?P<failed>\d+))?"),  # phpunit
-    _re(r"\d+ examples?, (?P<failed>\d+) failures?"),  # rspec
-    _re(r"\d+ runs, \d+ assertions, (?P<failed>\d+) failures, (?P<errors>\d+) errors"),  # minitest
-    _re(r"^\d+ (?:tests|doctests?|properties)?,? ?(?:[\d ,a-z]*?)(?P<failed>\d+) failures?"),  # exunit
-    _re(r"Failed: Total \d+, Failed (?P<failed>\d+), Errors (?P<errors>\d+)"),  # sbt
-    _re(r"Executed \d+ tests, with (?P<failed>\d+) failures?"),  # xctest
-    _re(r"^Tests failed\s*:\s*(?P<failed>\d+) \("),  # php run-tests
+COUNTS: Tuple[KeywordPattern, ...] = (
+    KeywordPattern(r"^=+ .*?\b(?P<failed>\d+) failed", " failed"),  # pytest
+    KeywordPattern(r"^FAILED \((?:failures=(?P<failed>\d+))?(?:, )?(?:errors=(?P<errors>\d+))?", "FAILED ("),  # unittest
+    KeywordPattern(r"^Tests:\s+(?P<failed>\d+) failed", "Tests:"),  # jest
+    KeywordPattern(r"^\s*(?P<failed>\d+) failing\s*$", " failing"),  # mocha
+    KeywordPattern(r"Tests run: \d+, Failures: (?P<failed>\d+), Errors: (?P<errors>\d+)(?!.*Time elapsed)",
+                   "Tests run: "),  # surefire total
+    KeywordPattern(r"\d+ tests completed, (?P<failed>\d+) failed", " tests completed, "),  # gradle
+    KeywordPattern(r"Failed!\s+- Failed:\s+(?P<failed>\d+)|Total tests: \d+\. Passed: \d+\. Failed: (?P<failed2>\d+)",
+                   "Failed!", "Total tests: "),  # dotnet
+    KeywordPattern(r"test result: FAILED\. \d+ passed; (?P<failed>\d+) failed", "test result: FAILED. "),  # cargo
+    KeywordPattern(r"^Tests: \d+, Assertions: \d+, (?:Errors: (?P<errors>\d+), )?(?:Failures: (?P<failed>\d+))?",
+                   ", Assertions: "),  # phpunit
+    KeywordPattern(r"\d+ examples?, (?P<failed>\d+) failures?", " example"),  # rspec
+    KeywordPattern(r"\d+ runs, \d+ assertions, (?P<failed>\d+) failures, (?P<errors>\d+) errors", " runs, "),  # minitest
+    KeywordPattern(r"^\d+ (?:tests|doctests?|properties)?,? ?(?:[\d ,a-z]*?)(?P<failed>\d+) failures?", " failure"),  # exunit
+    KeywordPattern(r"Failed: Total \d+, Failed (?P<failed>\d+), Errors (?P<errors>\d+)", "Failed: Total "),  # sbt
+    KeywordPattern(r"Executed \d+ tests, with (?P<failed>\d+) failures?", "Executed "),  # xctest
+    KeywordPattern(r"^Tests failed\s*:\s*(?P<failed>\d+) \(", "Tests failed"),  # php run-tests
 )
 # One of these words, whatever its case, is in every total above: a total counts what failed (PHPUnit's may count
-# only assertions). A line with neither is left alone, and the patterns are compiled only for lines that may match.
+# only assertions). A line with neither is left alone before any pattern's own keywords are looked for.
 _TOTAL_WORDS = ("fail", "assertions")
 
 
