@@ -126,17 +126,21 @@ def test_300_mb_log_is_read_from_the_tail(emulator, agent_env, run_step):
     assert scenario.failed[0].cause_text in str(step.analysis["failures"][0]["evidence"])
 
 
-def one_failed_task(emulator, line_count, cause_line):
-    """Return a Scenario: one failed task whose log has `line_count` lines and its error at `cause_line`."""
+ERROR = "src/Orders.cs(3,4): error CS1002: ; expected"
+
+
+def one_failed_task(emulator, line_count, cause_line, job_name="Compile", task_name="Build solution",
+                    issue_message=ERROR, issue_line=True):
+    """Return a Scenario: one failed task whose log has `line_count` lines and its error at `cause_line`; the
+    timeline's issue says `issue_message`, at that line unless `issue_line` is False."""
     project = emulator.add_project("Widgets")
     build = emulator.add_build("Widgets", ("widgets-ci", 12), result="failed")
     stage = timeline_record("Stage", "Build", result="failed", order=1)
-    job = timeline_record("Job", "Compile", parent_id=stage["id"], result="failed", order=1)
-    error = "src/Orders.cs(3,4): error CS1002: ; expected"
-    task = timeline_record("Task", "Build solution", parent_id=job["id"], result="failed", order=2, log_id=9,
-                           issues=[issue(error, line=cause_line)])
+    job = timeline_record("Job", job_name, parent_id=stage["id"], result="failed", order=1)
+    task = timeline_record("Task", task_name, parent_id=job["id"], result="failed", order=2, log_id=9,
+                           issues=[issue(issue_message, line=cause_line if issue_line else None)])
     emulator.add_log(build.id, 9, line_count=line_count,
-                     line_at=lambda n: f"##[error]{error}" if n == cause_line else f"  Compiling module {n} ... ok")
+                     line_at=lambda n: f"##[error]{ERROR}" if n == cause_line else f"  Compiling module {n} ... ok")
     emulator.set_timeline(build.id, [stage, job, task])
     return scenarios.Scenario(name="one_failed_task", project="Widgets", project_id=project.id, build_id=build.id,
                               definition_id=12, result="failed", failed=())
@@ -256,18 +260,8 @@ def test_build_url_from_a_laptop_prints_and_publishes_only_with_publish(emulator
 def test_timeline_names_and_issues_holding_a_lone_surrogate_escape_are_read_with_a_replacement_character(
         emulator, agent_env, run_step):
     # JSON may say "\ud800", a half of a character that no file or HTTP body can hold
-    project = emulator.add_project("Widgets")
-    build = emulator.add_build("Widgets", ("widgets-ci", 12), result="failed")
-    stage = timeline_record("Stage", "Build", result="failed", order=1)
-    job = timeline_record("Job", "Compile \ud800", parent_id=stage["id"], result="failed", order=1)
-    error = "src/Orders.cs(3,4): error CS1002: ; expected \udfff"
-    task = timeline_record("Task", "Build \ud800 solution", parent_id=job["id"], result="failed", order=2, log_id=9,
-                           issues=[issue(error)])
-    emulator.add_log(build.id, 9, lines=["  Compiling module 1 ... ok", "src/Orders.cs(3,4): error CS1002: ; expected",
-                                         "##[error]Process completed with exit code 1."])
-    emulator.set_timeline(build.id, [stage, job, task])
-    scenario = scenarios.Scenario(name="lone_surrogates", project="Widgets", project_id=project.id,
-                                  build_id=build.id, definition_id=12, result="failed", failed=())
+    scenario = one_failed_task(emulator, line_count=40, cause_line=20, job_name="Compile \ud800",
+                               task_name="Build \ud800 solution", issue_message=f"{ERROR} \udfff", issue_line=False)
 
     step = run_step(agent_env(emulator, scenario))
 
