@@ -5,9 +5,12 @@ import sys
 
 import pytest
 
-from azura.analyze.patterns import KeywordPattern, LazyPattern, pattern_problem, possible_patterns, unanchored
+from azura.analyze import patterns
+from azura.analyze.patterns import (KeywordPattern, LazyPattern, needed_texts, needed_texts_document, pattern_problem,
+                                    possible_patterns, unanchored)
 from azura.analyze.signatures import bundled_signatures, load_signatures
 from azura.errors import ConfigError
+from tests.corpus import corpus_dir, log_chunks
 
 
 @pytest.mark.parametrize("pattern, problem", [
@@ -126,3 +129,108 @@ def test_a_pattern_re2_refuses_or_reads_otherwise_than_re_is_always_possible(pat
 def test_without_re2_every_pattern_is_possible(monkeypatch, without_cached_matchers):
     monkeypatch.setitem(sys.modules, "re2", None)  # as where google-re2 has no wheel: the import fails
     assert possible_patterns(BUNDLED_PATTERNS, "Restored 12 packages in 1.2 s") == BUNDLED_PATTERNS
+
+
+@pytest.mark.parametrize("pattern, needed", [
+    (r"Error CS\d+: ", (("error cs",),)),  # lowercased; a class of digits ends the text
+    (r"npm ERR! code E(?:RESOLVE|NOTFOUND)", (("npm err! code enotfound", "npm err! code eresolve"),)),
+    (r"[Ee]rror: (?:TS|CS)\d", (("error: cs", "error: ts"),)),  # a few spellings of fixed text
+    (r"\bmake: \*\*\* \[.*\] Error \d+", (("] error ",), ("make: *** [",))),  # one clause a stretch
+    (r"(?i)the job running on (?:agent|pool) .* ran longer",
+     ((" ran longer",), ("the job running on agent", "the job running on pool "))),  # 24 characters at most
+    (r"Cannot find module '[^']+'|Module not found: ", (("cannot find module '", "module not found: "),)),
+    (r"fatal: .*not found|ENOENT: no such file",  # one text of each branch's clauses, in pairs
+     (("enoent: no such file", "fatal: "), ("enoent: no such file", "not found"))),
+    (r"Timed? ?out after \d+ s",  # optional parts spelt with and without
+     (("time out after ", "timed out after ", "timedout after ", "timeout after "),)),
+    (r"(?:npm ERR! )+code E404", (("npm err! ",), ("npm err! code e404",))),  # its last round goes on
+    (r"Échec de la compilation", (("chec de la compilation",),)),  # a cased letter that is not ASCII is not spelt
+    (r"→ build failed", (("→ build failed",),)),  # a character without case is
+    (r"a+b|x", ()),  # too short to rule anything out
+    (r"\d+ failed, \d+ passed", ((" failed, ",), (" passed",))),
+    (r"quota x{,3} reached", ()),  # RE2 reads "{,3}" otherwise: no text is sure
+])
+def test_the_texts_a_pattern_needs(pattern, needed):
+    assert needed_texts(pattern) == needed
+
+
+def test_every_match_of_a_bundled_pattern_holds_a_text_of_each_of_its_clauses():
+    missing = [(signature.id, example, clause) for signature in bundled_signatures() for example in signature.examples
+               for clause in needed_texts(signature.pattern) if not any(text in example.lower() for text in clause)]
+    assert missing == []
+
+
+# Every character but ASCII and the surrogates (which RE2's UTF-8 cannot hold), searched at once
+EVERY_OTHER_CHARACTER = "".join(chr(code) for code in range(128, sys.maxunicode + 1) if not 0xD800 <= code <= 0xDFFF)
+
+
+def test_only_the_four_folded_letters_match_an_ascii_letter_ignoring_case_besides_its_own_case():
+    re2 = pytest.importorskip("re2", reason="RE2's folding is checked with RE2 (the re2 extra)")
+    folded = {}
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        for search in (re.compile(letter, re.IGNORECASE), re2.compile(f"(?i){letter}")):
+            folded.update(dict.fromkeys(search.findall(EVERY_OTHER_CHARACTER), letter))
+    assert folded == patterns._FOLDED_TO_ASCII
+
+
+def test_a_spelt_character_that_is_not_ascii_matches_only_itself_ignoring_case():
+    re2 = pytest.importorskip("re2", reason="RE2's folding is checked with RE2 (the re2 extra)")
+    spelt = {character for clauses in map(needed_texts, BUNDLED_PATTERNS) for clause in clauses for text in clause
+             for character in text if not character.isascii()} | {"→", "✗", "…"}
+    for character in sorted(spelt):
+        for search in (re.compile(re.escape(character), re.IGNORECASE), re2.compile(f"(?i){re.escape(character)}")):
+            assert search.findall(EVERY_OTHER_CHARACTER) == [character]
+
+
+@pytest.mark.parametrize("text", ["İMAGE PULL FAILED", "ımage pull failed", "STATUS ſ03", "\u212aILLED"])
+def test_a_folded_letter_in_a_text_is_read_as_the_ascii_letter_it_matches(text):
+    pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
+    pattern = r"(?i)image pull failed|status \S03|killed"
+    assert re.search(pattern, text)
+    assert possible_patterns((pattern, "never here"), text) == (pattern,)
+    assert possible_patterns((pattern, "never here"), text.encode()) == (pattern,)
+
+
+def test_no_bundled_signature_that_matches_a_real_log_is_ruled_out():
+    re2 = pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
+    corpus = corpus_dir()
+    logs = sorted((corpus / "logchunks" / "logs").glob("*/*/*/*.log.gz"))[::10] + \
+        sorted((corpus / "other-ci-corpora" / "cidiff-breakages" / "data").glob("**/fail.log"))[::2]
+    searches = {pattern: re2.compile(unanchored(pattern).encode()) for pattern in BUNDLED_PATTERNS}
+    wrongly = []
+    for path in logs:
+        data = b"".join(log_chunks(path))
+        possible = set(possible_patterns(BUNDLED_PATTERNS, data))
+        wrongly += [(path.name, p) for p in BUNDLED_PATTERNS if p not in possible and searches[p].search(data)]
+    assert len(logs) > 100 and wrongly == []
+
+
+def test_the_shipped_needed_texts_are_those_the_bundled_patterns_need():
+    shipped = patterns.NEEDED_TEXTS_PATH.read_text(encoding="utf-8")
+    assert shipped == needed_texts_document(BUNDLED_PATTERNS), "stale: run `python scripts/needed_texts.py`"
+
+
+def test_the_filter_reads_the_bundled_patterns_needs_from_the_shipped_file(monkeypatch):
+    def not_worked_out(pattern):
+        raise AssertionError(f"worked out at run time: {pattern}")
+
+    patterns.pattern_filter.cache_clear()
+    monkeypatch.setattr(patterns, "needed_texts", not_worked_out)
+    try:
+        assert possible_patterns(BUNDLED_PATTERNS, "npm ERR! code ERESOLVE") != BUNDLED_PATTERNS
+    finally:
+        patterns.pattern_filter.cache_clear()
+
+
+def test_without_the_shipped_file_the_needs_are_worked_out_alike(monkeypatch, tmp_path):
+    pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
+    text = "npm ERR! code ERESOLVE\nerror CS0246: The type or namespace name 'Foo' could not be found"
+    shipped = possible_patterns(BUNDLED_PATTERNS, text)
+    monkeypatch.setattr(patterns, "NEEDED_TEXTS_PATH", tmp_path / "absent.json")
+    patterns.pattern_filter.cache_clear()
+    patterns._shipped_needed_texts.cache_clear()
+    try:
+        assert possible_patterns(BUNDLED_PATTERNS, text) == shipped
+    finally:
+        patterns.pattern_filter.cache_clear()
+        patterns._shipped_needed_texts.cache_clear()

@@ -11,10 +11,13 @@ takes every pattern.
 from __future__ import annotations
 
 import functools
+import itertools
+import json
 import re
 import sys
 from collections import deque
-from typing import Any, Deque, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Union
+from pathlib import Path
+from typing import Any, Deque, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 if sys.version_info >= (3, 11):
     from re import _constants as sre
@@ -361,58 +364,254 @@ def possible_patterns(patterns: Tuple[str, ...], text: Union[str, bytes]) -> Tup
 
 @functools.lru_cache(maxsize=8)
 def pattern_filter(patterns: Tuple[str, ...]) -> Optional["PatternFilter"]:
-    """Return the filter of `patterns`, built once per knowledge base (~13 ms for the bundled one); None without
-    google-re2 or when RE2 cannot build it."""
+    """Return the filter of `patterns`, built once per knowledge base; None without google-re2 or when RE2 cannot
+    build it."""
     try:
         import re2
     except ImportError:
         return None
+    shipped = _shipped_needed_texts()
+    needed = [shipped[pattern] if pattern in shipped else needed_texts(pattern) for pattern in patterns]
     try:
-        return PatternFilter(re2, patterns)
+        return PatternFilter(re2, needed)
     except Exception:  # noqa: BLE001 - re2 raises its own error type; past its memory budget, say
         return None
+
+
+Clauses = Tuple[Tuple[str, ...], ...]
+
+NEEDED_TEXTS_PATH = Path(__file__).resolve().parent.parent / "kb" / "needed-texts.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_needed_texts() -> Dict[str, Clauses]:
+    """Return the needed texts of the bundled patterns as scripts/needed_texts.py wrote them; {} without the file."""
+    try:
+        document = json.loads(NEEDED_TEXTS_PATH.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {pattern: tuple(map(tuple, clauses)) for pattern, clauses in document.items()}
+
+
+def needed_texts_document(patterns: Iterable[str]) -> str:
+    """Return the JSON of each pattern's needed texts, one pattern a line (`NEEDED_TEXTS_PATH`)."""
+    lines = [f"{json.dumps(pattern)}: {json.dumps(needed_texts(pattern))}" for pattern in dict.fromkeys(patterns)]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+# Letters that are not ASCII but that `re` or RE2 match for an ASCII letter when ignoring case: the dotted and the
+# dotless i, the long s and the Kelvin sign. Lowering bytes leaves them as they are.
+_FOLDED_TO_ASCII = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
+_FEW_TEXTS = 16  # a stretch of fixed text spelt as at most this many texts: "[Ee]rror (?:CS|TS)\d" is 2
+_FEW_CLAUSES = 8  # an alternation of patterns needs one of each's texts: the clauses that reads as, at most
+_SHORTEST_NEEDED = 3  # bytes: a shorter text is in almost every log and rules nothing out
+_LONGEST_NEEDED = 24  # characters: a longer text's start rules out as much
+
+
+def needed_texts(pattern: str) -> Clauses:
+    """Return what text every match of `pattern` holds, as clauses: each a few lowercase texts, one of which is in
+    any text the pattern matches, ignoring case (by `re`'s reading and RE2's). () when no text is sure.
+
+    Only ASCII and characters without case are spelt: a pattern's other characters can match more than themselves
+    ignoring case. An ASCII letter also matches one of `_FOLDED_TO_ASCII`, which the search reads as that letter.
+    """
+    if _READ_OTHERWISE.search(pattern):
+        return ()
+    try:
+        parsed = sre_parse.parse(pattern)
+    except (re.error, RecursionError):
+        return ()
+    return tuple(sorted({tuple(sorted(clause)) for clause in _clauses(parsed)}))
+
+
+def _clauses(items) -> List[FrozenSet[str]]:
+    """Return the clauses a sequence of parsed items needs: its stretches of fixed text, and what its repeats and
+    alternations need."""
+    clauses: List[Optional[FrozenSet[str]]] = []
+    stretch: FrozenSet[str] = frozenset({""})  # the texts the fixed text read so far may be
+    for op, value in _flattened(items):
+        texts = _fixed_texts(op, value)
+        if texts is not None:
+            joined = _joined(stretch, texts)
+            if joined is None:
+                clauses.append(_clause(stretch))
+            stretch = texts if joined is None else joined
+            continue
+        repeated = _repeated_texts(op, value)
+        if repeated is not None:  # its first round follows the stretch, its last one starts the next
+            clauses.append(_clause(_joined(stretch, repeated) or stretch))
+            stretch = repeated
+            continue
+        clauses.append(_clause(stretch))
+        clauses.extend(_inner_clauses(op, value))
+        stretch = frozenset({""})
+    clauses.append(_clause(stretch))
+    return [clause for clause in clauses if clause]
+
+
+def _flattened(items) -> Iterator[Node]:
+    """Yield the items of a sequence with its groups opened: a group matches its items in a row."""
+    for op, value in items:
+        if op == sre.SUBPATTERN:
+            yield from _flattened(value[-1])
+        else:
+            yield op, value
+
+
+def _fixed_texts(op, value) -> Optional[FrozenSet[str]]:
+    """Return the few texts an item can match, lowercased, or None when they are many or not spelt."""
+    if op == sre.AT:
+        return frozenset({""})
+    if op == sre.LITERAL:
+        return _spelt({chr(value)})
+    if op == sre.IN:
+        return _spelt(_set_characters(value))
+    if op == sre.BRANCH:
+        alternatives = [_sequence_texts(branch) for branch in value[1]]
+        if None in alternatives:
+            return None
+        texts = frozenset().union(*alternatives)
+        return texts if len(texts) <= _FEW_TEXTS else None
+    if op in _REPEATS:
+        low, high, body = value
+        texts = _sequence_texts(body)
+        if texts is None or high > 1 and low != high:
+            return None
+        if high <= 1:
+            return texts | {""} if low == 0 else texts
+        repeated: Optional[FrozenSet[str]] = frozenset({""})
+        for _ in range(low):
+            repeated = _joined(repeated, texts) if repeated is not None else None
+        return repeated
+    return None
+
+
+def _sequence_texts(items) -> Optional[FrozenSet[str]]:
+    """Return the few texts a sequence of items can match, or None."""
+    texts: Optional[FrozenSet[str]] = frozenset({""})
+    for op, value in _flattened(items):
+        item = _fixed_texts(op, value)
+        texts = _joined(texts, item) if item is not None and texts is not None else None
+        if texts is None:
+            return None
+    return texts
+
+
+def _repeated_texts(op, value) -> Optional[FrozenSet[str]]:
+    """Return the few texts each round of a repeat that runs at least once can match, or None."""
+    if op not in _REPEATS or value[0] < 1:
+        return None
+    return _sequence_texts(value[2])
+
+
+def _inner_clauses(op, value) -> List[FrozenSet[str]]:
+    """Return the clauses an item that is no fixed text needs: a repeat's body, one of an alternation's branches."""
+    if op in _REPEATS and value[0] >= 1:
+        return _clauses(value[2])
+    if op == sre.BRANCH:
+        return _either([_clauses(branch) for branch in value[1]])
+    return []
+
+
+def _either(branches: List[List[FrozenSet[str]]]) -> List[FrozenSet[str]]:
+    """Return clauses that hold wherever one of the branches' clauses all hold: a text of each branch, for a few
+    pairings of the branches' strongest clauses."""
+    if not all(branches):
+        return []
+    strongest = [sorted(clauses, key=_weakness) for clauses in branches]
+    paired = itertools.islice(itertools.product(*strongest), _FEW_CLAUSES)
+    return [clause for clause in (_clause(frozenset().union(*pairing)) for pairing in paired) if clause]
+
+
+def _weakness(clause: FrozenSet[str]) -> Tuple[int, int]:
+    """Return how little a clause rules out: short texts are found often, and each text more is one more chance."""
+    return -min(map(len, clause)), len(clause)
+
+
+def _joined(left: FrozenSet[str], right: FrozenSet[str]) -> Optional[FrozenSet[str]]:
+    """Return each text of `left` followed by each of `right`, or None when they are too many."""
+    if len(left) * len(right) > _FEW_TEXTS:
+        return None
+    return frozenset(a + b for a in left for b in right)
+
+
+def _clause(texts: FrozenSet[str]) -> Optional[FrozenSet[str]]:
+    """Return the texts as a clause worth searching for: each cut to its start, those holding another dropped
+    (finding the other is enough); None when one is too short to rule anything out."""
+    cut = {text[:_LONGEST_NEEDED] for text in texts}
+    if any(len(text.encode("utf-8")) < _SHORTEST_NEEDED for text in cut):
+        return None
+    return frozenset(text for text in cut if not any(other != text and other in text for other in cut))
+
+
+def _set_characters(items) -> Set[str]:
+    """Return the characters a character set matches, or an empty set when they are many or not listed."""
+    characters: Set[str] = set()
+    for op, value in items:
+        if op == sre.LITERAL:
+            characters.add(chr(value))
+        elif op == sre.RANGE and value[1] - value[0] < _FEW_TEXTS:
+            characters.update(map(chr, range(value[0], value[1] + 1)))
+        else:  # a negation, a class such as \d, a wide range
+            return set()
+    return characters
+
+
+def _spelt(characters: Set[str]) -> Optional[FrozenSet[str]]:
+    """Return the characters lowercased, or None when there are none, too many, or one that is not spelt."""
+    if not characters or not all(map(_is_spelt, characters)):
+        return None
+    lowered = frozenset(character.lower() for character in characters)
+    return lowered if len(lowered) <= _FEW_TEXTS else None
+
+
+def _is_spelt(character: str) -> bool:
+    """Return whether a character matches only itself and its ASCII case partner, ignoring case."""
+    if character.isascii():
+        return True
+    return character.lower() == character == character.upper() and not 0xD800 <= ord(character) <= 0xDFFF
 
 
 _CANARY = "pattern filter canary"
 
 
 class PatternFilter:
-    """Which of many patterns may match somewhere in a text, told by one search for the literals they need.
+    """Which of many patterns may match somewhere in a text, told by one search for the texts they need.
 
-    RE2's FilteredRE2 (google-re2's `Filter`) works out, for each pattern, literal strings ("atoms") that any text it
-    matches holds; one search of a text for all atoms rules out each pattern whose atoms are not all there. What is
-    left holds every pattern that matches by RE2's reading (and by `re`'s on ASCII text, `PatternSet.add`), and a
-    few that do not: a set or an alternation of just those finds in that text what one of all would, and RE2 builds
-    the automaton of a few patterns rather than of hundreds for the bytes it reads. The filter holds each pattern
-    without its leading "^" (`unanchored`), looser, so that it answers for the raw bytes' search too. A pattern it
-    cannot judge (RE2 refuses it or reads it otherwise) may always match. The atoms are searched for ignoring case, as
-    RE2 folds it: a letter of any script in a pattern, with "(?i)" or not, leaves its pattern among the possible ones
-    wherever RE2 would match it.
+    `needed_texts` reads from each pattern the texts any match of it holds; one search of the lowercased text for
+    all of them, with RE2's set of literals, rules out each pattern a clause of which finds none of its texts. What
+    is left holds every pattern that matches (by `re`'s reading and RE2's, ignoring case or not), and a few that do
+    not: a set or an alternation of just those finds in that text what one of all would, and RE2 builds the automaton
+    of a few patterns rather than of hundreds for the bytes it reads. A pattern that needs no text may always match.
     """
 
-    def __init__(self, re2, patterns: Sequence[str]):
+    def __init__(self, re2, needed: Sequence[Clauses]):
+        numbers: Dict[str, int] = {}  # each text by its number in the set
+        self._needs = [[frozenset(numbers.setdefault(text, len(numbers)) for text in clause) for clause in clauses]
+                       for clauses in needed]
         options = re2.Options()
+        options.literal = True
         options.max_mem = RE2_MEMORY
-        options.log_errors = False  # a pattern RE2 refuses is expected, not worth a line on stderr
-        self._filter = re2.Filter()
-        self._held: List[int] = []  # by the filter's number of a pattern, its index in `patterns`
-        for index, pattern in enumerate(patterns):
-            if _READ_OTHERWISE.search(pattern):
-                continue
-            try:
-                self._filter.Add(unanchored(pattern), options)
-            except Exception:  # noqa: BLE001 - re2 raises its own error type; any failure means "not judged"
-                continue
-            self._held.append(index)
-        self._always = frozenset(range(len(patterns))).difference(self._held)
-        canary = self._filter.Add(re.escape(_CANARY), options)
-        self._filter.Compile()
-        # RE2 finds no atom when the automaton of their search runs out of memory: that would rule out every pattern
-        if canary not in (self._filter.Match(_CANARY, potential=True) or ()):
-            raise MemoryError("the pattern filter's search for its atoms finds nothing")
+        options.log_errors = False
+        self._set = re2.Set.SearchSet(options)
+        for text in numbers:
+            self._set.Add(text)
+        self._folded = frozenset(self._set.Add(letter) for letter in _FOLDED_TO_ASCII)
+        canary = self._set.Add(_CANARY)
+        self._set.Compile()
+        # RE2 finds nothing when the automaton of its search runs out of memory: that would rule out every pattern
+        if canary not in (self._set.Match(_CANARY) or ()):
+            raise MemoryError("the pattern filter's search for its texts finds nothing")
 
     def possible(self, text: Union[str, bytes]) -> FrozenSet[int]:
         """Return the indexes of the patterns that may match somewhere in `text`."""
-        held = self._held
-        found = self._filter.Match(text, potential=True) or ()
-        return self._always.union(held[number] for number in found if number < len(held))
+        data = text.encode("utf-8", "replace") if isinstance(text, str) else text
+        found = self._found(data.lower())
+        if not self._folded.isdisjoint(found):  # read those letters as the ASCII ones they match
+            for letter, ascii_letter in _FOLDED_TO_ASCII.items():
+                data = data.replace(letter.encode(), ascii_letter.encode())
+            found = self._found(data.lower())
+        return frozenset(index for index, clauses in enumerate(self._needs)
+                         if all(not clause.isdisjoint(found) for clause in clauses))
+
+    def _found(self, data: bytes) -> FrozenSet[int]:
+        return frozenset(self._set.Match(data) or ())
