@@ -130,6 +130,14 @@ def test_vsix_bundles_the_azura_wheel_of_this_source(extension):
 
 
 @needs_vsix
+def test_vsix_azura_wheel_holds_the_knowledge_base_and_what_its_patterns_need(extension):
+    (wheel,) = (extension / "task" / "wheels").glob("azura*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {"azura/kb/signatures.yml", "azura/kb/needed-texts.json"} <= names
+
+
+@needs_vsix
 def test_vsix_fits_the_marketplace_upload_limit():
     assert VSIX.stat().st_size < MARKETPLACE_LIMIT
 
