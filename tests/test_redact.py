@@ -9,9 +9,10 @@ from urllib.parse import quote
 
 import pytest
 
-from azura.redact import (KNOWN_SECRET_MARK, catalogue, encoded_forms, name_words, redact, redact_fields, redact_lines,
-                          redactions)
+from azura.examples import example_paths
 from azura.models import Line
+from azura.redact import (KNOWN_SECRET_MARK, catalogue, encoded_forms, name_words, redact, redact_fields, redact_lines,
+                          redact_texts, redactions)
 
 MARKED = re.compile(r"«([^»]*)»")
 
@@ -176,3 +177,36 @@ def test_fields_of_nested_dataclasses_are_redacted():
 
     assert [line.text for line in redacted] == ["export DB_PASSWORD=«redacted:assignment»", f"ok {KNOWN_SECRET_MARK}"]
     assert [line.number for line in redacted] == [1, 2]
+
+
+# ---------------------------------------------------------------------------------------------- many texts at once
+
+def _texts_of_every_kind():
+    """Return the catalogue's examples, each after a plain line and alone, with CRLF and multi-line texts and
+    the bundled example logs cut into texts of three lines: what a batch may put side by side."""
+    examples = [MARKED.sub(r"\1", example) for entry in redactions() for example in (*entry.redact, *entry.keep)]
+    logs = [line for path in example_paths() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [*(text for example in examples for text in ("Starting deploy", example)),
+            "db:\r\n  password: hunter2-crlf\r\n", f"ok\nexport DB_PASSWORD=hunter2\n{SECRET}\n", "",
+            *("\n".join(logs[start:start + 3]) for start in range(0, len(logs), 3))]
+
+
+def test_texts_redacted_together_come_out_as_each_alone():
+    texts = _texts_of_every_kind()
+
+    assert redact_texts(texts, [SECRET]) == [redact(text, [SECRET]) for text in texts]
+
+
+def test_fields_holding_no_secret_come_back_as_the_same_value():
+    lines = (Line(1, "collecting tests"), Line(2, "1 passed"))
+
+    assert redact_fields(lines) is lines
+
+
+def test_a_string_found_twice_in_the_fields_is_redacted_in_both_places():
+    lines = (Line(1, "export DB_PASSWORD=hunter2"), Line(2, "plain"), Line(3, "export DB_PASSWORD=hunter2"))
+
+    redacted = redact_fields(lines)
+
+    assert [line.text for line in redacted] == ["export DB_PASSWORD=«redacted:assignment»", "plain",
+                                                "export DB_PASSWORD=«redacted:assignment»"]
