@@ -365,6 +365,14 @@ def test_an_analysis_imports_the_tokenizer_only_when_asked_for(in_tmp, make_log)
     assert imported == ["False", "True"]
 
 
+def test_an_analysis_that_posts_no_pr_comment_leaves_the_pr_thread_module_unloaded(in_tmp, make_log):
+    code = ("import sys; from azura.cli import main; main(sys.argv[1:], stdout=open('/dev/null', 'w')); "
+            "print('azura.prthread' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, "analyze", "--log", str(make_log(DOTNET_FAILURE))],
+                            capture_output=True, text=True, check=True, cwd=in_tmp)
+    assert result.stdout.strip() == "False"
+
+
 def test_serve_on_a_port_in_use_exits_2_naming_the_port(in_tmp):
     import socket
 
