@@ -10,7 +10,7 @@ import pytest
 
 from azura import extra_install_command
 from azura.errors import ExitCode
-from azura.cli import main
+from azura.cli import build_parser, main
 from tests.helpers import run_azura
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -257,6 +257,17 @@ def test_a_flag_of_another_command_is_a_usage_error_naming_both(in_tmp, args, co
 def test_help_of_a_command_lists_only_the_flags_that_apply(command, absent):
     help_text = run_azura(command, "--help").stdout
     assert [flag for flag in absent if flag in help_text] == []
+
+
+@pytest.mark.parametrize("command", ["analyze", "ask", "serve", "demo"])
+def test_a_command_run_gets_only_its_own_parser_and_the_same_help_and_parsing(command):
+    only, every = build_parser(command).get_default("commands"), build_parser().get_default("commands")
+    argv = {"analyze": ["--log", "a.log", "--budget", "512"], "ask": ["why?", "--max-rounds", "2"],
+            "serve": ["--port", "9000"], "demo": ["--format", "json"]}[command]
+
+    assert list(only) == [command]
+    assert only[command].format_help() == every[command].format_help()
+    assert only[command].parse_args(argv) == every[command].parse_args(argv)
 
 
 def test_analyze_keeps_every_documented_flag():
