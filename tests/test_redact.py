@@ -81,6 +81,13 @@ def test_precheck_runs_as_one_linear_time_search_where_re2_is_installed():
     assert catalogue().precheck.engine == "re2"
 
 
+def test_a_trigger_that_entries_share_is_searched_for_once():
+    shared = next(entry.trigger for entry in redactions() if entry.id == "assignment")
+
+    assert len([entry for entry in redactions() if entry.trigger == shared]) > 1
+    assert sum(pattern.count(shared) for pattern in catalogue().precheck.patterns) == 1
+
+
 def test_redacting_twice_changes_nothing():
     once = redact("Password=Hunter2!; token=abcdef ghp_xEEsAoCaA2QTqpOoast0vQj8VMtbYo9Mqb5j", ["Hunter2!"])
 
