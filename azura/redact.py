@@ -86,6 +86,12 @@ class SecretNames:
             return False
         return last in self.words or (last == self.key and (before in self.key_qualifiers or name.isupper()))
 
+    def may_hold_secret_name(self, text: str) -> bool:
+        """Return whether `text` holds a word that a secret's name needs: `is_secret` is True only for a name
+        with a word that ends with a suffix, or is one of `words`, `only_alone` or `key`."""
+        return any(word.endswith(self.suffixes) or word in self.words or word in self.only_alone or word == self.key
+                   for word in name_words(text))
+
 
 def name_words(name: str) -> List[str]:
     """Return the lower-case words of a name, cut at punctuation and camelCase humps: apiKey -> [api, key]."""
@@ -140,6 +146,10 @@ class Catalogue:
         return redacted
 
     def _apply(self, entry: Redaction, text: str) -> str:
+        if entry.check == "secret-name" and not self.names.may_hold_secret_name(text):
+            # a match's name is whole words of the text, so none would name a secret and every match would stay:
+            # the pattern need not be compiled or run ("Author: Microsoft" holds the keyword "auth")
+            return text
         return entry.pattern.sub(lambda match: self._replacement(entry, match), text)
 
     def _replacement(self, entry: Redaction, match: "re.Match[str]") -> str:

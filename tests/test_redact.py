@@ -135,6 +135,64 @@ def test_secret_names_are_told_from_names_about_secrets(name, secret):
     assert catalogue().names.is_secret(name) is secret
 
 
+@pytest.mark.parametrize("text, holds", [
+    ("export DB_PASSWORD=x", True), ("apiKey: x", True), ("MY_PAT=x", True), ("--sas-token x", True),
+    ("sig=abc", True), ("Signature: x", True),
+    ("Author       : Microsoft Corporation", False), ("PASSED: 12", False), ("tokens=5 pattern=a*", False),
+])
+def test_a_text_may_hold_a_secret_name_only_with_a_word_such_a_name_needs(text, holds):
+    assert catalogue().names.may_hold_secret_name(text) is holds
+
+
+_LETTER_OR_DIGIT = re.compile("[A-Za-z0-9]")
+
+
+def _names_inside_words(lines):
+    """Return (entry id, line) for each name a secret-name entry matches that starts or ends inside a word."""
+    found = []
+    for line in lines:
+        for entry in (entry for entry in redactions() if entry.check == "secret-name"):
+            for match in entry.pattern.finditer(line):
+                start, end = match.span("name")
+                if (start > 0 and _LETTER_OR_DIGIT.match(line[start - 1])) or \
+                        (end < len(line) and _LETTER_OR_DIGIT.match(line[end])):
+                    found.append((entry.id, line))
+    return found
+
+
+def test_a_secret_name_entry_reads_whole_words_as_the_name_in_its_examples():
+    """What lets a line without a word a secret's name needs skip these entries: a name cut out of a word
+    ("passwordless" read as "password") would name a secret that no whole word of the line names."""
+    examples = [MARKED.sub(r"\1", example) for entry in redactions() for example in (*entry.redact, *entry.keep)]
+
+    assert _names_inside_words(line for example in examples for line in example.split("\n")) == []
+
+
+def test_a_secret_name_entry_reads_whole_words_as_the_name_in_real_logs():
+    from tests.corpus import corpus_dir, log_chunks
+
+    named = {index for index, entry in enumerate(redactions()) if entry.check == "secret-name"}
+    lines = []
+    for path in sorted((corpus_dir() / "logchunks" / "logs").glob("*/*/*/*.log.gz"))[::10]:
+        text = b"".join(log_chunks(path)).decode("utf-8", "replace").splitlines()
+        lines.extend(text[index] for index, found in catalogue().precheck.hits(text).items() if named & set(found))
+
+    assert len(lines) > 100
+    assert _names_inside_words(lines) == []
+
+
+def test_secret_name_entries_are_compiled_only_for_a_line_with_a_word_a_secret_name_needs():
+    fresh = catalogue.__wrapped__()  # entries whose patterns no test has compiled yet
+    named = [entry for entry in fresh.entries if entry.check == "secret-name"]
+    line = "Author       : Microsoft Corporation"
+
+    assert {fresh.entries[index] for index in fresh.precheck.hits([line])[0]} & set(named)  # "auth" picked them
+    assert fresh.redact_lines([line]) == [line]
+    assert [entry.id for entry in named if "pattern" in vars(entry)] == []
+    assert fresh.redact_lines(["export DB_PASSWORD=hunter2"]) == ["export DB_PASSWORD=«redacted:assignment»"]
+    assert "pattern" in vars(next(entry for entry in named if entry.id == "assignment"))
+
+
 def test_names_split_at_punctuation_and_camel_humps():
     assert name_words("env:ARM_ClientSecret") == ["env", "arm", "client", "secret"]
     assert name_words("APIKey") == ["api", "key"]
