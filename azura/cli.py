@@ -26,7 +26,7 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     """Run one command and return its exit code; every failure is reported here and nowhere else."""
     environ = os.environ if environ is None else environ
     io = SimpleNamespace(stdout=stdout or sys.stdout, stderr=stderr or sys.stderr, stdin=stdin, environ=environ)
-    parser = build_parser()
+    parser = build_parser(_command_named(argv))
     try:
         with contextlib.redirect_stdout(io.stdout), contextlib.redirect_stderr(io.stderr):
             args = _parse(parser, argv)
@@ -151,8 +151,11 @@ def _check_llm(settings) -> None:
 
 # ---------------------------------------------------------------- parser
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the parser: one sub-command per verb, each with only the flags that apply to it."""
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """Return the parser: one sub-command per verb, each with only the flags that apply to it.
+
+    Given the `command` a run names, only that sub-command's parser is made: the others would parse nothing.
+    """
     parser = argparse.ArgumentParser(
         prog=PROG, allow_abbrev=False,
         description="Why did the pipeline fail, and what do I do now? Analyses failed Azure Pipelines runs.",
@@ -160,12 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     common = _common_parsers()
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    _add_analyze(subparsers, common)
-    _add_ask(subparsers, common)
-    _add_serve(subparsers, common)
-    _add_demo(subparsers, common)
+    for name, add_command in _ADD_COMMAND.items():
+        if command in (None, name):
+            add_command(subparsers, common)
     parser.set_defaults(commands=subparsers.choices)
     return parser
+
+
+def _command_named(argv: Optional[Sequence[str]]) -> Optional[str]:
+    """Return the sub-command `argv` runs, when its first word names one; else None (help, version or a mistake)."""
+    words = sys.argv[1:] if argv is None else argv
+    return words[0] if words and words[0] in _ADD_COMMAND else None
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -180,7 +188,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> ar
     if flag is None:
         command.error(f"unrecognized arguments: {' '.join(extras)}")
     # argparse offers no public list of a parser's option strings
-    elsewhere = [f"{PROG} {name}" for name, other in args.commands.items()
+    elsewhere = [f"{PROG} {name}" for name, other in build_parser().get_default("commands").items()
                  if flag in other._option_string_actions]  # noqa: SLF001
     if not elsewhere:
         command.error(f"unrecognized arguments: {' '.join(extras)}")
@@ -316,6 +324,9 @@ def _add_demo(subparsers, common) -> None:
         help="analyse the bundled example failures, offline",
         description="Analyse the bundled example logs with the offline analyzer; nothing is written or posted.")
     parser.set_defaults(program=_cmd_demo)
+
+
+_ADD_COMMAND = {"analyze": _add_analyze, "ask": _add_ask, "serve": _add_serve, "demo": _add_demo}
 
 
 # ---------------------------------------------------------------- programs (no error handling below)

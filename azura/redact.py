@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import json
 import re
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Pattern, Sequence, Set, Tuple
+from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Pattern, Sequence, Set, Tuple
 from urllib.parse import quote, quote_plus
 
 from azura.errors import ConfigError
@@ -85,6 +86,12 @@ class SecretNames:
             return False
         return last in self.words or (last == self.key and (before in self.key_qualifiers or name.isupper()))
 
+    def may_hold_secret_name(self, text: str) -> bool:
+        """Return whether `text` holds a word that a secret's name needs: `is_secret` is True only for a name
+        with a word that ends with a suffix, or is one of `words`, `only_alone` or `key`."""
+        return any(word.endswith(self.suffixes) or word in self.words or word in self.only_alone or word == self.key
+                   for word in name_words(text))
+
 
 def name_words(name: str) -> List[str]:
     """Return the lower-case words of a name, cut at punctuation and camelCase humps: apiKey -> [api, key]."""
@@ -98,6 +105,7 @@ class Catalogue:
         self.entries = tuple(entries)
         self.names = names
         self._placeholders = tuple(placeholders)
+        self._whole_text = tuple(entry for entry in self.entries if entry.whole_text)
         self.precheck = Precheck(self.entries)
 
     @functools.cached_property
@@ -107,13 +115,23 @@ class Catalogue:
 
     def redact(self, text: str, only: Optional[Redaction] = None) -> str:
         """Return `text` with every catalogued secret (or only `only`'s) replaced by its mark."""
-        for entry in self.entries:
-            if entry.whole_text and (only is None or entry is only) and self.precheck.holds_keyword(entry, text):
-                text = self._apply(entry, text)
-        lines = text.split("\n")
+        return self.redact_texts([text], only)[0]
+
+    def redact_texts(self, texts: Sequence[str], only: Optional[Redaction] = None) -> List[str]:
+        """Return each text redacted as `redact` does it; the lines of all the texts are searched together."""
+        texts_lines = [self._redact_whole_text(text, only).split("\n") for text in texts]
+        lines = [line for text_lines in texts_lines for line in text_lines]
         ends = ["\r" if line.endswith("\r") else "" for line in lines]  # CRLF text: the patterns end at the line
         bodies = [line[:-1] if end else line for line, end in zip(lines, ends)]
-        return "\n".join(body + end for body, end in zip(self.redact_lines(bodies, only), ends))
+        redacted = iter([body + end for body, end in zip(self.redact_lines(bodies, only), ends)])
+        return ["\n".join(itertools.islice(redacted, len(text_lines))) for text_lines in texts_lines]
+
+    def _redact_whole_text(self, text: str, only: Optional[Redaction]) -> str:
+        """Return `text` with the secrets that may span lines (the `whole_text` entries) replaced."""
+        for entry in self._whole_text:
+            if (only is None or entry is only) and self.precheck.holds_keyword(entry, text):
+                text = self._apply(entry, text)
+        return text
 
     def redact_lines(self, lines: Sequence[str], only: Optional[Redaction] = None) -> List[str]:
         """Return the lines (none holding a line break) with every catalogued secret replaced, line by line."""
@@ -128,6 +146,10 @@ class Catalogue:
         return redacted
 
     def _apply(self, entry: Redaction, text: str) -> str:
+        if entry.check == "secret-name" and not self.names.may_hold_secret_name(text):
+            # a match's name is whole words of the text, so none would name a secret and every match would stay:
+            # the pattern need not be compiled or run ("Author: Microsoft" holds the keyword "auth")
+            return text
         return entry.pattern.sub(lambda match: self._replacement(entry, match), text)
 
     def _replacement(self, entry: Redaction, match: "re.Match[str]") -> str:
@@ -169,7 +191,8 @@ class Precheck:
     def __init__(self, entries: Sequence[Redaction]):
         patterns = [_entry_search(entry) for entry in entries]
         groups = ([p for p in patterns if not _LONG_SHAPE.search(p)], [p for p in patterns if _LONG_SHAPE.search(p)])
-        self.patterns = tuple("(?im)" + "|".join(f"(?:{p})" for p in group) for group in groups if group)
+        # a trigger that several entries share goes in once (a smaller automaton); the Set tells the entries apart
+        self.patterns = tuple("(?im)" + "|".join(f"(?:{p})" for p in dict.fromkeys(group)) for group in groups if group)
         self.engine = "re2" if _re2() is not None else "re"
         if self.engine == "re2":
             re2 = _re2()
@@ -316,16 +339,21 @@ def _known_secrets(secrets: Tuple[str, ...]) -> Optional[Pattern[str]]:
 
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
     """Return `text` with the given secret values (in any encoding) and every catalogued secret replaced."""
+    return redact_texts([text], secrets)[0]
+
+
+def redact_texts(texts: Sequence[str], secrets: Sequence[str] = ()) -> List[str]:
+    """Return each text redacted as `redact` does it, all searched together: the fast way for many texts."""
     known = _known_secrets(tuple(secrets)) if secrets else None
     if known is not None:
-        text = known.sub(KNOWN_SECRET_MARK, text)
-    return catalogue().redact(text)
+        texts = [known.sub(KNOWN_SECRET_MARK, text) for text in texts]
+    return catalogue().redact_texts(texts)
 
 
 def redact_lines(lines: Sequence[str], secrets: Sequence[str] = ()) -> List[str]:
     """Return the log lines redacted as `redact` does each, searched together: the fast way for many lines."""
     if any("\n" in line for line in lines):  # not lines of a log: each is a text of its own
-        return [redact(line, secrets) for line in lines]
+        return redact_texts(lines, secrets)
     known = _known_secrets(tuple(secrets)) if secrets else None
     if known is not None:
         lines = [known.sub(KNOWN_SECRET_MARK, line) for line in lines]
@@ -335,9 +363,13 @@ def redact_lines(lines: Sequence[str], secrets: Sequence[str] = ()) -> List[str]
 def redact_fields(value: Any, secrets: Sequence[str] = ()) -> Any:
     """Return `value` (frozen dataclasses, tuples, lists, dicts of them) with every string in it redacted.
 
-    Each distinct string is redacted once: failed steps that share a cause share its diagnosis' words.
+    Its distinct strings are redacted together (failed steps that share a cause share its diagnosis' words), and
+    `value` itself comes back when no string changed, as is usual.
     """
-    return _redacted_fields(value, tuple(secrets), {})
+    texts = list(dict.fromkeys(_strings_in(value)))
+    redacted = redact_texts([well_formed(text) for text in texts], secrets)
+    changed = {text: new for text, new in zip(texts, redacted) if new != text}
+    return _with_strings_replaced(value, changed) if changed else value
 
 
 def well_formed(text: str) -> str:
@@ -349,18 +381,34 @@ def well_formed(text: str) -> str:
     return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
 
 
-def _redacted_fields(value: Any, secrets: Tuple[str, ...], done: Dict[str, str]) -> Any:
+def _strings_in(value: Any) -> Iterator[str]:
+    """Yield every string in `value`, walked as `_with_strings_replaced` walks it."""
     if isinstance(value, str):
-        if value not in done:
-            done[value] = redact(well_formed(value), secrets)
-        return done[value]
+        yield value
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            if f.init:
+                yield from _strings_in(getattr(value, f.name))
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _strings_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings_in(item)
+
+
+def _with_strings_replaced(value: Any, replacements: Mapping[str, str]) -> Any:
+    """Return a copy of `value` in which each string that `replacements` holds is replaced."""
+    if isinstance(value, str):
+        return replacements.get(value, value)
     if is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: _redacted_fields(getattr(value, f.name), secrets, done) for f in fields(value) if f.init}
+        changes = {f.name: _with_strings_replaced(getattr(value, f.name), replacements)
+                   for f in fields(value) if f.init}
         return replace(value, **changes)
     if isinstance(value, (tuple, list)):
-        return type(value)(_redacted_fields(item, secrets, done) for item in value)
+        return type(value)(_with_strings_replaced(item, replacements) for item in value)
     if isinstance(value, dict):
-        return {key: _redacted_fields(item, secrets, done) for key, item in value.items()}
+        return {key: _with_strings_replaced(item, replacements) for key, item in value.items()}
     return value
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from azura import extra_install_command
 from azura.errors import ExitCode
-from azura.cli import main
+from azura.cli import build_parser, main
 from tests.helpers import run_azura
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -259,6 +259,17 @@ def test_help_of_a_command_lists_only_the_flags_that_apply(command, absent):
     assert [flag for flag in absent if flag in help_text] == []
 
 
+@pytest.mark.parametrize("command", ["analyze", "ask", "serve", "demo"])
+def test_a_command_run_gets_only_its_own_parser_and_the_same_help_and_parsing(command):
+    only, every = build_parser(command).get_default("commands"), build_parser().get_default("commands")
+    argv = {"analyze": ["--log", "a.log", "--budget", "512"], "ask": ["why?", "--max-rounds", "2"],
+            "serve": ["--port", "9000"], "demo": ["--format", "json"]}[command]
+
+    assert list(only) == [command]
+    assert only[command].format_help() == every[command].format_help()
+    assert only[command].parse_args(argv) == every[command].parse_args(argv)
+
+
 def test_analyze_keeps_every_documented_flag():
     help_text = run_azura("analyze", "--help").stdout
     documented = ("--llm-provider", "--model", "--endpoint", "--llm-timeout", "--no-cache", "--budget",
@@ -363,6 +374,14 @@ def test_an_analysis_imports_the_tokenizer_only_when_asked_for(in_tmp, make_log)
                                text=True, check=True, cwd=in_tmp).stdout.strip()
                 for extra in ((), ("--tokenizer", "cl100k"))]
     assert imported == ["False", "True"]
+
+
+def test_an_analysis_that_posts_no_pr_comment_leaves_the_pr_thread_module_unloaded(in_tmp, make_log):
+    code = ("import sys; from azura.cli import main; main(sys.argv[1:], stdout=open('/dev/null', 'w')); "
+            "print('azura.prthread' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, "analyze", "--log", str(make_log(DOTNET_FAILURE))],
+                            capture_output=True, text=True, check=True, cwd=in_tmp)
+    assert result.stdout.strip() == "False"
 
 
 def test_serve_on_a_port_in_use_exits_2_naming_the_port(in_tmp):

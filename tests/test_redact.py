@@ -9,9 +9,10 @@ from urllib.parse import quote
 
 import pytest
 
-from azura.redact import (KNOWN_SECRET_MARK, catalogue, encoded_forms, name_words, redact, redact_fields, redact_lines,
-                          redactions)
+from azura.examples import example_paths
 from azura.models import Line
+from azura.redact import (KNOWN_SECRET_MARK, catalogue, encoded_forms, name_words, redact, redact_fields, redact_lines,
+                          redact_texts, redactions)
 
 MARKED = re.compile(r"«([^»]*)»")
 
@@ -80,6 +81,13 @@ def test_precheck_runs_as_one_linear_time_search_where_re2_is_installed():
     assert catalogue().precheck.engine == "re2"
 
 
+def test_a_trigger_that_entries_share_is_searched_for_once():
+    shared = next(entry.trigger for entry in redactions() if entry.id == "assignment")
+
+    assert len([entry for entry in redactions() if entry.trigger == shared]) > 1
+    assert sum(pattern.count(shared) for pattern in catalogue().precheck.patterns) == 1
+
+
 def test_redacting_twice_changes_nothing():
     once = redact("Password=Hunter2!; token=abcdef ghp_xEEsAoCaA2QTqpOoast0vQj8VMtbYo9Mqb5j", ["Hunter2!"])
 
@@ -125,6 +133,64 @@ def test_text_with_crlf_line_breaks_is_redacted_like_lf_text():
 ])
 def test_secret_names_are_told_from_names_about_secrets(name, secret):
     assert catalogue().names.is_secret(name) is secret
+
+
+@pytest.mark.parametrize("text, holds", [
+    ("export DB_PASSWORD=x", True), ("apiKey: x", True), ("MY_PAT=x", True), ("--sas-token x", True),
+    ("sig=abc", True), ("Signature: x", True),
+    ("Author       : Microsoft Corporation", False), ("PASSED: 12", False), ("tokens=5 pattern=a*", False),
+])
+def test_a_text_may_hold_a_secret_name_only_with_a_word_such_a_name_needs(text, holds):
+    assert catalogue().names.may_hold_secret_name(text) is holds
+
+
+_LETTER_OR_DIGIT = re.compile("[A-Za-z0-9]")
+
+
+def _names_inside_words(lines):
+    """Return (entry id, line) for each name a secret-name entry matches that starts or ends inside a word."""
+    found = []
+    for line in lines:
+        for entry in (entry for entry in redactions() if entry.check == "secret-name"):
+            for match in entry.pattern.finditer(line):
+                start, end = match.span("name")
+                if (start > 0 and _LETTER_OR_DIGIT.match(line[start - 1])) or \
+                        (end < len(line) and _LETTER_OR_DIGIT.match(line[end])):
+                    found.append((entry.id, line))
+    return found
+
+
+def test_a_secret_name_entry_reads_whole_words_as_the_name_in_its_examples():
+    """What lets a line without a word a secret's name needs skip these entries: a name cut out of a word
+    ("passwordless" read as "password") would name a secret that no whole word of the line names."""
+    examples = [MARKED.sub(r"\1", example) for entry in redactions() for example in (*entry.redact, *entry.keep)]
+
+    assert _names_inside_words(line for example in examples for line in example.split("\n")) == []
+
+
+def test_a_secret_name_entry_reads_whole_words_as_the_name_in_real_logs():
+    from tests.corpus import corpus_dir, log_chunks
+
+    named = {index for index, entry in enumerate(redactions()) if entry.check == "secret-name"}
+    lines = []
+    for path in sorted((corpus_dir() / "logchunks" / "logs").glob("*/*/*/*.log.gz"))[::10]:
+        text = b"".join(log_chunks(path)).decode("utf-8", "replace").splitlines()
+        lines.extend(text[index] for index, found in catalogue().precheck.hits(text).items() if named & set(found))
+
+    assert len(lines) > 100
+    assert _names_inside_words(lines) == []
+
+
+def test_secret_name_entries_are_compiled_only_for_a_line_with_a_word_a_secret_name_needs():
+    fresh = catalogue.__wrapped__()  # entries whose patterns no test has compiled yet
+    named = [entry for entry in fresh.entries if entry.check == "secret-name"]
+    line = "Author       : Microsoft Corporation"
+
+    assert {fresh.entries[index] for index in fresh.precheck.hits([line])[0]} & set(named)  # "auth" picked them
+    assert fresh.redact_lines([line]) == [line]
+    assert [entry.id for entry in named if "pattern" in vars(entry)] == []
+    assert fresh.redact_lines(["export DB_PASSWORD=hunter2"]) == ["export DB_PASSWORD=«redacted:assignment»"]
+    assert "pattern" in vars(next(entry for entry in named if entry.id == "assignment"))
 
 
 def test_names_split_at_punctuation_and_camel_humps():
@@ -176,3 +242,36 @@ def test_fields_of_nested_dataclasses_are_redacted():
 
     assert [line.text for line in redacted] == ["export DB_PASSWORD=«redacted:assignment»", f"ok {KNOWN_SECRET_MARK}"]
     assert [line.number for line in redacted] == [1, 2]
+
+
+# ---------------------------------------------------------------------------------------------- many texts at once
+
+def _texts_of_every_kind():
+    """Return the catalogue's examples, each after a plain line and alone, with CRLF and multi-line texts and
+    the bundled example logs cut into texts of three lines: what a batch may put side by side."""
+    examples = [MARKED.sub(r"\1", example) for entry in redactions() for example in (*entry.redact, *entry.keep)]
+    logs = [line for path in example_paths() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [*(text for example in examples for text in ("Starting deploy", example)),
+            "db:\r\n  password: hunter2-crlf\r\n", f"ok\nexport DB_PASSWORD=hunter2\n{SECRET}\n", "",
+            *("\n".join(logs[start:start + 3]) for start in range(0, len(logs), 3))]
+
+
+def test_texts_redacted_together_come_out_as_each_alone():
+    texts = _texts_of_every_kind()
+
+    assert redact_texts(texts, [SECRET]) == [redact(text, [SECRET]) for text in texts]
+
+
+def test_fields_holding_no_secret_come_back_as_the_same_value():
+    lines = (Line(1, "collecting tests"), Line(2, "1 passed"))
+
+    assert redact_fields(lines) is lines
+
+
+def test_a_string_found_twice_in_the_fields_is_redacted_in_both_places():
+    lines = (Line(1, "export DB_PASSWORD=hunter2"), Line(2, "plain"), Line(3, "export DB_PASSWORD=hunter2"))
+
+    redacted = redact_fields(lines)
+
+    assert [line.text for line in redacted] == ["export DB_PASSWORD=«redacted:assignment»", "plain",
+                                                "export DB_PASSWORD=«redacted:assignment»"]
