@@ -15,7 +15,7 @@ from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pa
 
 from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, Classifier, Rule, is_verdict, issue_key
 from azura.excerpt.reading import LINE_CAP, Segment, clean_line, clean_lines, count_breaks, numbered_lines, segments
-from azura.analyze.patterns import RE2_MEMORY, possible_patterns, unanchored
+from azura.analyze.patterns import RE2_MEMORY, LazyPattern, possible_patterns, unanchored
 from azura.errors import ConfigError
 from azura.models import Line, StepLog
 
@@ -31,12 +31,12 @@ _MAX_SHAPES = 10_000
 # Where RE2 is not installed, the most of a line `re` searches for a signature: the excerpt keeps no
 # more of a line (LINE_CAP characters after a timestamp), and it bounds the backtracking per line.
 FALLBACK_LINE_BYTES = LINE_CAP + 64
-_BREAK = re.compile(rb"[\r\n]")
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+_BREAK = LazyPattern(rb"[\r\n]")  # compiled when first needed: only where RE2 is not installed
 
 _DIGITS = re.compile(r"\d+")
 _RUNS = re.compile(r"([^\w\s])\1+")
-_HEX = re.compile(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{6,}\b", re.IGNORECASE)
+# compiled when a line first holds six hex digits in a row (`_HEX_RUN`), as the address pattern below
+_HEX = LazyPattern(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{6,}\b", re.IGNORECASE)
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{6}")
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.@+-]+){2,}[\\/]?")
 
@@ -66,7 +66,7 @@ def cause_shape(text: str) -> str:
 
 
 _FREE_NUMBER = re.compile(r"(?<![A-Za-z_])\d+")
-_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
+_ADDRESS = LazyPattern(r"\b0x[0-9a-fA-F]+\b")
 
 
 def shape_starts(texts: Sequence[str], known: Optional[Dict[str, str]] = None) -> List[str]:
