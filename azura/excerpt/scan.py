@@ -32,7 +32,7 @@ APART_BYTES = 64 << 10  # a log of one segment up to this size is searched for r
 # Where RE2 is not installed, the most of a line `re` searches for a signature: the excerpt keeps no
 # more of a line (LINE_CAP characters after a timestamp), and it bounds the backtracking per line.
 FALLBACK_LINE_BYTES = LINE_CAP + 64
-_BREAK = LazyPattern(rb"[\r\n]")  # compiled when first needed: only where RE2 is not installed
+_BREAK = LazyPattern(rb"[\r\n]")  # compiled when first needed: only for signatures RE2 cannot take, or without it
 
 _DIGITS = re.compile(r"\d+")
 _RUNS = re.compile(r"([^\w\s])\1+")
