@@ -432,6 +432,36 @@ def test_the_scan_finds_the_same_lines_from_re2s_spans_as_from_its_match_objects
     assert by_span == by_match_object and len(by_span) > 10
 
 
+def test_a_short_logs_rules_and_signatures_searched_apart_find_the_lines_they_find_together():
+    """On the bundled examples, on real logs and on lines made to cross a break, and whatever their size (a log up to
+    APART_BYTES is searched apart): the same lines, in order, and no others (but for an empty one at a line's break,
+    which no pattern reads as an anchor)."""
+    pytest.importorskip("re2")
+    from pathlib import Path
+
+    from azura.analyze.patterns import possible_patterns
+    from azura.analyze.signatures import bundled_signatures
+    from azura.excerpt.anchors import COMMAND_SCAN, PREFILTER
+    from azura.excerpt.reading import segments
+    from azura.excerpt.scan import _finder, _non_capturing, _whole_log_finder
+    from tests.corpus import corpus_dir
+
+    signatures = tuple(signature.pattern for signature in bundled_signatures())
+    rules = (_non_capturing(PREFILTER), COMMAND_SCAN)
+    logs = [[path.read_bytes()] for path in sorted((Path(__file__).parents[1] / "azura" / "examples").glob("*.log"))]
+    logs += [log_chunks(path) for path in sorted((corpus_dir() / "logchunks" / "logs").glob("*/*/*/*.log.gz"))[::20]]
+    logs.append([b"ok\r\n  quota exceeded\rBUILD FAILED\r\n\n   FAILED a.py::t - x\nerror: at the end"])
+    compared = 0
+    for chunks in logs:
+        for segment in segments(chunks):
+            possible = possible_patterns(signatures, segment.data)
+            together = [hit for hit in _finder(rules, possible)(segment.data) if hit[0] < hit[1]]
+            apart = [hit for hit in _whole_log_finder(rules, possible, 0)(segment.data) if hit[0] < hit[1]]
+            assert apart == together
+            compared += bool(possible and together)
+    assert compared > 20
+
+
 def test_without_re2_a_signature_is_searched_in_the_first_bytes_of_each_line_only(monkeypatch, without_cached_matchers):
     from azura.excerpt.scan import FALLBACK_LINE_BYTES, compile_finder
 

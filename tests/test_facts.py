@@ -460,7 +460,9 @@ def test_facts_read_missing_names_from_the_cause_block_only():
 # --- the keywords in front of the patterns ------------------------------------------------------------------
 
 def keyword_patterns():
-    """Return every pattern of the fact tables that is tried only on a line holding one of its keywords."""
+    """Return every pattern of the fact tables and of the candidates' line shapes that is tried only on a line holding
+    one of its keywords."""
+    from azura.analyze import candidates
     from azura.analyze.facts import compilers, names, tests
 
     found = {}
@@ -474,7 +476,7 @@ def keyword_patterns():
         elif isinstance(value, tests.Report):
             collect(value.header)
 
-    for module in (names, compilers, tests):
+    for module in (names, compilers, tests, candidates):
         for value in vars(module).values():
             collect(value)
     return list(found.values())

@@ -1,7 +1,10 @@
 import gzip
+import importlib.util
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,6 +173,53 @@ def test_bundled_example_is_recognised_through_the_excerpt_step(name, category, 
     failure = analyse_one(excerpts[0])
     assert (failure.category, failure.signature_id) == (category, signature_id)
     assert failure.evidence[0] in excerpts[0].lines
+
+
+# What a fresh interpreter prints after the excerpt and offline analysis of one log: each pattern of the two steps'
+# modules that waits to be compiled until first searched, and whether it has been.
+PATTERN_STATES = """
+import sys
+from pathlib import Path
+from azura.analyze.offline import analyze_offline
+from azura.analyze.patterns import KeywordPattern, LazyPattern
+from azura.analyze.signatures import bundled_signatures
+from azura.excerpt import build_excerpts
+from azura.models import FailedStep, StepLog
+
+signatures = bundled_signatures()
+log = StepLog(step=FailedStep(name="Run tests", record_type="Task"), chunks=(Path(sys.argv[1]).read_bytes(),))
+analyze_offline(build_excerpts([log], 2048, anchor_patterns=[s.pattern for s in signatures]), signatures)
+steps = [module for name, module in sorted(sys.modules.items()) if name.startswith(("azura.excerpt", "azura.analyze"))]
+for module in steps:
+    for name, value in vars(module).items():
+        lazy = value._pattern if isinstance(value, KeywordPattern) else value
+        if isinstance(lazy, LazyPattern):  # compiling it keeps the compiled pattern's methods on it
+            print(f"{module.__name__}.{name}", "compiled" if set(vars(lazy)) - {"pattern", "_flags"} else "waiting")
+"""
+# Patterns of lines the pytest example does not hold (colour codes, tabs, control characters, Travis CI markers, hex
+# ids, Python tracebacks, go test and Lua output, GitHub Actions' scripts, debug records, progress, folds).
+NOT_IN_THE_PYTEST_EXAMPLE = (
+    "excerpt.reading._TIMESTAMP", "excerpt.reading._ANSI", "excerpt.reading._ANSI_AS_TEXT", "excerpt.reading._CONTROL",
+    "excerpt.reading._TRAVIS_MARKER", "excerpt.reading._COMMAND_PREFIX", "excerpt.scan._HEX", "excerpt.scan._ADDRESS",
+    "excerpt.select._FOLD", "analyze.candidates._LUA_TRACEBACK", "analyze.candidates._PY_TRACEBACK",
+    "analyze.candidates._PY_TRACE_BODY", "analyze.candidates._GO_FAIL", "analyze.candidates._PASSING",
+    "analyze.candidates._DEBUG", "analyze.candidates._PROGRESS", "analyze.candidates._GROUP_RUN",
+    "analyze.candidates._SHELL_LINE", "analyze.candidates._ENV_LINE", "analyze.candidates._SCRIPT_CONTENTS",
+    "analyze.candidates._SCRIPT_END", "analyze.say._POINTS_AT_THE_LINE", "analyze.say._VERDICT_END",
+    "analyze.say._COMMAND_LINE", "analyze.signatures._GLOBAL_FLAGS")
+# Without google-re2 the classifier searches every hit line with these; with it, its set reads them.
+READ_BY_THE_CLASSIFIERS_SET = ("excerpt.anchors._ZERO_COUNTS", "excerpt.anchors._PASSING", "excerpt.anchors._WARNING")
+
+
+def test_an_analysis_compiles_no_pattern_of_lines_its_log_does_not_hold():
+    """Each of these costs a tenth of a millisecond or so to compile, on every run that would compile them at import:
+    they wait until a line may need them. The step-start pattern, whose line the example holds, is compiled."""
+    completed = subprocess.run([sys.executable, "-c", PATTERN_STATES, str(EXAMPLES / "pytest-failure.log")],
+                               capture_output=True, text=True, check=True)
+    states = dict(line.removeprefix("azura.").split() for line in completed.stdout.splitlines())
+    waiting = NOT_IN_THE_PYTEST_EXAMPLE + (READ_BY_THE_CLASSIFIERS_SET if importlib.util.find_spec("re2") else ())
+    assert {name: states.get(name) for name in waiting} == {name: "waiting" for name in waiting}
+    assert states["analyze.candidates._STEP_START"] == "compiled"  # "[section] Starting: Run tests"
 
 
 def test_bundled_examples_are_the_ones_tested():

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Pattern, Sequence, Set, Tuple
 
-from azura.analyze.patterns import LazyPattern
+from azura.analyze.patterns import KeywordPattern, LazyPattern
 from azura.analyze.signatures import SignatureSet, signature_set_for
 from azura.models import Excerpt, Line, Signature
 
@@ -37,40 +37,49 @@ _ERROR_LIKE = re.compile(
     # a tool's finding at a place in a file: "src/vhost.erl:91: field description undefined in record vhost"
     r"|^\S+\.[A-Za-z]\w{0,7}:\d+(?::\d+)?:(?!\s*(?:note|warning|info)\b)\s*\S")
 
-# A line that reports or counts a failure without saying what failed: a wrapper when no signature knows it.
-_REPORT_ONLY = re.compile(
-    r"\b[1-9]\d* (?:tests? )?(?:failed|failing|failures?|errors?)\b|\bBUILD FAIL|\b[Bb]uild failed\b"
-    r"|\bexit(?:ed)? (?:with )?(?:code|status)?:? ?'?[1-9]|\bexit (?:code|status)[ :=]+[1-9]|non-zero exit"
-    r"|\bError [1-9]\d*$|\bCommand failed\b|\b[Tt]ests? failed\b|\bFAILURES?!?$|\b[Cc]ompilation failed\b"
-    r"|\bfailed with (?:exit )?(?:code|status)\b|Your build exited with|^Failing tests:$"
-    r"|\*\* (?:TEST|BUILD|ARCHIVE)(?: EXECUTE| BUILD)? FAILED \*\*|FAILED TEST SUMMARY|\bfailed [1-9]\d* and passed \d+"
-    r"|\bpassed \d+, failed [1-9]|\d+/\d+ passing|Test suite failure for"
-    r"|^Test suite \S+: FAIL$|\b\d+ of \d+ [\w ]+ failed\b"
+# A line that reports or counts a failure without saying what failed: a wrapper when no signature knows it. Kept in
+# parts, each tried only on a line holding one of its keywords and compiled when first tried (~7 M instructions all
+# together, most of it for parts most logs never need): a line is found when one part finds it, as it would be by one
+# alternation of them all.
+_REPORT_ONLY = (
+    KeywordPattern(r"\b[1-9]\d* (?:tests? )?(?:failed|failing|failures?|errors?)\b|\b[Bb]uild failed\b|\bCommand failed\b"
+                   r"|\b[Tt]ests? failed\b|\b[Cc]ompilation failed\b|\bfailed with (?:exit )?(?:code|status)\b"
+                   r"|\bfailed [1-9]\d* and passed \d+|\bpassed \d+, failed [1-9]|Test suite failure for"
+                   r"|\b\d+ of \d+ [\w ]+ failed\b", "fail", "error"),
+    KeywordPattern(r"\bexit(?:ed)? (?:with )?(?:code|status)?:? ?'?[1-9]|\bexit (?:code|status)[ :=]+[1-9]|non-zero exit"
+                   r"|Your build exited with", "exit"),
+    KeywordPattern(r"\bBUILD FAIL|\bFAILURES?!?$|^Failing tests:$|\*\* (?:TEST|BUILD|ARCHIVE)(?: EXECUTE| BUILD)? FAILED \*\*"
+                   r"|FAILED TEST SUMMARY|^Test suite \S+: FAIL$", "FAIL", "Failing tests:"),
     # a verdict alone on its line: `go test` ends a failing package's output, and a failing run, with "FAIL";
     # R CMD check puts "ERROR" under the check that failed, and the reason under that (Minitest's "Error:" heads
-    # the failure it reports, and stays an error line)
-    r"|^\s*(?:FAIL(?:ED)?|ERROR|[Ee]rror)[.!]?\s*$"
+    # the failure it reports, and stays an error line); make's "Error 2" at the end of its line
+    KeywordPattern(r"^\s*(?:FAIL(?:ED)?|ERROR|[Ee]rror)[.!]?\s*$|\bError [1-9]\d*$", "FAIL", "ERROR", "rror"),
     # a short line of words that only says that something failed: "R CMD check failed", "Installation failed."
-    r"|^\W*(?:[A-Za-z]+\s+){0,4}(?:failed|FAILED)[.!]?\s*$")
+    KeywordPattern(r"^\W*(?:[A-Za-z]+\s+){0,4}(?:failed|FAILED)[.!]?\s*$", "failed", "FAILED"),
+    KeywordPattern(r"\d+/\d+ passing", " passing"),
+)
 # One of these words, whatever its case, is in every line `_REPORT_ONLY` finds; most lines hold none, and `in` costs
 # a thirtieth of the pattern on them.
 _REPORT_WORDS = ("fail", "error", "exit", "passing")
 
+# The patterns of lines that most excerpts never hold are compiled when first searched (`LazyPattern`), or tried
+# only on a line holding their text (`KeywordPattern`): compiling them all costs about a millisecond on every run.
+
 # Lua's runtime prints an uncaught error's message, then "stack traceback:" and the frames: whatever its words, the
 # line above the traceback is an error ("fail: [string "bundle:libs/codec.lua"]:123: No such hash: 31b8c99")
-_LUA_TRACEBACK = re.compile(r"^stack traceback:\s*$")
+_LUA_TRACEBACK = KeywordPattern(r"^stack traceback:\s*$", "stack traceback:")
 # Python prints "Traceback (most recent call last):", the frames ('  File "x", line 3, in f' and the code under each),
 # then the exception that ends the trace ("ValueError: bad value"): that line says what failed, the header only that
 # something did.
-_PY_TRACEBACK = re.compile(r"^\s*Traceback \(most recent call last\):\s*$")
-_PY_TRACE_BODY = re.compile(r'^\s+\S|^\s*File "|^\s*\.\.\.')
-_GO_FAIL = re.compile(r"^\s*--- FAIL: (?P<name>\S+)")
+_PY_TRACEBACK = KeywordPattern(r"^\s*Traceback \(most recent call last\):\s*$", "Traceback (most recent call last):")
+_PY_TRACE_BODY = LazyPattern(r'^\s+\S|^\s*File "|^\s*\.\.\.')
+_GO_FAIL = KeywordPattern(r"^\s*--- FAIL: (?P<name>\S+)", "--- FAIL: ")
 # Lines that are never the cause, whatever words they hold.
-_PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b"
-                      r"|\bOK(?: \([\d.]+m?s\))?\s*$")
+_PASSING = LazyPattern(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b"
+                       r"|\bOK(?: \([\d.]+m?s\))?\s*$")
 # a log record at debug level, wherever its logger puts the level: "DEBUG x", "[debug] x", "12:00:01.2 - 0m0s DEBUG x"
-_DEBUG = re.compile(r"^(?:(?!error|fatal|fail).){0,40}?(?:\[(?:debug|trace|verbose)\]|(?<![\w-])(?:DEBUG|TRACE|VERBOSE)\b)",
-                    re.IGNORECASE)
+_DEBUG = LazyPattern(r"^(?:(?!error|fatal|fail).){0,40}?"
+                     r"(?:\[(?:debug|trace|verbose)\]|(?<![\w-])(?:DEBUG|TRACE|VERBOSE)\b)", re.IGNORECASE)
 _WARNING = re.compile(r"^\W{0,4}(?:\[warn(?:ing)?\]|warn(?:ing)?\b|npm WARN\b)", re.IGNORECASE)
 # what failed nothing or says nothing: an error a tool says it ignored ("make: [x] Error 1 (ignored)"), a count of
 # nothing but warnings ("✖ 1 problem (0 errors, 1 warning)"), an error marker with no text after it ("[error]"),
@@ -84,8 +93,8 @@ _ECHOED_COMMAND = re.compile(r"^(?:\$ |\[command\]|\++ |\++[A-Za-z_][\w-]*(?:=|\
 _NPM_ECHO = re.compile(r"^> \S")
 # routine progress, and what a tool says on its way out: "Done in 6.20s.", "Updating logs/index.html ... done",
 # "Wrote results to x.json", make's "make[1]: Leaving directory '/w/t'"
-_PROGRESS = re.compile(r"^\s*(?:Done|Finished|Compiling|Downloading|Downloaded|Installing|Building|Running|Wrote)\b"
-                       r"|^make(?:\[\d+\])?: (?:Entering|Leaving) directory|^.*?\.\.\. ?[Dd]one\.?$")
+_PROGRESS = LazyPattern(r"^\s*(?:Done|Finished|Compiling|Downloading|Downloaded|Installing|Building|Running|Wrote)\b"
+                        r"|^make(?:\[\d+\])?: (?:Entering|Leaving) directory|^.*?\.\.\. ?[Dd]one\.?$")
 # a frame of a stack trace: Java/JS "at x", Python 'File "x"', gdb "#0 ", Rust "3: 0x...", Ruby "x.rb:92:in `y'"
 _STACK_FRAME = re.compile(r'^\s*(?:at [\w$.<]|File "|#\d+ |\d+: +0x|(?:from )?\S+:\d+:in [`\'])')
 # what npm prints under every failure, whatever failed: its environment ("npm ERR! node v0.12.18", "npm ERR! argv ...")
@@ -103,17 +112,17 @@ _ZERO_COUNTS = re.compile(r"(?i)\b(?:errors?|failed|failures?|failing)\s*[:=]?\s
 AGENT_MARKER = re.compile(r"^(?:##)?\[(?:error|warning)\]\s*")
 # Where a CI system starts a step, as the excerpt shows it: GitHub Actions' "##[group]Run <command>", Azure
 # Pipelines' "##[section]Starting: <task>". The failing step's output runs from the last one before the verdict.
-_STEP_START = re.compile(r"^\[(?:group\] Run |section\] Starting: )\S")
+_STEP_START = KeywordPattern(r"^\[(?:group\] Run |section\] Starting: )\S", "[group] Run ", "[section] Starting: ")
 # GitHub Actions shows a `run:` step's script in that group before running it, then its "shell: <shell> {0}",
 # then "env:" with the step's variables: the script's text is no output, whatever words it holds.
-_GROUP_RUN = re.compile(r"^\[group\] Run \S")
-_SHELL_LINE = re.compile(r"^shell: \S")
+_GROUP_RUN = KeywordPattern(r"^\[group\] Run \S", "[group] Run ")
+_SHELL_LINE = LazyPattern(r"^shell: \S")
 SCRIPT_GAP = 3  # line numbers between two lines of one shown script: the excerpt leaves out its blank lines
-_ENV_LINE = re.compile(r"^(?:env:|  [A-Za-z_][\w.-]*:(?: |$))")
+_ENV_LINE = LazyPattern(r"^(?:env:|  [A-Za-z_][\w.-]*:(?: |$))")
 # Azure Pipelines' script tasks (Bash, CmdLine) print "Script contents:" and the script, then the banner "=== Starting
 # Command Output ===" (older versions: the "[command]/bin/bash ..." line straight away).
-_SCRIPT_CONTENTS = re.compile(r"^Script contents:\s*$")
-_SCRIPT_END = re.compile(r"^=+ Starting Command Output =+$|^\[command\]")
+_SCRIPT_CONTENTS = KeywordPattern(r"^Script contents:\s*$", "Script contents:")
+_SCRIPT_END = LazyPattern(r"^=+ Starting Command Output =+$|^\[command\]")
 
 
 @dataclass(frozen=True)
@@ -293,7 +302,7 @@ def _without_zero_counts(text: str) -> str:
 def _reports_only(text: str) -> bool:
     """Return whether a line only reports or counts a failure ("3 failed", "exited with 1")."""
     lowered = text.lower()
-    return any(word in lowered for word in _REPORT_WORDS) and bool(_REPORT_ONLY.search(text))
+    return any(word in lowered for word in _REPORT_WORDS) and any(part.search(text) for part in _REPORT_ONLY)
 
 
 def is_noise(text: str) -> bool:

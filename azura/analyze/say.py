@@ -31,7 +31,8 @@ _CUT_MARK = re.compile(r" … \([\d,]+ chars cut\)")
 _TRAILING_PROJECT = re.compile(r"\s+\[[^\]]*\]\s*$")  # MSBuild names the project at the end: " [/w/src/App.csproj]"
 _PATH_PREFIX = re.compile(r"(?:[A-Za-z]:)?[\w.@~-]*(?:[\\/][\w.@~-]+)*[\\/](?=[\w.@~-])")
 # A knowledge-base hint's opening that only says to fix what the line shows: "Fix the error at the file and line shown;"
-_POINTS_AT_THE_LINE = re.compile(r"^Fix the errors? at the file and line shown[;.,]?\s*")
+# (this pattern, the verdict's end and the command line below are compiled when first needed: few causes ask for them)
+_POINTS_AT_THE_LINE = LazyPattern(r"^Fix the errors? at the file and line shown[;.,]?\s*")
 _PLACE = re.compile(r"\S+:\d+(?::\d+)?$")  # a piece of a line that is only a file:line[:column]
 GIST = 60  # characters of a message that tell it from another
 _WORDS = re.compile(r"\w{3,}")
@@ -45,15 +46,15 @@ _DETAIL = re.compile(r'^\s*--> \S|^\s*(?:E\s+)?(?:[Ee]xpected|[Aa]ctual|[Rr]ecei
                      r'|got|but was|but got)\b|\d{3} [A-Z][\w ]+ - (?:GET|PUT|POST) |^\s*\S+\.\w+:\d+(?::\d+)?:?\s*$'
                      r'|^[ MADRCU?][MADRCU?] [\w./-]+\.\w+$')
 # The last line of a verdict that quotes a command of several lines: '" exited with 1.' under 'The command "case $X in'
-_VERDICT_END = re.compile(r'^" (?:exited|failed)\b')
+_VERDICT_END = LazyPattern(r'^" (?:exited|failed)\b')
 # A frame of a stack trace that names a file and line: Python prints its frames above the exception ('File "x", line 3'),
 # Java and JavaScript below it ("    at f (src/x.js:3:5)"). The one nearest the error is where it was raised.
 _FRAME_ABOVE = re.compile(r'File "[^"]+", line \d+')
 _FRAME_BELOW = re.compile(r'^\s+at .*\S+:\d+')
 # Where a log names the command that ran: "$ npm test", "[command]/usr/bin/dotnet test", npm's "> app@1.0 lint /w",
 # "Failed at the app@1.0 lint script", Travis's "The command "make test" exited with 2.", GitHub Actions' "Run make"
-_COMMAND_LINE = re.compile(r"^\$ (.+)|^\[command\](.+)|^> \S+@\S+ (\S+)|Failed at the \S+ (\S+) script"
-                           r"|The command \"(.+?)\" (?:exited|failed)|^\[group\] Run (.+)")
+_COMMAND_LINE = LazyPattern(r"^\$ (.+)|^\[command\](.+)|^> \S+@\S+ (\S+)|Failed at the \S+ (\S+) script"
+                            r"|The command \"(.+?)\" (?:exited|failed)|^\[group\] Run (.+)")
 # Words in the failing command that tell what kind of work it did, for a cause no signature knows. A word counts
 # in any case and between underscores too: scripts and variables name the work as `run_tests.sh`, `do_test`, `${TEST}`.
 # Compiled when first needed: most causes are told by a signature or the section's facts.

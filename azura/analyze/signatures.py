@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Pattern, Sequence, Set, Tuple
 
-from azura.analyze.patterns import PatternSet, pattern_problem, possible_patterns
+from azura.analyze.patterns import LazyPattern, PatternSet, pattern_problem, possible_patterns
 from azura.errors import ConfigError
 from azura.models import CATEGORIES, Signature
 
@@ -120,7 +120,7 @@ def signature_set_for(signatures: Sequence[Signature], texts: Iterable[str]) -> 
     return signature_set(tuple(signature for signature in every if signature.pattern in possible))
 
 
-_GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
+_GLOBAL_FLAGS = LazyPattern(r"^\(\?([aiLmsux]+)\)")
 
 
 def _alternation(patterns: Sequence[str]) -> Pattern[str]:

@@ -9,14 +9,16 @@ import re
 from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from azura.analyze.patterns import LazyPattern
 from azura.models import FailedTestRun, Failure, FailingTest
 
 FACT_TESTS = 5  # failing tests a failure's facts name
 RESTATED = ("test", "script", "unknown")  # categories the API's failed tests say better
 API_CONFIDENCE = 0.8
 MAX_QUOTE = 300
-# A step that runs or publishes tests, by its name: "Run tests", "VSTest", "PublishTestResults", "pytest".
-TEST_STEP = re.compile(r"test|spec|junit|xunit|nunit|pytest|jest|mocha|surefire|karma|cypress", re.IGNORECASE)
+# A step that runs or publishes tests, by its name: "Run tests", "VSTest", "PublishTestResults", "pytest" (compiled
+# when first needed: only a run with Azure DevOps' test results asks).
+TEST_STEP = LazyPattern(r"test|spec|junit|xunit|nunit|pytest|jest|mocha|surefire|karma|cypress", re.IGNORECASE)
 
 
 def name_api_tests(failures: Sequence[Failure], runs: Optional[Sequence[FailedTestRun]]) -> Tuple[Failure, ...]:

@@ -97,15 +97,20 @@ COMMAND_SCAN = r"\$ |##\[command\]"
 # Every rule's raw-bytes pattern in one alternation: what the scan looks for (and `grep -E` in the benchmark).
 PREFILTER = "|".join(rule.scan for rule in RULES)
 
+# The zero-count, passing and warning patterns are compiled when first searched: with RE2 the classifier's set reads
+# them, from their text, and `re` searches them only in lines that are not ASCII, and in the lines a set leaves open.
+
 # "Errors: 0, Failed: 0", "0 failures", "failures=0": counts of nothing, said by every passing test run.
-_ZERO_COUNTS = re.compile(r"(?i)\b(?:errors?|failed|failures?|failing)\s*[:=]\s*0\b|\b0 (?:errors?|failed|failures?|failing)\b")
+_ZERO_COUNTS = LazyPattern(r"(?i)\b(?:errors?|failed|failures?|failing)\s*[:=]\s*0\b"
+                           r"|\b0 (?:errors?|failed|failures?|failing)\b")
 
 # A test runner's report of a passing or skipped test: whatever words its name holds, it is no anchor.
-_PASSING = re.compile(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b|^\[\+\]")
+_PASSING = LazyPattern(r"[✓✔]|\bPASS(?:ED)?\b|\b(?:SKIP(?:PED)?|[Ss]kip(?:ped|ping)?)\b|\bXFAIL\b|(?<!not )\bok\b"
+                       r"|^\[\+\]")
 
 # A line a tool marks as a warning ("[warn]" sbt, "[WARNING]" Maven, "npm WARN", Azure Pipelines' "##[warning]"):
 # whatever words it holds, it did not fail the build.
-_WARNING = re.compile(r"\s*(?:\[warn(?:ing)?\]|warn(?:ing)?:|npm WARN\b)", re.IGNORECASE)
+_WARNING = LazyPattern(r"\s*(?:\[warn(?:ing)?\]|warn(?:ing)?:|npm WARN\b)", re.IGNORECASE)
 
 # Progress a build prints whether it passes or not: "Compiling x", "[INFO] ...", "OK (0.2s)", "▸ Building".
 _ROUTINE = re.compile(r"\bOK\b|^\[INFO\]|^\s*▸|\b(?:Compiling|Downloading|Downloaded|Installing|Fetching|Collecting"

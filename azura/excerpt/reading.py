@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
+from azura.analyze.patterns import LazyPattern
 from azura.errors import InputError
 from azura.models import Line
 
@@ -26,25 +27,26 @@ _UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
 _BINARY_BYTES = bytes(range(0, 9)) + bytes(range(14, 27)) + bytes(range(28, 32))  # control bytes text never has
 
 # Lines are cleaned joined, each after a "\n" (`clean_lines`): no pattern runs across one, and those that hold to
-# a line's start begin with it.
+# a line's start begin with it. Those that only some logs need are compiled when first needed (`_cleaned` runs each
+# only on text that may hold what it removes).
 # Timestamps prefixed by Azure Pipelines and GitHub Actions, optionally after the "job<TAB>step<TAB>"
 # columns of a downloaded GitHub Actions log.
-_TIMESTAMP = re.compile(r"\n\ufeff?(?:[^\t\n]*\t[^\t\n]*\t)?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?")
+_TIMESTAMP = LazyPattern(r"\n\ufeff?(?:[^\t\n]*\t[^\t\n]*\t)?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?")
 # The same without the columns, for a line without a tab: it fails at once instead of looking for a tab to its end.
 _TIMESTAMP_ALONE = re.compile(_TIMESTAMP.pattern.replace(r"(?:[^\t\n]*\t[^\t\n]*\t)?", ""))
 # Escape sequences: CSI ("ESC[31m"), OSC ("ESC]0;title BEL"), and the short ones ("ESC(B" picks a character set,
 # "ESC=" the keypad mode). Then the same written out as text, as some tools and log stores keep them: caret
 # notation "^[[31m", and "\e[31m", "\033[31m", "\x1b[31m", "\u001b[31m"; only with a letter at the end, so
 # a bracket expression such as grep's "^[[]" is left alone.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]")
-_ANSI_AS_TEXT = re.compile(r"(?:\^\[|\\(?:e|033|x1[bB]|u001[bB]))\[[0-9;?]*[A-Za-z]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_ANSI = LazyPattern(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]")
+_ANSI_AS_TEXT = LazyPattern(r"(?:\^\[|\\(?:e|033|x1[bB]|u001[bB]))\[[0-9;?]*[A-Za-z]")
+_CONTROL = LazyPattern(r"[\x00-\x08\x0b-\x1f\x7f]")
 # Azure Pipelines / GitHub Actions line markers, rewritten so they read plainly and can never act as a
 # logging command again: "##[error]x" -> "[error] x"; "##[endgroup]" carries nothing, and leaves nothing of its line.
 _MARKER = re.compile(r"\n##\[(?:(error|warning|section|group|command|debug|notice|info)\]|endgroup\][^\n]*)")
 # Travis CI fold and timing markers carry nothing for a reader.
-_TRAVIS_MARKER = re.compile(r"travis_(?:fold|time):[a-z]+:\S*")
-_COMMAND_PREFIX = re.compile(r"##(?=vso\[|\[)")
+_TRAVIS_MARKER = LazyPattern(r"travis_(?:fold|time):[a-z]+:\S*")
+_COMMAND_PREFIX = LazyPattern(r"##(?=vso\[|\[)")
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ latest first. The excerpt shows the chosen lines in log order. Only `select_line
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from azura.analyze.patterns import LazyPattern
 from azura.excerpt.anchors import REASON_RULE, is_passing, is_routine, is_stack_frame
 from azura.excerpt.scan import Anchor, Scan, normalise_for_diff
 from azura.models import Line
@@ -22,7 +22,7 @@ CONTEXT_CAP = 160  # characters kept of a line that is not an anchor: long conte
 ANCHOR_CAP = 600  # and of an anchor line
 MIN_FOLD = 3  # a run this long of same-shape lines becomes its first line plus one fold entry
 FOLD_TEXT = "… {count:,} similar lines"
-_FOLD = re.compile(r"^… ([\d,]+) similar lines$")
+_FOLD = LazyPattern(r"^… ([\d,]+) similar lines$")  # compiled when first needed: most runs read no fold back
 _PASSING_SHAPE = "\0passing"  # no line's normalised text: it starts with a NUL
 TAIL_WEIGHT = 3.0  # the value of the log's last TAIL_REACH entries, ranked like a cluster: below most errors
 TAIL_REACH = 40

@@ -34,7 +34,8 @@ DIAGNOSTICS: Tuple[KeywordPattern, ...] = (
     _diagnostic(r"^e: (?:file://)?{source}(?::(?P<line>\d+):(?P<col>\d+)|: \((?P<line2>\d+), (?P<col2>\d+)\)):? (?P<message>.+)$",
                 r"kts?", ".kt"),
     # sbt/scalac: "[error] /w/Foo.scala:12:5: type mismatch;" (the column is optional)
-    _diagnostic(r"^\[error\] {source}:(?P<line>\d+):(?:(?P<col>\d+):)? (?P<message>.+)$", r"(?:scala|sc|java)", "[error] "),
+    _diagnostic(r"^\[error\] {source}:(?P<line>\d+):(?:(?P<col>\d+):)? (?P<message>.+)$", r"(?:scala|sc|java)",
+                ".scala:", ".sc:", ".java:"),  # not "[error] ": every error line of Azure Pipelines' logs holds it
     # gcc, clang, swiftc, GHC and most others: "src/x.c:118:12: error: ...", "x.swift:41:17: error: ..."
     _diagnostic(r"^\s*{source}:(?P<line>\d+)(?::(?P<col>\d+))?: (?:fatal )?error:\s*(?P<message>.*?)(?: \[-W[\w-]+(?:=[\w-]+)?\])?$",
                 r"\w{1,6}", "error:"),
@@ -74,7 +75,7 @@ _RUST_SUMMARY = LazyPattern(r"^(?:aborting due to|could not compile|Could not co
 
 # Totals: "3 errors generated.", "Found 4 errors.", "error: aborting due to 3 previous errors", "  3 Error(s)"
 _TOTALS = KeywordPattern(r"\b(?P<n>\d+) errors? generated|^Found (?P<n2>\d+) errors?\b|aborting due to (?P<n3>\d+) previous errors"
-                         r"|^\s*(?P<n4>\d+) Error\(s\)$|^(?P<n5>\d+) errors?$", "error", "Error")
+                         r"|^\s*(?P<n4>\d+) Error\(s\)$|^(?P<n5>\d+) errors?$", " error", " Error(s)")
 
 
 def compile_errors(lines: Sequence[Line]) -> Tuple[Tuple[CompileError, ...], Optional[int]]:
