@@ -289,11 +289,6 @@ def is_progress(text: str) -> bool:
     return bool(_PROGRESS.match(text))
 
 
-def is_error_like(text: str) -> bool:
-    """Return whether a line reads like an error (it may still be a wrapper or noise)."""
-    return bool(_ERROR_LIKE.search(_without_zero_counts(text)))
-
-
 def _without_zero_counts(text: str) -> str:
     """Return the line without its counts of nothing ("0 errors", "failures=0")."""
     return _ZERO_COUNTS.sub("", text) if "0" in text else text  # every count of nothing holds a 0
