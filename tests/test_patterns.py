@@ -191,6 +191,18 @@ def test_a_folded_letter_in_a_text_is_read_as_the_ascii_letter_it_matches(text):
     assert possible_patterns((pattern, "never here"), text.encode()) == (pattern,)
 
 
+@pytest.mark.parametrize("text", [
+    "x" * 5000 + "\U0001f6ab" * 23 + "\u212a " + "y" * 5000,  # a needed text of 24 characters in 93 bytes
+    "\u0131" * 3000 + "\U0001f6ab" * 23 + "\u212a",  # the letters too many to read around each: all is read
+], ids=["far into a long text", "among many folded letters"])
+def test_a_folded_letter_is_read_as_ascii_wherever_a_needed_text_around_it_starts(text):
+    pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
+    pattern = "(?i)\U0001f6ab{23}k"
+    assert needed_texts(pattern) == (("\U0001f6ab" * 23 + "k",),)
+    assert re.search(pattern, text)
+    assert possible_patterns((pattern, "never here"), text.encode()) == (pattern,)
+
+
 def test_no_bundled_signature_that_matches_a_real_log_is_ruled_out():
     re2 = pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
     corpus = corpus_dir()

@@ -405,6 +405,7 @@ _FEW_TEXTS = 16  # a stretch of fixed text spelt as at most this many texts: "[E
 _FEW_CLAUSES = 8  # an alternation of patterns needs one of each's texts: the clauses that reads as, at most
 _SHORTEST_NEEDED = 3  # bytes: a shorter text is in almost every log and rules nothing out
 _LONGEST_NEEDED = 24  # characters: a longer text's start rules out as much
+_REACH = 4 * _LONGEST_NEEDED  # bytes
 
 
 def needed_texts(pattern: str) -> Clauses:
@@ -413,6 +414,7 @@ def needed_texts(pattern: str) -> Clauses:
 
     Only ASCII and characters without case are spelt: a pattern's other characters can match more than themselves
     ignoring case. An ASCII letter also matches one of `_FOLDED_TO_ASCII`, which the search reads as that letter.
+    At most `_LONGEST_NEEDED` characters long, a text spelt in UTF-8 takes at most `_REACH` bytes.
     """
     if _READ_OTHERWISE.search(pattern):
         return ()
@@ -595,7 +597,7 @@ class PatternFilter:
         self._set = re2.Set.SearchSet(options)
         for text in numbers:
             self._set.Add(text)
-        self._folded = frozenset(self._set.Add(letter) for letter in _FOLDED_TO_ASCII)
+        self._folded = {self._set.Add(letter): letter for letter in _FOLDED_TO_ASCII}
         canary = self._set.Add(_CANARY)
         self._set.Compile()
         # RE2 finds nothing when the automaton of its search runs out of memory: that would rule out every pattern
@@ -606,12 +608,31 @@ class PatternFilter:
         """Return the indexes of the patterns that may match somewhere in `text`."""
         data = text.encode("utf-8", "replace") if isinstance(text, str) else text
         found = self._found(data.lower())
-        if not self._folded.isdisjoint(found):  # read those letters as the ASCII ones they match
-            for letter, ascii_letter in _FOLDED_TO_ASCII.items():
-                data = data.replace(letter.encode(), ascii_letter.encode())
-            found = self._found(data.lower())
+        folded = [letter for number, letter in self._folded.items() if number in found]
+        if folded:
+            found |= self._found(_folded_read_as_ascii(data, folded).lower())
         return frozenset(index for index, clauses in enumerate(self._needs)
                          if all(not clause.isdisjoint(found) for clause in clauses))
 
     def _found(self, data: bytes) -> FrozenSet[int]:
         return frozenset(self._set.Match(data) or ())
+
+
+def _folded_read_as_ascii(data: bytes, letters: Sequence[str]) -> bytes:
+    """Return what of `data` a needed text holding one of the `letters` (of `_FOLDED_TO_ASCII`) may lie in, with them
+    read as the ASCII letters they match: the bytes within `_REACH` of each, or all of `data` where they are many."""
+    spelt = [letter.encode() for letter in letters]
+    places = [at for letter in spelt for at in _places(data, letter)]
+    if len(places) * 2 * _REACH < len(data):
+        data = b"\n".join(data[max(0, at - _REACH):at + _REACH + 3] for at in places)  # a letter is 2 or 3 bytes
+    for letter, bytes_letter in zip(letters, spelt):
+        data = data.replace(bytes_letter, _FOLDED_TO_ASCII[letter].encode())
+    return data
+
+
+def _places(data: bytes, part: bytes) -> Iterator[int]:
+    """Yield where `part` starts in `data`, each time."""
+    at = data.find(part)
+    while at >= 0:
+        yield at
+        at = data.find(part, at + len(part))
