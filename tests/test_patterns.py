@@ -90,14 +90,25 @@ def test_keyword_pattern_is_tried_and_compiled_only_on_text_that_holds_a_keyword
 BUNDLED_PATTERNS = tuple(signature.pattern for signature in bundled_signatures())
 
 
-def test_every_bundled_signature_stays_possible_in_each_of_its_examples():
+@pytest.fixture(params=["lowered", "ignoring case"])
+def search(request, monkeypatch):
+    """The filter's two searches: of the text lowercased (a process's first megabytes), and by a set that ignores
+    case (after `_LOWERED_BYTES`, for many failed steps)."""
+    if request.param == "ignoring case":
+        monkeypatch.setattr(patterns, "_LOWERED_BYTES", -1)
+    patterns.pattern_filter.cache_clear()
+    yield request.param
+    patterns.pattern_filter.cache_clear()
+
+
+def test_every_bundled_signature_stays_possible_in_each_of_its_examples(search):
     pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
     ruled_out = [(signature.id, example) for signature in bundled_signatures() for example in signature.examples
                  if signature.pattern not in possible_patterns(BUNDLED_PATTERNS, example)]
     assert ruled_out == []
 
 
-def test_the_signatures_whose_literals_a_text_lacks_are_ruled_out():
+def test_the_signatures_whose_literals_a_text_lacks_are_ruled_out(search):
     pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
     possible = possible_patterns(BUNDLED_PATTERNS, "npm ERR! code ERESOLVE\nRestored 12 packages in 1.2 s")
     assert 0 < len(possible) < len(BUNDLED_PATTERNS) / 4
@@ -111,7 +122,7 @@ def test_the_signatures_whose_literals_a_text_lacks_are_ruled_out():
     (r"İstanbul region (?:down|full)", "İstanbul region full"),
     (r"(?:Gradle|Maven) build (?:failed|broke) at [a-c]{2}", "Maven build broke at cb"),
 ])
-def test_a_pattern_stays_possible_wherever_re2_matches_it(pattern, text):
+def test_a_pattern_stays_possible_wherever_re2_matches_it(pattern, text, search):
     re2 = pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
     assert re2.search(unanchored(pattern), text)
     assert possible_patterns((pattern, "never here"), text) == (pattern,)
@@ -183,7 +194,7 @@ def test_a_spelt_character_that_is_not_ascii_matches_only_itself_ignoring_case()
 
 
 @pytest.mark.parametrize("text", ["İMAGE PULL FAILED", "ımage pull failed", "STATUS ſ03", "\u212aILLED"])
-def test_a_folded_letter_in_a_text_is_read_as_the_ascii_letter_it_matches(text):
+def test_a_folded_letter_in_a_text_is_read_as_the_ascii_letter_it_matches(text, search):
     pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
     pattern = r"(?i)image pull failed|status \S03|killed"
     assert re.search(pattern, text)
@@ -195,7 +206,7 @@ def test_a_folded_letter_in_a_text_is_read_as_the_ascii_letter_it_matches(text):
     "x" * 5000 + "\U0001f6ab" * 23 + "\u212a " + "y" * 5000,  # a needed text of 24 characters in 93 bytes
     "\u0131" * 3000 + "\U0001f6ab" * 23 + "\u212a",  # the letters too many to read around each: all is read
 ], ids=["far into a long text", "among many folded letters"])
-def test_a_folded_letter_is_read_as_ascii_wherever_a_needed_text_around_it_starts(text):
+def test_a_folded_letter_is_read_as_ascii_wherever_a_needed_text_around_it_starts(text, search):
     pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
     pattern = "(?i)\U0001f6ab{23}k"
     assert needed_texts(pattern) == (("\U0001f6ab" * 23 + "k",),)
@@ -203,7 +214,7 @@ def test_a_folded_letter_is_read_as_ascii_wherever_a_needed_text_around_it_start
     assert possible_patterns((pattern, "never here"), text.encode()) == (pattern,)
 
 
-def test_no_bundled_signature_that_matches_a_real_log_is_ruled_out():
+def test_no_bundled_signature_that_matches_a_real_log_is_ruled_out(search):
     re2 = pytest.importorskip("re2", reason="the filter is RE2's (the re2 extra)")
     corpus = corpus_dir()
     logs = sorted((corpus / "logchunks" / "logs").glob("*/*/*/*.log.gz"))[::10] + \

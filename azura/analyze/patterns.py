@@ -574,48 +574,71 @@ def _is_spelt(character: str) -> bool:
 
 
 _CANARY = "pattern filter canary"
+_LOWERED_BYTES = 4 << 20
 
 
 class PatternFilter:
     """Which of many patterns may match somewhere in a text, told by one search for the texts they need.
 
-    `needed_texts` reads from each pattern the texts any match of it holds; one search of the lowercased text for
-    all of them, with RE2's set of literals, rules out each pattern a clause of which finds none of its texts. What
-    is left holds every pattern that matches (by `re`'s reading and RE2's, ignoring case or not), and a few that do
-    not: a set or an alternation of just those finds in that text what one of all would, and RE2 builds the automaton
-    of a few patterns rather than of hundreds for the bytes it reads. A pattern that needs no text may always match.
+    `needed_texts` reads from each pattern the texts any match of it holds; one search of the text for all of them,
+    with RE2's set of literals, rules out each pattern a clause of which finds none of its texts. What is left holds
+    every pattern that matches (by `re`'s reading and RE2's, ignoring case or not), and a few that do not: a set or
+    an alternation of just those finds in that text what one of all would, and RE2 builds the automaton of a few
+    patterns rather than of hundreds for the bytes it reads. A pattern that needs no text may always match.
+
+    The set searches the text lowercased. Once a process has searched `_LOWERED_BYTES` (many failed steps' logs), a
+    second set that ignores case itself takes over: it costs a few milliseconds to build, more than lowering a small
+    log does, and saves lowering each further megabyte (about a millisecond).
     """
 
     def __init__(self, re2, needed: Sequence[Clauses]):
-        numbers: Dict[str, int] = {}  # each text by its number in the set
+        numbers: Dict[str, int] = {}  # each text by its number in the sets
         self._needs = [[frozenset(numbers.setdefault(text, len(numbers)) for text in clause) for clause in clauses]
                        for clauses in needed]
-        options = re2.Options()
+        self._texts = tuple(numbers)
+        self._re2 = re2
+        self._lowered = self._literal_set(case_sensitive=True, marked=tuple(_FOLDED_TO_ASCII))
+        self._searched = 0
+
+    def _literal_set(self, case_sensitive: bool, marked: Sequence[str]) -> Tuple[Any, Dict[int, str]]:
+        """Return RE2's set of the texts, numbered in order, and of the `marked` letters, with their numbers."""
+        options = self._re2.Options()
         options.literal = True
+        options.case_sensitive = case_sensitive
         options.max_mem = RE2_MEMORY
         options.log_errors = False
-        self._set = re2.Set.SearchSet(options)
-        for text in numbers:
-            self._set.Add(text)
-        self._folded = {self._set.Add(letter): letter for letter in _FOLDED_TO_ASCII}
-        canary = self._set.Add(_CANARY)
-        self._set.Compile()
+        literals = self._re2.Set.SearchSet(options)
+        for text in self._texts:
+            literals.Add(text)
+        letters = {literals.Add(letter): letter for letter in marked}
+        canary = literals.Add(_CANARY)
+        literals.Compile()
         # RE2 finds nothing when the automaton of its search runs out of memory: that would rule out every pattern
-        if canary not in (self._set.Match(_CANARY) or ()):
+        if canary not in (literals.Match(_CANARY) or ()):
             raise MemoryError("the pattern filter's search for its texts finds nothing")
+        return literals, letters
+
+    @functools.cached_property
+    def _folding(self) -> Tuple[Any, Dict[int, str]]:
+        # RE2 ignoring case folds the long s and the Kelvin sign as `re` does, not the dotted and the dotless i
+        return self._literal_set(case_sensitive=False, marked=("\u0130", "\u0131"))
 
     def possible(self, text: Union[str, bytes]) -> FrozenSet[int]:
         """Return the indexes of the patterns that may match somewhere in `text`."""
         data = text.encode("utf-8", "replace") if isinstance(text, str) else text
-        found = self._found(data.lower())
-        folded = [letter for number, letter in self._folded.items() if number in found]
+        self._searched += len(data)
+        lowered = self._searched <= _LOWERED_BYTES
+        literals, letters = self._lowered if lowered else self._folding
+
+        def found_in(searched: bytes) -> FrozenSet[int]:
+            return frozenset(literals.Match(searched.lower() if lowered else searched) or ())
+
+        found = found_in(data)
+        folded = [letter for number, letter in letters.items() if number in found]
         if folded:
-            found |= self._found(_folded_read_as_ascii(data, folded).lower())
+            found |= found_in(_folded_read_as_ascii(data, folded))
         return frozenset(index for index, clauses in enumerate(self._needs)
                          if all(not clause.isdisjoint(found) for clause in clauses))
-
-    def _found(self, data: bytes) -> FrozenSet[int]:
-        return frozenset(self._set.Match(data) or ())
 
 
 def _folded_read_as_ascii(data: bytes, letters: Sequence[str]) -> bytes:
