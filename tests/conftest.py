@@ -42,7 +42,6 @@ def without_cached_matchers():
         patterns.pattern_filter.cache_clear()
         signatures.signature_set.cache_clear()
         scan.compile_finder.cache_clear()
-        scan._first_match_of.cache_clear()
         scan._re2_compiles.cache_clear()
         anchors._slots.cache_clear()
 

@@ -314,7 +314,7 @@ def _finder(patterns: Tuple[str, ...], signatures: Tuple[str, ...]) -> Finder:
 
 def _whole_log_finder(patterns: Tuple[str, ...], signatures: Tuple[str, ...], size: int) -> Finder:
     """Return what `_finder` does for a log of one segment of `size` bytes; a short one's patterns and signatures are
-    searched apart where RE2 takes each in one alternation.
+    searched apart, each by its own finder.
 
     RE2 builds an alternation's automaton as it reads, a state for each mix of partial matches it meets: the rules'
     and the signatures' partial matches mixed make more states than both apart (on the 10 KB pytest example, ~40 M
@@ -324,23 +324,10 @@ def _whole_log_finder(patterns: Tuple[str, ...], signatures: Tuple[str, ...], si
     alike (their automaton is built once for them all).
     """
     line_patterns = tuple(unanchored(pattern) for pattern in signatures)
-    if size <= APART_BYTES and line_patterns:
-        rules, found = _first_match_of(patterns), _first_match_of(line_patterns)
-        if rules is not None and found is not None:
-            return lambda data: iter(sorted(set(_lines_found(rules, data)).union(_lines_found(found, data))))
-    return compile_finder(patterns, line_patterns)
-
-
-@functools.lru_cache(maxsize=16)
-def _first_match_of(patterns: Tuple[str, ...]) -> Optional[Callable[[bytes, int], int]]:
-    """Return where one RE2 alternation of `patterns` first matches bytes from an offset on (`_first_match`); None
-    without google-re2 or when RE2 refuses the alternation."""
-    try:
-        import re2  # optional: the re2 extra
-    except ImportError:
-        return None
-    fast = _re2_alternation(re2, patterns)
-    return None if fast is None else _first_match(fast)
+    if size > APART_BYTES or not line_patterns:
+        return compile_finder(patterns, line_patterns)
+    rules, found = compile_finder(patterns), compile_finder((), line_patterns)
+    return lambda data: iter(sorted(set(rules(data)).union(found(data))))
 
 
 def _non_capturing(pattern: str) -> str:
