@@ -378,7 +378,7 @@ def test_an_analysis_imports_the_tokenizer_only_when_asked_for(in_tmp, make_log)
 
 def test_an_analysis_that_posts_no_pr_comment_leaves_the_pr_thread_module_unloaded(in_tmp, make_log):
     code = ("import sys; from azura.cli import main; main(sys.argv[1:], stdout=open('/dev/null', 'w')); "
-            "print('azura.prthread' in sys.modules)")
+            "print('azura.publish.pr_thread' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code, "analyze", "--log", str(make_log(DOTNET_FAILURE))],
                             capture_output=True, text=True, check=True, cwd=in_tmp)
     assert result.stdout.strip() == "False"

@@ -9,7 +9,7 @@ import pytest
 
 from azura.context import Settings
 from azura.models import Analysis, Build, Excerpt, FailedStep, Failure, Line, Rendered
-from azura.prthread import MARKER, MAX_COMMENT_CHARS
+from azura.publish.pr_thread import MARKER, MAX_COMMENT_CHARS
 from azura.publish import publish
 from tests.emulators import ado_scenarios as scenarios
 from tests.emulators.ado import AdoEmulator

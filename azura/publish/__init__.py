@@ -139,7 +139,7 @@ def _files_sink(rendered: Rendered, folder: Path) -> str:
 
 
 def _pr_thread_sink(analysis: Analysis, rendered: Rendered, settings: Settings, devops: "_LazyDevOps") -> str:
-    from azura.prthread import pr_thread_sink  # most runs post no PR comment: its module stays unloaded
+    from azura.publish.pr_thread import pr_thread_sink  # most runs post no PR comment: its module stays unloaded
 
     return pr_thread_sink(analysis, rendered, settings, devops)
 
