@@ -398,6 +398,7 @@ def needed_texts_document(patterns: Iterable[str]) -> str:
     lines = [f"{json.dumps(pattern)}: {json.dumps(needed_texts(pattern))}" for pattern in dict.fromkeys(patterns)]
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
+
 # Letters that are not ASCII but that `re` or RE2 match for an ASCII letter when ignoring case: the dotted and the
 # dotless i, the long s and the Kelvin sign. Lowering bytes leaves them as they are.
 _FOLDED_TO_ASCII = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
@@ -482,7 +483,9 @@ def _fixed_texts(op, value) -> Optional[FrozenSet[str]]:
             return texts | {""} if low == 0 else texts
         repeated: Optional[FrozenSet[str]] = frozenset({""})
         for _ in range(low):
-            repeated = _joined(repeated, texts) if repeated is not None else None
+            repeated = _joined(repeated, texts)
+            if repeated is None:
+                return None
         return repeated
     return None
 
