@@ -443,7 +443,7 @@ def test_a_short_logs_rules_and_signatures_searched_apart_find_the_lines_they_fi
     from azura.analyze.signatures import bundled_signatures
     from azura.excerpt.anchors import COMMAND_SCAN, PREFILTER
     from azura.excerpt.reading import segments
-    from azura.excerpt.scan import _finder, _non_capturing, _whole_log_finder
+    from azura.excerpt.scan import _filtered_finder, _finder, _non_capturing
     from tests.corpus import corpus_dir
 
     signatures = tuple(signature.pattern for signature in bundled_signatures())
@@ -456,10 +456,92 @@ def test_a_short_logs_rules_and_signatures_searched_apart_find_the_lines_they_fi
         for segment in segments(chunks):
             possible = possible_patterns(signatures, segment.data)
             together = [hit for hit in _finder(rules, possible)(segment.data) if hit[0] < hit[1]]
-            apart = [hit for hit in _whole_log_finder(rules, possible, 0)(segment.data) if hit[0] < hit[1]]
+            apart = [hit for hit in _filtered_finder(rules, possible, 0)(segment.data) if hit[0] < hit[1]]
             assert apart == together
             compared += bool(possible and together)
     assert compared > 20
+
+
+def _scan_rows(chunks, signatures):
+    from azura.excerpt.scan import scan_log
+
+    scan = scan_log(StepLog(FailedStep(name="Build"), chunks), signatures)
+    return ([(a.line, a.rule.name, a.window) for a in scan.anchors], tuple(scan.tail), scan.verdict, scan.total_lines)
+
+
+def _chunked(data):
+    """Return `data` in the 64 KB chunks a download streams."""
+    return [data[i:i + (64 << 10)] for i in range(0, len(data), 64 << 10)]
+
+
+def test_a_long_log_of_real_build_output_is_scanned_as_with_every_signature_searched_in_every_segment(monkeypatch):
+    """Each segment searched for only the signatures that may match in it keeps the same anchors, windows and tail."""
+    pytest.importorskip("re2")
+    from pathlib import Path
+
+    from azura.analyze.signatures import bundled_signatures
+    from azura.excerpt import scan
+    from tests.corpus import corpus_dir
+
+    signatures = tuple(signature.pattern for signature in bundled_signatures())
+    paths = sorted((corpus_dir() / "logchunks" / "logs").glob("*/*/*/*.log.gz"))[::7]
+    data = b"".join(b"".join(log_chunks(path)) for path in paths)[:5 << 20]
+    data = data[:data.rindex(b"\n") + 1].translate(None, bytes(range(9)) + bytes(range(14, 27)) + bytes(range(28, 32)))
+
+    filtered = _scan_rows(_chunked(data), signatures)
+    monkeypatch.setattr(scan, "STEADY_SEGMENTS", 0)  # every segment searched for every signature
+    everything = _scan_rows(_chunked(data), signatures)
+
+    assert len(filtered[0]) > 20
+    assert filtered == everything
+
+
+def test_a_log_that_repeats_itself_is_searched_for_every_signature_after_a_few_alike_segments(monkeypatch):
+    from azura.excerpt import scan
+    from azura.excerpt.reading import SEGMENT_BYTES
+
+    searched = []
+    possible = scan.possible_patterns
+    monkeypatch.setattr(scan, "possible_patterns",
+                        lambda patterns, data: searched.append(len(data)) or possible(patterns, data))
+    block = b"".join(b"[%d/900] gcc -c src/file%d.c\nwarning: unused variable 'x'\n" % (n, n) for n in range(900))
+    data = block * (6 * SEGMENT_BYTES // len(block))
+
+    rows = _scan_rows(_chunked(data), (r"fatal error: \S+\.h: No such file", r"unused variable"))
+
+    assert len(searched) == scan.STEADY_SEGMENTS
+    assert rows[0] and all(name == "signature" for _, name, _ in rows[0])
+
+
+def test_the_finders_of_a_long_logs_segments_are_not_kept_for_the_rest_of_the_run(without_cached_matchers):
+    """A long log's megabytes mostly need other signatures each: only a one-segment log's finder is shared."""
+    pytest.importorskip("re2")
+    from azura.excerpt import scan
+    from azura.excerpt.reading import SEGMENT_BYTES
+
+    parts = [b"fatal error: x.h: No such file or directory\n", b"warning: unused variable 'x'\n", b"ok\n"]
+    data = b"".join(part + b"compiling src/file.c\n" * (SEGMENT_BYTES // 20) for part in parts)
+
+    rows = _scan_rows(_chunked(data), (r"fatal error: \S+\.h: No such file", r"unused variable"))
+
+    assert len(rows[0]) == 2
+    assert scan.compile_finder.cache_info().currsize == 0
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("ends_with_break", [True, False])
+def test_a_line_is_found_and_numbered_the_same_counted_from_the_start_or_back_from_the_end(newline, ends_with_break):
+    from azura.excerpt.reading import segments
+    from azura.excerpt.scan import _line_numbers, _line_start
+
+    texts = [b"line %d" % n + b" x" * (n % 7) for n in range(1, 501)]
+    data = newline.join(texts) + (newline if ends_with_break else b"")
+    (segment,) = segments([data], first_line=40)
+    starts = [sum(len(text) + len(newline) for text in texts[:index]) for index in range(500)]
+
+    assert [_line_start(segment, index) for index in range(500)] == starts
+    picked = [starts[i] for i in (3, 250, 251, 480, 499)]  # the first on from the start, the others back from the end
+    assert _line_numbers(segment, picked) == {start: 40 + starts.index(start) for start in picked}
 
 
 def test_without_re2_a_signature_is_searched_in_the_first_bytes_of_each_line_only(monkeypatch, without_cached_matchers):

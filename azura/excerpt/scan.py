@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
 from azura.excerpt.anchors import COMMAND, COMMAND_SCAN, ISSUE, PREFILTER, Classifier, Rule, is_verdict, issue_key
-from azura.excerpt.reading import LINE_CAP, Segment, clean_line, clean_lines, count_breaks, numbered_lines, segments
+from azura.excerpt.reading import (LINE_CAP, Segment, clean_line, clean_lines, count_breaks, ends_with_break,
+                                   numbered_lines, segments)
 from azura.analyze.patterns import RE2_MEMORY, LazyPattern, possible_patterns, unanchored
 from azura.errors import ConfigError
 from azura.models import Line, StepLog
@@ -29,6 +30,7 @@ TAIL_BYTES = 256 << 10
 _CONTEXT_BYTES = 64 << 10  # bytes borrowed from a neighbouring segment for context
 _MAX_SHAPES = 10_000
 APART_BYTES = 64 << 10  # a log of one segment up to this size is searched for rules and signatures apart
+STEADY_SEGMENTS = 3  # segments in a row with the same possible signatures, after which all of them are searched for
 # Where RE2 is not installed, the most of a line `re` searches for a signature: the excerpt keeps no
 # more of a line (LINE_CAP characters after a timestamp), and it bounds the backtracking per line.
 FALLBACK_LINE_BYTES = LINE_CAP + 64
@@ -167,8 +169,7 @@ class Scan:
 Finder = Callable[[bytes], Iterator[Tuple[int, int]]]
 
 
-@functools.lru_cache(maxsize=16)
-def compile_finder(patterns: Tuple[str, ...], line_patterns: Tuple[str, ...] = ()) -> Finder:
+def build_finder(patterns: Tuple[str, ...], line_patterns: Tuple[str, ...] = ()) -> Finder:
     """Return a function yielding (start, end) of each line of a byte string in which any pattern matches.
 
     google-re2 scans an alternation of literals in linear time, about 45 times faster than `re`; each search
@@ -177,7 +178,7 @@ def compile_finder(patterns: Tuple[str, ...], line_patterns: Tuple[str, ...] = (
     compile (look-arounds, back-references), and all of them where it is not installed, are scanned with `re`
     instead; `line_patterns` (the knowledge base's signatures, users' among them) then meet one line at a time,
     cut at `FALLBACK_LINE_BYTES`: `re` backtracks, and a pattern of the allowed shapes (azura.analyze.patterns)
-    does bounded work on a bounded line. Built once per set of patterns: the steps of a run share them.
+    does bounded work on a bounded line. `compile_finder` builds one once per set of patterns.
     """
     try:
         import re2  # optional: the re2 extra
@@ -205,6 +206,11 @@ def compile_finder(patterns: Tuple[str, ...], line_patterns: Tuple[str, ...] = (
         return _hit_lines(data, sorted({match.start() for finditer in finditers for match in finditer(data)}))
 
     return finder
+
+
+# The steps of a run share the finders of the sets of patterns their logs need; the automata they build as they
+# read stay with them.
+compile_finder = functools.lru_cache(maxsize=16)(build_finder)
 
 
 def _first_match(regex) -> Callable[[bytes, int], int]:
@@ -261,11 +267,18 @@ def _search_lines(regexes: Sequence[Pattern[bytes]], data: bytes) -> Iterator[re
 
 
 def _re2_alternation(re2, patterns: Sequence[str]):
-    """Return one RE2 regex matching where any of `patterns` does, over bytes; None when RE2 refuses it."""
+    """Return one RE2 regex matching where any of `patterns` does, over bytes; None when RE2 refuses it.
+
+    google-re2 keeps the last 128 regexes it compiled alive, each with the automaton it built: a long log whose
+    megabytes may match other signatures each would leave one behind for each (about 3 MB apiece on real build
+    output). `compile_finder` keeps the finders a run reuses itself, so the module's cache is emptied.
+    """
     try:
         return re2.compile("|".join(f"(?:{p})" for p in patterns).encode(), _re2_options(re2))
     except Exception:  # noqa: BLE001 - re2 raises its own error type
         return None
+    finally:
+        re2.purge()
 
 
 def _re2_options(re2):
@@ -312,9 +325,9 @@ def _finder(patterns: Tuple[str, ...], signatures: Tuple[str, ...]) -> Finder:
     return compile_finder(patterns, tuple(unanchored(pattern) for pattern in signatures))
 
 
-def _whole_log_finder(patterns: Tuple[str, ...], signatures: Tuple[str, ...], size: int) -> Finder:
-    """Return what `_finder` does for a log of one segment of `size` bytes; a short one's patterns and signatures are
-    searched apart, each by its own finder.
+def _filtered_finder(patterns: Tuple[str, ...], signatures: Tuple[str, ...], size: int) -> Finder:
+    """Return what `_finder` does for a segment of `size` bytes in which no signature but `signatures` may match; a
+    short log's patterns and signatures are searched apart, each by its own finder.
 
     RE2 builds an alternation's automaton as it reads, a state for each mix of partial matches it meets: the rules'
     and the signatures' partial matches mixed make more states than both apart (on the 10 KB pytest example, ~40 M
@@ -336,10 +349,13 @@ def _non_capturing(pattern: str) -> str:
 
 
 class _Scanner:
-    """One log's scan. Most logs are one segment: in that one, only the signatures that may match somewhere in it
-    (`possible_patterns`) are looked for, and then only those that may match one of its hit lines are told apart,
-    as RE2 would otherwise build the automata of all of them over a few kilobytes. A longer log's segments share the
-    finder and the classifier of all the signatures, their automata built once for them all."""
+    """One log's scan. In each segment, only the signatures that may match somewhere in it (`possible_patterns`) are
+    looked for: RE2 builds an alternation's automaton as it reads, a state for each mix of partial matches it meets,
+    and over a log's varied lines the automaton of all the signatures costs far more than the search for their texts
+    (5 MB of the corpus' build output: ~430 ms against ~10 ms). Once `STEADY_SEGMENTS` segments in a row had the same
+    possible signatures the log repeats itself, and the automaton of all of them, built once for lines alike, is
+    cheaper than that search in each further megabyte. In a log of one segment, only the signatures that may match
+    one of its hit lines are told apart; a longer log's segments share the classifier of all of them."""
 
     def __init__(self, patterns: Tuple[str, ...], signatures: Tuple[str, ...], issue_texts: Sequence[str],
                  issue_lines: Iterable[int]):
@@ -354,6 +370,9 @@ class _Scanner:
         self.last_command: Optional[int] = None
         self.verdict: Optional[int] = None
         self.failing_command: Optional[int] = None
+        self.possible: Optional[Tuple[str, ...]] = None  # the signatures that may match in the last segments
+        self.steady = 0  # segments in a row whose possible signatures were the same
+        self.filtered: Optional[Finder] = None  # the finder of those signatures
 
     def run(self, parts: Iterable[Segment], first_line: int, expired: Callable[[], bool]) -> Scan:
         prev: Optional[Segment] = None
@@ -390,8 +409,7 @@ class _Scanner:
 
     def visit(self, prev: Optional[Segment], cur: Segment, nxt: Optional[Segment]) -> None:
         alone = prev is None and nxt is None
-        finder = _whole_log_finder(self.patterns, possible_patterns(self.signatures, cur.data), len(cur.data)) \
-            if alone else self.finder
+        finder = self._segment_finder(cur, alone) if self.steady < STEADY_SEGMENTS else self.finder
         hits = list(finder(cur.data))  # (start, end) of the lines holding a hit
         wanted = [n for n in self.issue_lines if cur.first_line <= n < cur.first_line + cur.line_count] \
             if self.issue_lines else []
@@ -406,6 +424,19 @@ class _Scanner:
                 self._ring(rule).append(Anchor(line.number, rule, shape_starts([line.text])[0], False, (line,)))
             return
         self._keep(self._anchors_found(cur, hits, wanted, alone), cur, _Context(prev, cur, nxt))
+
+    def _segment_finder(self, cur: Segment, alone: bool) -> Finder:
+        """Return the finder of a segment's possible signatures. A log of one segment takes it from those the steps
+        of the run share; one of a longer log's is its own, kept while the next segments need the same signatures
+        (another segment mostly needs others)."""
+        possible = possible_patterns(self.signatures, cur.data)
+        if possible != self.possible:
+            self.steady = 0
+            self.filtered = _filtered_finder(self.patterns, possible, len(cur.data)) if alone else \
+                build_finder(self.patterns, tuple(unanchored(pattern) for pattern in possible))
+        self.steady += 1
+        self.possible = possible
+        return self.filtered
 
     def _anchors_found(self, cur: Segment, hits: Sequence[Tuple[int, int]], wanted: Sequence[int], alone: bool
                        ) -> List[Tuple[Rule, str, int, Optional[int]]]:
@@ -424,7 +455,7 @@ class _Scanner:
                 found.append((rule, text, start, self._note_verdict(numbers.at(start))
                               if self._is_first_verdict(rule, text) else None))
         for number in wanted:
-            start = _line_start(cur.data, number - cur.first_line)
+            start = _line_start(cur, number - cur.first_line)
             text = clean_line(cur.data[start:_line_end(cur.data, start)].decode("utf-8", errors="replace"))
             found.append((ISSUE, text, start, number))
         return found
@@ -497,17 +528,28 @@ def _line_around(data: bytes, hit: int, after: int, has_cr: bool) -> Tuple[int, 
 
 
 class _LineNumbers:
-    """Line numbers of line starts in one segment, asked for in increasing order; counts each byte once."""
+    """Line numbers of line starts in one segment, asked for in increasing order. Each is counted on from the start
+    asked for last, or back from the segment's end when that is nearer (a failure is mostly told near the end of a
+    log): no byte is counted more than twice."""
 
     def __init__(self, segment: Segment):
         self.data = segment.data
         self.counted_at = 0
         self.number = segment.first_line
+        self.end_number = segment.first_line + _breaks(segment)  # the number a line starting at the end would have
 
     def at(self, start: int) -> int:
-        self.number += count_breaks(self.data, self.counted_at, start)
+        if len(self.data) - start < start - self.counted_at:
+            self.number = self.end_number - count_breaks(self.data, start, len(self.data))
+        else:
+            self.number += count_breaks(self.data, self.counted_at, start)
         self.counted_at = start
         return self.number
+
+
+def _breaks(segment: Segment) -> int:
+    """Return the number of line breaks in a segment of whole lines."""
+    return segment.line_count - (0 if ends_with_break(segment.data) else 1)
 
 
 def _line_numbers(segment: Segment, starts: Sequence[int]) -> Dict[int, int]:
@@ -525,12 +567,19 @@ def _line_end(data: bytes, pos: int) -> int:
     return end if cr < 0 else cr
 
 
-def _line_start(data: bytes, index: int) -> int:
-    """Return the offset of the line `index` lines into `data` (0-based)."""
+def _line_start(segment: Segment, index: int) -> int:
+    """Return the offset of the line `index` lines into a segment (0-based), which holds that line."""
+    data = segment.data
     if index <= 0:
         return 0
-    if b"\r" not in data:  # the usual case: one split at C speed, whatever the line's depth in the segment
-        rest = data.split(b"\n", index)
+    if b"\r" not in data:  # the usual case
+        later = _breaks(segment) - index  # the breaks after the one that ends the line before
+        if later < index:  # nearer the end, as a timeline issue's line mostly is: stepped back to, break by break
+            at = len(data)
+            for _ in range(later + 1):
+                at = data.rfind(b"\n", 0, at)
+            return at + 1
+        rest = data.split(b"\n", index)  # one split at C speed, whatever the line's depth in the segment
         return len(data) - len(rest[-1]) if len(rest) > index else len(data)
     # One match skips the lines at C speed; `data` holds more than `index` breaks (the line is in the segment),
     # so no repetition ever has to backtrack and a CRLF stays one break.
