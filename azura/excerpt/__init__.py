@@ -103,9 +103,7 @@ def cause_fingerprint(step: FailedStep, scan: Scan) -> Optional[Tuple[str, ...]]
         return None
     seen = {}
     for anchor in scan.anchors:
-        text = next((line.text for line in anchor.window if line.number == anchor.line), None)
-        if text is not None:
-            seen.setdefault(f"{anchor.rule.name}: {cause_shape(text)}", None)
+        seen.setdefault(f"{anchor.rule.name}: {cause_shape(anchor.text)}", None)
     for issue in step.issues:
         seen.setdefault(f"issue {issue.type}: {cause_shape(issue.message)}", None)
     return tuple(seen) if seen else None

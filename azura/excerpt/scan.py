@@ -142,6 +142,7 @@ class RawWindow:
 class Anchor:
     line: int
     rule: Rule
+    text: str  # its own clean line, read without cutting the window around it
     shape: str  # the start of the line's shape (shape_starts)
     repeat: bool  # an anchor whose shape starts the same came earlier: likely an echo
     context: Union[RawWindow, Tuple[Line, ...]]
@@ -421,7 +422,8 @@ class _Scanner:
             if rule:
                 if self._is_first_verdict(rule, line.text):
                     self._note_verdict(line.number)
-                self._ring(rule).append(Anchor(line.number, rule, shape_starts([line.text])[0], False, (line,)))
+                shape = shape_starts([line.text])[0]
+                self._ring(rule).append(Anchor(line.number, rule, line.text, shape, False, (line,)))
             return
         self._keep(self._anchors_found(cur, hits, wanted, alone), cur, _Context(prev, cur, nxt))
 
@@ -464,7 +466,7 @@ class _Scanner:
         """Keep a segment's anchors that stay: the first few distinct ones of each rule, and the latest."""
         # Anchors past the first few of their rule only compete for the last places: cut their windows
         # once per segment, for the latest of each rule, so a log of a million errors stays linear.
-        kept = []  # (rule, shape, start, number, repeat, whether it is among the first of its rule)
+        kept = []  # (rule, text, shape, start, number, repeat, whether it is among the first of its rule)
         taken: Dict[str, int] = {}  # places among the first anchors taken in this segment, by rule
         latest: Dict[str, Deque[tuple]] = {}
         for (rule, text, start, number), shape in zip(found, shape_starts([text for _, text, _, _ in found],
@@ -474,18 +476,18 @@ class _Scanner:
                 self.shapes.add(shape)
             places = len(self.first.setdefault(rule.name, [])) + taken.get(rule.name, 0)
             if repeat or places >= FIRST_PER_RULE:
-                latest.setdefault(rule.name, deque(maxlen=LAST_PER_RULE)).append((rule, shape, start, number, repeat,
-                                                                                  False))
+                latest.setdefault(rule.name, deque(maxlen=LAST_PER_RULE)).append((rule, text, shape, start, number,
+                                                                                  repeat, False))
             else:
                 taken[rule.name] = taken.get(rule.name, 0) + 1
-                kept.append((rule, shape, start, number, repeat, True))
+                kept.append((rule, text, shape, start, number, repeat, True))
         for pending in latest.values():
             kept.extend(pending)
         # Only the anchors kept need their line numbers: counted in one pass, in the order of their lines.
-        at = _line_numbers(cur, sorted({start for _, _, start, number, _, _ in kept if number is None}))
-        for rule, shape, start, number, repeat, first in kept:
+        at = _line_numbers(cur, sorted({start for _, _, _, start, number, _, _ in kept if number is None}))
+        for rule, text, shape, start, number, repeat, first in kept:
             number = at[start] if number is None else number
-            anchor = Anchor(number, rule, shape, repeat, context.window(start, number, rule))
+            anchor = Anchor(number, rule, text, shape, repeat, context.window(start, number, rule))
             (self.first[rule.name] if first else self._ring(rule)).append(anchor)
 
     def _is_first_verdict(self, rule: Rule, text: str) -> bool:
