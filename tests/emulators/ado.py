@@ -639,8 +639,10 @@ class AdoEmulator(LoopbackServer):
         return sum(request.bytes_sent for request in self.requests(route, method))
 
     def clear_requests(self) -> None:
-        """Forget recorded requests."""
-        with self._lock:
+        """Forget recorded requests, those still being answered too: a client may have read the last byte before
+        the server thread has recorded the request, which would then count as the next one's."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=5)
             self._requests.clear()
 
     # -- internals used by the handler ------------------------------------------------------------

@@ -3,6 +3,7 @@
 import base64
 import functools
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -298,6 +299,21 @@ def test_slow_fault_delays_the_answer(sdk, emu):
     client.get_build(scenario.project, scenario.build_id)
 
     assert time.monotonic() - started >= 0.5
+
+
+def test_clearing_the_requests_forgets_one_still_being_answered(sdk, emu):
+    scenario = ado_scenarios.succeeded_run(emu)
+    client = build_client(sdk, emu.org_url)
+    client.get_build(scenario.project, scenario.build_id)  # the SDK's own first requests are done
+    emu.fault("GET", "build", delay=0.5)
+    answering = threading.Thread(target=client.get_build, args=(scenario.project, scenario.build_id))
+    answering.start()
+    time.sleep(0.2)  # the request has arrived and waits for its answer
+
+    emu.clear_requests()
+    answering.join()
+
+    assert emu.requests() == []
 
 
 def test_missing_api_version_is_400(emu):
