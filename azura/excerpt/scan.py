@@ -323,7 +323,12 @@ def scan_log(log: StepLog, signatures: Sequence[str] = (), expired: Callable[[],
 
 def _finder(patterns: Tuple[str, ...], signatures: Tuple[str, ...]) -> Finder:
     """Return the finder of the lines where a pattern or a signature matches."""
-    return compile_finder(patterns, tuple(unanchored(pattern) for pattern in signatures))
+    return compile_finder(patterns, _line_patterns(signatures))
+
+
+def _line_patterns(signatures: Sequence[str]) -> Tuple[str, ...]:
+    """Return the signatures as a finder searches raw bytes for them (`unanchored`)."""
+    return tuple(unanchored(pattern) for pattern in signatures)
 
 
 def _filtered_finder(patterns: Tuple[str, ...], signatures: Tuple[str, ...], size: int) -> Finder:
@@ -337,7 +342,7 @@ def _filtered_finder(patterns: Tuple[str, ...], signatures: Tuple[str, ...], siz
     Past `APART_BYTES`, the second reading of the bytes costs more than the states spared where many steps' logs are
     alike (their automaton is built once for them all).
     """
-    line_patterns = tuple(unanchored(pattern) for pattern in signatures)
+    line_patterns = _line_patterns(signatures)
     if size > APART_BYTES or not line_patterns:
         return compile_finder(patterns, line_patterns)
     rules, found = compile_finder(patterns), compile_finder((), line_patterns)
@@ -430,12 +435,15 @@ class _Scanner:
     def _segment_finder(self, cur: Segment, alone: bool) -> Finder:
         """Return the finder of a segment's possible signatures. A log of one segment takes it from those the steps
         of the run share; one of a longer log's is its own, kept while the next segments need the same signatures
-        (another segment mostly needs others)."""
+        (another segment mostly needs others), unless it would search for them all, as the log's own finder does."""
         possible = possible_patterns(self.signatures, cur.data)
         if possible != self.possible:
             self.steady = 0
-            self.filtered = _filtered_finder(self.patterns, possible, len(cur.data)) if alone else \
-                build_finder(self.patterns, tuple(unanchored(pattern) for pattern in possible))
+            if alone:
+                self.filtered = _filtered_finder(self.patterns, possible, len(cur.data))
+            else:
+                self.filtered = self.finder if possible == self.signatures else \
+                    build_finder(self.patterns, _line_patterns(possible))
         self.steady += 1
         self.possible = possible
         return self.filtered
